@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+#include "sffs/archive.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sffs/cache.h"
+#include "sffs/log.h"
+
+#include "archive_i.h"
+
+void archive_opts_default(struct archive_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->spacing = ARCHIVE_DEFAULT_SPACING;
+	o->cache_mem = ARCHIVE_DEFAULT_CACHE;
+}
+
+/* ---- indexing: one streaming pass ---- */
+
+struct open_ctx {
+	struct archive *ar;
+	struct seek_indexer *ix;
+	struct tar_parser *tp;
+	const struct archive_opts *o;
+	uint64_t done, total;
+	uint64_t members;
+	int failed_stage; /* 0 none, 1 codec, 2 tar */
+};
+
+static int on_entry(void *arg, const struct tar_entry *e)
+{
+	struct open_ctx *ctx = arg;
+
+	ctx->members++;
+	return tree_add(ctx->ar->tree, e);
+}
+
+static void on_warn(void *arg, uint64_t off, const char *msg)
+{
+	(void)arg;
+	log_warn("%s (archive offset %" PRIu64 ")", msg, off);
+}
+
+static int on_plain(void *arg, const void *data, size_t len)
+{
+	struct open_ctx *ctx = arg;
+	int rc = tar_parser_feed(ctx->tp, data, len);
+
+	if (rc)
+		ctx->failed_stage = 2;
+	return rc;
+}
+
+static int on_compressed(void *arg, const void *data, size_t len)
+{
+	struct open_ctx *ctx = arg;
+	int rc = seek_indexer_feed(ctx->ix, data, len);
+
+	if (rc && !ctx->failed_stage)
+		ctx->failed_stage = 1;
+	ctx->done += len;
+	if (ctx->o->progress)
+		ctx->o->progress(ctx->o->progress_arg, ctx->done, ctx->total);
+	return rc;
+}
+
+static void describe_failure(struct open_ctx *ctx, int rc, char *err,
+			     size_t errlen)
+{
+	const char *url = fetch_url(ctx->ar->f);
+
+	if (ctx->failed_stage == 2 && ctx->members == 0)
+		snprintf(err, errlen, "%s is not a tar archive: %s", url,
+			 tar_parser_error(ctx->tp));
+	else if (ctx->failed_stage == 2)
+		snprintf(err, errlen, "%s: tar: %s", url,
+			 tar_parser_error(ctx->tp));
+	else if (ctx->failed_stage == 1)
+		snprintf(err, errlen, "%s: %s", url,
+			 seek_indexer_error(ctx->ix));
+	else
+		snprintf(err, errlen, "reading %s failed: %s", url,
+			 strerror(-rc));
+}
+
+/* Streams the artifact once; fills ar->si and ar->tree. */
+static int archive_index(struct archive *ar, const struct archive_opts *o,
+			 enum seek_codec codec, char *err, size_t errlen)
+{
+	struct open_ctx ctx = { .ar = ar, .o = o, .total = fetch_size(ar->f) };
+	uint64_t spacing = o->spacing;
+	const char *note;
+	int rc = -ENOMEM;
+
+	/* Uncompressed spans cost no decoding, so keep them small. */
+	if (codec == SEEK_NONE && spacing > ARCHIVE_CHUNK)
+		spacing = ARCHIVE_CHUNK;
+	ctx.tp = tar_parser_new(on_entry, on_warn, &ctx);
+	ctx.ix = seek_indexer_new(codec, spacing, on_plain, &ctx);
+	if (!ctx.tp || !ctx.ix) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = fetch_stream(ar->f, 0, 0, on_compressed, &ctx);
+	if (!rc) {
+		rc = seek_indexer_finish(ctx.ix, &ar->si);
+		if (rc)
+			ctx.failed_stage = 1;
+	}
+	if (!rc) {
+		rc = tar_parser_finish(ctx.tp);
+		if (rc)
+			ctx.failed_stage = 2;
+	}
+	if (rc) {
+		describe_failure(&ctx, rc, err, errlen);
+		goto out;
+	}
+	note = seek_indexer_warning(ctx.ix);
+	if (note)
+		log_warn("%s: %s", fetch_url(ar->f), note);
+	if (ctx.members == 0)
+		log_warn("%s: the archive has no members", fetch_url(ar->f));
+	rc = tree_finish(ar->tree);
+	if (rc)
+		snprintf(err, errlen, "building the member tree: %s",
+			 strerror(-rc));
+out:
+	seek_indexer_free(ctx.ix);
+	tar_parser_free(ctx.tp);
+	return rc;
+}
+
+struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
+			     char *err, size_t errlen)
+{
+	struct archive_opts defaults;
+	struct archive *ar;
+	unsigned char head[512];
+	size_t hlen = sizeof(head);
+	int rc;
+
+	if (!o) {
+		archive_opts_default(&defaults);
+		o = &defaults;
+	}
+	ar = calloc(1, sizeof(*ar));
+	if (!ar) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ar->f = f;
+	pthread_mutex_init(&ar->lock, NULL);
+	pthread_cond_init(&ar->loaded, NULL);
+	ar->tree = tree_new(on_warn, NULL);
+	ar->cache = cache_new(o->cache_mem);
+	if (!ar->tree || !ar->cache) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (hlen > fetch_size(f))
+		hlen = fetch_size(f);
+	rc = fetch_range(f, 0, hlen, head, 0);
+	if (rc) {
+		snprintf(err, errlen, "reading %s failed: %s", fetch_url(f),
+			 strerror(-rc));
+		goto fail;
+	}
+	if (archive_index(ar, o, seek_detect(head, hlen), err, errlen))
+		goto fail;
+	return ar;
+fail:
+	archive_free(ar);
+	return NULL;
+}
+
+void archive_free(struct archive *ar)
+{
+	if (!ar)
+		return;
+	cache_free(ar->cache);
+	seek_index_free(ar->si);
+	tree_free(ar->tree);
+	pthread_cond_destroy(&ar->loaded);
+	pthread_mutex_destroy(&ar->lock);
+	free(ar);
+}
+
+const struct tree *archive_tree(const struct archive *ar)
+{
+	return ar->tree;
+}
+
+const struct seek_index *archive_seek_index(const struct archive *ar)
+{
+	return ar->si;
+}
+
+struct fetch *archive_fetch(const struct archive *ar)
+{
+	return ar->f;
+}

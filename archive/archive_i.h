@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* archive_i.h - internals shared by archive.c (indexing) and span.c (reads). */
+#ifndef SFFS_ARCHIVE_I_H
+#define SFFS_ARCHIVE_I_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "sffs/archive.h"
+#include "sffs/cache.h"
+
+/* Spans whose compressed bytes fit this are fetched whole, verified, then
+ * decoded; larger ones (a huge zstd frame, say) are streamed twice in
+ * pieces of SPAN_PIECE: once to verify, once to decode. */
+#define SPAN_BUF_MAX (32u * 1024 * 1024)
+#define SPAN_PIECE (4u * 1024 * 1024)
+/* Within a large span, decode this many chunks past the one asked for. */
+#define READAHEAD_CHUNKS 16
+
+struct inflight {
+	size_t span;
+	struct inflight *next;
+};
+
+struct archive {
+	struct fetch *f; /* borrowed */
+	struct tree *tree;
+	struct seek_index *si;
+	struct cache *cache;
+	pthread_mutex_t lock;
+	pthread_cond_t loaded;
+	struct inflight *loading; /* guarded by lock */
+	atomic_uint_fast64_t spans_loaded;
+	atomic_uint_fast64_t verify_fail;
+};
+
+#endif

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fetch.c - the common fetch object: source resolution, argument checks,
+ * dispatch to a backend, identity-change reporting, back-off, statistics.
+ */
+#include "fetch_i.h"
+
+#include "sffs/log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+void fetch_opts_default(struct fetch_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->connect_timeout_s = 10;
+	o->low_speed_time_s = 30;
+	o->retries = 5;
+	o->backoff_ms = 200;
+	o->backoff_max_ms = 10000;
+	o->insecure = false;
+}
+
+int fetch_global_init(void)
+{
+	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	if (rc == CURLE_OUT_OF_MEMORY)
+		return -ENOMEM;
+	return rc == CURLE_OK ? 0 : -EIO;
+}
+
+void fetch_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Percent-encodes every byte of key outside RFC 3986 unreserved and '/'. */
+static char *s3_escape_key(const char *key)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(key);
+	char *out = malloc(3 * n + 1), *p = out;
+
+	if (!out)
+		return NULL;
+	for (; *key; key++) {
+		unsigned char c = (unsigned char)*key;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~/", c)) {
+			*p++ = (char)c;
+		} else {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+static char *s3_to_url(const char *source, char *err, size_t errlen)
+{
+	const char *bucket = source + strlen("s3://");
+	const char *slash = strchr(bucket, '/');
+	char *key, *url = NULL;
+	size_t blen;
+
+	if (!slash || slash == bucket || !slash[1]) {
+		snprintf(err, errlen, "bad S3 source %s: want s3://BUCKET/KEY",
+			 source);
+		return NULL;
+	}
+	blen = (size_t)(slash - bucket);
+	if (strcspn(bucket, ":@?#%") < blen) {
+		snprintf(err, errlen, "bad S3 bucket name in %s", source);
+		return NULL;
+	}
+	key = s3_escape_key(slash + 1);
+	if (!key || asprintf(&url, "https://%.*s.s3.amazonaws.com/%s",
+			     (int)blen, bucket, key) < 0) {
+		url = NULL;
+		snprintf(err, errlen, "out of memory");
+	}
+	free(key);
+	return url;
+}
+
+/* file://[localhost]/path, percent-decoded by libcurl's URL parser. */
+static char *file_url_to_path(const char *source, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *path = NULL, *out = NULL;
+
+	if (!u) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (curl_url_set(u, CURLUPART_URL, source, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) !=
+		CURLUE_OK ||
+	    !path[0] || strlen(path) != strcspn(path, "\n")) {
+		snprintf(err, errlen, "bad file URL %s", source);
+		goto out_free_url;
+	}
+	out = strdup(path);
+	if (!out)
+		snprintf(err, errlen, "out of memory");
+out_free_url:
+	curl_free(path);
+	curl_url_cleanup(u);
+	return out;
+}
+
+char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
+			   size_t errlen)
+{
+	char *s;
+
+	*kind = FETCH_KIND_HTTP;
+	if (!source || !source[0]) {
+		snprintf(err, errlen, "empty source");
+		return NULL;
+	}
+	if (has_prefix(source, "http://") || has_prefix(source, "https://")) {
+		s = strdup(source);
+	} else if (has_prefix(source, "s3://")) {
+		return s3_to_url(source, err, errlen);
+	} else if (has_prefix(source, "file://")) {
+		*kind = FETCH_KIND_FILE;
+		return file_url_to_path(source, err, errlen);
+	} else if (strstr(source, "://")) {
+		snprintf(err, errlen,
+			 "unsupported source %s: want http(s)://, s3://, "
+			 "file:// or a path",
+			 source);
+		return NULL;
+	} else {
+		*kind = FETCH_KIND_FILE;
+		s = strdup(source);
+	}
+	if (!s)
+		snprintf(err, errlen, "out of memory");
+	return s;
+}
+
+static uint64_t seed_rng(const struct fetch *f)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+	       ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)f;
+}
+
+struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
+			 char *err, size_t errlen)
+{
+	struct fetch *f;
+	enum fetch_kind kind;
+	char *target;
+	int rc;
+
+	if (errlen)
+		err[0] = '\0';
+	target = fetch_resolve_source(source, &kind, err, errlen);
+	if (!target)
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		free(target);
+		return NULL;
+	}
+	if (o)
+		f->opts = *o;
+	else
+		fetch_opts_default(&f->opts);
+	atomic_init(&f->rng, seed_rng(f));
+	if (kind == FETCH_KIND_HTTP) {
+		f->be = &fetch_http_backend;
+		f->url = target;
+	} else {
+		f->be = &fetch_file_backend;
+		f->path = target;
+	}
+	rc = f->be->open(f, err, errlen);
+	if (rc < 0) {
+		if (errlen && !err[0])
+			snprintf(err, errlen, "%s: %s", source, strerror(-rc));
+		fetch_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void fetch_free(struct fetch *f)
+{
+	if (!f)
+		return;
+	if (f->be)
+		f->be->close(f);
+	free(f->url);
+	free(f->path);
+	free(f->identity);
+	free(f);
+}
+
+uint64_t fetch_size(const struct fetch *f)
+{
+	return f->size;
+}
+
+const char *fetch_url(const struct fetch *f)
+{
+	return f->url;
+}
+
+const char *fetch_identity(const struct fetch *f)
+{
+	return f->identity ? f->identity : "";
+}
+
+int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
+		unsigned flags)
+{
+	if (off > f->size || len > f->size - off) {
+		log_err(
+		    "%s: range %llu+%zu is outside the artifact (%llu bytes)",
+		    f->url, (unsigned long long)off, len,
+		    (unsigned long long)f->size);
+		return -EINVAL;
+	}
+	if (len == 0)
+		return 0;
+	return f->be->range(f, off, len, buf, flags);
+}
+
+int fetch_stream(struct fetch *f, uint64_t off, uint64_t end, fetch_sink sink,
+		 void *arg)
+{
+	if (end == 0)
+		end = f->size;
+	if (off > end || end > f->size) {
+		log_err("%s: stream %llu-%llu is outside the artifact (%llu "
+			"bytes)",
+			f->url, (unsigned long long)off,
+			(unsigned long long)end, (unsigned long long)f->size);
+		return -EINVAL;
+	}
+	if (off == end)
+		return 0;
+	return f->be->stream(f, off, end, sink, arg);
+}
+
+void fetch_get_stats(const struct fetch *f, struct fetch_stats *st)
+{
+	st->requests = atomic_load(&f->requests);
+	st->bytes = atomic_load(&f->bytes);
+	st->retries = atomic_load(&f->retries);
+}
+
+int fetch_changed(struct fetch *f, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	if (atomic_exchange(&f->change_logged, true))
+		return -EIO;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	log_err("artifact changed %s: %s (%s)",
+		f->be == &fetch_file_backend ? "on disk" : "on the server",
+		what, f->url);
+	return -EIO;
+}
+
+/* splitmix64 over an atomic counter: cheap, lock-free, good enough jitter */
+static uint64_t next_random(struct fetch *f)
+{
+	uint64_t z = atomic_fetch_add(&f->rng, 0x9e3779b97f4a7c15ULL);
+
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms)
+{
+	uint64_t ms = f->opts.backoff_ms, cap = f->opts.backoff_max_ms;
+	struct timespec ts;
+
+	for (unsigned i = 0; i < attempt && ms < cap; i++)
+		ms *= 2;
+	if (ms > cap)
+		ms = cap;
+	/* +-50%: [ms/2, ms*3/2) */
+	if (ms > 1)
+		ms = ms / 2 + next_random(f) % ms;
+	if (ms < min_ms)
+		ms = min_ms;
+	if (ms > cap && cap > 0)
+		ms = cap;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fetch_i.h - internals shared by fetch.c and its backends (http.c, file.c).
+ *
+ * struct fetch is the common object: resolved URL, pinned size and identity,
+ * statistics and the backend's private state. A backend is a small table of
+ * function pointers; fetch.c checks arguments and dispatches.
+ *
+ * Invariants after a successful open: url, identity and size never change;
+ * everything a backend shares between threads is guarded as it says.
+ */
+#ifndef SFFS_FETCH_I_H
+#define SFFS_FETCH_I_H
+
+#include "sffs/fetch.h"
+
+#include <stdatomic.h>
+
+struct fetch_backend {
+	const char *name;
+	/* Probes f->url, sets f->size, f->identity and f->priv. On failure
+	 * writes a one-line message to err and returns -errno; f->priv may
+	 * be half-built and is then given to close(). */
+	int (*open)(struct fetch *f, char *err, size_t errlen);
+	/* Frees f->priv (may be NULL or half-built). */
+	void (*close)(struct fetch *f);
+	/* Arguments are checked: 0 < len, off + len <= size. */
+	int (*range)(struct fetch *f, uint64_t off, size_t len, void *buf,
+		     unsigned flags);
+	/* Arguments are checked: off < end <= size. */
+	int (*stream)(struct fetch *f, uint64_t off, uint64_t end,
+		      fetch_sink sink, void *arg);
+};
+
+extern const struct fetch_backend fetch_http_backend;
+extern const struct fetch_backend fetch_file_backend;
+
+struct fetch {
+	const struct fetch_backend *be;
+	struct fetch_opts opts;
+	char *url;	/* resolved URL (http(s):// or file://) */
+	char *path;	/* file backend: the local path; else NULL */
+	char *identity; /* pinned validator, "" when none; set by open */
+	uint64_t size;	/* pinned at open */
+	void *priv;	/* backend state */
+	atomic_bool change_logged; /* "artifact changed" said once */
+	atomic_uint_least64_t rng; /* back-off jitter state */
+	atomic_uint_least64_t requests;
+	atomic_uint_least64_t bytes;
+	atomic_uint_least64_t retries;
+};
+
+enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
+
+/*
+ * Resolves SOURCE: http(s):// URLs as they are, s3://bucket/key to
+ * https://bucket.s3.amazonaws.com/key (key percent-encoded), file:// URLs
+ * and plain paths to a local path. Returns a malloc'd string (URL for
+ * HTTP, path for files) and sets *kind, or NULL with a message in err.
+ * Exported for tests.
+ */
+char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
+			   size_t errlen);
+
+/* Logs "artifact changed ...: WHAT (URL)" the first time it is called for
+ * f, and returns -EIO. */
+int fetch_changed(struct fetch *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Sleeps before retry number attempt (0-based): backoff_ms doubled per
+ * attempt, capped, +-50% jitter; at least min_ms (Retry-After), capped. */
+void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms);
+
+#endif

@@ -1,0 +1,844 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c - the libcurl backend.
+ *
+ * One share handle per fetch object shares connections, DNS and TLS
+ * sessions between a pool of easy handles; a caller takes an idle handle
+ * (or makes one), runs its transfer without any lock held, and gives it
+ * back. Every response is checked against the identity pinned by the probe
+ * before its first byte is delivered.
+ */
+#include "fetch_i.h"
+
+#include "sffs/log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTTP_MAX_REDIRS 10
+#define HTTP_LOW_SPEED_BYTES 1024
+#define HTTP_BUFFER_SIZE (128 * 1024)
+/* Connections kept in the shared cache; libcurl's default (5) is per
+ * handle and, shared, would close connections under 8 concurrent readers. */
+#define HTTP_MAX_CONNECTS 64
+
+/* One easy handle and its error buffer. */
+struct conn {
+	struct conn *next; /* idle list; guarded by http_priv.pool_lock */
+	CURL *c;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+enum pin { PIN_NONE, PIN_ETAG, PIN_LASTMOD };
+
+struct http_priv {
+	CURLSH *share;
+	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t pool_lock;
+	bool locks_ready;
+	struct conn *idle;	    /* guarded by pool_lock */
+	struct curl_slist *nocache; /* read only after open */
+	enum pin pin;		    /* set by the probe */
+};
+
+/* One call of fetch_range/fetch_stream (or the probe), across attempts. */
+struct xfer {
+	struct fetch *f;
+	struct conn *conn;
+	unsigned flags;
+	bool probe;
+	uint64_t pos, end; /* bytes [pos, end) are still to deliver */
+	fetch_sink sink;
+	void *arg;
+	int sink_rc; /* what the sink returned to stop us */
+	/* per attempt */
+	uint64_t start; /* this request asked for [start, end) */
+	uint64_t skip;	/* 200: body bytes to drop before pos */
+	uint64_t left;	/* body bytes this response may still carry */
+	uint64_t got;	/* probe: body bytes seen */
+	bool checked;	/* response headers validated */
+	bool done;	/* we stopped a transfer on purpose */
+	bool retry;	/* err is worth another attempt */
+	int err;	/* -errno decided while checking */
+	uint64_t retry_after_ms;
+	char reason[64]; /* status line reason phrase */
+	char msg[1024];	 /* what went wrong, one line */
+};
+
+/* ---- errno mapping ---------------------------------------------------- */
+
+static int http_status_errno(long status)
+{
+	switch (status) {
+	case 408:
+	case 504:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+static bool http_status_retryable(long status)
+{
+	if (status == 408 || status == 429)
+		return true;
+	return status >= 500 && status != 501 && status != 505;
+}
+
+static int curl_errno(CURLcode rc, long oserr)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_COULDNT_CONNECT:
+		if (oserr == ECONNREFUSED || oserr == EHOSTUNREACH ||
+		    oserr == ENETUNREACH || oserr == ETIMEDOUT)
+			return (int)-oserr;
+		return -ECONNREFUSED;
+	default:
+		return -EIO;
+	}
+}
+
+static bool curl_retryable(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static const char *status_reason(long status)
+{
+	static const struct {
+		long status;
+		const char *reason;
+	} tab[] = {
+	    {400, "Bad Request"},
+	    {401, "Unauthorized"},
+	    {403, "Forbidden"},
+	    {404, "Not Found"},
+	    {408, "Request Timeout"},
+	    {410, "Gone"},
+	    {416, "Range Not Satisfiable"},
+	    {429, "Too Many Requests"},
+	    {500, "Internal Server Error"},
+	    {502, "Bad Gateway"},
+	    {503, "Service Unavailable"},
+	    {504, "Gateway Timeout"},
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (tab[i].status == status)
+			return tab[i].reason;
+	return "";
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static const char *effective_url(struct xfer *x)
+{
+	char *u = NULL;
+
+	curl_easy_getinfo(x->conn->c, CURLINFO_EFFECTIVE_URL, &u);
+	return u ? u : x->f->url;
+}
+
+/* "host:port" of the URL last tried, for connect errors. */
+static void host_port(struct xfer *x, char *out, size_t outlen)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+
+	snprintf(out, outlen, "%s", effective_url(x));
+	if (!u)
+		return;
+	if (curl_url_set(u, CURLUPART_URL, out, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+		CURLUE_OK)
+		snprintf(out, outlen, "%s:%s", host, port);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
+static const char *curl_detail(struct xfer *x, CURLcode rc)
+{
+	return x->conn->errbuf[0] ? x->conn->errbuf : curl_easy_strerror(rc);
+}
+
+static void curl_message(struct xfer *x, CURLcode rc, long oserr)
+{
+	char hp[256];
+
+	host_port(x, hp, sizeof(hp));
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		if (strrchr(hp, ':') && !strstr(hp, "://"))
+			*strrchr(hp, ':') = '\0';
+		snprintf(x->msg, sizeof(x->msg), "could not resolve host %s",
+			 hp);
+		break;
+	case CURLE_COULDNT_CONNECT:
+		snprintf(x->msg, sizeof(x->msg), "cannot connect to %s: %s", hp,
+			 oserr ? strerror((int)oserr) : curl_detail(x, rc));
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+		snprintf(x->msg, sizeof(x->msg),
+			 "TLS certificate problem with %s: %s", hp,
+			 curl_detail(x, rc));
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		snprintf(x->msg, sizeof(x->msg), "timed out talking to %s: %s",
+			 hp, curl_detail(x, rc));
+		break;
+	default:
+		snprintf(x->msg, sizeof(x->msg), "%s: %s", effective_url(x),
+			 curl_detail(x, rc));
+		break;
+	}
+}
+
+static int fail(struct xfer *x, int err, bool retry, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Records why this attempt failed; returns err. */
+static int fail(struct xfer *x, int err, bool retry, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
+	va_end(ap);
+	x->err = err;
+	x->retry = retry;
+	return err;
+}
+
+static int status_error(struct xfer *x, long status)
+{
+	const char *reason = x->reason[0] ? x->reason : status_reason(status);
+
+	return fail(x, http_status_errno(status), http_status_retryable(status),
+		    "HTTP %ld%s%s: %s", status, reason[0] ? " " : "", reason,
+		    effective_url(x));
+}
+
+/* ---- response checks --------------------------------------------------- */
+
+static const char *header(struct xfer *x, const char *name)
+{
+	struct curl_header *h = NULL;
+
+	if (curl_easy_header(x->conn->c, name, 0, CURLH_HEADER, -1, &h) !=
+	    CURLHE_OK)
+		return NULL;
+	return h->value;
+}
+
+static int parse_u64(const char **s, char stop, uint64_t *v)
+{
+	const char *p = *s;
+	uint64_t n = 0;
+
+	if (*p < '0' || *p > '9')
+		return -EIO;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -EIO;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p != stop)
+		return -EIO;
+	*s = p + 1;
+	*v = n;
+	return 0;
+}
+
+/* "bytes A-B/T" (want_range) or "bytes * /T" (416) with T a number. */
+static int parse_content_range(const char *s, bool want_range, uint64_t *a,
+			       uint64_t *b, uint64_t *total)
+{
+	if (!s || strncmp(s, "bytes ", 6) != 0)
+		return -EIO;
+	s += 6;
+	if (want_range) {
+		if (parse_u64(&s, '-', a) < 0 || parse_u64(&s, '/', b) < 0 ||
+		    *a > *b)
+			return -EIO;
+	} else if (strncmp(s, "*/", 2) == 0) {
+		s += 2;
+	} else {
+		return -EIO;
+	}
+	return parse_u64(&s, '\0', total);
+}
+
+static int check_identity(struct xfer *x)
+{
+	struct http_priv *h = x->f->priv;
+	const char *name = h->pin == PIN_ETAG ? "ETag" : "Last-Modified";
+	const char *now;
+
+	if (h->pin == PIN_NONE)
+		return 0;
+	now = header(x, name);
+	if (!now || strcmp(now, x->f->identity) == 0)
+		return 0;
+	fetch_changed(x->f, "%s was %s, now %s", name, x->f->identity, now);
+	return fail(x, -EIO, false,
+		    "artifact changed on the server: %s was %s, now %s", name,
+		    x->f->identity, now);
+}
+
+static int check_size(struct xfer *x, uint64_t total)
+{
+	if (total == x->f->size)
+		return 0;
+	fetch_changed(x->f, "size was %" PRIu64 ", now %" PRIu64, x->f->size,
+		      total);
+	return fail(x, -EIO, false,
+		    "artifact changed on the server: size was %" PRIu64
+		    ", now %" PRIu64,
+		    x->f->size, total);
+}
+
+static int check_206(struct xfer *x)
+{
+	const char *cr = header(x, "Content-Range");
+	uint64_t a, b, total;
+
+	if (parse_content_range(cr, true, &a, &b, &total) < 0)
+		return fail(x, -EIO, false, "bad Content-Range \"%s\" from %s",
+			    cr ? cr : "(none)", effective_url(x));
+	if (check_size(x, total) < 0)
+		return x->err;
+	if (a != x->start || b != x->end - 1)
+		return fail(x, -EIO, false,
+			    "server sent bytes %" PRIu64 "-%" PRIu64
+			    " for a request of bytes %" PRIu64 "-%" PRIu64
+			    " from %s",
+			    a, b, x->start, x->end - 1, effective_url(x));
+	x->left = b - a + 1;
+	return check_identity(x);
+}
+
+static int check_200(struct xfer *x)
+{
+	curl_off_t cl = -1;
+
+	curl_easy_getinfo(x->conn->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	if (cl < 0)
+		return fail(x, -EIO, false,
+			    "server ignored Range and gave no Content-Length: "
+			    "%s",
+			    effective_url(x));
+	if (check_size(x, (uint64_t)cl) < 0)
+		return x->err;
+	x->skip = x->start;
+	x->left = (uint64_t)cl;
+	return check_identity(x);
+}
+
+/* Validates the headers of a data response before its body is used. */
+static int check_response(struct xfer *x)
+{
+	long status = 0;
+	uint64_t total;
+
+	x->checked = true;
+	curl_easy_getinfo(x->conn->c, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 206)
+		return check_206(x);
+	if (status == 200)
+		return check_200(x);
+	if (status == 416 &&
+	    parse_content_range(header(x, "Content-Range"), false, NULL, NULL,
+				&total) == 0 &&
+	    check_size(x, total) < 0)
+		return x->err;
+	return status_error(x, status);
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+static size_t probe_write(struct xfer *x, size_t n)
+{
+	x->got += n;
+	if (x->got <= 1)
+		return n;
+	x->done = true; /* a 200 or an error body: headers are enough */
+	return 0;
+}
+
+static size_t http_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb, used = 0, want;
+
+	atomic_fetch_add(&x->f->bytes, n);
+	if (x->probe)
+		return probe_write(x, n);
+	if (!x->checked && check_response(x) < 0)
+		return 0;
+	if (n > x->left) {
+		fail(x, -EIO, false, "server sent more than asked: %s",
+		     effective_url(x));
+		return 0;
+	}
+	x->left -= n;
+	if (x->skip) {
+		used = x->skip < n ? (size_t)x->skip : n;
+		x->skip -= used;
+	}
+	want = n - used;
+	if (want > x->end - x->pos)
+		want = (size_t)(x->end - x->pos);
+	if (want) {
+		x->sink_rc = x->sink(x->arg, data + used, want);
+		if (x->sink_rc)
+			return 0;
+		x->pos += want;
+	}
+	if (x->pos == x->end && x->left > 0) {
+		x->done = true; /* a 200: the rest of the body is not ours */
+		return 0;
+	}
+	return n;
+}
+
+/* Keeps the reason phrase of the last status line, for messages. */
+static size_t http_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb, i = 0, k = 0;
+
+	if (n < 5 || memcmp(data, "HTTP/", 5) != 0)
+		return n;
+	while (i < n && data[i] != ' ')
+		i++;
+	while (i < n && data[i] == ' ')
+		i++;
+	while (i < n && data[i] >= '0' && data[i] <= '9')
+		i++;
+	while (i < n && data[i] == ' ')
+		i++;
+	while (i < n && data[i] != '\r' && data[i] != '\n' &&
+	       k + 1 < sizeof(x->reason))
+		x->reason[k++] = data[i++];
+	x->reason[k] = '\0';
+	return n;
+}
+
+/* ---- handles ----------------------------------------------------------- */
+
+static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *u)
+{
+	struct http_priv *h = u;
+
+	(void)c;
+	(void)a;
+	pthread_mutex_lock(&h->share_lock[d]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data d, void *u)
+{
+	struct http_priv *h = u;
+
+	(void)c;
+	pthread_mutex_unlock(&h->share_lock[d]);
+}
+
+static void conn_free(struct conn *cn)
+{
+	if (!cn)
+		return;
+	curl_easy_cleanup(cn->c);
+	free(cn);
+}
+
+static int conn_setup(struct fetch *f, struct conn *cn)
+{
+	struct http_priv *h = f->priv;
+	const struct fetch_opts *o = &f->opts;
+	const struct {
+		CURLoption opt;
+		long val;
+	} longs[] = {
+	    {CURLOPT_NOSIGNAL, 1L},
+	    {CURLOPT_FOLLOWLOCATION, 1L},
+	    {CURLOPT_MAXREDIRS, HTTP_MAX_REDIRS},
+	    {CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout_s},
+	    {CURLOPT_LOW_SPEED_LIMIT, HTTP_LOW_SPEED_BYTES},
+	    {CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_time_s},
+	    {CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L},
+	    {CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L},
+	    {CURLOPT_TCP_KEEPALIVE, 1L},
+	    {CURLOPT_BUFFERSIZE, HTTP_BUFFER_SIZE},
+	    {CURLOPT_MAXCONNECTS, HTTP_MAX_CONNECTS},
+	};
+
+	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+		if (curl_easy_setopt(cn->c, longs[i].opt, longs[i].val) !=
+		    CURLE_OK)
+			return -EINVAL;
+	if (curl_easy_setopt(cn->c, CURLOPT_SHARE, h->share) != CURLE_OK ||
+	    curl_easy_setopt(cn->c, CURLOPT_URL, f->url) != CURLE_OK ||
+	    curl_easy_setopt(cn->c, CURLOPT_PROTOCOLS_STR, "http,https") !=
+		CURLE_OK ||
+	    curl_easy_setopt(cn->c, CURLOPT_REDIR_PROTOCOLS_STR,
+			     "http,https") != CURLE_OK ||
+	    curl_easy_setopt(cn->c, CURLOPT_USERAGENT, "sffs/0.1") !=
+		CURLE_OK ||
+	    curl_easy_setopt(cn->c, CURLOPT_ERRORBUFFER, cn->errbuf) !=
+		CURLE_OK ||
+	    curl_easy_setopt(cn->c, CURLOPT_WRITEFUNCTION, http_write) !=
+		CURLE_OK ||
+	    curl_easy_setopt(cn->c, CURLOPT_HEADERFUNCTION, http_header) !=
+		CURLE_OK)
+		return -EINVAL;
+	return 0;
+}
+
+static struct conn *conn_new(struct fetch *f)
+{
+	struct conn *cn = calloc(1, sizeof(*cn));
+
+	if (!cn)
+		return NULL;
+	cn->c = curl_easy_init();
+	if (!cn->c || conn_setup(f, cn) < 0) {
+		log_err("%s: cannot set up a libcurl handle", f->url);
+		conn_free(cn);
+		return NULL;
+	}
+	return cn;
+}
+
+static struct conn *pool_get(struct fetch *f)
+{
+	struct http_priv *h = f->priv;
+	struct conn *cn;
+
+	pthread_mutex_lock(&h->pool_lock);
+	cn = h->idle;
+	if (cn)
+		h->idle = cn->next;
+	pthread_mutex_unlock(&h->pool_lock);
+	return cn ? cn : conn_new(f);
+}
+
+static void pool_put(struct fetch *f, struct conn *cn)
+{
+	struct http_priv *h = f->priv;
+
+	pthread_mutex_lock(&h->pool_lock);
+	cn->next = h->idle;
+	h->idle = cn;
+	pthread_mutex_unlock(&h->pool_lock);
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+/* Runs one request for [x->pos, x->end); fills x->msg on failure. */
+static CURLcode perform(struct xfer *x, const char *range)
+{
+	struct http_priv *h = x->f->priv;
+	CURL *c = x->conn->c;
+	curl_off_t ra = 0;
+	CURLcode rc;
+
+	x->start = x->pos;
+	x->skip = x->left = x->got = 0;
+	x->checked = x->done = x->retry = false;
+	x->err = 0;
+	x->retry_after_ms = 0;
+	x->reason[0] = x->msg[0] = x->conn->errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_RANGE, range);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER,
+			 (x->flags & FETCH_NOCACHE) ? h->nocache : NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	atomic_fetch_add(&x->f->requests, 1);
+	rc = curl_easy_perform(c);
+	if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	    ra > 0)
+		x->retry_after_ms = (uint64_t)ra * 1000;
+	return rc;
+}
+
+static int curl_error(struct xfer *x, CURLcode rc)
+{
+	long oserr = 0;
+
+	curl_easy_getinfo(x->conn->c, CURLINFO_OS_ERRNO, &oserr);
+	x->err = curl_errno(rc, oserr);
+	x->retry = curl_retryable(rc);
+	curl_message(x, rc, oserr);
+	return x->err;
+}
+
+static int data_attempt(struct xfer *x)
+{
+	char range[64];
+	CURLcode rc;
+
+	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, x->pos,
+		 x->end - 1);
+	rc = perform(x, range);
+	if (x->sink_rc)
+		return x->sink_rc;
+	if (x->err)
+		return x->err;
+	if (rc != CURLE_OK && !x->done)
+		return curl_error(x, rc);
+	if (!x->checked && check_response(x) < 0)
+		return x->err;
+	if (x->pos < x->end)
+		return fail(
+		    x, -EIO, true,
+		    "short body: got %" PRIu64 " of %" PRIu64 " bytes from %s",
+		    x->pos - x->start, x->end - x->start, effective_url(x));
+	return 0;
+}
+
+static int pin_identity(struct xfer *x)
+{
+	struct http_priv *h = x->f->priv;
+	const char *etag = header(x, "ETag");
+	const char *lm = header(x, "Last-Modified");
+
+	h->pin = etag ? PIN_ETAG : lm ? PIN_LASTMOD : PIN_NONE;
+	free(x->f->identity);
+	x->f->identity = strdup(etag ? etag : lm ? lm : "");
+	return x->f->identity ? 0 : fail(x, -ENOMEM, false, "out of memory");
+}
+
+static int probe_size(struct xfer *x, long status, uint64_t *size)
+{
+	const char *cr = header(x, "Content-Range");
+	curl_off_t cl = -1;
+	uint64_t a = 0, b = 0;
+
+	if (status == 206 && parse_content_range(cr, true, &a, &b, size) == 0 &&
+	    a == 0 && b == 0)
+		return 0;
+	if (status == 416 &&
+	    parse_content_range(cr, false, NULL, NULL, size) == 0 && *size == 0)
+		return 0;
+	if (status == 200) {
+		curl_easy_getinfo(x->conn->c,
+				  CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		*size = (uint64_t)cl;
+		if (cl >= 0)
+			return 0;
+	}
+	if (status != 200 && status != 206)
+		return status_error(x, status);
+	return fail(x, -EIO, false, "server did not give the size of %s",
+		    effective_url(x));
+}
+
+static int probe_attempt(struct xfer *x)
+{
+	long status = 0;
+	CURLcode rc;
+
+	rc = perform(x, "0-0");
+	if (rc != CURLE_OK && !x->done)
+		return curl_error(x, rc);
+	curl_easy_getinfo(x->conn->c, CURLINFO_RESPONSE_CODE, &status);
+	if (probe_size(x, status, &x->f->size) < 0)
+		return x->err;
+	return pin_identity(x);
+}
+
+/* Runs attempt until it succeeds, fails for good, or retries run out. A
+ * request that delivered bytes before failing resumes where it stopped and
+ * starts a fresh count of retries. */
+static int run(struct xfer *x, int (*attempt)(struct xfer *))
+{
+	struct fetch *f = x->f;
+	unsigned tries = 0;
+	int rc;
+
+	x->conn = pool_get(f);
+	if (!x->conn)
+		return fail(x, -ENOMEM, false, "out of memory");
+	for (;;) {
+		uint64_t before = x->pos;
+
+		rc = attempt(x);
+		if (rc == 0 || !x->retry || x->sink_rc)
+			break;
+		if (x->pos > before)
+			tries = 0;
+		if (tries >= f->opts.retries)
+			break;
+		log_warn("%s; retry %u of %u", x->msg, tries + 1,
+			 f->opts.retries);
+		atomic_fetch_add(&f->retries, 1);
+		fetch_backoff(f, tries++, x->retry_after_ms);
+	}
+	pool_put(f, x->conn);
+	x->conn = NULL;
+	return rc;
+}
+
+/* ---- backend ------------------------------------------------------------ */
+
+static void http_close(struct fetch *f)
+{
+	struct http_priv *h = f->priv;
+	struct conn *cn;
+
+	if (!h)
+		return;
+	while (h->idle) {
+		cn = h->idle;
+		h->idle = cn->next;
+		conn_free(cn);
+	}
+	curl_share_cleanup(h->share);
+	curl_slist_free_all(h->nocache);
+	if (h->locks_ready) {
+		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+			pthread_mutex_destroy(&h->share_lock[i]);
+		pthread_mutex_destroy(&h->pool_lock);
+	}
+	free(h);
+	f->priv = NULL;
+}
+
+static int http_share_new(struct http_priv *h)
+{
+	const curl_lock_data what[] = {CURL_LOCK_DATA_CONNECT,
+				       CURL_LOCK_DATA_DNS,
+				       CURL_LOCK_DATA_SSL_SESSION};
+
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&h->share_lock[i], NULL);
+	pthread_mutex_init(&h->pool_lock, NULL);
+	h->locks_ready = true;
+	h->share = curl_share_init();
+	if (!h->share)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++)
+		if (curl_share_setopt(h->share, CURLSHOPT_SHARE, what[i]) !=
+		    CURLSHE_OK)
+			return -EINVAL;
+	if (curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock) !=
+		CURLSHE_OK ||
+	    curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock) !=
+		CURLSHE_OK ||
+	    curl_share_setopt(h->share, CURLSHOPT_USERDATA, h) != CURLSHE_OK)
+		return -EINVAL;
+	return 0;
+}
+
+static int http_open(struct fetch *f, char *err, size_t errlen)
+{
+	struct http_priv *h = calloc(1, sizeof(*h));
+	struct xfer x = {.f = f, .probe = true};
+	struct curl_slist *l;
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	f->priv = h;
+	rc = http_share_new(h);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot set up libcurl sharing: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	l = curl_slist_append(NULL, "Cache-Control: no-cache");
+	h->nocache = l;
+	if (l)
+		h->nocache = curl_slist_append(l, "Pragma: no-cache");
+	if (!h->nocache) {
+		curl_slist_free_all(l);
+		return -ENOMEM;
+	}
+	rc = run(&x, probe_attempt);
+	if (rc < 0)
+		snprintf(err, errlen, "%s", x.msg);
+	return rc;
+}
+
+static int mem_sink(void *arg, const void *data, size_t len)
+{
+	unsigned char **p = arg;
+
+	memcpy(*p, data, len);
+	*p += len;
+	return 0;
+}
+
+static int http_fetch(struct fetch *f, uint64_t off, uint64_t end,
+		      fetch_sink sink, void *arg, unsigned flags)
+{
+	struct xfer x = {
+	    .f = f,
+	    .flags = flags,
+	    .pos = off,
+	    .end = end,
+	    .sink = sink,
+	    .arg = arg,
+	};
+	int rc = run(&x, data_attempt);
+
+	if (rc < 0 && !x.sink_rc)
+		log_err("%s: bytes %" PRIu64 "-%" PRIu64 ": %s", f->url, off,
+			end - 1, x.msg);
+	return rc;
+}
+
+static int http_range(struct fetch *f, uint64_t off, size_t len, void *buf,
+		      unsigned flags)
+{
+	unsigned char *p = buf;
+
+	/* data_attempt never delivers past end, so p stays in buf */
+	return http_fetch(f, off, off + len, mem_sink, &p, flags);
+}
+
+static int http_stream(struct fetch *f, uint64_t off, uint64_t end,
+		       fetch_sink sink, void *arg)
+{
+	return http_fetch(f, off, end, sink, arg, 0);
+}
+
+const struct fetch_backend fetch_http_backend = {
+    .name = "http",
+    .open = http_open,
+    .close = http_close,
+    .range = http_range,
+    .stream = http_stream,
+};

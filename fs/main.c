@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - sffs [options] SOURCE MOUNTPOINT
+ *
+ * Opens the artifact, indexes it in the foreground (with a progress line
+ * on a terminal), mounts, and only then detaches, so that
+ * `sffs URL /mnt && ls /mnt` works in scripts.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sffs/fetch.h"
+#include "sffs/log.h"
+#include "sffs/util.h"
+#include "fs.h"
+
+struct cfg {
+	const char *source;
+	char *cache_mem;
+	char *span;
+	unsigned retries;
+	unsigned connect_timeout;
+	int insecure;
+	int verbose;
+	int quiet;
+	int show_help;
+	int show_version;
+	int nargs;
+};
+
+#define CFG_OPT(t, p, v) { t, offsetof(struct cfg, p), v }
+static const struct fuse_opt cfg_opts[] = {
+	CFG_OPT("cache_mem=%s", cache_mem, 0),
+	CFG_OPT("span=%s", span, 0),
+	CFG_OPT("retries=%u", retries, 0),
+	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
+	CFG_OPT("insecure", insecure, 1),
+	CFG_OPT("verbose", verbose, 1),
+	CFG_OPT("quiet", quiet, 1),
+	CFG_OPT("-h", show_help, 1),
+	CFG_OPT("--help", show_help, 1),
+	CFG_OPT("-V", show_version, 1),
+	CFG_OPT("--version", show_version, 1),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] SOURCE MOUNTPOINT\n\n"
+	       "Mounts a remote tar, tar.gz or tar.zst read-only, fetching only "
+	       "the byte\nranges that are read.\n\n"
+	       "SOURCE: http(s)://host/path, s3://bucket/key, file:///path or "
+	       "a local path\n\n"
+	       "sffs options:\n"
+	       "    -o cache_mem=SIZE      decoded bytes kept in memory "
+	       "(default 256M)\n"
+	       "    -o span=SIZE           seek-point spacing (default 1M)\n"
+	       "    -o retries=N           retries per request (default 5)\n"
+	       "    -o connect_timeout=S   seconds (default 10)\n"
+	       "    -o insecure            do not verify TLS certificates\n"
+	       "    -o verbose / -o quiet  more / fewer log messages\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d                     FUSE debug output (implies -f)\n"
+	       "    -s                     single-threaded\n"
+	       "    -o allow_other         let other users see the mount\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n",
+	       prog);
+}
+
+/* The first non-option is SOURCE (taken out), the second the mount point
+ * (left for fuse_parse_cmdline). */
+static int cfg_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct cfg *cfg = data;
+
+	(void)outargs;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (cfg->nargs++ == 0) {
+		cfg->source = arg;
+		return 0;
+	}
+	return 1;
+}
+
+static int parse_sizes(const struct cfg *cfg, struct archive_opts *ao)
+{
+	if (cfg->cache_mem && util_parse_size(cfg->cache_mem, &ao->cache_mem)) {
+		log_err("bad cache_mem value '%s'", cfg->cache_mem);
+		return -EINVAL;
+	}
+	if (cfg->span && (util_parse_size(cfg->span, &ao->spacing) ||
+			  ao->spacing < 65536)) {
+		log_err("bad span value '%s' (at least 64K)", cfg->span);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)total;
+	progress_update(arg, done);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Opens and indexes the artifact; NULL after logging why. */
+static struct archive *open_artifact(const struct cfg *cfg,
+				     struct archive_opts *ao,
+				     struct fetch **fp)
+{
+	struct fetch_opts fo;
+	struct archive *ar;
+	struct progress *pg;
+	char err[1024], sz[32], mem[32];
+	double t0 = now_s();
+	struct archive_stats st;
+	uint32_t members;
+
+	fetch_opts_default(&fo);
+	if (cfg->retries)
+		fo.retries = cfg->retries;
+	if (cfg->connect_timeout)
+		fo.connect_timeout_s = cfg->connect_timeout;
+	fo.insecure = cfg->insecure;
+	*fp = fetch_open(cfg->source, &fo, err, sizeof(err));
+	if (!*fp) {
+		log_err("%s", err);
+		return NULL;
+	}
+	pg = cfg->quiet ? NULL
+			: progress_new("indexing", fetch_size(*fp), false);
+	ao->progress = on_progress;
+	ao->progress_arg = pg;
+	ar = archive_open(*fp, ao, err, sizeof(err));
+	progress_finish(pg);
+	if (!ar) {
+		log_err("%s", err);
+		return NULL;
+	}
+	members = tree_count(archive_tree(ar));
+	archive_get_stats(ar, &st);
+	if (!cfg->quiet)
+		log_info("%s: %s %s, %" PRIu32 " inodes, %zu seek points, "
+			 "indexed in %.2f s, index memory %s",
+			 fetch_url(*fp),
+			 util_format_size(fetch_size(*fp), sz, sizeof(sz)),
+			 seek_codec_name(archive_seek_index(ar)->codec),
+			 members, archive_seek_index(ar)->n, now_s() - t0,
+			 util_format_size(st.index_mem, mem, sizeof(mem)));
+	return ar;
+}
+
+/* Read-only, no setuid, no devices, kernel permission checks - always. */
+static int add_mount_opts(struct fuse_args *args, const char *source)
+{
+	char *fsname = NULL, *opt;
+	int rc = -ENOMEM;
+
+	if (fuse_opt_add_arg(args, "-oro,nosuid,nodev,default_permissions,"
+				   "subtype=sffs"))
+		return rc;
+	if (asprintf(&opt, "fsname=%s", source) < 0)
+		return rc;
+	/* A URL may hold commas; escape them for the option parser. */
+	if (!fuse_opt_add_opt_escaped(&fsname, opt) &&
+	    !fuse_opt_add_arg(args, "-o") && !fuse_opt_add_arg(args, fsname))
+		rc = 0;
+	free(opt);
+	free(fsname);
+	return rc;
+}
+
+static int run_session(struct fuse_args *args,
+		       struct fuse_cmdline_opts *opts, struct fs *fs)
+{
+	struct fuse_loop_config *lc = NULL;
+	struct fuse_session *se;
+	int rc = 1;
+
+	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
+	if (!se)
+		return 1;
+	if (fuse_set_signal_handlers(se))
+		goto out_destroy;
+	if (fuse_session_mount(se, opts->mountpoint)) {
+		log_err("cannot mount on %s", opts->mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(opts->foreground))
+		goto out_unmount;
+	if (!opts->foreground)
+		log_to_syslog();
+	if (opts->singlethread) {
+		rc = fuse_session_loop(se);
+	} else {
+		lc = fuse_loop_cfg_create();
+		if (!lc)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(lc, opts->clone_fd);
+		fuse_loop_cfg_set_max_threads(lc, opts->max_threads);
+		fuse_loop_cfg_set_idle_threads(lc, opts->max_idle_threads);
+		rc = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	rc = rc ? 1 : 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts = { 0 };
+	struct cfg cfg = { 0 };
+	struct archive_opts ao;
+	struct fetch *f = NULL;
+	struct archive *ar = NULL;
+	struct fs fs = { 0 };
+	int rc = 1;
+
+	if (fuse_opt_parse(&args, &cfg, cfg_opts, cfg_proc))
+		goto out_args;
+	if (cfg.show_help) {
+		usage(argv[0]);
+		rc = 0;
+		goto out_args;
+	}
+	if (cfg.show_version) {
+		printf("sffs %s (libfuse %s)\n", SFFS_VERSION, fuse_pkgversion());
+		rc = 0;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &opts))
+		goto out_args;
+	if (!cfg.source || !opts.mountpoint) {
+		fprintf(stderr, "usage: %s [options] SOURCE MOUNTPOINT "
+				"(--help for more)\n", argv[0]);
+		goto out_opts;
+	}
+	if (cfg.verbose || opts.debug)
+		log_set_level(LOG_LVL_DEBUG);
+	archive_opts_default(&ao);
+	if (parse_sizes(&cfg, &ao) || add_mount_opts(&args, cfg.source))
+		goto out_opts;
+	if (fetch_global_init())
+		goto out_opts;
+	ar = open_artifact(&cfg, &ao, &f);
+	if (!ar)
+		goto out_fetch;
+	if (fs_init(&fs, ar, 86400.0)) {
+		log_err("out of memory");
+		goto out_fetch;
+	}
+	rc = run_session(&args, &opts, &fs);
+	fs_release(&fs);
+out_fetch:
+	archive_free(ar);
+	fetch_free(f);
+	fetch_global_cleanup();
+out_opts:
+	free(opts.mountpoint);
+out_args:
+	free(cfg.cache_mem);
+	free(cfg.span);
+	fuse_opt_free_args(&args);
+	return rc;
+}

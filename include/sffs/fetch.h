@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fetch.h - byte ranges of one remote (or local) artifact, identity pinned.
+ *
+ * A struct fetch stands for one artifact: an http(s):// URL, s3://bucket/key
+ * (anonymous, read as https://bucket.s3.amazonaws.com/key), file://path or a
+ * plain local path. fetch_open() probes it once and pins its identity: size
+ * plus ETag or Last-Modified for HTTP, size plus mtime and inode for files.
+ * Every later response is checked against that identity, so bytes of two
+ * versions of the file are never mixed: a change makes reads fail with -EIO
+ * and logs why (once).
+ *
+ * HTTP is libcurl: connection reuse (a share handle for connections, DNS and
+ * TLS sessions, and a pool of easy handles, one per concurrent caller),
+ * redirects, TLS verification on, connect and low-speed timeouts, retries
+ * with exponential back-off and jitter on 5xx/429, resets, timeouts and short
+ * bodies. A 206 must answer the range asked (Content-Range is checked); a
+ * server that ignores Range (200) is coped with by reading the body up to
+ * the range and discarding the rest. http_proxy/https_proxy/no_proxy are
+ * honoured (libcurl reads them).
+ *
+ * Thread safety: after fetch_open(), all functions may be called from any
+ * number of threads at once. No lock is held during network I/O.
+ *
+ * Never includes FUSE headers.
+ */
+#ifndef SFFS_FETCH_H
+#define SFFS_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fetch;
+
+struct fetch_opts {
+	unsigned connect_timeout_s; /* default 10 */
+	unsigned low_speed_time_s;  /* abort if < 1 KiB/s for this long; 30 */
+	unsigned retries;           /* extra attempts per request; default 5 */
+	unsigned backoff_ms;        /* first back-off; doubles, +-50% jitter; 200 */
+	unsigned backoff_max_ms;    /* cap of one back-off; default 10000 */
+	bool insecure;              /* skip TLS verification (never default) */
+};
+
+/* Fills o with the defaults above. */
+void fetch_opts_default(struct fetch_opts *o);
+
+/* Process-wide libcurl init; call once from main() before threads. 0/-errno */
+int fetch_global_init(void);
+void fetch_global_cleanup(void);
+
+/*
+ * Resolves SOURCE, probes it (a GET of the first bytes for HTTP) and pins
+ * its identity. On failure returns NULL and writes a one-line, human message
+ * naming the problem ("HTTP 404 Not Found for URL", "cannot connect to host:
+ * ...") into err (always NUL terminated). o may be NULL for defaults.
+ * The returned object is owned by the caller: fetch_free().
+ */
+struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
+			 char *err, size_t errlen);
+/* Frees f; NULL does nothing. No call on f may be running. */
+void fetch_free(struct fetch *f);
+
+/* The artifact's size in bytes (pinned at open). */
+uint64_t fetch_size(const struct fetch *f);
+/* The effective URL ("file:///abs/path" for local files). Owned by f. */
+const char *fetch_url(const struct fetch *f);
+/* The pinned validator: the ETag (with quotes as sent) or, failing that,
+ * Last-Modified or, for files, "mtime-inode". Never NULL ("" when the server
+ * gave neither). Owned by f. */
+const char *fetch_identity(const struct fetch *f);
+
+enum fetch_flags {
+	FETCH_NOCACHE = 1 << 0, /* send Cache-Control: no-cache / Pragma */
+};
+
+/*
+ * Reads exactly len bytes at off into buf (len may be 0). Returns 0, or
+ * -EINVAL (range outside the artifact), -EIO (identity changed, short body
+ * after all retries, bad Content-Range, HTTP error), -ETIMEDOUT,
+ * -ECONNREFUSED / -EHOSTUNREACH (after retries) or -ENOMEM. Errors are also
+ * logged with the URL and range.
+ */
+int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
+		unsigned flags);
+
+/*
+ * Streams the bytes [off, end) in order to sink. If the connection breaks or
+ * times out, it resumes with a range request from the last byte delivered
+ * (retry rules as above), so sink sees every byte exactly once. end == 0
+ * means the end of the artifact. A sink returns 0 to go on; any other value
+ * stops the stream and is returned as is (use a negative errno).
+ * Returns 0 once all bytes were delivered, else -errno.
+ */
+typedef int (*fetch_sink)(void *arg, const void *data, size_t len);
+int fetch_stream(struct fetch *f, uint64_t off, uint64_t end, fetch_sink sink,
+		 void *arg);
+
+struct fetch_stats {
+	uint64_t requests; /* HTTP requests sent (or pread/stream calls) */
+	uint64_t bytes;    /* payload bytes received */
+	uint64_t retries;  /* requests that were retried */
+};
+/* A consistent-enough snapshot (counters are atomics). */
+void fetch_get_stats(const struct fetch *f, struct fetch_stats *st);
+
+#endif

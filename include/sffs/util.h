@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h - sizes in human units and a terminal progress line.
+ */
+#ifndef SFFS_UTIL_H
+#define SFFS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses "4096", "64K", "256M", "2G" (binary units, optional "iB"/"B").
+ * 0 and *out, or -EINVAL (junk, overflow). */
+int util_parse_size(const char *s, uint64_t *out);
+/* "1.4 GiB" into buf; returns buf. */
+char *util_format_size(uint64_t n, char *buf, size_t len);
+
+/*
+ * A one-line progress display on stderr: bytes done / total, percent,
+ * rate and ETA, redrawn at most 5 times a second. Draws only when stderr
+ * is a terminal (or force is set). Single threaded.
+ */
+struct progress;
+struct progress *progress_new(const char *label, uint64_t total, bool force);
+void progress_update(struct progress *p, uint64_t done);
+/* Draws the final state, ends the line, frees p. NULL does nothing. */
+void progress_finish(struct progress *p);
+
+#endif

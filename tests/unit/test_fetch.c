@@ -1,0 +1,931 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_fetch.c - fetch/ against a real nginx and a fault-injecting server.
+ *
+ * Starts nginx (serving a random 5 MiB file) and tests/lib/faultserver.py
+ * (found through $SFFS_SRC) on free loopback ports, in a scratch directory
+ * under $SFFS_TEST_TMP (or /tmp). Both are killed and the directory removed
+ * at exit; they also die with us (PR_SET_PDEATHSIG) if we crash.
+ */
+#include "check.h"
+
+#include "../../fetch/fetch_i.h"
+#include "sffs/fetch.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DATA_SIZE (5u << 20)
+#define FAULT_SIZE (1u << 20)
+#define NTHREADS 8
+#define RANGES_PER_THREAD 60
+
+struct env {
+	char tmp[PATH_MAX];
+	pid_t nginx, fault;
+	int nginx_port, tls_port, fault_port;
+	unsigned char *data;  /* www/data.bin */
+	unsigned char *fdata; /* what faultserver serves */
+	uint64_t seed;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static unsigned char *random_bytes(size_t n, uint64_t seed)
+{
+	unsigned char *p = malloc(n);
+
+	for (size_t i = 0; p && i < n; i++)
+		p[i] = (unsigned char)(rnd(&seed) >> 24);
+	return p;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+	int ok;
+
+	if (!fp)
+		return -1;
+	ok = fwrite(data, 1, len, fp) == len;
+	return (fclose(fp) == 0 && ok) ? 0 : -1;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	char *s = calloc(1, 1 << 20);
+	size_t n;
+
+	if (!fp || !s) {
+		if (fp)
+			fclose(fp);
+		free(s);
+		return NULL;
+	}
+	n = fread(s, 1, (1 << 20) - 1, fp);
+	s[n] = '\0';
+	fclose(fp);
+	return s;
+}
+
+/* nginx logs a request after answering it: wait for the line to appear. */
+static char *wait_log(const char *path, const char *want)
+{
+	struct timespec ts = {0, 10 * 1000000L};
+
+	for (int i = 0; i < 300; i++) {
+		char *s = read_text(path);
+
+		if (s && strstr(s, want))
+			return s;
+		free(s);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static bool port_open(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static bool wait_port(int port)
+{
+	struct timespec ts = {0, 20 * 1000000L};
+
+	for (int i = 0; i < 500; i++) {
+		if (port_open(port))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* fork+exec argv with stdout to out_fd (-1: inherit); dies with us. */
+static pid_t spawn(char *const argv[], int out_fd)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (out_fd >= 0)
+		dup2(out_fd, STDOUT_FILENO);
+	execvp(argv[0], argv);
+	_exit(127);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void cleanup(int status, void *arg)
+{
+	struct env *e = arg;
+
+	(void)status;
+	if (e->nginx > 0)
+		kill(e->nginx, SIGTERM);
+	if (e->fault > 0)
+		kill(e->fault, SIGTERM);
+	if (e->nginx > 0)
+		waitpid(e->nginx, NULL, 0);
+	if (e->fault > 0)
+		waitpid(e->fault, NULL, 0);
+	if (e->tmp[0] && !getenv("SFFS_KEEP_TMP"))
+		nftw(e->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(e->data);
+	free(e->fdata);
+	free(e);
+}
+
+static int make_tmp(struct env *e)
+{
+	const char *base = getenv("SFFS_TEST_TMP");
+
+	if (!base || !base[0])
+		base = "/tmp";
+	mkdir(base, 0755);
+	snprintf(e->tmp, sizeof(e->tmp), "%s/test_fetch-XXXXXX", base);
+	if (!mkdtemp(e->tmp)) {
+		perror(e->tmp);
+		e->tmp[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- servers ------------------------------------------------------------ */
+
+static const char nginx_conf[] =
+    "daemon off;\n"
+    "master_process off;\n"
+    "worker_processes 1;\n"
+    "pid %1$s/nginx.pid;\n"
+    "error_log %1$s/error.log;\n"
+    "events { worker_connections 256; }\n"
+    "http {\n"
+    "  log_format t '$connection $connection_requests $status "
+    "\"$http_range\" \"$http_cache_control\" \"$http_pragma\"';\n"
+    "  access_log %1$s/access.log t;\n"
+    "  client_body_temp_path %1$s/cb; proxy_temp_path %1$s/px;\n"
+    "  fastcgi_temp_path %1$s/fc; uwsgi_temp_path %1$s/uw;\n"
+    "  scgi_temp_path %1$s/sc;\n"
+    "  keepalive_requests 10000;\n"
+    "  server {\n"
+    "    listen 127.0.0.1:%2$d;\n"
+    "    root %1$s/www;\n"
+    "    location = /redir { return 302 /data.bin; }\n"
+    "    location = /loop { return 302 /loop; }\n"
+    "  }\n"
+    "  server {\n"
+    "    listen 127.0.0.1:%3$d ssl;\n"
+    "    ssl_certificate %1$s/cert.pem;\n"
+    "    ssl_certificate_key %1$s/key.pem;\n"
+    "    root %1$s/www;\n"
+    "  }\n"
+    "}\n";
+
+/* A self-signed certificate for the TLS server block. */
+static int make_cert(struct env *e)
+{
+	char key[PATH_MAX + 16], cert[PATH_MAX + 16];
+	char *argv[] = {"openssl",  "req",    "-x509",	 "-newkey",
+			"rsa:2048", "-nodes", "-subj",	 "/CN=localhost",
+			"-days",    "2",      "-keyout", key,
+			"-out",	    cert,     NULL};
+	int devnull = open("/dev/null", O_WRONLY), status = -1;
+	pid_t pid;
+
+	snprintf(key, sizeof(key), "%s/key.pem", e->tmp);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", e->tmp);
+	pid = spawn(argv, devnull);
+	if (devnull >= 0)
+		close(devnull);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int start_nginx(struct env *e)
+{
+	char conf[PATH_MAX + 16], www[PATH_MAX + 16], path[PATH_MAX + 32];
+	const char *bin =
+	    access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : "nginx";
+	FILE *fp;
+
+	snprintf(www, sizeof(www), "%s/www", e->tmp);
+	snprintf(path, sizeof(path), "%s/data.bin", www);
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", e->tmp);
+	e->nginx_port = free_port();
+	e->tls_port = free_port();
+	if (make_cert(e) < 0)
+		return -1;
+	fp = fopen(conf, "w");
+	if (mkdir(www, 0755) < 0 || write_file(path, e->data, DATA_SIZE) < 0 ||
+	    !fp) {
+		if (fp)
+			fclose(fp);
+		return -1;
+	}
+	fprintf(fp, nginx_conf, e->tmp, e->nginx_port, e->tls_port);
+	fclose(fp);
+	{
+		char *argv[] = {(char *)bin, "-p", e->tmp, "-e",
+				"stderr",    "-c", conf,   NULL};
+
+		e->nginx = spawn(argv, -1);
+	}
+	return wait_port(e->nginx_port) && wait_port(e->tls_port) ? 0 : -1;
+}
+
+static int start_fault(struct env *e)
+{
+	char script[PATH_MAX], body[PATH_MAX + 16], line[32] = "";
+	const char *src = getenv("SFFS_SRC");
+	int pfd[2];
+	FILE *fp;
+
+	snprintf(script, sizeof(script), "%s/tests/lib/faultserver.py",
+		 src ? src : ".");
+	snprintf(body, sizeof(body), "%s/fault.bin", e->tmp);
+	if (write_file(body, e->fdata, FAULT_SIZE) < 0 || pipe(pfd) < 0)
+		return -1;
+	{
+		char *argv[] = {"python3", script, body, NULL};
+
+		e->fault = spawn(argv, pfd[1]);
+	}
+	close(pfd[1]);
+	fp = fdopen(pfd[0], "r");
+	if (!fp)
+		return -1;
+	if (!fgets(line, sizeof(line), fp))
+		line[0] = '\0';
+	fclose(fp);
+	e->fault_port = atoi(line);
+	return e->fault_port > 0 ? 0 : -1;
+}
+
+/* ---- sinks -------------------------------------------------------------- */
+
+struct collect {
+	unsigned char *buf;
+	size_t cap, len;
+	size_t calls;
+	size_t stop_after; /* stop (return -ECANCELED) once len >= this */
+};
+
+static int collect_sink(void *arg, const void *data, size_t len)
+{
+	struct collect *c = arg;
+
+	if (len > c->cap - c->len)
+		return -EOVERFLOW;
+	memcpy(c->buf + c->len, data, len);
+	c->len += len;
+	c->calls++;
+	if (c->stop_after && c->len >= c->stop_after)
+		return -ECANCELED;
+	return 0;
+}
+
+static void collect_init(struct collect *c, size_t cap)
+{
+	memset(c, 0, sizeof(*c));
+	c->buf = malloc(cap ? cap : 1);
+	c->cap = cap;
+}
+
+/* ---- tests: sources ------------------------------------------------------ */
+
+static void test_resolve(void)
+{
+	static const struct {
+		const char *src;
+		const char *want; /* NULL: error */
+		enum fetch_kind kind;
+	} tab[] = {
+	    {"s3://bucket/path/to/key.tar.gz",
+	     "https://bucket.s3.amazonaws.com/path/to/key.tar.gz",
+	     FETCH_KIND_HTTP},
+	    {"s3://vantage-public-assets/slurm-factory/25.11/noble/a b",
+	     "https://vantage-public-assets.s3.amazonaws.com/"
+	     "slurm-factory/25.11/noble/a%20b",
+	     FETCH_KIND_HTTP},
+	    {"s3://bucket", NULL, FETCH_KIND_HTTP},
+	    {"s3://bucket/", NULL, FETCH_KIND_HTTP},
+	    {"s3:///key", NULL, FETCH_KIND_HTTP},
+	    {"http://h:1/x", "http://h:1/x", FETCH_KIND_HTTP},
+	    {"HTTPS://h/x", "HTTPS://h/x", FETCH_KIND_HTTP},
+	    {"file:///tmp/a%20b", "/tmp/a b", FETCH_KIND_FILE},
+	    {"file://localhost/tmp/x", "/tmp/x", FETCH_KIND_FILE},
+	    {"rel/path.tar.gz", "rel/path.tar.gz", FETCH_KIND_FILE},
+	    {"ftp://h/x", NULL, FETCH_KIND_HTTP},
+	    {"", NULL, FETCH_KIND_HTTP},
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		enum fetch_kind kind = 99;
+		char *got =
+		    fetch_resolve_source(tab[i].src, &kind, err, sizeof(err));
+
+		if (!tab[i].want) {
+			CHECK(got == NULL && err[0]);
+		} else {
+			CHECK(got && strcmp(got, tab[i].want) == 0);
+			CHECK(kind == tab[i].kind);
+			if (!got || strcmp(got, tab[i].want))
+				fprintf(stderr, "  %s -> %s\n", tab[i].src,
+					got ? got : err);
+		}
+		free(got);
+	}
+}
+
+static void quick_opts(struct fetch_opts *o)
+{
+	fetch_opts_default(o);
+	o->retries = 3;
+	o->backoff_ms = 10;
+	o->backoff_max_ms = 50;
+}
+
+static void expect_open_error(const char *url, const char *want)
+{
+	struct fetch_opts o;
+	struct fetch *f;
+	char err[512] = "x";
+
+	quick_opts(&o);
+	o.retries = 1;
+	f = fetch_open(url, &o, err, sizeof(err));
+	CHECK(f == NULL);
+	CHECK(strstr(err, want) != NULL);
+	CHECK(strchr(err, '\n') == NULL);
+	if (!strstr(err, want))
+		fprintf(stderr, "  %s: got \"%s\", want \"%s\"\n", url, err,
+			want);
+	fetch_free(f);
+}
+
+static void test_errors(struct env *e)
+{
+	char url[PATH_MAX + 32], want[PATH_MAX + 64];
+	int port = free_port();
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", e->nginx_port);
+	snprintf(want, sizeof(want), "HTTP 404 Not Found: %s", url);
+	expect_open_error(url, want);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
+	snprintf(want, sizeof(want),
+		 "cannot connect to 127.0.0.1:%d: Connection refused", port);
+	expect_open_error(url, want);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/loop", e->nginx_port);
+	expect_open_error(url, "redirects");
+	snprintf(url, sizeof(url), "%s/no-such-file", e->tmp);
+	expect_open_error(url, "No such file or directory");
+	expect_open_error(e->tmp, "not a regular file");
+	expect_open_error("gopher://x/y", "unsupported source");
+}
+
+/* ---- tests: nginx ---------------------------------------------------------
+ */
+
+static struct fetch *open_nginx(struct env *e, const char *path)
+{
+	char url[128], err[512];
+	struct fetch_opts o;
+	struct fetch *f;
+
+	quick_opts(&o);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", e->nginx_port,
+		 path);
+	f = fetch_open(url, &o, err, sizeof(err));
+	if (!f)
+		fprintf(stderr, "  open %s: %s\n", url, err);
+	return f;
+}
+
+static void test_basic(struct env *e)
+{
+	struct fetch *f = open_nginx(e, "/data.bin");
+	unsigned char *buf = malloc(DATA_SIZE + 16);
+	struct fetch_stats st;
+
+	CHECK(f != NULL);
+	if (!f || !buf)
+		goto out;
+	CHECK_EQ_U64(fetch_size(f), DATA_SIZE);
+	CHECK(fetch_identity(f)[0] == '"'); /* nginx sends a strong ETag */
+	CHECK(strstr(fetch_url(f), "/data.bin") != NULL);
+	CHECK(fetch_range(f, 0, DATA_SIZE, buf, 0) == 0);
+	CHECK(memcmp(buf, e->data, DATA_SIZE) == 0);
+	CHECK(fetch_range(f, DATA_SIZE - 1, 1, buf, 0) == 0);
+	CHECK(buf[0] == e->data[DATA_SIZE - 1]);
+	CHECK(fetch_range(f, DATA_SIZE, 0, buf, 0) == 0);
+	CHECK(fetch_range(f, DATA_SIZE, 1, buf, 0) == -EINVAL);
+	CHECK(fetch_range(f, 1, DATA_SIZE, buf, 0) == -EINVAL);
+	CHECK(fetch_range(f, UINT64_MAX, 2, buf, 0) == -EINVAL);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.requests, 3); /* probe + 2 ranges */
+	CHECK_EQ_U64(st.retries, 0);
+	CHECK(st.bytes >= DATA_SIZE + 1);
+out:
+	free(buf);
+	fetch_free(f);
+}
+
+static void test_redirect(struct env *e)
+{
+	struct fetch *f = open_nginx(e, "/redir");
+	unsigned char buf[4096];
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK_EQ_U64(fetch_size(f), DATA_SIZE);
+	CHECK(fetch_range(f, 12345, sizeof(buf), buf, 0) == 0);
+	CHECK(memcmp(buf, e->data + 12345, sizeof(buf)) == 0);
+	fetch_free(f);
+}
+
+struct worker {
+	struct env *e;
+	struct fetch *f;
+	uint64_t seed;
+	unsigned bad, failed;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned char *buf = malloc(256 * 1024);
+
+	for (int i = 0; buf && i < RANGES_PER_THREAD; i++) {
+		uint64_t off = rnd(&w->seed) % DATA_SIZE;
+		size_t len = (size_t)(rnd(&w->seed) % (256 * 1024));
+
+		if (i % 10 == 0)
+			off = DATA_SIZE - (off % 1000) - 1; /* near the end */
+		if (len > DATA_SIZE - off)
+			len = DATA_SIZE - off;
+		if (fetch_range(w->f, off, len, buf, 0) != 0)
+			w->failed++;
+		else if (memcmp(buf, w->e->data + off, len) != 0)
+			w->bad++;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Distinct nginx connections among log lines with status 206. */
+static unsigned count_connections(struct env *e, unsigned *lines)
+{
+	char path[PATH_MAX + 16], *log, *p, *save = NULL;
+	unsigned long seen[64];
+	unsigned n = 0;
+
+	*lines = 0;
+	snprintf(path, sizeof(path), "%s/access.log", e->tmp);
+	log = read_text(path);
+	for (p = log ? strtok_r(log, "\n", &save) : NULL; p;
+	     p = strtok_r(NULL, "\n", &save)) {
+		unsigned long c = strtoul(p, NULL, 10);
+		unsigned i;
+
+		(*lines)++;
+		for (i = 0; i < n && seen[i] != c; i++)
+			;
+		if (i == n && n < 64)
+			seen[n++] = c;
+	}
+	free(log);
+	return n;
+}
+
+static void test_threads(struct env *e)
+{
+	struct fetch *f;
+	struct worker w[NTHREADS];
+	pthread_t t[NTHREADS];
+	struct fetch_stats st;
+	char path[PATH_MAX + 16];
+	unsigned bad = 0, failed = 0, conns, lines;
+
+	snprintf(path, sizeof(path), "%s/access.log", e->tmp);
+	CHECK(truncate(path, 0) == 0);
+	f = open_nginx(e, "/data.bin");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] =
+		    (struct worker){e, f, e->seed * 31 + (uint64_t)i + 1, 0, 0};
+		CHECK(pthread_create(&t[i], NULL, worker_main, &w[i]) == 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(t[i], NULL);
+		bad += w[i].bad;
+		failed += w[i].failed;
+	}
+	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(failed, 0);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.requests, 1 + NTHREADS * RANGES_PER_THREAD);
+	fetch_free(f);
+	/* connection reuse: about one connection per concurrent caller */
+	for (int i = 0; i < 200; i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+
+		conns = count_connections(e, &lines);
+		if (lines >= NTHREADS * RANGES_PER_THREAD)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	CHECK(lines >= NTHREADS * RANGES_PER_THREAD);
+	CHECK(conns >= 1 && conns <= 2 * NTHREADS);
+	printf("threads: %u requests over %u connections\n", lines, conns);
+}
+
+static void test_stream(struct env *e)
+{
+	struct fetch *f = open_nginx(e, "/data.bin");
+	struct collect c;
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	collect_init(&c, DATA_SIZE);
+	CHECK(fetch_stream(f, 0, 0, collect_sink, &c) == 0);
+	CHECK_EQ_U64(c.len, DATA_SIZE);
+	CHECK(c.buf && memcmp(c.buf, e->data, DATA_SIZE) == 0);
+	c.len = 0;
+	CHECK(fetch_stream(f, 1000, 777777, collect_sink, &c) == 0);
+	CHECK_EQ_U64(c.len, 777777 - 1000);
+	CHECK(memcmp(c.buf, e->data + 1000, 777777 - 1000) == 0);
+	c.len = 0;
+	c.stop_after = 100000;
+	CHECK(fetch_stream(f, 0, 0, collect_sink, &c) == -ECANCELED);
+	CHECK(c.len < DATA_SIZE);
+	c.len = 0;
+	CHECK(fetch_stream(f, 5, 5, collect_sink, &c) == 0);
+	CHECK_EQ_U64(c.len, 0);
+	CHECK(fetch_stream(f, 6, 5, collect_sink, &c) == -EINVAL);
+	CHECK(fetch_stream(f, 0, DATA_SIZE + 1, collect_sink, &c) == -EINVAL);
+	free(c.buf);
+	fetch_free(f);
+}
+
+static void test_nocache(struct env *e)
+{
+	struct fetch *f = open_nginx(e, "/data.bin");
+	char path[PATH_MAX + 16], *log;
+	unsigned char buf[100];
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	snprintf(path, sizeof(path), "%s/access.log", e->tmp);
+	CHECK(truncate(path, 0) == 0);
+	CHECK(fetch_range(f, 10, sizeof(buf), buf, 0) == 0);
+	CHECK(fetch_range(f, 20, sizeof(buf), buf, FETCH_NOCACHE) == 0);
+	log = wait_log(path, "206 \"bytes=20-119\" \"no-cache\" "
+			     "\"no-cache\"\n");
+	CHECK(log != NULL);
+	CHECK(log && strstr(log, "206 \"bytes=10-109\" \"-\" \"-\"\n"));
+	free(log);
+	fetch_free(f);
+}
+
+/* Rewrites www/data.bin's mtime: nginx's ETag (mtime-size) changes. */
+static void test_changed_nginx(struct env *e)
+{
+	struct fetch *f = open_nginx(e, "/data.bin");
+	struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+	char path[PATH_MAX + 16];
+	unsigned char buf[64];
+	struct fetch_stats st;
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	snprintf(path, sizeof(path), "%s/www/data.bin", e->tmp);
+	CHECK(fetch_range(f, 0, sizeof(buf), buf, 0) == 0);
+	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+	CHECK(fetch_range(f, 0, sizeof(buf), buf, 0) == -EIO);
+	CHECK(fetch_range(f, 64, sizeof(buf), buf, FETCH_NOCACHE) == -EIO);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.retries, 0);
+	fetch_free(f);
+}
+
+static void test_tls(struct env *e)
+{
+	char url[128], err[512];
+	unsigned char buf[3000];
+	struct fetch_opts o;
+	struct fetch *f;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/data.bin",
+		 e->tls_port);
+	expect_open_error(url, "TLS certificate problem with 127.0.0.1:");
+	quick_opts(&o);
+	o.insecure = true;
+	f = fetch_open(url, &o, err, sizeof(err));
+	CHECK(f != NULL);
+	if (!f) {
+		fprintf(stderr, "  %s: %s\n", url, err);
+		return;
+	}
+	CHECK_EQ_U64(fetch_size(f), DATA_SIZE);
+	CHECK(fetch_range(f, 4000000, sizeof(buf), buf, 0) == 0);
+	CHECK(memcmp(buf, e->data + 4000000, sizeof(buf)) == 0);
+	fetch_free(f);
+}
+
+/* ---- tests: local files ----------------------------------------------------
+ */
+
+static void test_local(struct env *e)
+{
+	char path[PATH_MAX + 16], url[PATH_MAX + 32], err[512];
+	struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+	unsigned char buf[5000];
+	struct fetch *f, *g;
+	struct collect c;
+
+	snprintf(path, sizeof(path), "%s/fault.bin", e->tmp);
+	snprintf(url, sizeof(url), "file://%s", path);
+	f = fetch_open(path, NULL, err, sizeof(err));
+	g = fetch_open(url, NULL, err, sizeof(err));
+	CHECK(f && g);
+	if (!f || !g)
+		goto out;
+	CHECK_EQ_U64(fetch_size(f), FAULT_SIZE);
+	CHECK(strcmp(fetch_url(f), url) == 0);
+	CHECK(strcmp(fetch_url(g), url) == 0);
+	CHECK(strcmp(fetch_identity(f), fetch_identity(g)) == 0);
+	CHECK(strchr(fetch_identity(f), '-') != NULL);
+	CHECK(fetch_range(g, 777, sizeof(buf), buf, 0) == 0);
+	CHECK(memcmp(buf, e->fdata + 777, sizeof(buf)) == 0);
+	CHECK(fetch_range(g, FAULT_SIZE - 1, 2, buf, 0) == -EINVAL);
+	collect_init(&c, FAULT_SIZE);
+	CHECK(fetch_stream(f, 0, 0, collect_sink, &c) == 0);
+	CHECK_EQ_U64(c.len, FAULT_SIZE);
+	CHECK(memcmp(c.buf, e->fdata, FAULT_SIZE) == 0);
+	free(c.buf);
+	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+	CHECK(fetch_range(f, 0, 10, buf, 0) == -EIO);
+	CHECK(fetch_range(g, 0, 10, buf, 0) == -EIO);
+out:
+	fetch_free(f);
+	fetch_free(g);
+}
+
+/* ---- tests: fault injection ------------------------------------------------
+ */
+
+static struct fetch *open_fault(struct env *e, const char *path,
+				unsigned low_speed_s, char *err, size_t errlen)
+{
+	char url[128];
+	struct fetch_opts o;
+
+	quick_opts(&o);
+	if (low_speed_s)
+		o.low_speed_time_s = low_speed_s;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", e->fault_port,
+		 path);
+	return fetch_open(url, &o, err, errlen);
+}
+
+enum op { OP_RANGE, OP_STREAM };
+
+static const struct fault_case {
+	const char *path;
+	enum op op;
+	uint64_t off, len;
+	int want; /* fetch_range/stream result */
+	unsigned min_retries, max_retries;
+	const char *identity; /* NULL: don't check */
+	unsigned max_seconds; /* 0: don't check */
+} fault_cases[] = {
+    {"/ok/a", OP_RANGE, 0, FAULT_SIZE, 0, 0, 0, "\"v1\"", 0},
+    {"/flaky/a", OP_RANGE, 100, 200000, 0, 2, 2, "\"v1\"", 0},
+    {"/busy/a", OP_RANGE, 0, 1000, 0, 1, 1, NULL, 0},
+    {"/reset/a", OP_RANGE, 0, FAULT_SIZE, 0, 1, 1, NULL, 0},
+    {"/reset/s", OP_STREAM, 3, FAULT_SIZE - 3, 0, 1, 1, NULL, 0},
+    {"/short/a", OP_RANGE, 10, 500000, 0, 1, 1, NULL, 0},
+    {"/short/s", OP_STREAM, 0, FAULT_SIZE, 0, 1, 1, NULL, 0},
+    /* the server stalls 6 s; the 1 s low-speed limit must cut it short */
+    {"/stall/s", OP_STREAM, 0, FAULT_SIZE, 0, 1, 1, NULL, 5},
+    {"/norange/a", OP_RANGE, 4321, 100000, 0, 0, 0, NULL, 0},
+    {"/norange/s", OP_STREAM, 999, 5000, 0, 0, 0, NULL, 0},
+    {"/norange/z", OP_RANGE, FAULT_SIZE - 10, 10, 0, 0, 0, NULL, 0},
+    {"/badrange/a", OP_RANGE, 50, 5000, -EIO, 0, 0, NULL, 0},
+    {"/long/a", OP_RANGE, 50, 5000, -EIO, 0, 0, NULL, 0},
+    {"/changing/a", OP_RANGE, 0, 5000, -EIO, 0, 0, "\"v1\"", 0},
+    {"/changing/s", OP_STREAM, 0, 5000, -EIO, 0, 0, NULL, 0},
+    {"/lastmod/a", OP_RANGE, 0, 5000, 0, 0, 0, "Mon, 01 Jan 2024 00:00:00 GMT",
+     0},
+    {"/noid/a", OP_RANGE, 7, 5000, 0, 0, 0, "", 0},
+};
+
+static int run_op(struct fetch *f, const struct fault_case *fc,
+		  struct collect *c)
+{
+	size_t guard = 4096;
+
+	collect_init(c, fc->len + guard);
+	memset(c->buf, 0xA5, fc->len + guard);
+	if (fc->op == OP_STREAM) {
+		c->cap = fc->len;
+		return fetch_stream(f, fc->off, fc->off + fc->len, collect_sink,
+				    c);
+	}
+	c->len = fc->len;
+	return fetch_range(f, fc->off, fc->len, c->buf, 0);
+}
+
+static void test_fault_case(struct env *e, const struct fault_case *fc)
+{
+	char err[512];
+	struct fetch *f = open_fault(e, fc->path, 1, err, sizeof(err));
+	struct fetch_stats st;
+	struct collect c;
+	int rc, fails = (int)check_fail;
+	time_t t0;
+
+	CHECK(f != NULL);
+	if (!f) {
+		fprintf(stderr, "  %s: %s\n", fc->path, err);
+		return;
+	}
+	CHECK_EQ_U64(fetch_size(f), FAULT_SIZE);
+	if (fc->identity)
+		CHECK(strcmp(fetch_identity(f), fc->identity) == 0);
+	t0 = time(NULL);
+	rc = run_op(f, fc, &c);
+	CHECK(rc == fc->want);
+	if (fc->max_seconds)
+		CHECK(time(NULL) - t0 < fc->max_seconds);
+	if (fc->want == 0) {
+		CHECK_EQ_U64(c.len, fc->len);
+		CHECK(memcmp(c.buf, e->fdata + fc->off, fc->len) == 0);
+	}
+	/* nothing is ever written past the range */
+	CHECK(c.buf[fc->len] == 0xA5 && c.buf[fc->len + 4095] == 0xA5);
+	fetch_get_stats(f, &st);
+	CHECK(st.retries >= fc->min_retries && st.retries <= fc->max_retries);
+	if ((int)check_fail != fails)
+		fprintf(stderr, "  case %s: rc %d, retries %llu\n", fc->path,
+			rc, (unsigned long long)st.retries);
+	free(c.buf);
+	fetch_free(f);
+}
+
+/* Runs fn with stderr going to a file; returns what was written. */
+static char *capture_stderr(struct env *e, void (*fn)(struct env *))
+{
+	char path[PATH_MAX + 16];
+	int saved = dup(STDERR_FILENO), fd;
+
+	snprintf(path, sizeof(path), "%s/stderr.txt", e->tmp);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || saved < 0)
+		return NULL;
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	fn(e);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	return read_text(path);
+}
+
+static void changing_twice(struct env *e)
+{
+	char err[512];
+	unsigned char buf[100];
+	struct fetch *f = open_fault(e, "/changing/log", 0, err, sizeof(err));
+
+	if (!f)
+		return;
+	fetch_range(f, 0, sizeof(buf), buf, 0);
+	fetch_range(f, 100, sizeof(buf), buf, 0);
+	fetch_free(f);
+}
+
+static void test_faults(struct env *e)
+{
+	const char *once = "artifact changed on the server: ETag was \"v1\", "
+			   "now \"v2\" (http://127.0.0.1:";
+	char err[512], *log, *p;
+	struct fetch *f;
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(fault_cases) / sizeof(fault_cases[0]);
+	     i++)
+		test_fault_case(e, &fault_cases[i]);
+	f = open_fault(e, "/gone/a", 0, err, sizeof(err));
+	CHECK(f == NULL && strstr(err, "HTTP 410 Gone: http://127.0.0.1:"));
+	f = open_fault(e, "/nosize/a", 0, err, sizeof(err));
+	CHECK(f == NULL &&
+	      strstr(err, "server did not give the size of http://"));
+	log = capture_stderr(e, changing_twice);
+	for (p = log; p && (p = strstr(p, once)) != NULL; p++)
+		n++;
+	CHECK_EQ_U64(n, 1);
+	free(log);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+int main(void)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	if (!e || on_exit(cleanup, e) != 0 || make_tmp(e) < 0)
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	e->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+	if (getenv("SFFS_SEED"))
+		e->seed = strtoull(getenv("SFFS_SEED"), NULL, 0);
+	e->seed |= 1;
+	printf("seed %llu, scratch %s\n", (unsigned long long)e->seed, e->tmp);
+	e->data = random_bytes(DATA_SIZE, e->seed);
+	e->fdata = random_bytes(FAULT_SIZE, e->seed + 2);
+	CHECK(fetch_global_init() == 0);
+	test_resolve();
+	CHECK(e->data && e->fdata && start_nginx(e) == 0);
+	CHECK(start_fault(e) == 0);
+	if (check_fail)
+		return check_done();
+	test_errors(e);
+	test_basic(e);
+	test_redirect(e);
+	test_tls(e);
+	test_threads(e);
+	test_stream(e);
+	test_nocache(e);
+	test_changed_nginx(e);
+	test_faults(e);
+	test_local(e);
+	fetch_global_cleanup();
+	return check_done();
+}

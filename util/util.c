@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+#include "sffs/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int util_parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, toupper((unsigned char)*end));
+		if (!u)
+			return -EINVAL;
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+char *util_format_size(uint64_t n, char *buf, size_t len)
+{
+	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%" PRIu64 " B", n);
+	else
+		snprintf(buf, len, "%.1f %s", v, names[i]);
+	return buf;
+}
+
+struct progress {
+	const char *label;
+	uint64_t total, done;
+	double start, last;
+	bool draw;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct progress *progress_new(const char *label, uint64_t total, bool force)
+{
+	struct progress *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->label = label;
+	p->total = total;
+	p->start = now_s();
+	p->draw = force || isatty(STDERR_FILENO);
+	return p;
+}
+
+static void progress_draw(struct progress *p, double t)
+{
+	char d[32], tot[32], r[32], eta[32] = "";
+	double secs = t - p->start;
+	double rate = secs > 0 ? (double)p->done / secs : 0;
+
+	if (rate > 0 && p->total > p->done) {
+		unsigned left = (unsigned)((double)(p->total - p->done) / rate);
+
+		snprintf(eta, sizeof(eta), "  ETA %u:%02u", left / 60,
+			 left % 60);
+	}
+	fprintf(stderr, "\r%s: %s / %s (%3.0f%%)  %s/s%s\033[K", p->label,
+		util_format_size(p->done, d, sizeof(d)),
+		util_format_size(p->total, tot, sizeof(tot)),
+		p->total ? 100.0 * (double)p->done / (double)p->total : 100.0,
+		util_format_size((uint64_t)rate, r, sizeof(r)), eta);
+}
+
+void progress_update(struct progress *p, uint64_t done)
+{
+	double t;
+
+	if (!p)
+		return;
+	p->done = done;
+	if (!p->draw)
+		return;
+	t = now_s();
+	if (t - p->last < 0.2)
+		return;
+	p->last = t;
+	progress_draw(p, t);
+}
+
+void progress_finish(struct progress *p)
+{
+	if (!p)
+		return;
+	if (p->draw) {
+		progress_draw(p, now_s());
+		fputc('\n', stderr);
+	}
+	free(p);
+}
