@@ -32,6 +32,7 @@ struct open_ctx {
 	const struct archive_opts *o;
 	uint64_t done, total;
 	uint64_t members;
+	int tar_rc;       /* first tar error, or 0 */
 	int failed_stage; /* 0 none, 1 codec, 2 tar */
 };
 
@@ -49,14 +50,24 @@ static void on_warn(void *arg, uint64_t off, const char *msg)
 	log_warn("%s (archive offset %" PRIu64 ")", msg, off);
 }
 
+/*
+ * A tar error after some members may come from corrupt compressed data
+ * that the codec's checksum (at the end of a gzip member or zstd frame)
+ * has not caught yet, so decompression goes on to name the real cause.
+ * A first header that is not tar stops at once: not a tar archive.
+ */
 static int on_plain(void *arg, const void *data, size_t len)
 {
 	struct open_ctx *ctx = arg;
-	int rc = tar_parser_feed(ctx->tp, data, len);
 
-	if (rc)
+	if (ctx->tar_rc)
+		return 0;
+	ctx->tar_rc = tar_parser_feed(ctx->tp, data, len);
+	if (ctx->tar_rc && ctx->members == 0) {
 		ctx->failed_stage = 2;
-	return rc;
+		return ctx->tar_rc;
+	}
+	return 0;
 }
 
 static int on_compressed(void *arg, const void *data, size_t len)
@@ -116,7 +127,7 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 			ctx.failed_stage = 1;
 	}
 	if (!rc) {
-		rc = tar_parser_finish(ctx.tp);
+		rc = ctx.tar_rc ? ctx.tar_rc : tar_parser_finish(ctx.tp);
 		if (rc)
 			ctx.failed_stage = 2;
 	}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Before mounting, sffs says clearly what is wrong and exits non-zero:
+# nothing listening, 404, not a tar, corrupt or truncated gzip, a corrupt
+# zstd frame, a bad mount point. It never leaves a mount behind.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+fx=$(fixture_dir)
+www=$TEST_TMP/www
+mkdir -p "$www"
+gz=$fx/$FIXTURE_NAME.tar.gz
+size=$(stat -c %s "$gz")
+head -c $((size / 2)) "$gz" >"$www/truncated.tar.gz"
+cp "$gz" "$www/flipped.tar.gz"
+# Flip one byte in the middle of the deflate stream.
+printf '\xff' | dd of="$www/flipped.tar.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
+head -c 100000 /dev/urandom >"$www/random.bin"
+gzip -c "$fx/extract/data/slurm_assets/slurm_install.sh" >"$www/notatar.tar.gz"
+zst=$fx/$FIXTURE_NAME.tar.zst
+zsize=$(stat -c %s "$zst")
+cp "$zst" "$www/flipped.tar.zst"
+printf '\xff' | dd of="$www/flipped.tar.zst" bs=1 seek=$((zsize / 2)) conv=notrunc status=none
+nginx_start "$www"
+closed_port=$(free_port)
+
+expect_refusal() { # what url regex [sffs options...]
+	local what=$1 url=$2 re=$3 mnt=$TEST_TMP/mnt out rc=0
+	shift 3
+	step "$what"
+	mkdir -p "$mnt"
+	out=$(timeout 120 "$SFFS_BIN" -o retries=1 "$@" "$url" "$mnt" 2>&1) || rc=$?
+	if is_mounted "$mnt"; then
+		fusermount3 -u "$mnt"
+		fail "$what: sffs mounted $url"
+	fi
+	[ "$rc" -ne 0 ] || fail "$what: sffs exited 0"
+	[ "$rc" -ne 124 ] || fail "$what: sffs hung"
+	grep -qE "$re" <<<"$out" || fail "$what: message '$out' does not match /$re/"
+	log "$what -> exit $rc: $(tail -1 <<<"$out")"
+}
+
+expect_refusal "nothing listening" "http://127.0.0.1:$closed_port/x.tar.gz" "connect"
+expect_refusal "404" "$NGINX_URL/missing.tar.gz" "404"
+expect_refusal "not a tar" "$NGINX_URL/random.bin" "not a tar archive"
+expect_refusal "gzip of a non-tar" "$NGINX_URL/notatar.tar.gz" "not a tar archive"
+expect_refusal "truncated gzip" "$NGINX_URL/truncated.tar.gz" "truncated"
+expect_refusal "corrupt gzip" "$NGINX_URL/flipped.tar.gz" "gzip.*offset [0-9]+"
+expect_refusal "corrupt zstd" "$NGINX_URL/flipped.tar.zst" "zstd.*offset [0-9]+"
+expect_refusal "missing local file" "$TEST_TMP/nope.tar.gz" "No such file|not found|cannot open"
+expect_refusal "bad option" "$NGINX_URL/notatar.tar.gz" "cache_mem" -o cache_mem=lots
+step "bad mount point"
+out=$("$SFFS_BIN" "$NGINX_URL/$FIXTURE_NAME.tar.gz" "$TEST_TMP/no/such/dir" 2>&1) &&
+	fail "mounting on a missing directory succeeded"
+log "missing mount point -> $out"
