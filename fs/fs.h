@@ -17,13 +17,11 @@
 struct fs {
 	struct archive *ar;      /* owned by main */
 	const struct tree *tree; /* archive_tree(ar) */
-	uint32_t *dir_nlink;     /* per node: 2 + subdirectories; 0 else */
 	double timeout;          /* entry/attr timeout, seconds */
 };
 
-/* Fills fs from ar (computes directory link counts). 0 or -ENOMEM. */
+/* Fills fs from ar. Always 0. */
 int fs_init(struct fs *fs, struct archive *ar, double timeout);
-void fs_release(struct fs *fs);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 

@@ -271,7 +271,6 @@ int main(int argc, char *argv[])
 		goto out_fetch;
 	}
 	rc = run_session(&args, &opts, &fs);
-	fs_release(&fs);
 out_fetch:
 	archive_free(ar);
 	fetch_free(f);

@@ -39,7 +39,7 @@ static void fill_attr(struct fs *fs, uint32_t idx, struct stat *st)
 	st->st_ino = (ino_t)idx + 1;
 	/* Never serve a setuid or setgid bit, whatever the archive says. */
 	st->st_mode = n->mode & ~(mode_t)(S_ISUID | S_ISGID);
-	st->st_nlink = S_ISDIR(n->mode) ? fs->dir_nlink[idx] : n->nlink;
+	st->st_nlink = n->nlink;
 	st->st_size = (off_t)n->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
@@ -532,35 +532,9 @@ const struct fuse_lowlevel_ops fs_ops = {
 
 int fs_init(struct fs *fs, struct archive *ar, double timeout)
 {
-	const struct tree *t = archive_tree(ar);
-	uint32_t i, count = tree_count(t);
-
 	memset(fs, 0, sizeof(*fs));
 	fs->ar = ar;
-	fs->tree = t;
+	fs->tree = archive_tree(ar);
 	fs->timeout = timeout;
-	fs->dir_nlink = calloc(count ? count : 1, sizeof(*fs->dir_nlink));
-	if (!fs->dir_nlink)
-		return -ENOMEM;
-	/* Count through entries, not nodes: a replaced directory node that
-	 * no entry names any more must not count for its old parent. */
-	for (i = 0; i < count; i++) {
-		const char *name;
-		uint32_t child;
-		size_t k;
-
-		if (!S_ISDIR(tree_node(t, i)->mode))
-			continue;
-		fs->dir_nlink[i] = 2;
-		for (k = 0; !tree_dir_entry(t, i, k, &name, &child); k++)
-			if (S_ISDIR(tree_node(t, child)->mode))
-				fs->dir_nlink[i]++;
-	}
 	return 0;
-}
-
-void fs_release(struct fs *fs)
-{
-	free(fs->dir_nlink);
-	fs->dir_nlink = NULL;
 }

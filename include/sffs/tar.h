@@ -13,8 +13,9 @@
  * Names are normalised: leading "./" and "/" components are dropped, "//"
  * and "/./" fold, trailing "/" goes. A member whose name is empty after
  * that (other than the root directory "."), holds a NUL, or has a ".."
- * component is skipped with a warning. Device nodes, FIFOs and other types
- * are skipped with a debug note (warning for unknown types).
+ * component is skipped with a warning. Device nodes and FIFOs are skipped
+ * with a warning; unknown types are read as regular files with a warning,
+ * as GNU tar extracts them; GNU volume labels are skipped silently.
  *
  * Every field read from a header is bounded: names and pax records are
  * capped at TAR_MAX_NAME / TAR_MAX_PAX bytes; sizes must fit 2^62; anything

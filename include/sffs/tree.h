@@ -48,7 +48,7 @@ struct tree_node {
 	uint64_t data_off; /* regular: offset of the data in the tar stream */
 	int64_t mtime;
 	uint32_t mode;     /* S_IFREG/S_IFDIR/S_IFLNK | 07777 bits as archived */
-	uint32_t nlink;
+	uint32_t nlink;    /* names of a file; 2 + subdirectories of a dir */
 	union {
 		const char *symlink;                /* S_IFLNK */
 		const struct tree_sparse_map *sparse; /* S_IFREG, NULL if dense */
