@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+
 #include "sffs/cache.h"
 #include "sffs/log.h"
 
@@ -32,6 +34,7 @@ struct open_ctx {
 	const struct archive_opts *o;
 	uint64_t done, total;
 	uint64_t members;
+	EVP_MD_CTX *md;   /* SHA-256 of the whole artifact */
 	int tar_rc;       /* first tar error, or 0 */
 	int failed_stage; /* 0 none, 1 codec, 2 tar */
 };
@@ -40,8 +43,10 @@ static int on_entry(void *arg, const struct tar_entry *e)
 {
 	struct open_ctx *ctx = arg;
 
+	int rc = index_members_add(ctx->ar->members, e);
+
 	ctx->members++;
-	return tree_add(ctx->ar->tree, e);
+	return rc ? rc : tree_add(ctx->ar->tree, e);
 }
 
 static void on_warn(void *arg, uint64_t off, const char *msg)
@@ -75,6 +80,8 @@ static int on_compressed(void *arg, const void *data, size_t len)
 	struct open_ctx *ctx = arg;
 	int rc = seek_indexer_feed(ctx->ix, data, len);
 
+	if (!EVP_DigestUpdate(ctx->md, data, len) && !rc)
+		rc = -ENOMEM;
 	if (rc && !ctx->failed_stage)
 		ctx->failed_stage = 1;
 	ctx->done += len;
@@ -114,13 +121,19 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 	/* Uncompressed spans cost no decoding, so keep them small. */
 	if (codec == SEEK_NONE && spacing > ARCHIVE_CHUNK)
 		spacing = ARCHIVE_CHUNK;
+	ar->spacing = spacing;
 	ctx.tp = tar_parser_new(on_entry, on_warn, &ctx);
 	ctx.ix = seek_indexer_new(codec, spacing, on_plain, &ctx);
-	if (!ctx.tp || !ctx.ix) {
+	ctx.md = EVP_MD_CTX_new();
+	ar->members = index_members_new();
+	if (!ctx.tp || !ctx.ix || !ctx.md || !ar->members ||
+	    !EVP_DigestInit_ex(ctx.md, EVP_sha256(), NULL)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = fetch_stream(ar->f, 0, 0, on_compressed, &ctx);
+	if (!rc && !EVP_DigestFinal_ex(ctx.md, ar->sha256, NULL))
+		rc = -ENOMEM;
 	if (!rc) {
 		rc = seek_indexer_finish(ctx.ix, &ar->si);
 		if (rc)
@@ -145,9 +158,34 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 		snprintf(err, errlen, "building the member tree: %s",
 			 strerror(-rc));
 out:
+	EVP_MD_CTX_free(ctx.md);
 	seek_indexer_free(ctx.ix);
 	tar_parser_free(ctx.tp);
 	return rc;
+}
+
+/* An empty archive object: tree, cache, locks. NULL + err on ENOMEM. */
+static struct archive *archive_alloc(struct fetch *f,
+				     const struct archive_opts *o, char *err,
+				     size_t errlen)
+{
+	struct archive *ar = calloc(1, sizeof(*ar));
+
+	if (!ar) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ar->f = f;
+	pthread_mutex_init(&ar->lock, NULL);
+	pthread_cond_init(&ar->loaded, NULL);
+	ar->tree = tree_new(on_warn, NULL);
+	ar->cache = cache_new(o->cache_mem);
+	if (!ar->tree || !ar->cache) {
+		snprintf(err, errlen, "out of memory");
+		archive_free(ar);
+		return NULL;
+	}
+	return ar;
 }
 
 struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
@@ -163,20 +201,9 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 		archive_opts_default(&defaults);
 		o = &defaults;
 	}
-	ar = calloc(1, sizeof(*ar));
-	if (!ar) {
-		snprintf(err, errlen, "out of memory");
+	ar = archive_alloc(f, o, err, errlen);
+	if (!ar)
 		return NULL;
-	}
-	ar->f = f;
-	pthread_mutex_init(&ar->lock, NULL);
-	pthread_cond_init(&ar->loaded, NULL);
-	ar->tree = tree_new(on_warn, NULL);
-	ar->cache = cache_new(o->cache_mem);
-	if (!ar->tree || !ar->cache) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
 	if (hlen > fetch_size(f))
 		hlen = fetch_size(f);
 	rc = fetch_range(f, 0, hlen, head, 0);
@@ -197,6 +224,7 @@ void archive_free(struct archive *ar)
 {
 	if (!ar)
 		return;
+	index_members_free(ar->members);
 	cache_free(ar->cache);
 	seek_index_free(ar->si);
 	tree_free(ar->tree);
@@ -218,4 +246,56 @@ const struct seek_index *archive_seek_index(const struct archive *ar)
 struct fetch *archive_fetch(const struct archive *ar)
 {
 	return ar->f;
+}
+
+struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
+				   const struct archive_opts *o, char *err,
+				   size_t errlen)
+{
+	struct archive_opts defaults;
+	struct archive *ar;
+	char why[512];
+	int rc;
+
+	if (!o) {
+		archive_opts_default(&defaults);
+		o = &defaults;
+	}
+	ar = archive_alloc(f, o, err, errlen);
+	if (!ar)
+		return NULL;
+	ar->idx = idx;
+	rc = index_load(idx, fetch_size(f), &ar->ih, ar->tree, &ar->si, why,
+			sizeof(why));
+	if (!rc)
+		rc = tree_finish(ar->tree);
+	if (rc) {
+		snprintf(err, errlen, "index %s refused: %s", fetch_url(idx),
+			 why);
+		archive_free(ar);
+		return NULL;
+	}
+	memcpy(ar->sha256, ar->ih.artifact_sha256, sizeof(ar->sha256));
+	ar->spacing = ar->ih.spacing;
+	return ar;
+}
+
+int archive_write_index(struct archive *ar, const char *path,
+			const char *identity)
+{
+	struct index_header h;
+	int rc;
+
+	if (!ar->members)
+		return -EINVAL;
+	memset(&h, 0, sizeof(h));
+	h.artifact_size = fetch_size(ar->f);
+	memcpy(h.artifact_sha256, ar->sha256, sizeof(h.artifact_sha256));
+	h.spacing = ar->spacing;
+	if (identity)
+		snprintf(h.identity, sizeof(h.identity), "%s", identity);
+	rc = index_write(path, &h, ar->members, ar->si);
+	index_members_free(ar->members);
+	ar->members = NULL;
+	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "sffs/archive.h"
 #include "sffs/cache.h"
+#include "sffs/index.h"
 
 /* Spans whose compressed bytes fit this are fetched whole, verified, then
  * decoded; larger ones (a huge zstd frame, say) are streamed twice in
@@ -30,6 +31,14 @@ struct archive {
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;
 	struct inflight *loading; /* guarded by lock */
+	/* Built by streaming: the member records and the artifact's digest,
+	 * until archive_write_index. */
+	struct index_members *members;
+	unsigned char sha256[32];
+	uint64_t spacing;
+	/* Loaded from an index: where windows come from (borrowed). */
+	struct fetch *idx;
+	struct index_header ih;
 	atomic_uint_fast64_t spans_loaded;
 	atomic_uint_fast64_t verify_fail;
 };

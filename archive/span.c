@@ -149,12 +149,41 @@ static int span_fetch_verified(struct archive *ar, size_t i, uint64_t off,
 	return -EIO;
 }
 
+/* An archive loaded from an index fetches a window the first time one of
+ * its spans is decoded. Racing loaders both fetch; the first to publish
+ * wins and the other's copy is dropped. */
+static int ensure_window(struct archive *ar, size_t i)
+{
+	struct seek_point *pt = &ar->si->pts[i];
+	unsigned char *w, *expected = NULL;
+	int rc;
+
+	if (!pt->wlen || __atomic_load_n(&pt->window, __ATOMIC_ACQUIRE))
+		return 0;
+	if (!ar->idx)
+		return -EIO;
+	rc = index_load_window(ar->idx, &ar->ih, pt, &w);
+	if (rc) {
+		log_err("%s: window of seek point %zu is unusable: %s",
+			fetch_url(ar->idx), i, strerror(-rc));
+		return rc;
+	}
+	if (!__atomic_compare_exchange_n(&pt->window, &expected, w, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(w);
+	return 0;
+}
+
 static int span_decode(struct archive *ar, size_t i, uint64_t off,
 		       uint64_t len, unsigned char *cbuf, struct sink *s)
 {
-	struct seek_decoder *d = seek_decoder_new(ar->si, i);
-	int rc = -ENOMEM;
+	struct seek_decoder *d;
+	int rc = ensure_window(ar, i);
 
+	if (rc)
+		return rc;
+	d = seek_decoder_new(ar->si, i);
+	rc = -ENOMEM;
 	if (!d)
 		return rc;
 	if (len <= SPAN_BUF_MAX) {

@@ -18,11 +18,14 @@
 #include "sffs/log.h"
 #include "sffs/util.h"
 #include "fs.h"
+#include "open.h"
 
 struct cfg {
 	const char *source;
 	char *cache_mem;
 	char *span;
+	char *index;     /* -o index=URL|PATH, or "none" */
+	char *cache_dir; /* -o cache_dir=DIR, or "none" */
 	unsigned retries;
 	unsigned connect_timeout;
 	int insecure;
@@ -37,6 +40,8 @@ struct cfg {
 static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("cache_mem=%s", cache_mem, 0),
 	CFG_OPT("span=%s", span, 0),
+	CFG_OPT("index=%s", index, 0),
+	CFG_OPT("cache_dir=%s", cache_dir, 0),
 	CFG_OPT("retries=%u", retries, 0),
 	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
 	CFG_OPT("insecure", insecure, 1),
@@ -60,6 +65,12 @@ static void usage(const char *prog)
 	       "    -o cache_mem=SIZE      decoded bytes kept in memory "
 	       "(default 256M)\n"
 	       "    -o span=SIZE           seek-point spacing (default 1M)\n"
+	       "    -o index=URL|PATH      published index (default "
+	       "SOURCE.sfidx; none: skip)\n"
+	       "    -o cache_dir=DIR       where built indexes are kept "
+	       "(default\n"
+	       "                           /var/cache/sffs, or ~/.cache/sffs;"
+	       " none: off)\n"
 	       "    -o retries=N           retries per request (default 5)\n"
 	       "    -o connect_timeout=S   seconds (default 10)\n"
 	       "    -o insecure            do not verify TLS certificates\n"
@@ -103,12 +114,6 @@ static int parse_sizes(const struct cfg *cfg, struct archive_opts *ao)
 	return 0;
 }
 
-static void on_progress(void *arg, uint64_t done, uint64_t total)
-{
-	(void)total;
-	progress_update(arg, done);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -117,51 +122,36 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Opens and indexes the artifact; NULL after logging why. */
-static struct archive *open_artifact(const struct cfg *cfg,
-				     struct archive_opts *ao,
-				     struct fetch **fp)
+/* Opens the artifact (open.h) and says how and how fast. */
+static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
+			 struct opened *o)
 {
-	struct fetch_opts fo;
-	struct archive *ar;
-	struct progress *pg;
-	char err[1024], sz[32], mem[32];
-	double t0 = now_s();
+	struct open_cfg oc = { .source = cfg->source, .index = cfg->index,
+			       .cache_dir = cfg->cache_dir,
+			       .quiet = cfg->quiet };
 	struct archive_stats st;
-	uint32_t members;
+	char sz[32], mem[32];
+	double t0 = now_s();
 
-	fetch_opts_default(&fo);
+	fetch_opts_default(&oc.fo);
 	if (cfg->retries)
-		fo.retries = cfg->retries;
+		oc.fo.retries = cfg->retries;
 	if (cfg->connect_timeout)
-		fo.connect_timeout_s = cfg->connect_timeout;
-	fo.insecure = cfg->insecure;
-	*fp = fetch_open(cfg->source, &fo, err, sizeof(err));
-	if (!*fp) {
-		log_err("%s", err);
-		return NULL;
-	}
-	pg = cfg->quiet ? NULL
-			: progress_new("indexing", fetch_size(*fp), false);
-	ao->progress = on_progress;
-	ao->progress_arg = pg;
-	ar = archive_open(*fp, ao, err, sizeof(err));
-	progress_finish(pg);
-	if (!ar) {
-		log_err("%s", err);
-		return NULL;
-	}
-	members = tree_count(archive_tree(ar));
-	archive_get_stats(ar, &st);
+		oc.fo.connect_timeout_s = cfg->connect_timeout;
+	oc.fo.insecure = cfg->insecure;
+	if (artifact_open(&oc, ao, o))
+		return 1;
+	archive_get_stats(o->ar, &st);
 	if (!cfg->quiet)
 		log_info("%s: %s %s, %" PRIu32 " inodes, %zu seek points, "
-			 "indexed in %.2f s, index memory %s",
-			 fetch_url(*fp),
-			 util_format_size(fetch_size(*fp), sz, sizeof(sz)),
-			 seek_codec_name(archive_seek_index(ar)->codec),
-			 members, archive_seek_index(ar)->n, now_s() - t0,
+			 "ready in %.2f s (%s), index memory %s",
+			 fetch_url(o->f),
+			 util_format_size(fetch_size(o->f), sz, sizeof(sz)),
+			 seek_codec_name(archive_seek_index(o->ar)->codec),
+			 tree_count(archive_tree(o->ar)),
+			 archive_seek_index(o->ar)->n, now_s() - t0, o->how,
 			 util_format_size(st.index_mem, mem, sizeof(mem)));
-	return ar;
+	return 0;
 }
 
 /* Read-only, no setuid, no devices, kernel permission checks - always. */
@@ -232,8 +222,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts opts = { 0 };
 	struct cfg cfg = { 0 };
 	struct archive_opts ao;
-	struct fetch *f = NULL;
-	struct archive *ar = NULL;
+	struct opened o = { 0 };
 	struct fs fs = { 0 };
 	int rc = 1;
 
@@ -263,23 +252,20 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	if (fetch_global_init())
 		goto out_opts;
-	ar = open_artifact(&cfg, &ao, &f);
-	if (!ar)
+	if (open_artifact(&cfg, &ao, &o))
 		goto out_fetch;
-	if (fs_init(&fs, ar, 86400.0)) {
-		log_err("out of memory");
-		goto out_fetch;
-	}
+	fs_init(&fs, o.ar, 86400.0);
 	rc = run_session(&args, &opts, &fs);
 out_fetch:
-	archive_free(ar);
-	fetch_free(f);
+	artifact_close(&o);
 	fetch_global_cleanup();
 out_opts:
 	free(opts.mountpoint);
 out_args:
 	free(cfg.cache_mem);
 	free(cfg.span);
+	free(cfg.index);
+	free(cfg.cache_dir);
 	fuse_opt_free_args(&args);
 	return rc;
 }

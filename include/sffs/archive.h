@@ -32,6 +32,7 @@
 
 struct archive;
 
+struct fetch;
 /* Called during archive_open as bytes stream in (from that thread). */
 typedef void (*archive_progress_cb)(void *arg, uint64_t done, uint64_t total);
 
@@ -53,6 +54,24 @@ void archive_opts_default(struct archive_opts *o);
  */
 struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			     char *err, size_t errlen);
+/*
+ * Loads the tree and seek points from the index file behind idx (index.h)
+ * instead of streaming the artifact: only the index's eager part is read;
+ * windows come from idx when a read first needs them. Both f and idx are
+ * borrowed. NULL with a reason in err if the index is unusable (corrupt,
+ * truncated, another version, another artifact) - then use archive_open.
+ */
+struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
+				   const struct archive_opts *o, char *err,
+				   size_t errlen);
+/*
+ * Writes the index of an archive made by archive_open to path (atomic
+ * rename); identity may be NULL. Frees the member records it needs, so
+ * it works once per archive. 0 or -errno (-EINVAL if already written or
+ * the archive came from an index).
+ */
+int archive_write_index(struct archive *ar, const char *path,
+			const char *identity);
 void archive_free(struct archive *ar);
 
 const struct tree *archive_tree(const struct archive *ar);

@@ -47,8 +47,12 @@ struct seek_point {
 	uint8_t bits;   /* gzip: bits of byte coff-1 still to be read (0-7) */
 	uint8_t flags;
 	uint32_t wlen;  /* bytes at window (deflate-compressed); 0 = none */
-	unsigned char *window;
+	unsigned char *window; /* NULL while not loaded (index.h: lazily) */
 	unsigned char digest[SEEK_DIGEST]; /* SHA-256 of the span's bytes */
+	/* Where an index file keeps the window (offset in its window
+	 * section) and the window's SHA-256; set by index_load only. */
+	uint64_t woff;
+	unsigned char wdigest[SEEK_DIGEST];
 };
 
 struct seek_index {

@@ -1,0 +1,774 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index.c - write and read .sfidx files (docs/index-format.md).
+ */
+#include "sffs/index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#define ZSTD_LEVEL 9
+#define POINT_SIZE 94u /* bytes of one raw point record */
+#define MAX_WLEN 65536u
+
+/* ---- little-endian fields and varints ---- */
+
+struct buf {
+	unsigned char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void buf_put(struct buf *b, const void *data, size_t len)
+{
+	if (b->oom)
+		return;
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 65536;
+		unsigned char *p;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void buf_varint(struct buf *b, uint64_t v)
+{
+	unsigned char tmp[10];
+	size_t n = 0;
+
+	do {
+		tmp[n] = (unsigned char)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			tmp[n] |= 0x80;
+		n++;
+	} while (v);
+	buf_put(b, tmp, n);
+}
+
+/* A bounded reader over raw bytes: every get fails past the end. */
+struct rd {
+	const unsigned char *p;
+	size_t len, pos;
+};
+
+static int rd_varint(struct rd *r, uint64_t *out)
+{
+	uint64_t v = 0;
+	int shift;
+
+	for (shift = 0; shift < 64; shift += 7) {
+		unsigned char c;
+
+		if (r->pos >= r->len)
+			return -EINVAL;
+		c = r->p[r->pos++];
+		if (shift == 63 && c > 1)
+			return -EINVAL; /* overflows 64 bits */
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int rd_bytes(struct rd *r, size_t n, const unsigned char **out)
+{
+	if (n > r->len - r->pos)
+		return -EINVAL;
+	*out = r->p + r->pos;
+	r->pos += n;
+	return 0;
+}
+
+static void sha256(const void *p, size_t len, unsigned char *md)
+{
+	EVP_Digest(p, len, md, NULL, EVP_sha256(), NULL);
+}
+
+/* ---- MEMBERS: one record per accepted tar member ---- */
+
+struct index_members {
+	struct buf b;
+	uint64_t count;
+};
+
+struct index_members *index_members_new(void)
+{
+	return calloc(1, sizeof(struct index_members));
+}
+
+void index_members_free(struct index_members *m)
+{
+	if (!m)
+		return;
+	free(m->b.p);
+	free(m);
+}
+
+uint64_t index_members_count(const struct index_members *m)
+{
+	return m->count;
+}
+
+/* mtime as zigzag so small negative values stay short. */
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+int index_members_add(struct index_members *m, const struct tar_entry *e)
+{
+	struct buf *b = &m->b;
+	unsigned char type = (unsigned char)e->type;
+	size_t plen = strlen(e->path), i;
+
+	buf_put(b, &type, 1);
+	buf_varint(b, e->mode);
+	buf_varint(b, zigzag(e->mtime));
+	buf_varint(b, e->size);
+	buf_varint(b, e->data_off);
+	buf_varint(b, e->data_len);
+	buf_varint(b, e->header_off);
+	buf_varint(b, plen);
+	buf_put(b, e->path, plen);
+	/* 0: no link; else length + 1 */
+	buf_varint(b, e->link ? strlen(e->link) + 1 : 0);
+	if (e->link)
+		buf_put(b, e->link, strlen(e->link));
+	buf_varint(b, e->sparse ? e->nsparse : 0);
+	for (i = 0; e->sparse && i < e->nsparse; i++) {
+		buf_varint(b, e->sparse[i].off);
+		buf_varint(b, e->sparse[i].len);
+	}
+	if (b->oom)
+		return -ENOMEM;
+	m->count++;
+	return 0;
+}
+
+/* A member path from an index must look like one the tar reader makes:
+ * relative, no empty, "." or ".." component, no NUL. */
+static bool path_ok(const unsigned char *p, size_t len, bool allow_root)
+{
+	size_t i, start = 0;
+
+	if (len == 0)
+		return allow_root;
+	if (memchr(p, 0, len) || p[0] == '/' || p[len - 1] == '/')
+		return false;
+	for (i = 0; i <= len; i++) {
+		size_t n;
+
+		if (i < len && p[i] != '/')
+			continue;
+		n = i - start;
+		if (n == 0 || (n == 1 && p[start] == '.') ||
+		    (n == 2 && p[start] == '.' && p[start + 1] == '.'))
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
+/* Sorted, disjoint, inside the file, and adding up to the stored bytes. */
+static bool sparse_ok(const struct tar_sparse *sp, uint64_t n, uint64_t size,
+		      uint64_t stored)
+{
+	uint64_t i, end = 0, sum = 0;
+
+	for (i = 0; i < n; i++) {
+		if (sp[i].off < end || sp[i].len > size ||
+		    sp[i].off > size - sp[i].len)
+			return false;
+		end = sp[i].off + sp[i].len;
+		sum += sp[i].len;
+	}
+	return sum == stored;
+}
+
+struct member_bufs {
+	char path[TAR_MAX_NAME + 1];
+	char link[TAR_MAX_NAME + 1];
+	struct tar_sparse sparse[TAR_MAX_SPARSE];
+};
+
+static int read_string(struct rd *r, uint64_t len, char *dst)
+{
+	const unsigned char *p;
+
+	if (len > TAR_MAX_NAME || rd_bytes(r, (size_t)len, &p))
+		return -EINVAL;
+	memcpy(dst, p, (size_t)len);
+	dst[len] = '\0';
+	return 0;
+}
+
+static int read_member(struct rd *r, struct member_bufs *mb,
+		       struct tar_entry *e)
+{
+	uint64_t v[7], plen, llen, ns, i;
+	const unsigned char *type;
+	int k;
+
+	memset(e, 0, sizeof(*e));
+	if (rd_bytes(r, 1, &type) || *type > TAR_HARDLINK)
+		return -EINVAL;
+	for (k = 0; k < 7; k++)
+		if (rd_varint(r, &v[k]))
+			return -EINVAL;
+	if (v[0] > 07777 || v[2] >= TAR_MAX_SIZE || v[4] >= TAR_MAX_SIZE)
+		return -EINVAL;
+	e->type = (enum tar_type)*type;
+	e->mode = (uint32_t)v[0];
+	e->mtime = unzigzag(v[1]);
+	e->size = v[2];
+	e->data_off = v[3];
+	e->data_len = v[4];
+	e->header_off = v[5];
+	plen = v[6];
+	if (read_string(r, plen, mb->path) ||
+	    !path_ok((const unsigned char *)mb->path, (size_t)plen,
+		     e->type == TAR_DIR))
+		return -EINVAL;
+	e->path = mb->path;
+	if (rd_varint(r, &llen))
+		return -EINVAL;
+	if (llen) {
+		if (read_string(r, llen - 1, mb->link) ||
+		    strlen(mb->link) != llen - 1)
+			return -EINVAL;
+		if (e->type == TAR_HARDLINK &&
+		    !path_ok((const unsigned char *)mb->link, (size_t)llen - 1,
+			     false))
+			return -EINVAL;
+		e->link = mb->link;
+	}
+	if ((e->type == TAR_SYMLINK || e->type == TAR_HARDLINK) != !!e->link)
+		return -EINVAL;
+	if (rd_varint(r, &ns) || ns > TAR_MAX_SPARSE)
+		return -EINVAL;
+	for (i = 0; i < ns; i++)
+		if (rd_varint(r, &mb->sparse[i].off) ||
+		    rd_varint(r, &mb->sparse[i].len))
+			return -EINVAL;
+	if (ns && !sparse_ok(mb->sparse, ns, e->size, e->data_len))
+		return -EINVAL;
+	e->sparse = ns ? mb->sparse : NULL;
+	e->nsparse = (size_t)ns;
+	return 0;
+}
+
+int index_parse_members(const void *raw, size_t len, uint64_t count,
+			struct tree *t)
+{
+	struct rd r = { .p = raw, .len = len };
+	struct member_bufs *mb = malloc(sizeof(*mb));
+	struct tar_entry e;
+	uint64_t i;
+	int rc = 0;
+
+	if (!mb)
+		return -ENOMEM;
+	for (i = 0; i < count && !rc; i++) {
+		rc = read_member(&r, mb, &e);
+		if (!rc)
+			rc = tree_add(t, &e);
+	}
+	if (!rc && r.pos != r.len)
+		rc = -EINVAL; /* trailing bytes: not what the header said */
+	free(mb);
+	return rc;
+}
+
+/* ---- POINTS: fixed 94-byte records ---- */
+
+static void put_point(struct buf *b, const struct seek_point *pt,
+		      uint64_t woff, const unsigned char *wdigest)
+{
+	unsigned char r[POINT_SIZE];
+
+	put_le(r, pt->coff, 8);
+	put_le(r + 8, pt->uoff, 8);
+	r[16] = pt->bits;
+	r[17] = pt->flags;
+	put_le(r + 18, pt->wlen, 4);
+	put_le(r + 22, woff, 8);
+	memcpy(r + 30, pt->digest, 32);
+	memcpy(r + 62, wdigest, 32);
+	buf_put(b, r, sizeof(r));
+}
+
+/* Each point must follow the last and lie inside both streams; a window
+ * must lie inside the window section. */
+static bool point_ok(const struct seek_point *pt, const struct seek_point *prev,
+		     const struct index_header *h)
+{
+	if (pt->bits > 7 || (pt->flags & ~SEEK_PT_MEMBER) ||
+	    pt->wlen > MAX_WLEN || pt->coff > h->artifact_size)
+		return false;
+	if (pt->bits && pt->coff == 0)
+		return false;
+	if (pt->wlen && (pt->woff > h->sec[INDEX_WINDOWS].len ||
+			 pt->wlen > h->sec[INDEX_WINDOWS].len - pt->woff))
+		return false;
+	if (!prev)
+		return pt->uoff == 0 && pt->coff == 0;
+	return pt->uoff > prev->uoff && pt->uoff < h->usize &&
+	       pt->coff >= prev->coff;
+}
+
+int index_parse_points(const void *raw, size_t len,
+		       const struct index_header *h, struct seek_index **out)
+{
+	const unsigned char *p = raw;
+	struct seek_index *si;
+	uint64_t i;
+
+	if (h->npoints == 0 || len / POINT_SIZE != h->npoints ||
+	    len % POINT_SIZE)
+		return -EINVAL;
+	si = calloc(1, sizeof(*si));
+	if (!si)
+		return -ENOMEM;
+	si->pts = calloc((size_t)h->npoints, sizeof(*si->pts));
+	if (!si->pts) {
+		free(si);
+		return -ENOMEM;
+	}
+	si->codec = h->codec;
+	si->csize = h->artifact_size;
+	si->usize = h->usize;
+	for (i = 0; i < h->npoints; i++, p += POINT_SIZE) {
+		struct seek_point *pt = &si->pts[i];
+
+		pt->coff = get_le(p, 8);
+		pt->uoff = get_le(p + 8, 8);
+		pt->bits = p[16];
+		pt->flags = p[17];
+		pt->wlen = (uint32_t)get_le(p + 18, 4);
+		pt->woff = get_le(p + 22, 8);
+		memcpy(pt->digest, p + 30, 32);
+		memcpy(pt->wdigest, p + 62, 32);
+		if (!point_ok(pt, i ? pt - 1 : NULL, h)) {
+			si->n = (size_t)i;
+			seek_index_free(si);
+			return -EINVAL;
+		}
+	}
+	si->n = (size_t)h->npoints;
+	*out = si;
+	return 0;
+}
+
+/* ---- header ---- */
+
+#define H_SECTIONS 96
+#define H_SECTION_SIZE 56
+#define H_IDENTITY (H_SECTIONS + INDEX_NSECTIONS * H_SECTION_SIZE)
+
+static size_t encode_header(const struct index_header *h, unsigned char *p)
+{
+	size_t idlen = strlen(h->identity), k;
+	unsigned char *s;
+
+	memset(p, 0, INDEX_HEADER_MAX);
+	memcpy(p, INDEX_MAGIC, 8);
+	put_le(p + 8, INDEX_MAJOR, 2);
+	put_le(p + 10, INDEX_MINOR, 2);
+	put_le(p + 12, H_IDENTITY + 2 + idlen + 32, 4);
+	put_le(p + 16, h->artifact_size, 8);
+	memcpy(p + 24, h->artifact_sha256, 32);
+	p[56] = (unsigned char)h->codec;
+	put_le(p + 64, h->usize, 8);
+	put_le(p + 72, h->spacing, 8);
+	put_le(p + 80, h->nmembers, 8);
+	put_le(p + 88, h->npoints, 8);
+	for (k = 0; k < INDEX_NSECTIONS; k++) {
+		s = p + H_SECTIONS + k * H_SECTION_SIZE;
+		put_le(s, h->sec[k].off, 8);
+		put_le(s + 8, h->sec[k].len, 8);
+		put_le(s + 16, h->sec[k].rawlen, 8);
+		memcpy(s + 24, h->sec[k].sha256, 32);
+	}
+	put_le(p + H_IDENTITY, idlen, 2);
+	memcpy(p + H_IDENTITY + 2, h->identity, idlen);
+	sha256(p, H_IDENTITY + 2 + idlen, p + H_IDENTITY + 2 + idlen);
+	return H_IDENTITY + 2 + idlen + 32;
+}
+
+/* The sections follow the header in order, without gaps. */
+static bool sections_ok(const struct index_header *h)
+{
+	uint64_t at = h->hlen;
+	int k;
+
+	if (h->npoints > INDEX_MAX_SECTION / POINT_SIZE ||
+	    h->nmembers > TREE_MAX_NODES)
+		return false;
+	for (k = 0; k < INDEX_NSECTIONS; k++) {
+		const struct index_section_desc *s = &h->sec[k];
+
+		if (s->off != at || s->len > INDEX_MAX_SECTION ||
+		    s->rawlen > INDEX_MAX_SECTION)
+			return false;
+		at += s->len;
+	}
+	return h->sec[INDEX_WINDOWS].len == h->sec[INDEX_WINDOWS].rawlen &&
+	       h->sec[INDEX_POINTS].rawlen == h->npoints * POINT_SIZE;
+}
+
+int index_parse_header(const void *buf, size_t len, struct index_header *h)
+{
+	const unsigned char *p = buf;
+	unsigned char md[32];
+	size_t idlen, k;
+
+	memset(h, 0, sizeof(*h));
+	if (len < H_IDENTITY + 2 + 32 || memcmp(p, INDEX_MAGIC, 8))
+		return -EINVAL;
+	h->major = (uint16_t)get_le(p + 8, 2);
+	h->minor = (uint16_t)get_le(p + 10, 2);
+	if (h->major != INDEX_MAJOR)
+		return -EPROTO;
+	h->hlen = (uint32_t)get_le(p + 12, 4);
+	idlen = (size_t)get_le(p + H_IDENTITY, 2);
+	/* A newer minor version may add header fields before the digest. */
+	if (idlen > INDEX_MAX_IDENTITY || h->hlen > INDEX_HEADER_MAX ||
+	    h->hlen > len || h->hlen < H_IDENTITY + 2 + idlen + 32)
+		return -EINVAL;
+	sha256(p, h->hlen - 32, md);
+	if (memcmp(md, p + h->hlen - 32, 32))
+		return -EINVAL;
+	h->artifact_size = get_le(p + 16, 8);
+	memcpy(h->artifact_sha256, p + 24, 32);
+	if (p[56] > SEEK_ZSTD)
+		return -EINVAL;
+	h->codec = (enum seek_codec)p[56];
+	h->usize = get_le(p + 64, 8);
+	h->spacing = get_le(p + 72, 8);
+	h->nmembers = get_le(p + 80, 8);
+	h->npoints = get_le(p + 88, 8);
+	for (k = 0; k < INDEX_NSECTIONS; k++) {
+		const unsigned char *s = p + H_SECTIONS + k * H_SECTION_SIZE;
+
+		h->sec[k].off = get_le(s, 8);
+		h->sec[k].len = get_le(s + 8, 8);
+		h->sec[k].rawlen = get_le(s + 16, 8);
+		memcpy(h->sec[k].sha256, s + 24, 32);
+	}
+	memcpy(h->identity, p + H_IDENTITY + 2, idlen);
+	h->identity[idlen] = '\0';
+	if (strlen(h->identity) != idlen || !sections_ok(h))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- writing ---- */
+
+static int compress_section(const struct buf *raw, struct buf *out,
+			    struct index_section_desc *d)
+{
+	size_t bound = ZSTD_compressBound(raw->len), n;
+
+	out->p = malloc(bound ? bound : 1);
+	if (!out->p)
+		return -ENOMEM;
+	n = ZSTD_compress(out->p, bound, raw->p, raw->len, ZSTD_LEVEL);
+	if (ZSTD_isError(n))
+		return -EIO;
+	out->len = n;
+	d->len = n;
+	d->rawlen = raw->len;
+	sha256(out->p, n, d->sha256);
+	return 0;
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+
+	while (len) {
+		ssize_t n = write(fd, c, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Raw POINTS, and the window section's digest as the windows go by. */
+static int build_points(const struct seek_index *si, struct buf *raw,
+			struct index_section_desc *wsec)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t woff = 0;
+	size_t i;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(ctx);
+		return -ENOMEM;
+	}
+	for (i = 0; i < si->n; i++) {
+		const struct seek_point *pt = &si->pts[i];
+		unsigned char wd[32] = { 0 };
+
+		if (pt->wlen) {
+			sha256(pt->window, pt->wlen, wd);
+			EVP_DigestUpdate(ctx, pt->window, pt->wlen);
+		}
+		put_point(raw, pt, pt->wlen ? woff : 0, wd);
+		woff += pt->wlen;
+	}
+	EVP_DigestFinal_ex(ctx, wsec->sha256, NULL);
+	EVP_MD_CTX_free(ctx);
+	wsec->len = wsec->rawlen = woff;
+	return raw->oom ? -ENOMEM : 0;
+}
+
+static int write_file(int fd, struct index_header *h, const struct buf *mem,
+		      const struct buf *pts, const struct seek_index *si)
+{
+	unsigned char hdr[INDEX_HEADER_MAX];
+	size_t hlen, i;
+	int rc;
+
+	h->sec[INDEX_MEMBERS].off = H_IDENTITY + 2 + strlen(h->identity) + 32;
+	h->sec[INDEX_POINTS].off = h->sec[INDEX_MEMBERS].off + mem->len;
+	h->sec[INDEX_WINDOWS].off = h->sec[INDEX_POINTS].off + pts->len;
+	hlen = encode_header(h, hdr);
+	rc = write_all(fd, hdr, hlen);
+	if (!rc)
+		rc = write_all(fd, mem->p, mem->len);
+	if (!rc)
+		rc = write_all(fd, pts->p, pts->len);
+	for (i = 0; i < si->n && !rc; i++)
+		if (si->pts[i].wlen)
+			rc = write_all(fd, si->pts[i].window, si->pts[i].wlen);
+	if (!rc && fsync(fd))
+		rc = -errno;
+	return rc;
+}
+
+int index_write(const char *path, struct index_header *hdr,
+		const struct index_members *m, const struct seek_index *si)
+{
+	struct buf praw = { 0 }, pz = { 0 }, mz = { 0 };
+	char *tmp = NULL;
+	int fd = -1, rc;
+
+	if (strlen(hdr->identity) > INDEX_MAX_IDENTITY)
+		return -EINVAL;
+	hdr->codec = si->codec;
+	hdr->usize = si->usize;
+	hdr->nmembers = m->count;
+	hdr->npoints = si->n;
+	rc = build_points(si, &praw, &hdr->sec[INDEX_WINDOWS]);
+	if (!rc)
+		rc = compress_section(&m->b, &mz, &hdr->sec[INDEX_MEMBERS]);
+	if (!rc)
+		rc = compress_section(&praw, &pz, &hdr->sec[INDEX_POINTS]);
+	if (rc)
+		goto out;
+	rc = -ENOMEM;
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = write_file(fd, hdr, &mz, &pz, si);
+	if (!rc && fchmod(fd, 0644))
+		rc = -errno;
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+out:
+	free(tmp);
+	free(praw.p);
+	free(pz.p);
+	free(mz.p);
+	return rc;
+}
+
+/* ---- reading through a fetch ---- */
+
+static int decompress_section(const unsigned char *stored,
+			      const struct index_section_desc *d,
+			      unsigned char **out)
+{
+	unsigned char md[32];
+	unsigned char *raw;
+	size_t n;
+
+	sha256(stored, (size_t)d->len, md);
+	if (memcmp(md, d->sha256, 32))
+		return -EBADMSG;
+	raw = malloc(d->rawlen ? (size_t)d->rawlen : 1);
+	if (!raw)
+		return -ENOMEM;
+	n = ZSTD_decompress(raw, (size_t)d->rawlen, stored, (size_t)d->len);
+	if (ZSTD_isError(n) || n != d->rawlen) {
+		free(raw);
+		return -EINVAL;
+	}
+	*out = raw;
+	return 0;
+}
+
+static int load_header(struct fetch *idx, uint64_t artifact_size,
+		       struct index_header *h, char *err, size_t errlen)
+{
+	unsigned char buf[INDEX_HEADER_MAX];
+	uint64_t size = fetch_size(idx);
+	size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+	int rc = fetch_range(idx, 0, n, buf, 0);
+
+	if (rc) {
+		snprintf(err, errlen, "cannot read it: %s", strerror(-rc));
+		return rc;
+	}
+	rc = index_parse_header(buf, n, h);
+	if (rc == -EPROTO)
+		snprintf(err, errlen, "format version %u.%u, this sffs reads "
+			 "%u.x", h->major, h->minor, INDEX_MAJOR);
+	else if (rc)
+		snprintf(err, errlen, "not a valid index header (truncated or "
+			 "corrupt)");
+	else if (h->sec[INDEX_WINDOWS].off + h->sec[INDEX_WINDOWS].len != size)
+		rc = -EINVAL, snprintf(err, errlen, "index file is %" PRIu64
+				       " bytes, its header says %" PRIu64,
+				       size,
+				       h->sec[INDEX_WINDOWS].off +
+					       h->sec[INDEX_WINDOWS].len);
+	else if (h->artifact_size != artifact_size)
+		rc = -ESTALE, snprintf(err, errlen, "index is for an artifact "
+				       "of %" PRIu64 " bytes, this one has %"
+				       PRIu64, h->artifact_size,
+				       artifact_size);
+	return rc;
+}
+
+int index_load(struct fetch *idx, uint64_t artifact_size,
+	       struct index_header *h, struct tree *t, struct seek_index **si,
+	       char *err, size_t errlen)
+{
+	const struct index_section_desc *ms = &h->sec[INDEX_MEMBERS];
+	const struct index_section_desc *ps = &h->sec[INDEX_POINTS];
+	unsigned char *eager = NULL, *mraw = NULL, *praw = NULL;
+	int rc = load_header(idx, artifact_size, h, err, errlen);
+
+	if (rc)
+		return rc;
+	/* MEMBERS and POINTS in one request. */
+	eager = malloc((size_t)(ms->len + ps->len) + 1);
+	if (!eager)
+		return -ENOMEM;
+	rc = fetch_range(idx, ms->off, (size_t)(ms->len + ps->len), eager, 0);
+	if (rc) {
+		snprintf(err, errlen, "cannot read it: %s", strerror(-rc));
+		goto out;
+	}
+	rc = decompress_section(eager, ms, &mraw);
+	if (!rc)
+		rc = decompress_section(eager + ms->len, ps, &praw);
+	if (rc) {
+		snprintf(err, errlen, "a section is corrupt (%s)",
+			 rc == -EBADMSG ? "SHA-256 mismatch" : "bad zstd data");
+		goto out;
+	}
+	rc = index_parse_points(praw, (size_t)ps->rawlen, h, si);
+	if (!rc)
+		rc = index_parse_members(mraw, (size_t)ms->rawlen, h->nmembers,
+					 t);
+	if (rc)
+		snprintf(err, errlen, "malformed %s section",
+			 *si ? "member" : "seek-point");
+out:
+	free(praw);
+	free(mraw);
+	free(eager);
+	return rc;
+}
+
+int index_load_window(struct fetch *idx, const struct index_header *h,
+		      const struct seek_point *pt, unsigned char **out)
+{
+	unsigned char md[32];
+	unsigned char *w;
+	int rc;
+
+	if (!pt->wlen)
+		return -EINVAL;
+	w = malloc(pt->wlen);
+	if (!w)
+		return -ENOMEM;
+	rc = fetch_range(idx, h->sec[INDEX_WINDOWS].off + pt->woff, pt->wlen,
+			 w, 0);
+	if (!rc) {
+		sha256(w, pt->wlen, md);
+		if (memcmp(md, pt->wdigest, 32))
+			rc = -EIO;
+	}
+	if (rc) {
+		free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}

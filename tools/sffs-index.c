@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sffs-index - build the published index (.sfidx) of an artifact.
+ *
+ *   sffs-index [--span SIZE] [--identity STR] ARTIFACT [-o OUT]
+ *
+ * ARTIFACT is a local path or URL (as sffs takes it). One streaming pass,
+ * bounded memory, the same bytes for the same artifact every time. OUT
+ * defaults to the artifact's file name plus ".sfidx" in the current
+ * directory. This is what the factory runs after building each tarball;
+ * sffs itself writes the very same file into its cache directory.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sffs/archive.h"
+#include "sffs/fetch.h"
+#include "sffs/log.h"
+#include "sffs/util.h"
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: sffs-index [--span SIZE] [--identity STR] "
+		    "ARTIFACT [-o OUT]\n"
+		    "  --span SIZE      seek-point spacing (default 1M)\n"
+		    "  --identity STR   record this ETag/Last-Modified\n"
+		    "  --quiet          no progress line\n");
+}
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)total;
+	progress_update(arg, done);
+}
+
+static int build(const char *src, const char *out, struct archive_opts *ao,
+		 const char *identity, int quiet)
+{
+	struct fetch *f;
+	struct archive *ar;
+	struct progress *pg;
+	struct stat st;
+	char err[1024], a[32], b[32];
+	int rc;
+
+	f = fetch_open(src, NULL, err, sizeof(err));
+	if (!f) {
+		log_err("%s", err);
+		return 1;
+	}
+	pg = quiet ? NULL : progress_new("indexing", fetch_size(f), false);
+	ao->progress = on_progress;
+	ao->progress_arg = pg;
+	ar = archive_open(f, ao, err, sizeof(err));
+	progress_finish(pg);
+	if (!ar) {
+		log_err("%s", err);
+		fetch_free(f);
+		return 1;
+	}
+	rc = archive_write_index(ar, out, identity);
+	if (rc)
+		log_err("writing %s: %s", out, strerror(-rc));
+	else if (!quiet && !stat(out, &st))
+		log_info("%s: %s index for %s of %s (%.3f%%)", out,
+			 util_format_size((uint64_t)st.st_size, a, sizeof(a)),
+			 seek_codec_name(archive_seek_index(ar)->codec),
+			 util_format_size(fetch_size(f), b, sizeof(b)),
+			 100.0 * (double)st.st_size / (double)fetch_size(f));
+	archive_free(ar);
+	fetch_free(f);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "span", required_argument, NULL, 's' },
+		{ "identity", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct archive_opts ao;
+	const char *identity = NULL;
+	char *out = NULL, *tmp;
+	int c, quiet = 0, rc;
+
+	archive_opts_default(&ao);
+	ao.cache_mem = 0;
+	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (util_parse_size(optarg, &ao.spacing) ||
+			    ao.spacing < 65536) {
+				log_err("bad --span '%s' (at least 64K)",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'i':
+			identity = optarg;
+			break;
+		case 'o':
+			out = strdup(optarg);
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!out) {
+		tmp = strdup(argv[optind]);
+		if (!tmp || asprintf(&out, "%s.sfidx", basename(tmp)) < 0)
+			return 1;
+		free(tmp);
+	}
+	if (fetch_global_init())
+		return 1;
+	rc = build(argv[optind], out, &ao, identity, quiet);
+	fetch_global_cleanup();
+	free(out);
+	return rc;
+}
