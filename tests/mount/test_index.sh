@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Published index (.sfidx): sffs-index and the daemon write byte-identical
+# indexes; a mount with a published index reads only the index's eager part
+# and then a small part of the tarball to run sinfo; a remount from the
+# local cache reads no tarball bytes; a tampered or truncated index is
+# refused (and the daemon indexes the tarball itself); one flipped byte in
+# the served tarball gives EIO for the files of that span only; an
+# artifact replaced on the server is detected.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+fx=$(fixture_dir)
+ref=$fx/extract
+name=$FIXTURE_NAME.tar.gz
+www=$TEST_TMP/www
+mkdir -p "$www/pub" "$www/plain" "$www/flip" "$www/bad" "$www/trunc"
+for d in pub plain flip bad trunc; do cp "$fx/$name" "$www/$d/"; done
+
+step "sffs-index"
+"$SFFS_INDEX" -q "$fx/$name" -o "$www/pub/$name.sfidx"
+"$SFFS_INDEX" -q "$fx/$name" -o "$TEST_TMP/again.sfidx"
+cmp "$www/pub/$name.sfidx" "$TEST_TMP/again.sfidx" || fail "sffs-index is not deterministic"
+isize=$(stat -c %s "$www/pub/$name.sfidx")
+log "index: $isize bytes for a $(stat -c %s "$fx/$name")-byte tarball"
+# A tampered copy (one byte flipped in the member table) and a truncated one.
+cp "$www/pub/$name.sfidx" "$www/bad/$name.sfidx"
+printf '\x55' | dd of="$www/bad/$name.sfidx" bs=1 seek=400 conv=notrunc status=none
+head -c $((isize - 100)) "$www/pub/$name.sfidx" >"$www/trunc/$name.sfidx"
+# The flipped tarball keeps the good index.
+cp "$www/pub/$name.sfidx" "$www/flip/$name.sfidx"
+tsize=$(stat -c %s "$fx/$name")
+printf '\xaa' | dd of="$www/flip/$name" bs=1 seek=$((tsize / 2)) conv=notrunc status=none
+nginx_start "$www"
+
+mount_fg() { # url mnt log [opts...]: foreground daemon, stderr to log
+	local url=$1 mnt=$2 logf=$3
+	shift 3
+	mkdir -p "$mnt"
+	"$SFFS_BIN" -f "$@" "$url" "$mnt" 2>"$logf" &
+	cleanup_push "sffs_unmount '$mnt'"
+	wait_until 60 is_mounted "$mnt" || { cat "$logf" >&2; fail "no mount at $mnt"; }
+}
+
+step "daemon writes the same index"
+cache=$TEST_TMP/cache
+sffs_mount "$NGINX_URL/plain/$name" "$TEST_TMP/m1" -o cache_dir="$cache"
+sffs_unmount "$TEST_TMP/m1"
+cached=$(ls "$cache"/*.sfidx)
+cmp "$cached" "$www/pub/$name.sfidx" || fail "daemon's index differs from sffs-index's"
+
+step "remount from the cache"
+before=$(nginx_bytes_sent "/plain/$name")
+mount_fg "$NGINX_URL/plain/$name" "$TEST_TMP/m2" "$TEST_TMP/m2.log" -o cache_dir="$cache"
+grep -q "(cache)" "$TEST_TMP/m2.log" || fail "remount did not use the cache: $(cat "$TEST_TMP/m2.log")"
+[ $(($(nginx_bytes_sent "/plain/$name") - before)) -le 1 ] ||
+	fail "remount from the cache read the tarball"
+cmp "$TEST_TMP/m2/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "sinfo differs (cache mount)"
+sffs_unmount "$TEST_TMP/m2"
+
+step "published index"
+mnt=$TEST_TMP/m3
+mount_fg "$NGINX_URL/pub/$name" "$mnt" "$TEST_TMP/m3.log" -o cache_dir=none
+grep -q "(published index)" "$TEST_TMP/m3.log" || fail "published index unused: $(cat "$TEST_TMP/m3.log")"
+[ "$(nginx_requests "/pub/$name.sfidx")" -ge 2 ] || fail "the index was not fetched"
+[ "$(nginx_bytes_sent "/pub/$name")" -eq $(($(nginx_bytes_sent "/pub/$name.sfidx") + 1)) ] ||
+	fail "mounting with a published index read tarball bytes"
+conf=$TEST_TMP/slurm.conf
+printf 'ClusterName=t\nSlurmctldHost=localhost\nPluginDir=%s\n' "$mnt/view/lib/slurm" >"$conf"
+out=$(env -i SLURM_CONF="$conf" timeout 30 "$mnt/view/bin/sinfo" --version) ||
+	fail "sinfo --version failed"
+tar_bytes=$(($(nginx_bytes_sent "/pub/$name") - $(nginx_bytes_sent "/pub/$name.sfidx")))
+log "sinfo --version ($out) with a published index: $tar_bytes tarball bytes, $(nginx_requests "/pub/") requests in all"
+[ "$tar_bytes" -lt $((tsize / 2)) ] || fail "sinfo read $tar_bytes of $tsize tarball bytes"
+bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$mnt" "$ref" || fail "published-index mount differs"
+sffs_unmount "$mnt"
+
+for bad in bad trunc; do
+	step "refuse $bad index"
+	mount_fg "$NGINX_URL/$bad/$name" "$TEST_TMP/m-$bad" "$TEST_TMP/$bad.log" -o cache_dir=none
+	grep -q "refused" "$TEST_TMP/$bad.log" || fail "$bad index not refused: $(cat "$TEST_TMP/$bad.log")"
+	grep -q "(indexed)" "$TEST_TMP/$bad.log" || fail "no fallback after a $bad index"
+	log "$bad: $(grep refused "$TEST_TMP/$bad.log")"
+	cmp "$TEST_TMP/m-$bad/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "sinfo differs after fallback"
+	sffs_unmount "$TEST_TMP/m-$bad"
+done
+
+step "one flipped byte"
+mnt=$TEST_TMP/m4
+mount_fg "$NGINX_URL/flip/$name" "$mnt" "$TEST_TMP/m4.log" -o cache_dir=none
+eio=0 good=0
+while IFS= read -r -d '' f; do
+	if cat "$mnt/$f" >"$TEST_TMP/out" 2>"$TEST_TMP/err"; then
+		cmp -s "$TEST_TMP/out" "$ref/$f" || fail "$f: wrong bytes served from a corrupt tarball"
+		good=$((good + 1))
+	else
+		grep -q "Input/output error" "$TEST_TMP/err" || fail "$f: $(cat "$TEST_TMP/err")"
+		eio=$((eio + 1))
+	fi
+done < <(cd "$ref" && find . -type f -print0)
+log "flipped byte: $eio files gave EIO, $good files correct"
+[ "$eio" -ge 1 ] || fail "no file gave EIO"
+[ "$good" -ge 1 ] || fail "no file was served"
+grep -q "do not match their SHA-256 again" "$TEST_TMP/m4.log" || fail "no verification message"
+grep -q "read of .* failed" "$TEST_TMP/m4.log" || fail "the log does not name the file"
+log "log: $(grep -m1 'SHA-256 again' "$TEST_TMP/m4.log")"
+sffs_unmount "$mnt"
+
+step "artifact replaced"
+mnt=$TEST_TMP/m5
+mount_fg "$NGINX_URL/pub/$name" "$mnt" "$TEST_TMP/m5.log" -o cache_dir=none
+# Same size, new content and mtime: a new ETag.
+cp "$fx/$FIXTURE_NAME.tar.zst" "$www/pub/new"
+truncate -s "$tsize" "$www/pub/new"
+touch -d '@1800000000' "$www/pub/new"
+mv "$www/pub/new" "$www/pub/$name"
+if cat "$mnt/view/sbin/slurmctld" >/dev/null 2>&1; then
+	fail "read a replaced artifact without an error"
+fi
+grep -q "changed on the server" "$TEST_TMP/m5.log" || fail "no change message: $(cat "$TEST_TMP/m5.log")"
+sffs_unmount "$mnt"
+# A published index for another size is refused at mount.
+truncate -s $((tsize + 1)) "$www/pub/$name"
+mount_fg "$NGINX_URL/pub/$name" "$TEST_TMP/m6" "$TEST_TMP/m6.log" -o cache_dir=none 2>/dev/null || true
+grep -q "index is for an artifact of" "$TEST_TMP/m6.log" || fail "size mismatch not detected: $(cat "$TEST_TMP/m6.log")"
