@@ -3,12 +3,17 @@
  * sffs-index - build the published index (.sfidx) of an artifact.
  *
  *   sffs-index [--span SIZE] [--identity STR] ARTIFACT [-o OUT]
+ *   sffs-index --repack [--level N] IN OUT
  *
  * ARTIFACT is a local path or URL (as sffs takes it). One streaming pass,
  * bounded memory, the same bytes for the same artifact every time. OUT
  * defaults to the artifact's file name plus ".sfidx" in the current
  * directory. This is what the factory runs after building each tarball;
  * sffs itself writes the very same file into its cache directory.
+ *
+ * --repack rewrites a tarball (tar, tar.gz, tar.zst) as a .tar.gz in which
+ * every member starts a new gzip member (repack.h): still what tar -xzf
+ * reads, and its index needs no windows.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +27,7 @@
 #include "sffs/archive.h"
 #include "sffs/fetch.h"
 #include "sffs/log.h"
+#include "sffs/repack.h"
 #include "sffs/util.h"
 
 static void usage(FILE *to)
@@ -30,6 +36,8 @@ static void usage(FILE *to)
 		    "ARTIFACT [-o OUT]\n"
 		    "  --span SIZE      seek-point spacing (default 1M)\n"
 		    "  --identity STR   record this ETag/Last-Modified\n"
+		    "usage: sffs-index --repack [--level N] IN OUT\n"
+		    "  --level N        gzip level of the output (default 6)\n"
 		    "  --quiet          no progress line\n");
 }
 
@@ -78,6 +86,33 @@ static int build(const char *src, const char *out, struct archive_opts *ao,
 	return rc ? 1 : 0;
 }
 
+static int repack(const char *in, const char *out, int level)
+{
+	struct repack_stats st;
+	struct fetch *f;
+	char err[1024];
+	int rc;
+
+	f = fetch_open(in, NULL, err, sizeof(err));
+	if (!f) {
+		log_err("%s", err);
+		return 1;
+	}
+	rc = repack_gzip(f, out, level, &st, err, sizeof(err));
+	if (rc)
+		log_err("repacking %s: %s", in, err);
+	else
+		log_info("%s: %" PRIu64 " bytes in %" PRIu64 " gzip members "
+			 "(input %" PRIu64 " bytes, %+.2f%%; tar stream %"
+			 PRIu64 " bytes)", out, st.out_bytes, st.members,
+			 st.in_bytes,
+			 100.0 * ((double)st.out_bytes - (double)st.in_bytes) /
+				 (double)st.in_bytes,
+			 st.tar_bytes);
+	fetch_free(f);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -85,13 +120,15 @@ int main(int argc, char **argv)
 		{ "identity", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "repack", no_argument, NULL, 'r' },
+		{ "level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct archive_opts ao;
 	const char *identity = NULL;
 	char *out = NULL, *tmp;
-	int c, quiet = 0, rc;
+	int c, quiet = 0, do_repack = 0, level = 6, rc;
 
 	archive_opts_default(&ao);
 	ao.cache_mem = 0;
@@ -114,6 +151,16 @@ int main(int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
+		case 'r':
+			do_repack = 1;
+			break;
+		case 'l':
+			level = atoi(optarg);
+			if (level < 1 || level > 9) {
+				log_err("bad --level '%s' (1-9)", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -121,6 +168,18 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (do_repack) {
+		if (optind + 2 != argc) {
+			usage(stderr);
+			return 2;
+		}
+		if (fetch_global_init())
+			return 1;
+		rc = repack(argv[optind], argv[optind + 1], level);
+		fetch_global_cleanup();
+		free(out);
+		return rc;
 	}
 	if (optind + 1 != argc) {
 		usage(stderr);
