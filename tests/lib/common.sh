@@ -1,0 +1,253 @@
+# Shared by every mount test: source it first.
+#
+# Environment (CTest sets the first three):
+#   SFFS_BIN            the sffs daemon
+#   SFFS_BUILD          the build directory (fixture goes to $SFFS_BUILD/fixture)
+#   SFFS_SRC            the source tree
+#   SFFS_FIXTURE_DIR    use this prebuilt fixture (make-fixture.sh's OUTDIR)
+#   SFFS_TEST_TMP       parent of the per-test scratch directory
+#   SFFS_KEEP_TMP=1     keep the scratch directory
+#   SFFS_TEST_NO_MOUNT=1  development only: sffs_mount copies the fixture's
+#                       extraction instead of mounting (no daemon needed)
+#   SFFS_TEST_FAIL_AT=NAME  make `step NAME` fail (to test the cleanup)
+#
+# Everything a test starts is registered with cleanup_push and undone in
+# reverse order on exit, whether the test passes, fails or is interrupted.
+
+set -euo pipefail
+
+SFFS_SRC=${SFFS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SFFS_BUILD=${SFFS_BUILD:-${TMPDIR:-/tmp}/sffs-build}
+SFFS_BIN=${SFFS_BIN:-$SFFS_BUILD/sffs}
+FIXTURE_NAME=slurm-22.05-bookworm-software
+TEST_NAME=$(basename "${0%.sh}")
+
+CLEANUP_STACK=()
+
+log() {
+	echo "[$TEST_NAME] $*" >&2
+}
+
+fail() {
+	echo "[$TEST_NAME] FAIL: $*" >&2
+	exit 1
+}
+
+# step NAME: log the step; fail it on purpose when SFFS_TEST_FAIL_AT=NAME.
+step() {
+	log "== $1"
+	if [ "${SFFS_TEST_FAIL_AT:-}" = "$1" ]; then
+		fail "failing at step '$1' on purpose (SFFS_TEST_FAIL_AT)"
+	fi
+}
+
+cleanup_push() {
+	CLEANUP_STACK+=("$1")
+}
+
+cleanup_run() {
+	local rc=$? i
+	set +e
+	trap - EXIT INT TERM HUP
+	for ((i = ${#CLEANUP_STACK[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP_STACK[i]}" || log "cleanup failed: ${CLEANUP_STACK[i]}"
+	done
+	CLEANUP_STACK=()
+	if [ "$rc" -eq 0 ]; then
+		log "PASS"
+	else
+		log "exit status $rc"
+	fi
+	exit "$rc"
+}
+
+trap cleanup_run EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_until() {
+	local limit=$1 i
+	shift
+	for ((i = 0; i < limit * 10; i++)); do
+		if "$@"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# Kill a pid we started: TERM, up to 5 s, then KILL.
+kill_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# Remove the scratch directory unless something is still mounted in it.
+tmpdir_remove() {
+	local dir=$1
+	if [ "${SFFS_KEEP_TMP:-0}" = 1 ]; then
+		log "keeping $dir"
+		return 0
+	fi
+	if awk -v d="$dir/" 'index($2 "/", d) == 1 { found = 1 } END { exit !found }' \
+		/proc/self/mounts; then
+		log "not removing $dir: something is still mounted there"
+		return 1
+	fi
+	rm -rf --one-file-system "$dir"
+}
+
+# tmpdir: create the per-test scratch directory TEST_TMP (once).
+tmpdir() {
+	if [ -z "${TEST_TMP:-}" ]; then
+		local parent=${SFFS_TEST_TMP:-${TMPDIR:-/tmp}}
+		mkdir -p "$parent"
+		TEST_TMP=$(mktemp -d "$parent/$TEST_NAME.XXXXXX")
+		chmod 0755 "$TEST_TMP"
+		cleanup_push "tmpdir_remove '$TEST_TMP'"
+	fi
+	echo "$TEST_TMP"
+}
+tmpdir >/dev/null
+
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# fixture_dir: print the fixture directory, building it if needed.
+fixture_dir() {
+	local dir=${SFFS_FIXTURE_DIR:-$SFFS_BUILD/fixture}
+	if [ -z "${SFFS_FIXTURE_DIR:-}" ]; then
+		bash "$SFFS_SRC/scripts/make-fixture.sh" "$dir" >&2 ||
+			fail "make-fixture.sh failed"
+	fi
+	if [ ! -f "$dir/$FIXTURE_NAME.tar.gz" ] || [ ! -d "$dir/extract" ]; then
+		fail "no fixture in $dir"
+	fi
+	echo "$dir"
+}
+
+nginx_ready() {
+	curl -s -o /dev/null --max-time 2 "$NGINX_URL/__sffs_ready"
+}
+
+# nginx_start DIR: serve DIR on 127.0.0.1:<free port> with the real nginx.
+# Sets NGINX_URL, NGINX_LOG (one line per request:
+# "status bytes_sent method request_uri range request_time"), NGINX_PID.
+nginx_start() {
+	local root=$1 dir port user=
+	root=$(cd "$root" && pwd)
+	dir=$(mktemp -d "$TEST_TMP/nginx.XXXXXX")
+	port=$(free_port)
+	[ "$(id -u)" -ne 0 ] || user="user root;"
+	cat >"$dir/nginx.conf" <<EOF
+$user
+daemon off;
+master_process on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 256; }
+http {
+	default_type application/octet-stream;
+	types { }
+	sendfile on;
+	keepalive_requests 100000;
+	client_body_temp_path $dir/body;
+	proxy_temp_path $dir/proxy;
+	fastcgi_temp_path $dir/fastcgi;
+	uwsgi_temp_path $dir/uwsgi;
+	scgi_temp_path $dir/scgi;
+	log_format sffs '\$status \$body_bytes_sent \$request_method \$request_uri "\$http_range" \$request_time';
+	access_log $dir/access.log sffs;
+	server {
+		listen 127.0.0.1:$port;
+		root $root;
+		location = /__sffs_ready { access_log off; return 204; }
+	}
+}
+EOF
+	NGINX_URL=http://127.0.0.1:$port
+	NGINX_LOG=$dir/access.log
+	nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr.log" &
+	NGINX_PID=$!
+	cleanup_push "kill_pid $NGINX_PID"
+	if ! wait_until 10 nginx_ready; then
+		cat "$dir/stderr.log" "$dir/error.log" >&2 2>/dev/null || true
+		fail "nginx did not start on port $port"
+	fi
+	log "nginx serving $root at $NGINX_URL"
+}
+
+# nginx_bytes_sent [URI-SUBSTRING]: body bytes sent so far.
+nginx_bytes_sent() {
+	awk -v s="${1:-}" 'index($4, s) { n += $2 } END { print n + 0 }' "$NGINX_LOG"
+}
+
+# nginx_requests [URI-SUBSTRING]: requests answered so far.
+nginx_requests() {
+	awk -v s="${1:-}" 'index($4, s) { n++ } END { print n + 0 }' "$NGINX_LOG"
+}
+
+# Pids of sffs daemons serving MNT (found by executable and command line).
+sffs_pids() {
+	local mnt=$1 p exe bin
+	bin=$(readlink -f "$SFFS_BIN" 2>/dev/null) || return 0
+	for p in /proc/[0-9]*; do
+		exe=$(readlink "$p/exe" 2>/dev/null) || continue
+		[ "$exe" = "$bin" ] || continue
+		if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF "$mnt"; then
+			echo "${p#/proc/}"
+		fi
+	done
+}
+
+is_mounted() {
+	awk -v d="$1" '$2 == d { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+# sffs_unmount MNT: unmount (lazily if busy) and make sure the daemon exits.
+sffs_unmount() {
+	local mnt=$1 pid
+	if is_mounted "$mnt"; then
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" ||
+			log "could not unmount $mnt"
+	fi
+	for pid in $(sffs_pids "$mnt"); do
+		if ! wait_until 5 eval "! kill -0 $pid 2>/dev/null"; then
+			log "sffs pid $pid still running after unmount; killing it"
+			kill_pid "$pid"
+		fi
+	done
+}
+
+# sffs_mount URL MNT [OPTIONS...]: mount URL at MNT; returns once it's ready.
+sffs_mount() {
+	local url=$1 mnt=$2
+	shift 2
+	mkdir -p "$mnt"
+	mnt=$(cd "$mnt" && pwd)
+	if [ "${SFFS_TEST_NO_MOUNT:-0}" = 1 ]; then
+		log "SFFS_TEST_NO_MOUNT=1: copying the fixture's extraction to $mnt"
+		cp -a "$(fixture_dir)/extract/." "$mnt/"
+		return 0
+	fi
+	[ -x "$SFFS_BIN" ] || fail "sffs binary not found: $SFFS_BIN"
+	cleanup_push "sffs_unmount '$mnt'"
+	timeout 600 "$SFFS_BIN" "$@" "$url" "$mnt" ||
+		fail "sffs $* $url $mnt failed (status $?)"
+	is_mounted "$mnt" || fail "sffs returned but $mnt is not mounted"
+	log "mounted $url at $mnt"
+}
