@@ -135,6 +135,13 @@ bool seek_ix_want(const struct seek_indexer *ix, bool restart)
 	 * restart (gzip member, zstd frame) at the same place. */
 	if (restart && ix->pending && !(ix->pend.flags & SEEK_PT_MEMBER))
 		return true;
+	/* Inside a gzip member shorter than the spacing so far, wait for
+	 * the next member start: it needs no window. So a tarball whose
+	 * members are small (sffs-index --repack, pigz --independent -b)
+	 * gets an index without windows, and a single-member gzip is not
+	 * affected. */
+	if (!restart && ix->uoff - ix->member_uoff < ix->spacing)
+		return false;
 	return ix->uoff - last_uoff(ix) >= ix->spacing;
 }
 

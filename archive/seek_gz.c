@@ -209,6 +209,7 @@ static int gz_start_member(struct seek_indexer *ix, struct gz_ix *g)
 		if (rc)
 			return rc;
 	}
+	ix->member_uoff = ix->uoff;
 	if (inflateReset(&g->zs) != Z_OK)
 		return seek_ix_fail(ix, "gzip: inflateReset failed");
 	g->state = GZ_MEMBER;

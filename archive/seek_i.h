@@ -67,6 +67,7 @@ struct seek_indexer {
 
 	uint64_t coff;		 /* compressed bytes consumed so far */
 	uint64_t uoff;		 /* uncompressed bytes produced so far */
+	uint64_t member_uoff;	 /* uoff where the current gzip member began */
 	unsigned char last_byte; /* byte coff - 1 */
 	int rc;			 /* sticky failure */
 	bool finished;

@@ -402,6 +402,7 @@ struct scase {
 	enum seek_codec codec;
 	uint64_t spacing;
 	size_t min_pts;
+	bool windowless; /* every point must be a gzip member start */
 	struct buf comp;
 	struct buf ends; /* zstd: known frame ends (uint64_t each) */
 	int in;		 /* enum input */
@@ -577,6 +578,14 @@ static void run_case(const struct scase *t, const struct buf *orig)
 	}
 	CHECK(!c.bad && c.pos == orig->len);
 	check_points(t, si, orig);
+	if (t->windowless) {
+		size_t k, nw = 0;
+
+		for (k = 0; k < si->n; k++)
+			nw += si->pts[k].wlen != 0 ||
+			      !(si->pts[k].flags & SEEK_PT_MEMBER);
+		CHECK_EQ_U64(nw, 0);
+	}
 	check_zstd_ends(t, si);
 	check_digests(si, &t->comp);
 	check_find(si);
@@ -929,6 +938,21 @@ static void make_multi(struct scase *t, const struct buf *in, const char *dir)
 	gz_multi(&t->comp, in, in->len);
 }
 
+/* Members of 256 KiB, as sffs-index --repack writes them. */
+static void make_small_members(struct scase *t, const struct buf *in,
+			       const char *dir)
+{
+	size_t pos;
+
+	(void)dir;
+	for (pos = 0; pos < in->len; pos += 256 * 1024) {
+		size_t len = in->len - pos < 256 * 1024 ? in->len - pos
+							: 256 * 1024;
+
+		gz_member(&t->comp, in->p + pos, len, 6, 0);
+	}
+}
+
 static void make_zstd_1(struct scase *t, const struct buf *in, const char *dir)
 {
 	(void)dir;
@@ -973,7 +997,10 @@ int main(void)
 	    CASE("gzip", SEEK_GZIP, MIB, 30, IN_DATA, make_gzip),
 	    CASE("pigz", SEEK_GZIP, MIB, 30, IN_DATA, make_pigz),
 	    CASE("pigz -i", SEEK_GZIP, MIB, 30, IN_DATA, make_pigz_i),
-	    CASE("multi-member", SEEK_GZIP, MIB, 30, IN_DATA, make_multi),
+	    CASE("multi-member", SEEK_GZIP, MIB, 20, IN_DATA, make_multi),
+	    {.name = "small members", .codec = SEEK_GZIP, .spacing = MIB,
+	     .min_pts = 35, .in = IN_DATA, .make = make_small_members,
+	     .windowless = true},
 	    CASE("multi 64K", SEEK_GZIP, 64 * 1024, 60, IN_8M, make_multi),
 	    CASE("binary", SEEK_GZIP, MIB, 7, IN_BIN, make_zlib),
 	    CASE("zstd 1 frame", SEEK_ZSTD, MIB, 1, IN_3M, make_zstd_1),
