@@ -102,6 +102,7 @@ struct tar_parser {
 	struct name_buf hlink;	    /* link name from the header block */
 	const struct name_buf *lnk; /* the link name that applies */
 	const char *name_why;	    /* why the chosen name is unusable */
+	char why[128];		    /* formatted reasons point here */
 	const char *cur;	    /* member name for messages */
 	bool skip_ext;		    /* ST_SKIP is extended-header padding */
 	size_t rawlen;
@@ -109,6 +110,7 @@ struct tar_parser {
 	char path[TAR_MAX_NAME + 1]; /* normalised */
 	char link[TAR_MAX_NAME + 1];
 
+	bool seen_header; /* a header with a valid checksum came by */
 	int err;
 	char errmsg[TAR_MAX_NAME + 256];
 	char warnmsg[TAR_MAX_NAME + 256];
@@ -202,6 +204,11 @@ const char *tar_parser_error(const struct tar_parser *p)
 uint64_t tar_parser_offset(const struct tar_parser *p)
 {
 	return p->off;
+}
+
+bool tar_parser_seen_header(const struct tar_parser *p)
+{
+	return p->seen_header;
 }
 
 /* ---- numbers ---------------------------------------------------------- */
@@ -305,6 +312,7 @@ static void name_set(struct name_buf *nb, const char *s, size_t len)
 		nb->st = NB_NUL;
 	} else if (len > TAR_MAX_NAME) {
 		nb->st = NB_LONG;
+		nb->len = len; /* for the message; the bytes are not kept */
 	} else {
 		memcpy(nb->s, s, len);
 		nb->s[len] = '\0';
@@ -313,8 +321,9 @@ static void name_set(struct name_buf *nb, const char *s, size_t len)
 	}
 }
 
-/* Drops empty, "." components and leading "/"; NULL or why it is bad. dst
- * holds at least len + 1 bytes. */
+/* Drops empty, "." components and leading "/"; NULL or why it is bad (a
+ * ".." component, or one longer than NAME_MAX that no lookup could reach).
+ * dst holds at least len + 1 bytes. */
 static const char *normalise(const char *src, size_t len, char *dst)
 {
 	size_t i = 0, o = 0;
@@ -327,6 +336,8 @@ static const char *normalise(const char *src, size_t len, char *dst)
 		cl = j - i;
 		if (cl == 2 && src[i] == '.' && src[i + 1] == '.')
 			return "a '..' component";
+		if (cl > TAR_MAX_COMPONENT)
+			return "a component longer than 255 bytes";
 		if (cl > 0 && !(cl == 1 && src[i] == '.')) {
 			if (o)
 				dst[o++] = '/';
@@ -645,8 +656,12 @@ static const char *member_names(struct tar_parser *p)
 		return NULL;
 	if (lnk->st == NB_NUL)
 		return "a NUL in its link target";
-	if (lnk->st == NB_LONG)
-		return "a link target too long";
+	if (lnk->st == NB_LONG) {
+		snprintf(p->why, sizeof(p->why),
+			 "a link target too long (%zu bytes; the limit is %d)",
+			 lnk->len, TAR_MAX_NAME);
+		return p->why;
+	}
 	if (lnk->st != NB_SET)
 		return "an empty link target";
 	if (p->e.type == TAR_SYMLINK) {
@@ -654,8 +669,10 @@ static const char *member_names(struct tar_parser *p)
 		return NULL;
 	}
 	why = normalise(lnk->s, lnk->len, p->link);
-	if (why)
-		return "a '..' component in its link target";
+	if (why) {
+		snprintf(p->why, sizeof(p->why), "%s in its link target", why);
+		return p->why;
+	}
 	return p->link[0] ? NULL : "an empty link target";
 }
 
@@ -693,7 +710,9 @@ static int member_emit(struct tar_parser *p)
 	rc = p->entry_cb ? p->entry_cb(p->arg, &p->e) : 0;
 	if (rc)
 		return fail(p, rc, "stopped at '%s' (offset %" PRIu64 "): %s",
-			    p->path, p->e.header_off, strerror(-rc));
+			    p->path, p->e.header_off,
+			    rc == -E2BIG ? "an index limit was reached"
+					 : strerror(-rc));
 	return 0;
 }
 
@@ -753,9 +772,13 @@ static void header_names(struct tar_parser *p, const unsigned char *b)
 	if (nb && nb->st == NB_SET) {
 		memcpy(p->raw, nb->s, nb->len + 1);
 		p->rawlen = nb->len;
+	} else if (nb && nb->st == NB_NUL) {
+		p->name_why = "a NUL in its name";
 	} else if (nb) {
-		p->name_why = nb->st == NB_NUL ? "a NUL in its name"
-					       : "a name that is too long";
+		snprintf(p->why, sizeof(p->why),
+			 "a name too long (%zu bytes; the limit is %d)",
+			 nb->len, TAR_MAX_NAME);
+		p->name_why = p->why;
 	}
 	if (p->x.link.st != NB_NONE) {
 		p->lnk = &p->x.link;
@@ -916,6 +939,7 @@ static int on_header(struct tar_parser *p)
 	if (!checksum_ok(b))
 		return fail(p, -EINVAL,
 			    "bad header checksum at offset %" PRIu64, hoff);
+	p->seen_header = true;
 	if (!p->pending) {
 		/* A global header belongs to no member. */
 		p->pending = type != 'g';

@@ -70,6 +70,9 @@ struct tree {
 	struct bent *hash;
 	unsigned char *key; /* lookup key scratch */
 	size_t keycap;
+	size_t ent_bytes; /* capacity of the build-time entry lists */
+	uint32_t max_nodes;
+	uint64_t max_mem;
 	bool finished;
 	char msg[TAR_MAX_NAME + 128];
 };
@@ -153,14 +156,14 @@ static bool is_dir(const struct tree_node *n)
 
 static int node_alloc(struct tree *t, uint32_t *idx)
 {
-	if (t->n >= TREE_MAX_NODES)
+	if (t->n >= t->max_nodes)
 		return -E2BIG;
 	if (t->n == t->cap) {
 		uint32_t cap = t->cap ? t->cap * 2 : 64;
 		struct tree_node *n;
 
-		if (cap > TREE_MAX_NODES)
-			cap = TREE_MAX_NODES;
+		if (cap > t->max_nodes)
+			cap = t->max_nodes;
 		n = realloc(t->nodes, (size_t)cap * sizeof(*n));
 		if (!n)
 			return -ENOMEM;
@@ -301,6 +304,7 @@ static int dent_add(struct tree *t, uint32_t parent, const char *name,
 
 		if (!n)
 			return -ENOMEM;
+		t->ent_bytes += (size_t)(cap - d->cap) * sizeof(*n);
 		d->ents = n;
 		d->cap = cap;
 	}
@@ -470,14 +474,12 @@ static size_t depth_of(const char *s)
 	}
 }
 
-int tree_add(struct tree *t, const struct tar_entry *e)
+static int add_member(struct tree *t, const struct tar_entry *e)
 {
 	const char *s = e->path;
 	uint32_t dir = 0;
 	size_t depth;
 
-	if (t->finished)
-		return -EINVAL;
 	if (*s == '\0' || !strcmp(s, ".")) {
 		if (e->type != TAR_DIR) {
 			warnf(t, e,
@@ -493,8 +495,12 @@ int tree_add(struct tree *t, const struct tar_entry *e)
 		warnf(t, e, "skipped '%s': not a normalised path", e->path);
 		return 0;
 	}
-	if (depth > TREE_MAX_DEPTH)
+	if (depth > TREE_MAX_DEPTH) {
+		warnf(t, e,
+		      "'%.64s...' has %zu path components; the limit is %d",
+		      e->path, depth, TREE_MAX_DEPTH);
 		return -E2BIG;
+	}
 	for (;;) {
 		const char *slash = strchr(s, '/');
 		size_t len = slash ? (size_t)(slash - s) : strlen(s);
@@ -509,6 +515,49 @@ int tree_add(struct tree *t, const struct tar_entry *e)
 	}
 }
 
+/* Heap bytes now, in O(1): what tree_mem_usage() counts while building. */
+static uint64_t mem_now(const struct tree *t)
+{
+	uint64_t bytes = sizeof(*t) + (uint64_t)t->cap * sizeof(t->nodes[0]) +
+			 (uint64_t)t->dcap * sizeof(t->dirs[0]) +
+			 t->names.bytes + t->build.bytes + t->keycap +
+			 t->ent_bytes;
+
+	if (t->hash)
+		bytes += HASH_OVERHEAD(hh, t->hash);
+	return bytes;
+}
+
+int tree_add(struct tree *t, const struct tar_entry *e)
+{
+	int rc;
+
+	if (t->finished)
+		return -EINVAL;
+	if (mem_now(t) > t->max_mem) {
+		warnf(t, e,
+		      "the member tree holds more than %llu MiB; the limit is "
+		      "%llu MiB",
+		      (unsigned long long)(t->max_mem >> 20),
+		      (unsigned long long)(t->max_mem >> 20));
+		return -E2BIG;
+	}
+	rc = add_member(t, e);
+	if (rc == -E2BIG && t->n >= t->max_nodes)
+		warnf(t, e,
+		      "more than %lu files and directories; the limit is %lu",
+		      (unsigned long)t->max_nodes, (unsigned long)t->max_nodes);
+	return rc;
+}
+
+void tree_set_limits(struct tree *t, uint32_t max_nodes, uint64_t max_mem)
+{
+	if (max_nodes && max_nodes < TREE_MAX_NODES)
+		t->max_nodes = max_nodes;
+	if (max_mem && max_mem < TREE_MAX_MEM)
+		t->max_mem = max_mem;
+}
+
 /* ---- life cycle ------------------------------------------------------- */
 
 struct tree *tree_new(tree_warn_cb warn, void *arg)
@@ -520,6 +569,8 @@ struct tree *tree_new(tree_warn_cb warn, void *arg)
 		return NULL;
 	t->warn = warn;
 	t->arg = arg;
+	t->max_nodes = TREE_MAX_NODES;
+	t->max_mem = TREE_MAX_MEM;
 	if (dir_new(t, 0, 0755, 0, &root)) {
 		tree_free(t);
 		return NULL;

@@ -12,14 +12,18 @@
  *
  * Names are normalised: leading "./" and "/" components are dropped, "//"
  * and "/./" fold, trailing "/" goes. A member whose name is empty after
- * that (other than the root directory "."), holds a NUL, or has a ".."
- * component is skipped with a warning. Device nodes and FIFOs are skipped
+ * that (other than the root directory "."), holds a NUL, has a ".."
+ * component or a component longer than TAR_MAX_COMPONENT (NAME_MAX: the
+ * kernel could never look it up) is skipped with a warning. Device nodes and FIFOs are skipped
  * with a warning; unknown types are read as regular files with a warning,
  * as GNU tar extracts them; GNU volume labels are skipped silently.
  *
  * Every field read from a header is bounded: names and pax records are
  * capped at TAR_MAX_NAME / TAR_MAX_PAX bytes; sizes must fit 2^62; anything
- * else is an error with the archive offset.
+ * else is an error with the archive offset. A longer name skips its member
+ * (with a warning naming its length); a longer extended header, a bigger
+ * size or more than TAR_MAX_SPARSE segments stops the parse
+ * (docs/limits.md has every message).
  *
  * Not thread safe: one parser per stream.
  * Never includes FUSE headers.
@@ -32,6 +36,7 @@
 #include <stdint.h>
 
 #define TAR_MAX_NAME 4096            /* longest path or link target */
+#define TAR_MAX_COMPONENT 255        /* longest name component (NAME_MAX) */
 #define TAR_MAX_PAX (1u << 20)       /* largest pax extended header */
 #define TAR_MAX_SPARSE 65536         /* most sparse segments per member */
 #define TAR_MAX_SIZE (UINT64_C(1) << 62)
@@ -91,5 +96,9 @@ int tar_parser_finish(struct tar_parser *p);
 const char *tar_parser_error(const struct tar_parser *p);
 /* Bytes consumed so far (offset in the uncompressed stream). */
 uint64_t tar_parser_offset(const struct tar_parser *p);
+/* True once a header block with a valid checksum has been read: the input
+ * is a tar archive, even if a later limit or field stops the parse (so an
+ * error is "not a tar archive" only while this is false). */
+bool tar_parser_seen_header(const struct tar_parser *p);
 
 #endif

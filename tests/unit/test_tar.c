@@ -820,6 +820,52 @@ static void test_skips(void)
 	free(n5000);
 }
 
+/* A component of 255 bytes is kept; of 256 (name or hardlink target) the
+ * member is skipped, as no lookup could reach it. The too-long message
+ * gives the length. */
+static void test_components(void)
+{
+	char c255[300], c256[300], name[600];
+	struct hdr f = {.name = "f", .type = '0'};
+	struct hdr hl = {.name = "hl", .type = '1'};
+	char *n5000 = repeat_path(5000, "x");
+	struct buf b = {0}, r = {0};
+	struct got g;
+
+	memset(c255, 'c', 255);
+	c255[255] = '\0';
+	memset(c256, 'd', 256);
+	c256[256] = '\0';
+	snprintf(name, sizeof(name), "dir/%s", c255);
+	pax_str(&r, "path", name);
+	tw_pax(&b, 'x', &r);
+	tw_header(&b, &f);
+	snprintf(name, sizeof(name), "dir/%s/x", c256);
+	pax_str(&r, "path", name);
+	tw_pax(&b, 'x', &r);
+	tw_header(&b, &f);
+	pax_str(&r, "linkpath", c256);
+	tw_pax(&b, 'x', &r);
+	tw_header(&b, &hl);
+	pax_str(&r, "path", n5000);
+	tw_pax(&b, 'x', &r);
+	tw_header(&b, &f);
+	tw_end(&b);
+	parse_all(b.d, b.n, &g);
+	CHECK_EQ_U64(g.rc, 0);
+	CHECK_EQ_U64(g.n, 1);
+	CHECK(g.n == 1 && strlen(g.e[0].path) == 4 + 255);
+	CHECK_EQ_U64(g.nwarn, 3);
+	CHECK(strstr(g.warns, "a component longer than 255 bytes\n") != NULL);
+	CHECK(strstr(g.warns, "longer than 255 bytes in its link target") !=
+	      NULL);
+	CHECK(strstr(g.warns, "a name too long (5001 bytes; the limit is "
+			      "4096)") != NULL);
+	got_free(&g);
+	free(b.d);
+	free(n5000);
+}
+
 static void test_ends(void)
 {
 	struct buf b = {0};
@@ -1171,6 +1217,46 @@ static void test_bad(void)
 			fprintf(stderr, "bad case '%s': rc %d, '%s'\n", c->name,
 				g.rc, g.err);
 		got_free(&g);
+		free(b.d);
+	}
+}
+
+/* "Not a tar archive" only before the first valid header: a bad first
+ * checksum, or random bytes, leave tar_parser_seen_header() false; a limit
+ * hit in the first member does not. */
+static void bad_first_checksum(struct buf *b)
+{
+	struct hdr bad = {.name = "b", .type = '0', .bad_sum = true};
+
+	tw_header(b, &bad);
+	tw_end(b);
+}
+
+static void test_seen_header(void)
+{
+	static void (*const builds[])(struct buf *) = {
+	    bad_first_checksum, bad_checksum, bad_sparse10_count,
+	    bad_pax_size_2_62};
+	static const bool want[] = {false, true, true, true};
+	unsigned char junk[1024];
+	struct tar_parser *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)(i * 131 + 7);
+	p = tar_parser_new(NULL, NULL, NULL);
+	CHECK(p && !tar_parser_seen_header(p));
+	CHECK(p && tar_parser_feed(p, junk, sizeof(junk)) == -EINVAL);
+	CHECK(p && !tar_parser_seen_header(p));
+	tar_parser_free(p);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct buf b = {0};
+
+		builds[i](&b);
+		p = tar_parser_new(NULL, NULL, NULL);
+		CHECK(p && tar_parser_feed(p, b.d, b.n) != 0);
+		CHECK(p && tar_parser_seen_header(p) == want[i]);
+		tar_parser_free(p);
 		free(b.d);
 	}
 }
@@ -1586,6 +1672,8 @@ int main(void)
 	test_types();
 	test_names();
 	test_skips();
+	test_components();
+	test_seen_header();
 	test_ends();
 	test_bad();
 	test_callback_stop();

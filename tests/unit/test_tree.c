@@ -371,6 +371,64 @@ static void test_from_gnu_tar(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* Past the node limit, and past the memory limit (big sparse maps and
+ * long symlink targets are what nodes alone do not bound), tree_add warns
+ * with the limit and returns -E2BIG; what was added before stays. */
+static void test_limits(void)
+{
+	static struct tar_sparse seg[TAR_MAX_SPARSE];
+	struct tar_entry e = {.type = TAR_REG, .mode = 0644, .size = 1 << 20};
+	struct warns w = {0};
+	struct tree *t = tree_new(on_warn, &w);
+	char name[32], target[TAR_MAX_NAME + 1];
+	int rc = 0;
+	size_t i;
+
+	tree_set_limits(t, 10, 0);
+	for (i = 0; i < 9 && !rc; i++) {
+		snprintf(name, sizeof(name), "f%zu", i);
+		rc = add_file(t, name, 1);
+	}
+	CHECK_EQ_U64(rc, 0);
+	CHECK_EQ_U64(add_file(t, "one/too/many", 1), -E2BIG);
+	CHECK(strstr(w.last, "more than 10 files and directories; the "
+			     "limit is 10") != NULL);
+	CHECK_EQ_U64(tree_finish(t), 0);
+	CHECK_EQ_U64(tree_dir_size(t, 0), 9); /* root + 9 files = 10 */
+	tree_free(t);
+
+	w.n = 0;
+	t = tree_new(on_warn, &w);
+	tree_set_limits(t, 0, 8u << 20);
+	for (i = 0; i < TAR_MAX_SPARSE; i++)
+		seg[i] = (struct tar_sparse){.off = 16 * i, .len = 1};
+	e.sparse = seg;
+	e.nsparse = TAR_MAX_SPARSE; /* 1 MiB of map per member */
+	e.path = name;
+	for (i = 0, rc = 0; i < 100 && !rc; i++) {
+		snprintf(name, sizeof(name), "sparse%zu", i);
+		rc = tree_add(t, &e);
+	}
+	CHECK_EQ_U64(rc, -E2BIG);
+	CHECK(i >= 6 && i <= 9);
+	CHECK(strstr(w.last, "the limit is 8 MiB") != NULL);
+	CHECK(tree_mem_usage(t) < (9u << 20));
+	tree_free(t);
+
+	t = tree_new(on_warn, &w);
+	tree_set_limits(t, 0, 8u << 20);
+	memset(target, 't', TAR_MAX_NAME);
+	target[TAR_MAX_NAME] = '\0';
+	for (i = 0, rc = 0; i < 10000 && !rc; i++) {
+		snprintf(name, sizeof(name), "l%zu", i);
+		rc = add(t, name, TAR_SYMLINK, 0777, 1, 0, target);
+	}
+	CHECK_EQ_U64(rc, -E2BIG);
+	CHECK(i > 1000 && i < 2100);
+	CHECK(tree_mem_usage(t) < (9u << 20));
+	tree_free(t);
+}
+
 int main(void)
 {
 	test_from_gnu_tar();
@@ -380,5 +438,6 @@ int main(void)
 	test_symlink_sparse_skips();
 	test_lookup_order();
 	test_memory();
+	test_limits();
 	return check_done();
 }
