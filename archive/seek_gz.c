@@ -18,9 +18,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#define GZ_WBITS 31   /* gzip wrapper, 32 KiB window */
-#define RAW_WBITS -15 /* raw deflate */
-#define GZ_TRAILER 8  /* CRC-32 + ISIZE */
+#define GZ_WBITS 31	/* gzip wrapper, 32 KiB window */
+#define RAW_WBITS (-15) /* raw deflate */
+#define GZ_TRAILER 8	/* CRC-32 + ISIZE */
 #define OBUF_SIZE (SEEK_WINDOW + SEEK_IX_OUTBUF)
 
 enum gz_ix_state {

@@ -71,4 +71,23 @@ int fetch_changed(struct fetch *f, const char *fmt, ...)
  * attempt, capped, +-50% jitter; at least min_ms (Retry-After), capped. */
 void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms);
 
+/*
+ * Parses a Content-Range header value: "bytes A-B/T" when want_range (sets
+ * *a, *b, *total; A <= B), else the 416 form "bytes * /T" (written
+ * without the space; a and b are not touched). Numbers are decimal and must fit
+ * 64 bits; nothing may follow T. Returns 0, or -EIO for NULL or anything else.
+ * Exported for tests.
+ */
+int fetch_parse_content_range(const char *s, bool want_range, uint64_t *a,
+			      uint64_t *b, uint64_t *total);
+
+/*
+ * If the n bytes at data (not NUL terminated) are a status line
+ * "HTTP/x NNN reason\r\n", copies the reason phrase (cut to reasonlen - 1
+ * bytes) NUL terminated to reason; else leaves reason as it is. Exported
+ * for tests.
+ */
+void fetch_parse_status_reason(const char *data, size_t n, char *reason,
+			       size_t reasonlen);
+
 #endif

@@ -270,9 +270,11 @@ static int parse_u64(const char **s, char stop, uint64_t *v)
 	if (*p < '0' || *p > '9')
 		return -EIO;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (n > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
 			return -EIO;
-		n = n * 10 + (uint64_t)(*p - '0');
+		n = n * 10 + d;
 	}
 	if (*p != stop)
 		return -EIO;
@@ -281,9 +283,8 @@ static int parse_u64(const char **s, char stop, uint64_t *v)
 	return 0;
 }
 
-/* "bytes A-B/T" (want_range) or "bytes * /T" (416) with T a number. */
-static int parse_content_range(const char *s, bool want_range, uint64_t *a,
-			       uint64_t *b, uint64_t *total)
+int fetch_parse_content_range(const char *s, bool want_range, uint64_t *a,
+			      uint64_t *b, uint64_t *total)
 {
 	if (!s || strncmp(s, "bytes ", 6) != 0)
 		return -EIO;
@@ -334,7 +335,7 @@ static int check_206(struct xfer *x)
 	const char *cr = header(x, "Content-Range");
 	uint64_t a, b, total;
 
-	if (parse_content_range(cr, true, &a, &b, &total) < 0)
+	if (fetch_parse_content_range(cr, true, &a, &b, &total) < 0)
 		return fail(x, -EIO, false, "bad Content-Range \"%s\" from %s",
 			    cr ? cr : "(none)", effective_url(x));
 	if (check_size(x, total) < 0)
@@ -379,8 +380,8 @@ static int check_response(struct xfer *x)
 	if (status == 200)
 		return check_200(x);
 	if (status == 416 &&
-	    parse_content_range(header(x, "Content-Range"), false, NULL, NULL,
-				&total) == 0 &&
+	    fetch_parse_content_range(header(x, "Content-Range"), false, NULL,
+				      NULL, &total) == 0 &&
 	    check_size(x, total) < 0)
 		return x->err;
 	return status_error(x, status);
@@ -433,14 +434,13 @@ static size_t http_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Keeps the reason phrase of the last status line, for messages. */
-static size_t http_header(char *data, size_t size, size_t nmemb, void *arg)
+void fetch_parse_status_reason(const char *data, size_t n, char *reason,
+			       size_t reasonlen)
 {
-	struct xfer *x = arg;
-	size_t n = size * nmemb, i = 0, k = 0;
+	size_t i = 0, k = 0;
 
-	if (n < 5 || memcmp(data, "HTTP/", 5) != 0)
-		return n;
+	if (reasonlen == 0 || n < 5 || memcmp(data, "HTTP/", 5) != 0)
+		return;
 	while (i < n && data[i] != ' ')
 		i++;
 	while (i < n && data[i] == ' ')
@@ -449,10 +449,18 @@ static size_t http_header(char *data, size_t size, size_t nmemb, void *arg)
 		i++;
 	while (i < n && data[i] == ' ')
 		i++;
-	while (i < n && data[i] != '\r' && data[i] != '\n' &&
-	       k + 1 < sizeof(x->reason))
-		x->reason[k++] = data[i++];
-	x->reason[k] = '\0';
+	while (i < n && data[i] != '\r' && data[i] != '\n' && k + 1 < reasonlen)
+		reason[k++] = data[i++];
+	reason[k] = '\0';
+}
+
+/* Keeps the reason phrase of the last status line, for messages. */
+static size_t http_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+
+	fetch_parse_status_reason(data, n, x->reason, sizeof(x->reason));
 	return n;
 }
 
@@ -646,11 +654,13 @@ static int probe_size(struct xfer *x, long status, uint64_t *size)
 	curl_off_t cl = -1;
 	uint64_t a = 0, b = 0;
 
-	if (status == 206 && parse_content_range(cr, true, &a, &b, size) == 0 &&
-	    a == 0 && b == 0)
+	if (status == 206 &&
+	    fetch_parse_content_range(cr, true, &a, &b, size) == 0 && a == 0 &&
+	    b == 0)
 		return 0;
 	if (status == 416 &&
-	    parse_content_range(cr, false, NULL, NULL, size) == 0 && *size == 0)
+	    fetch_parse_content_range(cr, false, NULL, NULL, size) == 0 &&
+	    *size == 0)
 		return 0;
 	if (status == 200) {
 		curl_easy_getinfo(x->conn->c,
