@@ -34,6 +34,7 @@ struct open_ctx {
 	const struct archive_opts *o;
 	uint64_t done, total;
 	uint64_t members;
+	uint64_t usize;   /* uncompressed bytes so far */
 	EVP_MD_CTX *md;   /* SHA-256 of the whole artifact */
 	int tar_rc;       /* first tar error, or 0 */
 	int failed_stage; /* 0 none, 1 codec, 2 tar */
@@ -49,10 +50,27 @@ static int on_entry(void *arg, const struct tar_entry *e)
 	return rc ? rc : tree_add(ctx->ar->tree, e);
 }
 
-static void on_warn(void *arg, uint64_t off, const char *msg)
+/* A hostile archive can hold millions of skipped members: the log gets
+ * the first ARCHIVE_MAX_WARNINGS and then a count. */
+static void archive_warn(struct archive *ar, uint64_t off, const char *msg)
 {
-	(void)arg;
-	log_warn("%s (archive offset %" PRIu64 ")", msg, off);
+	if (++ar->warnings <= ARCHIVE_MAX_WARNINGS)
+		log_warn("%s (archive offset %" PRIu64 ")", msg, off);
+	if (ar->warnings == ARCHIVE_MAX_WARNINGS)
+		log_warn("further warnings about this archive are counted, "
+			 "not shown");
+}
+
+static void tree_warn(void *arg, uint64_t off, const char *msg)
+{
+	archive_warn(arg, off, msg);
+}
+
+static void tar_warn(void *arg, uint64_t off, const char *msg)
+{
+	struct open_ctx *ctx = arg;
+
+	archive_warn(ctx->ar, off, msg);
 }
 
 /*
@@ -65,10 +83,15 @@ static int on_plain(void *arg, const void *data, size_t len)
 {
 	struct open_ctx *ctx = arg;
 
+	ctx->usize += len;
+	if (ctx->usize > ARCHIVE_MAX_USIZE) {
+		ctx->failed_stage = 3;
+		return -E2BIG;
+	}
 	if (ctx->tar_rc)
 		return 0;
 	ctx->tar_rc = tar_parser_feed(ctx->tp, data, len);
-	if (ctx->tar_rc && ctx->members == 0) {
+	if (ctx->tar_rc && !tar_parser_seen_header(ctx->tp)) {
 		ctx->failed_stage = 2;
 		return ctx->tar_rc;
 	}
@@ -95,7 +118,11 @@ static void describe_failure(struct open_ctx *ctx, int rc, char *err,
 {
 	const char *url = fetch_url(ctx->ar->f);
 
-	if (ctx->failed_stage == 2 && ctx->members == 0)
+	if (ctx->failed_stage == 3)
+		snprintf(err, errlen, "%s: uncompressed size exceeds %" PRIu64
+			 " bytes (at compressed offset %" PRIu64 "): refused",
+			 url, (uint64_t)ARCHIVE_MAX_USIZE, ctx->done);
+	else if (ctx->failed_stage == 2 && !tar_parser_seen_header(ctx->tp))
 		snprintf(err, errlen, "%s is not a tar archive: %s", url,
 			 tar_parser_error(ctx->tp));
 	else if (ctx->failed_stage == 2)
@@ -122,7 +149,7 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 	if (codec == SEEK_NONE && spacing > ARCHIVE_CHUNK)
 		spacing = ARCHIVE_CHUNK;
 	ar->spacing = spacing;
-	ctx.tp = tar_parser_new(on_entry, on_warn, &ctx);
+	ctx.tp = tar_parser_new(on_entry, tar_warn, &ctx);
 	ctx.ix = seek_indexer_new(codec, spacing, on_plain, &ctx);
 	ctx.md = EVP_MD_CTX_new();
 	ar->members = index_members_new();
@@ -153,6 +180,9 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 		log_warn("%s: %s", fetch_url(ar->f), note);
 	if (ctx.members == 0)
 		log_warn("%s: the archive has no members", fetch_url(ar->f));
+	if (ar->warnings > ARCHIVE_MAX_WARNINGS)
+		log_warn("%s: %" PRIu64 " warnings in all", fetch_url(ar->f),
+			 ar->warnings);
 	rc = tree_finish(ar->tree);
 	if (rc)
 		snprintf(err, errlen, "building the member tree: %s",
@@ -178,7 +208,7 @@ static struct archive *archive_alloc(struct fetch *f,
 	ar->f = f;
 	pthread_mutex_init(&ar->lock, NULL);
 	pthread_cond_init(&ar->loaded, NULL);
-	ar->tree = tree_new(on_warn, NULL);
+	ar->tree = tree_new(tree_warn, ar);
 	ar->cache = cache_new(o->cache_mem);
 	if (!ar->tree || !ar->cache) {
 		snprintf(err, errlen, "out of memory");

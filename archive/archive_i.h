@@ -39,6 +39,7 @@ struct archive {
 	/* Loaded from an index: where windows come from (borrowed). */
 	struct fetch *idx;
 	struct index_header ih;
+	uint64_t warnings; /* while opening (single threaded) */
 	atomic_uint_fast64_t spans_loaded;
 	atomic_uint_fast64_t verify_fail;
 };

@@ -40,6 +40,10 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	HASH_ITER(hh, c->table, ch, tmp) {
+		/* HASH_ITER keeps the next element in tmp, so deleting and
+		 * freeing the current one is safe (uthash's documented
+		 * idiom); clang-analyzer cannot see through the macros. */
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 		HASH_DEL(c->table, ch);
 		free(ch);
 	}
@@ -82,6 +86,10 @@ static void cache_make_room(struct cache *c, size_t need)
 	HASH_ITER(hh, c->table, ch, tmp) {
 		if (c->st.bytes + need <= c->max_bytes)
 			break;
+		/* HASH_ITER keeps the next element in tmp, so deleting and
+		 * freeing the current one is safe (uthash's documented
+		 * idiom); clang-analyzer cannot see through the macros. */
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 		HASH_DEL(c->table, ch);
 		c->st.bytes -= ch->len;
 		c->st.entries--;
@@ -111,6 +119,8 @@ int cache_insert(struct cache *c, uint64_t key, const void *data, size_t len)
 		return 0;
 	}
 	cache_make_room(c, len);
+	/* The same false positive: the table was walked by HASH_ITER. */
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 	HASH_ADD(hh, c->table, key, sizeof(ch->key), ch);
 	c->st.bytes += len;
 	c->st.entries++;

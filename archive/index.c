@@ -154,7 +154,7 @@ uint64_t index_members_count(const struct index_members *m)
 /* mtime as zigzag so small negative values stay short. */
 static uint64_t zigzag(int64_t v)
 {
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
 }
 
 static int64_t unzigzag(uint64_t v)
@@ -418,7 +418,8 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 	unsigned char *s;
 
 	memset(p, 0, INDEX_HEADER_MAX);
-	memcpy(p, INDEX_MAGIC, 8);
+	/* The magic is 8 bytes, not a C string: no NUL is wanted. */
+	memcpy(p, INDEX_MAGIC, 8); // NOLINT(bugprone-not-null-terminated-result)
 	put_le(p + 8, INDEX_MAJOR, 2);
 	put_le(p + 10, INDEX_MINOR, 2);
 	put_le(p + 12, H_IDENTITY + 2 + idlen + 32, 4);
@@ -686,7 +687,7 @@ static int load_header(struct fetch *idx, uint64_t artifact_size,
 	rc = index_parse_header(buf, n, h);
 	if (rc == -EPROTO)
 		snprintf(err, errlen, "format version %u.%u, this sffs reads "
-			 "%u.x", h->major, h->minor, INDEX_MAJOR);
+			 "%u.x", h->major, h->minor, (unsigned)INDEX_MAJOR);
 	else if (rc)
 		snprintf(err, errlen, "not a valid index header (truncated or "
 			 "corrupt)");

@@ -655,7 +655,8 @@ int tree_finish(struct tree *t)
 		for (j = 0; j < d->n; j++)
 			t->nodes[i].nlink += is_dir(&t->nodes[d->ents[j].node]);
 	}
-	n = realloc(t->nodes, (size_t)t->n * sizeof(*n));
+	/* Shrink to fit; the root is always there, so the size is never 0. */
+	n = t->n ? realloc(t->nodes, (size_t)t->n * sizeof(*n)) : NULL;
 	if (n) {
 		t->nodes = n;
 		t->cap = t->n;

@@ -113,7 +113,15 @@ static int repack(const char *in, const char *out, int level)
 	return rc ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+struct args {
+	struct archive_opts ao;
+	const char *identity;
+	const char *out;
+	int quiet, repack, level;
+};
+
+/* 0, or 2 after printing why the command line is wrong. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
 		{ "span", required_argument, NULL, 's' },
@@ -125,76 +133,79 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct archive_opts ao;
-	const char *identity = NULL;
-	char *out = NULL, *tmp;
-	int c, quiet = 0, do_repack = 0, level = 6, rc;
+	char *end;
+	int c;
 
-	archive_opts_default(&ao);
-	ao.cache_mem = 0;
 	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (util_parse_size(optarg, &ao.spacing) ||
-			    ao.spacing < 65536) {
+			if (util_parse_size(optarg, &a->ao.spacing) ||
+			    a->ao.spacing < 65536) {
 				log_err("bad --span '%s' (at least 64K)",
 					optarg);
 				return 2;
 			}
 			break;
 		case 'i':
-			identity = optarg;
+			a->identity = optarg;
 			break;
 		case 'o':
-			out = strdup(optarg);
+			a->out = optarg;
 			break;
 		case 'q':
-			quiet = 1;
+			a->quiet = 1;
 			break;
 		case 'r':
-			do_repack = 1;
+			a->repack = 1;
 			break;
 		case 'l':
-			level = atoi(optarg);
-			if (level < 1 || level > 9) {
+			a->level = (int)strtol(optarg, &end, 10);
+			if (*end || a->level < 1 || a->level > 9) {
 				log_err("bad --level '%s' (1-9)", optarg);
 				return 2;
 			}
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			exit(0);
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (do_repack) {
-		if (optind + 2 != argc) {
-			usage(stderr);
-			return 2;
-		}
-		if (fetch_global_init())
-			return 1;
-		rc = repack(argv[optind], argv[optind + 1], level);
-		fetch_global_cleanup();
-		free(out);
-		return rc;
-	}
-	if (optind + 1 != argc) {
+	if (optind + 1 + a->repack != argc) {
 		usage(stderr);
 		return 2;
 	}
-	if (!out) {
-		tmp = strdup(argv[optind]);
-		if (!tmp || asprintf(&out, "%s.sfidx", basename(tmp)) < 0)
-			return 1;
-		free(tmp);
-	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .level = 6 };
+	char *out = NULL, *tmp = NULL;
+	int rc;
+
+	archive_opts_default(&a.ao);
+	a.ao.cache_mem = 0;
+	rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc;
 	if (fetch_global_init())
 		return 1;
-	rc = build(argv[optind], out, &ao, identity, quiet);
+	if (a.repack) {
+		rc = repack(argv[optind], argv[optind + 1], a.level);
+	} else if (a.out) {
+		rc = build(argv[optind], a.out, &a.ao, a.identity, a.quiet);
+	} else {
+		tmp = strdup(argv[optind]);
+		rc = 1;
+		if (tmp && asprintf(&out, "%s.sfidx", basename(tmp)) >= 0)
+			rc = build(argv[optind], out, &a.ao, a.identity,
+				   a.quiet);
+	}
 	fetch_global_cleanup();
 	free(out);
+	free(tmp);
 	return rc;
 }

@@ -29,6 +29,10 @@
 #define ARCHIVE_CHUNK (256u * 1024) /* unit of the decoded-chunk cache */
 #define ARCHIVE_DEFAULT_SPACING (1024u * 1024)
 #define ARCHIVE_DEFAULT_CACHE (256u * 1024 * 1024)
+/* Refused beyond this: seek points and indexing time grow with it. */
+#define ARCHIVE_MAX_USIZE (UINT64_C(1) << 40)
+/* Warnings logged per archive; the rest are only counted. */
+#define ARCHIVE_MAX_WARNINGS 1000
 
 struct archive;
 

@@ -35,7 +35,7 @@
 #define INDEX_MINOR 0
 #define INDEX_HEADER_MAX 4096u
 #define INDEX_MAX_IDENTITY 1024u
-#define INDEX_MAX_SECTION (UINT64_C(1) << 32) /* 4 GiB raw */
+#define INDEX_MAX_SECTION (UINT64_C(1) << 30) /* 1 GiB, stored or raw */
 
 enum index_section { INDEX_MEMBERS, INDEX_POINTS, INDEX_WINDOWS,
 		     INDEX_NSECTIONS };
