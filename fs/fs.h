@@ -12,12 +12,17 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include <stdbool.h>
+
 #include "sffs/archive.h"
 
 struct fs {
 	struct archive *ar;      /* owned by main */
 	const struct tree *tree; /* archive_tree(ar) */
 	double timeout;          /* entry/attr timeout, seconds */
+	/* The kernel can open files / directories without asking us: set in
+	 * init, read-only afterwards. */
+	bool no_open, no_opendir;
 };
 
 /* Fills fs from ar. Always 0. */
