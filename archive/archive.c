@@ -194,7 +194,8 @@ out:
 	return rc;
 }
 
-/* An empty archive object: tree, cache, locks. NULL + err on ENOMEM. */
+/* An empty archive object: tree, cache, locks (o may be NULL for the
+ * defaults). NULL + err on ENOMEM. */
 static struct archive *archive_alloc(struct fetch *f,
 				     const struct archive_opts *o, char *err,
 				     size_t errlen)
@@ -209,7 +210,7 @@ static struct archive *archive_alloc(struct fetch *f,
 	pthread_mutex_init(&ar->lock, NULL);
 	pthread_cond_init(&ar->loaded, NULL);
 	ar->tree = tree_new(tree_warn, ar);
-	ar->cache = cache_new(o->cache_mem);
+	ar->cache = cache_new(o ? o->cache_mem : ARCHIVE_DEFAULT_CACHE);
 	if (!ar->tree || !ar->cache) {
 		snprintf(err, errlen, "out of memory");
 		archive_free(ar);
@@ -282,16 +283,10 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 				   const struct archive_opts *o, char *err,
 				   size_t errlen)
 {
-	struct archive_opts defaults;
-	struct archive *ar;
+	struct archive *ar = archive_alloc(f, o, err, errlen);
 	char why[512];
 	int rc;
 
-	if (!o) {
-		archive_opts_default(&defaults);
-		o = &defaults;
-	}
-	ar = archive_alloc(f, o, err, errlen);
 	if (!ar)
 		return NULL;
 	ar->idx = idx;

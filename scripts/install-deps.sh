@@ -18,7 +18,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang llvm libclang-rt-14-dev cppcheck
 	# libraries
 	libfuse3-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev
-	libarchive-dev libssl-dev uthash-dev
+	libssl-dev uthash-dev
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev

@@ -143,7 +143,8 @@ nginx_ready() {
 	curl -s -o /dev/null --max-time 2 "$NGINX_URL/__sffs_ready"
 }
 
-# nginx_start DIR: serve DIR on 127.0.0.1:<free port> with the real nginx.
+# nginx_start DIR: serve DIR on 127.0.0.1:<free port> with the real nginx
+# (with directory listings when NGINX_AUTOINDEX=on: httpdirfs needs them).
 # Sets NGINX_URL, NGINX_LOG (one line per request:
 # "status bytes_sent method request_uri range request_time"), NGINX_PID.
 nginx_start() {
@@ -164,6 +165,7 @@ http {
 	default_type application/octet-stream;
 	types { }
 	sendfile on;
+	autoindex ${NGINX_AUTOINDEX:-off};
 	keepalive_requests 100000;
 	client_body_temp_path $dir/body;
 	proxy_temp_path $dir/proxy;
