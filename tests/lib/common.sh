@@ -248,6 +248,11 @@ sffs_mount() {
 	fi
 	[ -x "$SFFS_BIN" ] || fail "sffs binary not found: $SFFS_BIN"
 	cleanup_push "sffs_unmount '$mnt'"
+	# Keep built indexes in the test's own directory, not the system's.
+	case " $* " in
+	*cache_dir=*) ;;
+	*) set -- -o "cache_dir=$TEST_TMP/index-cache" "$@" ;;
+	esac
 	timeout 600 "$SFFS_BIN" "$@" "$url" "$mnt" ||
 		fail "sffs $* $url $mnt failed (status $?)"
 	is_mounted "$mnt" || fail "sffs returned but $mnt is not mounted"

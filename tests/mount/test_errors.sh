@@ -48,6 +48,6 @@ expect_refusal "corrupt zstd" "$NGINX_URL/flipped.tar.zst" "zstd.*offset [0-9]+"
 expect_refusal "missing local file" "$TEST_TMP/nope.tar.gz" "No such file|not found|cannot open"
 expect_refusal "bad option" "$NGINX_URL/notatar.tar.gz" "cache_mem" -o cache_mem=lots
 step "bad mount point"
-out=$("$SFFS_BIN" "$NGINX_URL/$FIXTURE_NAME.tar.gz" "$TEST_TMP/no/such/dir" 2>&1) &&
+out=$("$SFFS_BIN" -o cache_dir=none "$NGINX_URL/$FIXTURE_NAME.tar.gz" "$TEST_TMP/no/such/dir" 2>&1) &&
 	fail "mounting on a missing directory succeeded"
 log "missing mount point -> $out"

@@ -50,7 +50,7 @@ rc = subprocess.call(sys.argv[2:], stdin=subprocess.DEVNULL)
 with open(sys.argv[1], "w") as f:
 	f.write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(rc if rc >= 0 else 128 - rc)
-' "$peak_file" timeout 120 "$SFFS_BIN" "$@" >"$out" 2>&1
+' "$peak_file" timeout 120 "$SFFS_BIN" -o cache_dir=none "$@" >"$out" 2>&1
 }
 
 no_sanitizer_reports() {
