@@ -12,7 +12,7 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 "$src/scripts/install-deps.sh"
 cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$src/build" -j"$(nproc)" --target sffs
+cmake --build "$src/build" -j"$(nproc)" --target sffs sffs-index
 
 export SFFS_SRC=$src SFFS_BUILD=$src/build SFFS_BIN=$src/build/sffs
 export SFFS_FIXTURE_DIR=$src/build/fixture
@@ -25,7 +25,10 @@ source "$src/tests/lib/slurm-cluster.sh"
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
 name=$FIXTURE_NAME.tar.gz
-nginx_start "$SFFS_FIXTURE_DIR"
+www=$TEST_TMP/www
+mkdir -p "$www"
+ln -s "$SFFS_FIXTURE_DIR/$name" "$www/$name"
+nginx_start "$www"
 url=$NGINX_URL/$name
 mnt=$TEST_TMP/opt/slurm
 
@@ -68,4 +71,16 @@ echo "fetched to run Slurm:       $(($(nginx_bytes_sent "$name") - after_mount))
 	"in $(nginx_requests "$name") requests in all"
 echo "daemon counters (xattr user.sffs.stats on the mount root):"
 python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.sffs.stats").decode().strip())' "$mnt"
+sffs_unmount "$mnt"
+
+say "6. Publish an index beside the tarball; a fresh node now reads only that and what it runs"
+echo "\$ sffs-index $name -o $name.sfidx"
+"$src/build/sffs-index" -q "$SFFS_FIXTURE_DIR/$name" -o "$www/$name.sfidx"
+b0=$(nginx_bytes_sent "$name")
+i0=$(nginx_bytes_sent "$name.sfidx")
+sffs_mount "$url" "$mnt" -o cache_dir=none
+SLURM_CONF=$conf "$mnt/view/bin/sinfo" --version
+i1=$(($(nginx_bytes_sent "$name.sfidx") - i0))
+echo "index size:                 $(stat -c %s "$www/$name.sfidx") bytes"
+echo "fetched for mount + sinfo:  $(($(nginx_bytes_sent "$name") - b0 - i1)) tarball bytes + $i1 index bytes"
 say "Done: unmounting and stopping nginx."
