@@ -95,6 +95,17 @@ static void zs_track(struct zs_ix *z, const unsigned char *p, size_t len,
 	z->fout += out;
 }
 
+/* Only zstd frames and skippable frames: libzstd may also be built to
+ * read legacy (pre-1.0) frames, which it decodes differently in pieces
+ * than in one go (found by tests/fuzz/fuzz_seek_zstd). */
+static bool zs_magic_ok(const unsigned char *h)
+{
+	uint32_t m = (uint32_t)h[0] | (uint32_t)h[1] << 8 |
+		     (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+
+	return m == ZSTD_MAGICNUMBER || (m & 0xFFFFFFF0u) == 0x184D2A50u;
+}
+
 static int zs_frame_end(struct seek_indexer *ix, struct zs_ix *z)
 {
 	unsigned long long fcs = ZSTD_getFrameContentSize(z->head, z->hlen);
@@ -131,9 +142,11 @@ static int zs_ix_feed(struct seek_indexer *ix, const unsigned char *p,
 
 		rc = seek_ix_consume(ix, p + pos0, in.pos - pos0);
 		zs_track(z, p + pos0, in.pos - pos0, out.pos);
+		if (!rc && z->hlen >= 4 && !zs_magic_ok(z->head))
+			ret = (size_t)-ZSTD_error_prefix_unknown;
 		if (!rc && ZSTD_isError(ret))
 			rc = zs_error(ix, z, ret);
-		if (!rc)
+		if (!rc && !z->trailing)
 			rc = seek_ix_output(ix, z->obuf, out.pos);
 		if (rc || z->trailing)
 			break;
