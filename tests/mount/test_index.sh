@@ -5,14 +5,15 @@
 # local cache reads no tarball bytes; a tampered or truncated index is
 # refused (and the daemon indexes the tarball itself); one flipped byte in
 # the served tarball gives EIO for the files of that span only; an
-# artifact replaced on the server is detected.
+# artifact replaced on the server is detected; a --repack'ed tarball is
+# the same tar stream, extracts with tar -xzf, and indexes without windows.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 fx=$(fixture_dir)
 ref=$fx/extract
 name=$FIXTURE_NAME.tar.gz
 www=$TEST_TMP/www
-mkdir -p "$www/pub" "$www/plain" "$www/flip" "$www/bad" "$www/trunc"
+mkdir -p "$www/pub" "$www/plain" "$www/flip" "$www/bad" "$www/trunc" "$www/repacked"
 for d in pub plain flip bad trunc; do cp "$fx/$name" "$www/$d/"; done
 
 step "sffs-index"
@@ -29,6 +30,21 @@ head -c $((isize - 100)) "$www/pub/$name.sfidx" >"$www/trunc/$name.sfidx"
 cp "$www/pub/$name.sfidx" "$www/flip/$name.sfidx"
 tsize=$(stat -c %s "$fx/$name")
 printf '\xaa' | dd of="$www/flip/$name" bs=1 seek=$((tsize / 2)) conv=notrunc status=none
+step "repack"
+"$SFFS_INDEX" --repack "$fx/$name" "$www/repacked/$name" 2>"$TEST_TMP/repack.log" ||
+	fail "repack failed: $(cat "$TEST_TMP/repack.log")"
+log "$(cat "$TEST_TMP/repack.log")"
+gzip -dc "$www/repacked/$name" | cmp - "$fx/$FIXTURE_NAME.tar" ||
+	fail "the repacked tarball holds another tar stream"
+[ "$(gzip -dc "$www/repacked/$name" | tar -t | wc -l)" -eq "$(tar -tf "$fx/$FIXTURE_NAME.tar" | wc -l)" ] ||
+	fail "tar lists the repacked tarball differently"
+"$SFFS_INDEX" -q "$www/repacked/$name" -o "$www/repacked/$name.sfidx"
+python3 - "$www/repacked/$name.sfidx" <<'PY' || fail "the repacked tarball's index has windows"
+import struct, sys
+h = open(sys.argv[1], "rb").read(4096)
+off, ln = struct.unpack_from("<QQ", h, 96 + 2 * 56)  # WINDOWS section
+sys.exit(0 if ln == 0 else 1)
+PY
 nginx_start "$www"
 
 mount_fg() { # url mnt log [opts...]: foreground daemon, stderr to log
@@ -82,6 +98,12 @@ for bad in bad trunc; do
 	cmp "$TEST_TMP/m-$bad/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "sinfo differs after fallback"
 	sffs_unmount "$TEST_TMP/m-$bad"
 done
+
+step "repacked tarball with its index"
+mount_fg "$NGINX_URL/repacked/$name" "$TEST_TMP/m7" "$TEST_TMP/m7.log" -o cache_dir=none
+grep -q "(published index)" "$TEST_TMP/m7.log" || fail "repacked index unused: $(cat "$TEST_TMP/m7.log")"
+bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$TEST_TMP/m7" "$ref" || fail "repacked mount differs"
+sffs_unmount "$TEST_TMP/m7"
 
 step "one flipped byte"
 mnt=$TEST_TMP/m4
