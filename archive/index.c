@@ -685,23 +685,24 @@ static int load_header(struct fetch *idx, uint64_t artifact_size,
 		return rc;
 	}
 	rc = index_parse_header(buf, n, h);
-	if (rc == -EPROTO)
+	if (rc == -EPROTO) {
 		snprintf(err, errlen, "format version %u.%u, this sffs reads "
 			 "%u.x", h->major, h->minor, (unsigned)INDEX_MAJOR);
-	else if (rc)
+	} else if (rc) {
 		snprintf(err, errlen, "not a valid index header (truncated or "
 			 "corrupt)");
-	else if (h->sec[INDEX_WINDOWS].off + h->sec[INDEX_WINDOWS].len != size)
-		rc = -EINVAL, snprintf(err, errlen, "index file is %" PRIu64
-				       " bytes, its header says %" PRIu64,
-				       size,
-				       h->sec[INDEX_WINDOWS].off +
-					       h->sec[INDEX_WINDOWS].len);
-	else if (h->artifact_size != artifact_size)
-		rc = -ESTALE, snprintf(err, errlen, "index is for an artifact "
-				       "of %" PRIu64 " bytes, this one has %"
-				       PRIu64, h->artifact_size,
-				       artifact_size);
+	} else if (h->sec[INDEX_WINDOWS].off + h->sec[INDEX_WINDOWS].len !=
+		   size) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "index file is %" PRIu64 " bytes, its "
+			 "header says %" PRIu64, size,
+			 h->sec[INDEX_WINDOWS].off + h->sec[INDEX_WINDOWS].len);
+	} else if (h->artifact_size != artifact_size) {
+		rc = -ESTALE;
+		snprintf(err, errlen, "index is for an artifact of %" PRIu64
+			 " bytes, this one has %" PRIu64, h->artifact_size,
+			 artifact_size);
+	}
 	return rc;
 }
 
