@@ -125,7 +125,7 @@ add_row() {
 
 # index_secs ERRFILE: the indexing time sffs reported, or "-".
 index_secs() {
-	sed -n 's/.*indexed in \([0-9.]*\) s.*/\1/p' "$1" | tail -n 1 | grep . || echo -
+	sed -n 's/.*ready in \([0-9.]*\) s (indexed).*/\1/p' "$1" | tail -n 1 | grep . || echo -
 }
 
 # index_mem ERRFILE: the index memory sffs reported, or "-".
@@ -172,7 +172,9 @@ bench_sffs() {
 	err=$TEST_TMP/sffs-${span:-default}.log
 	mkdir -p "$mnt"
 	write_slurm_conf "$conf" "$mnt/view"
-	[ -z "$span" ] || opts=(-o "span=$span")
+	# Cold: no index cache, no published index - one streaming pass.
+	opts=(-o cache_dir=none -o index=none)
+	[ -z "$span" ] || opts+=(-o "span=$span")
 	cleanup_push "sffs_unmount '$mnt'"
 	drop_caches
 	m0=$(log_mark)
@@ -292,7 +294,7 @@ bench_throughput() {
 		mkdir -p "$mnt"
 		cleanup_push "sffs_unmount '$mnt'"
 		t0=$(now)
-		timeout 900 "$SFFS_BIN" "$url" "$mnt" >"$err" 2>&1 ||
+		timeout 900 "$SFFS_BIN" -o cache_dir=none -o index=none "$url" "$mnt" >"$err" 2>&1 ||
 			fail "sffs $url failed: $(cat "$err")"
 		t1=$(now)
 		s=$(elapsed "$t0" "$t1")
