@@ -81,7 +81,7 @@ run_case() { # label dir
 }
 
 echo
-echo "fixture: $fx/$name ($(stat -c %s "$fx/$name") bytes)${span:+, span $span}"
+echo "fixture: $name ($(stat -c %s "$fx/$name") bytes)${span:+, span $span}"
 echo
 echo "| tarball | size | eager part of index | whole index | mount-to-ready s | cold sinfo s | tarball MB for sinfo | requests | index bytes for sinfo (windows) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
