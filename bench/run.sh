@@ -208,9 +208,23 @@ bench_sffs() {
 	sffs_unmount "$mnt"
 }
 
+# finish_way LABEL T0 MARK DIR: sinfo has printed; record the seconds since
+# T0 and the traffic since MARK, then time find over DIR cold and hot.
+finish_way() {
+	local label=$1 t0=$2 m0=$3 dir=$4 secs r cold
+	secs=$(elapsed "$t0" "$(now)")
+	log_settle
+	r=$(log_since "$m0")
+	drop_caches
+	time_find "$dir"
+	cold=$FIND_SECS
+	time_find "$dir"
+	add_row "$label" "$secs" "${r% *}" "${r#* }" "$cold" "$FIND_SECS"
+}
+
 # The seed's documented way: download, tar -xzf, run.
 bench_seed() {
-	local dir=$TEST_TMP/seed conf m0 t0 t1 r secs cold hot
+	local dir=$TEST_TMP/seed conf m0 t0
 	step seed
 	mkdir -p "$dir/x"
 	conf=$dir/slurm.conf
@@ -223,24 +237,14 @@ bench_seed() {
 	timeout 1800 tar -xzf "$dir/$FIXTURE_NAME.tar.gz" -C "$dir/x" ||
 		fail "tar -xzf failed"
 	run_sinfo "$dir/x/view" "$conf"
-	t1=$(now)
-	secs=$(elapsed "$t0" "$t1")
-	log_settle
-	r=$(log_since "$m0")
-	drop_caches
-	time_find "$dir/x"
-	cold=$FIND_SECS
-	time_find "$dir/x"
-	hot=$FIND_SECS
-	add_row "download + tar -xzf" "$secs" "${r% *}" "${r#* }" "$cold" "$hot"
+	finish_way "download + tar -xzf" "$t0" "$m0" "$dir/x"
 	rm -rf "$dir"
 }
 
 # What HPC sites use: a squashfs image over HTTP, httpdirfs (no cache) and
 # squashfuse_ll on top.
 bench_squashfs() {
-	local hmnt=$TEST_TMP/httpdirfs smnt=$TEST_TMP/squashfs conf m0 t0 t1 r secs
-	local cold hot
+	local hmnt=$TEST_TMP/httpdirfs smnt=$TEST_TMP/squashfs conf m0 t0
 	step squashfs
 	mkdir -p "$hmnt" "$smnt"
 	conf=$TEST_TMP/squashfs.conf
@@ -257,16 +261,7 @@ bench_squashfs() {
 	timeout 120 squashfuse_ll "$hmnt/$FIXTURE_NAME.sqfs" "$smnt" ||
 		fail "squashfuse_ll failed"
 	run_sinfo "$smnt/view" "$conf"
-	t1=$(now)
-	secs=$(elapsed "$t0" "$t1")
-	log_settle
-	r=$(log_since "$m0")
-	drop_caches
-	time_find "$smnt"
-	cold=$FIND_SECS
-	time_find "$smnt"
-	hot=$FIND_SECS
-	add_row "squashfs: httpdirfs + squashfuse_ll" "$secs" "${r% *}" "${r#* }" "$cold" "$hot"
+	finish_way "squashfs: httpdirfs + squashfuse_ll" "$t0" "$m0" "$smnt"
 	fuse_unmount squashfuse_ll "$smnt"
 	fuse_unmount httpdirfs "$hmnt"
 }
