@@ -3,6 +3,7 @@
  * index.c - write and read .sfidx files (docs/index-format.md).
  */
 #include "sffs/index.h"
+#include "sffs/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -530,21 +531,9 @@ static int compress_section(const struct buf *raw, struct buf *out,
 	return 0;
 }
 
-static int write_all(int fd, const void *p, size_t len)
+static int write_all(FILE *f, const void *p, size_t len)
 {
-	const unsigned char *c = p;
-
-	while (len) {
-		ssize_t n = write(fd, c, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fwrite(p, 1, len, f) == len ? 0 : -EIO;
 }
 
 /* Raw POINTS, and the window section's digest as the windows go by. */
@@ -576,7 +565,7 @@ static int build_points(const struct seek_index *si, struct buf *raw,
 	return raw->oom ? -ENOMEM : 0;
 }
 
-static int write_file(int fd, struct index_header *h, const struct buf *mem,
+static int write_file(FILE *fd, struct index_header *h, const struct buf *mem,
 		      const struct buf *pts, const struct seek_index *si)
 {
 	unsigned char hdr[INDEX_HEADER_MAX];
@@ -595,8 +584,6 @@ static int write_file(int fd, struct index_header *h, const struct buf *mem,
 	for (i = 0; i < si->n && !rc; i++)
 		if (si->pts[i].wlen)
 			rc = write_all(fd, si->pts[i].window, si->pts[i].wlen);
-	if (!rc && fsync(fd))
-		rc = -errno;
 	return rc;
 }
 
@@ -604,8 +591,8 @@ int index_write(const char *path, struct index_header *hdr,
 		const struct index_members *m, const struct seek_index *si)
 {
 	struct buf praw = { 0 }, pz = { 0 }, mz = { 0 };
-	char *tmp = NULL;
-	int fd = -1, rc;
+	struct util_atomic af;
+	int rc;
 
 	if (strlen(hdr->identity) > INDEX_MAX_IDENTITY)
 		return -EINVAL;
@@ -620,27 +607,10 @@ int index_write(const char *path, struct index_header *hdr,
 		rc = compress_section(&praw, &pz, &hdr->sec[INDEX_POINTS]);
 	if (rc)
 		goto out;
-	rc = -ENOMEM;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		tmp = NULL;
-		goto out;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = write_file(fd, hdr, &mz, &pz, si);
-	if (!rc && fchmod(fd, 0644))
-		rc = -errno;
-	if (close(fd) && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
+	rc = util_atomic_open(&af, path);
+	if (!rc)
+		rc = util_atomic_finish(&af, write_file(af.f, hdr, &mz, &pz, si));
 out:
-	free(tmp);
 	free(praw.p);
 	free(pz.p);
 	free(mz.p);

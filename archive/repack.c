@@ -14,6 +14,7 @@
 
 #include "sffs/seek.h"
 #include "sffs/tar.h"
+#include "sffs/util.h"
 
 #define OUTBUF (256u * 1024)
 
@@ -240,9 +241,8 @@ int repack_gzip(struct fetch *in, const char *out_path, int level,
 		struct repack_stats *st, char *err, size_t errlen)
 {
 	struct cuts cuts = { 0 };
-	char *tmp = NULL;
-	FILE *out = NULL;
-	int fd, rc;
+	struct util_atomic af;
+	int rc;
 
 	memset(st, 0, sizeof(*st));
 	if (errlen)
@@ -250,36 +250,17 @@ int repack_gzip(struct fetch *in, const char *out_path, int level,
 	rc = scan_members(in, &cuts, err, errlen);
 	if (rc)
 		goto out;
-	rc = -ENOMEM;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", out_path) < 0) {
-		tmp = NULL;
-		goto out;
-	}
-	fd = mkstemp(tmp);
-	if (fd >= 0)
-		(void)fchmod(fd, 0644);
-	out = fd < 0 ? NULL : fdopen(fd, "wb");
-	if (!out) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", tmp,
-			 strerror(errno));
-		goto out;
-	}
-	rc = write_members(in, &cuts, out, level, st);
-	if (fflush(out) || fsync(fileno(out)))
-		rc = rc ? rc : -errno;
-	if (fclose(out) && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, out_path))
-		rc = -errno;
+	rc = util_atomic_open(&af, out_path);
 	if (rc) {
-		unlink(tmp);
-		if (!*err)
-			snprintf(err, errlen, "writing %s: %s", out_path,
-				 strerror(-rc));
+		snprintf(err, errlen, "cannot create a file beside %s: %s",
+			 out_path, strerror(-rc));
+		goto out;
 	}
+	rc = util_atomic_finish(&af, write_members(in, &cuts, af.f, level, st));
+	if (rc && !*err)
+		snprintf(err, errlen, "writing %s: %s", out_path,
+			 strerror(-rc));
 out:
-	free(tmp);
 	free(cuts.v);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +55,46 @@ char *util_format_size(uint64_t n, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.1f %s", v, names[i]);
 	return buf;
+}
+
+int util_atomic_open(struct util_atomic *a, const char *path)
+{
+	int fd, rc;
+
+	memset(a, 0, sizeof(*a));
+	a->path = path;
+	if (asprintf(&a->tmp, "%s.tmp.XXXXXX", path) < 0) {
+		a->tmp = NULL;
+		return -ENOMEM;
+	}
+	fd = mkstemp(a->tmp);
+	if (fd >= 0 && !fchmod(fd, 0644))
+		a->f = fdopen(fd, "wb");
+	if (a->f)
+		return 0;
+	rc = -errno;
+	if (fd >= 0) {
+		close(fd);
+		unlink(a->tmp);
+	}
+	free(a->tmp);
+	a->tmp = NULL;
+	return rc;
+}
+
+int util_atomic_finish(struct util_atomic *a, int rc)
+{
+	if (fflush(a->f) || fsync(fileno(a->f)))
+		rc = rc ? rc : -errno;
+	if (fclose(a->f) && !rc)
+		rc = -errno;
+	if (!rc && rename(a->tmp, a->path))
+		rc = -errno;
+	if (rc)
+		unlink(a->tmp);
+	free(a->tmp);
+	memset(a, 0, sizeof(*a));
+	return rc;
 }
 
 struct progress {

@@ -8,12 +8,29 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Parses "4096", "64K", "256M", "2G" (binary units, optional "iB"/"B").
  * 0 and *out, or -EINVAL (junk, overflow). */
 int util_parse_size(const char *s, uint64_t *out);
 /* "1.4 GiB" into buf; returns buf. */
 char *util_format_size(uint64_t n, char *buf, size_t len);
+
+/*
+ * Replacing a file atomically: util_atomic_open creates a temporary file
+ * (mode 0644) beside path and opens it as a->f; util_atomic_finish(a, rc)
+ * flushes, fsyncs and closes it, then renames it over path if rc is 0 and
+ * everything went well, or removes it. It returns the first error (rc if
+ * non-zero), 0 on success. Readers of path see the old file or the new
+ * one, never half of one.
+ */
+struct util_atomic {
+	FILE *f;
+	const char *path;
+	char *tmp;
+};
+int util_atomic_open(struct util_atomic *a, const char *path);
+int util_atomic_finish(struct util_atomic *a, int rc);
 
 /*
  * A one-line progress display on stderr: bytes done / total, percent,
