@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -23,6 +25,11 @@ void archive_opts_default(struct archive_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->spacing = ARCHIVE_DEFAULT_SPACING;
 	o->cache_mem = ARCHIVE_DEFAULT_CACHE;
+	o->window_mem = ARCHIVE_DEFAULT_WINDOWS;
+	o->readahead = ARCHIVE_DEFAULT_READAHEAD;
+	o->block_size = BLOCKS_DEFAULT_SIZE;
+	o->timeout_s = ARCHIVE_DEFAULT_TIMEOUT;
+	blocks_opts_default(&o->blocks);
 }
 
 /* ---- indexing: one streaming pass ---- */
@@ -36,6 +43,9 @@ struct open_ctx {
 	uint64_t members;
 	uint64_t usize;   /* uncompressed bytes so far */
 	EVP_MD_CTX *md;   /* SHA-256 of the whole artifact */
+	EVP_MD_CTX *bmd;  /* SHA-256 of the current block */
+	uint64_t bfill;   /* bytes of the current block seen */
+	uint64_t bnext;   /* index of the current block */
 	int tar_rc;       /* first tar error, or 0 */
 	int failed_stage; /* 0 none, 1 codec, 2 tar */
 };
@@ -98,6 +108,39 @@ static int on_plain(void *arg, const void *data, size_t len)
 	return 0;
 }
 
+/* The digest of every aligned block, as the bytes go by. */
+static int hash_blocks(struct open_ctx *ctx, const unsigned char *p,
+		       size_t len)
+{
+	uint32_t bsize = ctx->ar->block_size;
+	uint64_t nblocks = blocks_count_for(ctx->total, bsize);
+
+	while (len) {
+		size_t n = bsize - ctx->bfill < len ? bsize - ctx->bfill : len;
+
+		if (ctx->bnext >= nblocks ||
+		    !EVP_DigestUpdate(ctx->bmd, p, n))
+			return -EIO;
+		ctx->bfill += n;
+		p += n;
+		len -= n;
+		/* A block ends at its size or, the last one, with the
+		 * artifact. */
+		if (ctx->bfill == bsize ||
+		    ctx->bnext * bsize + ctx->bfill == ctx->total) {
+			if (!EVP_DigestFinal_ex(ctx->bmd,
+						ctx->ar->bdigests +
+						    ctx->bnext * BLOCKS_DIGEST,
+						NULL) ||
+			    !EVP_DigestInit_ex(ctx->bmd, EVP_sha256(), NULL))
+				return -ENOMEM;
+			ctx->bnext++;
+			ctx->bfill = 0;
+		}
+	}
+	return 0;
+}
+
 static int on_compressed(void *arg, const void *data, size_t len)
 {
 	struct open_ctx *ctx = arg;
@@ -105,6 +148,8 @@ static int on_compressed(void *arg, const void *data, size_t len)
 
 	if (!EVP_DigestUpdate(ctx->md, data, len) && !rc)
 		rc = -ENOMEM;
+	if (!rc)
+		rc = hash_blocks(ctx, data, len);
 	if (rc && !ctx->failed_stage)
 		ctx->failed_stage = 1;
 	ctx->done += len;
@@ -136,6 +181,29 @@ static void describe_failure(struct open_ctx *ctx, int rc, char *err,
 			 strerror(-rc));
 }
 
+/* Windows leave memory as soon as their point is final: appended to the
+ * spill file, which then serves them like an index's WINDOWS section. */
+static int spill_window(void *arg, struct seek_point *pt)
+{
+	struct archive *ar = arg;
+
+	if (!ar->spill) {
+		ar->spill = tmpfile();
+		if (!ar->spill)
+			return -errno;
+	}
+	if (fwrite(pt->window, 1, pt->wlen, ar->spill) != pt->wlen)
+		return -EIO;
+	if (!EVP_Digest(pt->window, pt->wlen, pt->wdigest, NULL, EVP_sha256(),
+			NULL))
+		return -ENOMEM;
+	pt->woff = ar->spill_len;
+	ar->spill_len += pt->wlen;
+	free(pt->window);
+	pt->window = NULL;
+	return 0;
+}
+
 /* Streams the artifact once; fills ar->si and ar->tree. */
 static int archive_index(struct archive *ar, const struct archive_opts *o,
 			 enum seek_codec codec, char *err, size_t errlen)
@@ -152,15 +220,24 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 	ctx.tp = tar_parser_new(on_entry, tar_warn, &ctx);
 	ctx.ix = seek_indexer_new(codec, spacing, on_plain, &ctx);
 	ctx.md = EVP_MD_CTX_new();
+	ctx.bmd = EVP_MD_CTX_new();
 	ar->members = index_members_new();
-	if (!ctx.tp || !ctx.ix || !ctx.md || !ar->members ||
-	    !EVP_DigestInit_ex(ctx.md, EVP_sha256(), NULL)) {
+	ar->bdigests = malloc(blocks_count_for(ctx.total, ar->block_size) *
+				  BLOCKS_DIGEST + 1);
+	if (!ctx.tp || !ctx.ix || !ctx.md || !ctx.bmd || !ar->members ||
+	    !ar->bdigests || !EVP_DigestInit_ex(ctx.md, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(ctx.bmd, EVP_sha256(), NULL)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	seek_indexer_set_spill(ctx.ix, spill_window, ar);
 	rc = fetch_stream(ar->f, 0, 0, on_compressed, &ctx);
 	if (!rc && !EVP_DigestFinal_ex(ctx.md, ar->sha256, NULL))
 		rc = -ENOMEM;
+	if (!rc && ctx.bnext != blocks_count_for(ctx.total, ar->block_size))
+		rc = -EIO;
+	if (!rc && ar->spill && fflush(ar->spill))
+		rc = -EIO;
 	if (!rc) {
 		rc = seek_indexer_finish(ctx.ix, &ar->si);
 		if (rc)
@@ -188,13 +265,31 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 		snprintf(err, errlen, "building the member tree: %s",
 			 strerror(-rc));
 out:
+	EVP_MD_CTX_free(ctx.bmd);
 	EVP_MD_CTX_free(ctx.md);
 	seek_indexer_free(ctx.ix);
 	tar_parser_free(ctx.tp);
 	return rc;
 }
 
-/* An empty archive object: tree, cache, locks (o may be NULL for the
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
+int archive_start_blocks(struct archive *ar)
+{
+	ar->blocks = blocks_new(ar->f, ar->block_size, ar->bdigests,
+				&ar->o.blocks);
+	return ar->blocks ? 0 : -ENOMEM;
+}
+
+/* An empty archive object: tree, caches, locks (o may be NULL for the
  * defaults). NULL + err on ENOMEM. */
 static struct archive *archive_alloc(struct fetch *f,
 				     const struct archive_opts *o, char *err,
@@ -207,11 +302,18 @@ static struct archive *archive_alloc(struct fetch *f,
 		return NULL;
 	}
 	ar->f = f;
+	if (o)
+		ar->o = *o;
+	else
+		archive_opts_default(&ar->o);
+	ar->block_size = ar->o.block_size;
 	pthread_mutex_init(&ar->lock, NULL);
-	pthread_cond_init(&ar->loaded, NULL);
+	pthread_mutex_init(&ar->seq_lock, NULL);
+	cond_init_monotonic(&ar->loaded);
 	ar->tree = tree_new(tree_warn, ar);
-	ar->cache = cache_new(o ? o->cache_mem : ARCHIVE_DEFAULT_CACHE);
-	if (!ar->tree || !ar->cache) {
+	ar->cache = cache_new(ar->o.cache_mem);
+	ar->wcache = cache_new(ar->o.window_mem);
+	if (!ar->tree || !ar->cache || !ar->wcache) {
 		snprintf(err, errlen, "out of memory");
 		archive_free(ar);
 		return NULL;
@@ -245,6 +347,10 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 	}
 	if (archive_index(ar, o, seek_detect(head, hlen), err, errlen))
 		goto fail;
+	if (archive_start_blocks(ar)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return ar;
 fail:
 	archive_free(ar);
@@ -255,11 +361,17 @@ void archive_free(struct archive *ar)
 {
 	if (!ar)
 		return;
+	blocks_free(ar->blocks);
+	free(ar->bdigests);
+	if (ar->spill)
+		fclose(ar->spill);
 	index_members_free(ar->members);
+	cache_free(ar->wcache);
 	cache_free(ar->cache);
 	seek_index_free(ar->si);
 	tree_free(ar->tree);
 	pthread_cond_destroy(&ar->loaded);
+	pthread_mutex_destroy(&ar->seq_lock);
 	pthread_mutex_destroy(&ar->lock);
 	free(ar);
 }
@@ -279,6 +391,31 @@ struct fetch *archive_fetch(const struct archive *ar)
 	return ar->f;
 }
 
+/* The served artifact must be the one the index describes: its first
+ * and last blocks (the gzip trailer's CRC covers everything before it;
+ * a zstd frame's checksum its frame). Two small range requests. */
+static int check_edges(struct archive *ar, char *why, size_t whylen)
+{
+	uint64_t n = blocks_count(ar->blocks), ends[2] = { 0, n - 1 };
+	int k, rc;
+
+	for (k = 0; k < (n > 1 ? 2 : (int)n); k++) {
+		rc = blocks_check(ar->blocks, ends[k]);
+		if (rc == -EBADMSG) {
+			snprintf(why, whylen, "it describes another artifact "
+				 "of the same size: the %s block differs",
+				 k ? "last" : "first");
+			return -ESTALE;
+		}
+		if (rc) {
+			snprintf(why, whylen, "cannot read the artifact to "
+				 "check it: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 				   const struct archive_opts *o, char *err,
 				   size_t errlen)
@@ -290,10 +427,22 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 	if (!ar)
 		return NULL;
 	ar->idx = idx;
-	rc = index_load(idx, fetch_size(f), &ar->ih, ar->tree, &ar->si, why,
-			sizeof(why));
+	rc = index_load(idx, fetch_size(f), &ar->ih, ar->tree, &ar->si,
+			&ar->bdigests, why, sizeof(why));
+	if (!rc) {
+		ar->block_size = ar->ih.block_size;
+		rc = archive_start_blocks(ar);
+		if (rc)
+			snprintf(why, sizeof(why), "out of memory");
+	}
 	if (!rc)
+		rc = check_edges(ar, why, sizeof(why));
+	if (!rc) {
 		rc = tree_finish(ar->tree);
+		if (rc)
+			snprintf(why, sizeof(why), "building the tree: %s",
+				 strerror(-rc));
+	}
 	if (rc) {
 		snprintf(err, errlen, "index %s refused: %s", fetch_url(idx),
 			 why);
@@ -305,9 +454,24 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 	return ar;
 }
 
+static int spill_read(void *arg, const struct seek_point *pt,
+		      unsigned char *buf)
+{
+	struct archive *ar = arg;
+
+	if (!ar->spill || pt->woff > ar->spill_len ||
+	    pt->wlen > ar->spill_len - pt->woff)
+		return -EIO;
+	if (pread(fileno(ar->spill), buf, pt->wlen, (off_t)pt->woff) !=
+	    (ssize_t)pt->wlen)
+		return -EIO;
+	return 0;
+}
+
 int archive_write_index(struct archive *ar, const char *path,
 			const char *identity)
 {
+	struct index_windows w = { .read = spill_read, .arg = ar };
 	struct index_header h;
 	int rc;
 
@@ -317,9 +481,10 @@ int archive_write_index(struct archive *ar, const char *path,
 	h.artifact_size = fetch_size(ar->f);
 	memcpy(h.artifact_sha256, ar->sha256, sizeof(h.artifact_sha256));
 	h.spacing = ar->spacing;
+	h.block_size = ar->block_size;
 	if (identity)
 		snprintf(h.identity, sizeof(h.identity), "%s", identity);
-	rc = index_write(path, &h, ar->members, ar->si);
+	rc = index_write(path, &h, ar->members, ar->si, ar->bdigests, &w);
 	index_members_free(ar->members);
 	ar->members = NULL;
 	return rc;

@@ -5,43 +5,67 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "sffs/archive.h"
+#include "sffs/blocks.h"
 #include "sffs/cache.h"
 #include "sffs/index.h"
 
-/* Spans whose compressed bytes fit this are fetched whole, verified, then
- * decoded; larger ones (a huge zstd frame, say) are streamed twice in
- * pieces of SPAN_PIECE: once to verify, once to decode. */
-#define SPAN_BUF_MAX (32u * 1024 * 1024)
-#define SPAN_PIECE (4u * 1024 * 1024)
 /* Within a large span, decode this many chunks past the one asked for. */
 #define READAHEAD_CHUNKS 16
+/* Files whose sequential reading is followed at once (direct-mapped). */
+#define SEQ_SLOTS 64
 
+/* A span being decoded; readers of it wait for the one decoder. */
 struct inflight {
 	size_t span;
+	bool done;
+	int err;
+	unsigned refs; /* the decoder and each waiter; guarded by ar->lock */
 	struct inflight *next;
+};
+
+/* Where a file is being read sequentially. */
+struct seq_slot {
+	uint32_t node;
+	bool used;
+	uint64_t next;	/* file offset after the last read */
+	uint64_t ahead; /* prefetched up to here (file offset) */
 };
 
 struct archive {
 	struct fetch *f; /* borrowed */
 	struct tree *tree;
 	struct seek_index *si;
-	struct cache *cache;
+	struct cache *cache;  /* decoded chunks */
+	struct cache *wcache; /* windows, keyed by point */
+	struct blocks *blocks;
+	struct archive_opts o;
 	pthread_mutex_t lock;
-	pthread_cond_t loaded;
+	pthread_cond_t loaded;	  /* CLOCK_MONOTONIC */
 	struct inflight *loading; /* guarded by lock */
-	/* Built by streaming: the member records and the artifact's digest,
-	 * until archive_write_index. */
+	pthread_mutex_t seq_lock;
+	struct seq_slot seq[SEQ_SLOTS]; /* guarded by seq_lock */
+	/* Built by streaming: the member records, the artifact's digest and
+	 * its block digests, until archive_write_index. */
 	struct index_members *members;
 	unsigned char sha256[32];
+	unsigned char *bdigests;
+	uint32_t block_size;
 	uint64_t spacing;
-	/* Loaded from an index: where windows come from (borrowed). */
+	/* Where windows come from: the index (borrowed) or, after a
+	 * streaming pass, the spill file the pass wrote them to. */
 	struct fetch *idx;
 	struct index_header ih;
+	FILE *spill;
+	uint64_t spill_len;
 	uint64_t warnings; /* while opening (single threaded) */
 	atomic_uint_fast64_t spans_loaded;
-	atomic_uint_fast64_t verify_fail;
+	atomic_uint_fast64_t windows_loaded;
 };
+
+/* Sets up the block store once the block digests are known. 0/-errno. */
+int archive_start_blocks(struct archive *ar);
 
 #endif

@@ -1,26 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 #include "sffs/cache.h"
 
-#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <uthash.h>
 
-struct chunk {
-	uint64_t key;
-	size_t len;
+/* A chunk with its reference count and the table's handle. */
+struct centry {
+	struct chunk c;
+	atomic_uint refs;
 	UT_hash_handle hh;
-	unsigned char data[];
+	unsigned char bytes[];
 };
 
 struct cache {
 	pthread_mutex_t lock;
 	size_t max_bytes;
-	struct chunk *table; /* guarded by lock; hash order = LRU order */
+	struct centry *table;  /* guarded by lock; hash order = LRU order */
 	struct cache_stats st; /* guarded by lock */
 };
+
+static struct centry *entry_of(struct chunk *ch)
+{
+	return (struct centry *)((char *)ch - offsetof(struct centry, c));
+}
 
 struct cache *cache_new(size_t max_bytes)
 {
@@ -33,100 +40,103 @@ struct cache *cache_new(size_t max_bytes)
 	return c;
 }
 
+struct chunk *cache_chunk_new(size_t cap)
+{
+	struct centry *e = malloc(sizeof(*e) + (cap ? cap : 1));
+
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->c.cap = cap;
+	e->c.data = e->bytes;
+	atomic_init(&e->refs, 1);
+	return &e->c;
+}
+
+void cache_chunk_put(struct chunk *ch)
+{
+	struct centry *e;
+
+	if (!ch)
+		return;
+	e = entry_of(ch);
+	if (atomic_fetch_sub(&e->refs, 1) == 1)
+		free(e);
+}
+
 void cache_free(struct cache *c)
 {
-	struct chunk *ch, *tmp;
+	struct centry *e, *tmp;
 
 	if (!c)
 		return;
-	HASH_ITER(hh, c->table, ch, tmp) {
-		/* HASH_ITER keeps the next element in tmp, so deleting and
-		 * freeing the current one is safe (uthash's documented
-		 * idiom); clang-analyzer cannot see through the macros. */
+	HASH_ITER(hh, c->table, e, tmp) {
+		/* HASH_ITER keeps the next element in tmp, so deleting the
+		 * current one is safe (uthash's documented idiom). */
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-		HASH_DEL(c->table, ch);
-		free(ch);
+		HASH_DEL(c->table, e);
+		cache_chunk_put(&e->c);
 	}
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-ssize_t cache_read(struct cache *c, uint64_t key, size_t off, size_t len,
-		   void *dst)
+struct chunk *cache_get(struct cache *c, uint64_t key)
 {
-	struct chunk *ch;
-	ssize_t n = -ENOENT;
+	struct centry *e;
 
 	pthread_mutex_lock(&c->lock);
-	HASH_FIND(hh, c->table, &key, sizeof(key), ch);
-	if (ch) {
+	HASH_FIND(hh, c->table, &key, sizeof(key), e);
+	if (e) {
 		/* Move to the tail: uthash keeps insertion order, so the head
 		 * is always the least recently used chunk. */
-		HASH_DEL(c->table, ch);
-		HASH_ADD(hh, c->table, key, sizeof(ch->key), ch);
-		if (off >= ch->len)
-			len = 0;
-		else if (len > ch->len - off)
-			len = ch->len - off;
-		memcpy(dst, ch->data + off, len);
-		n = (ssize_t)len;
+		HASH_DEL(c->table, e);
+		HASH_ADD(hh, c->table, c.key, sizeof(e->c.key), e);
+		atomic_fetch_add(&e->refs, 1);
 		c->st.hits++;
 	} else {
 		c->st.misses++;
 	}
 	pthread_mutex_unlock(&c->lock);
-	return n;
+	return e ? &e->c : NULL;
 }
 
 /* Evicts from the LRU end until need more bytes fit. Caller holds lock. */
 static void cache_make_room(struct cache *c, size_t need)
 {
-	struct chunk *ch, *tmp;
+	struct centry *e, *tmp;
 
-	HASH_ITER(hh, c->table, ch, tmp) {
+	HASH_ITER(hh, c->table, e, tmp) {
 		if (c->st.bytes + need <= c->max_bytes)
 			break;
-		/* HASH_ITER keeps the next element in tmp, so deleting and
-		 * freeing the current one is safe (uthash's documented
-		 * idiom); clang-analyzer cannot see through the macros. */
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-		HASH_DEL(c->table, ch);
-		c->st.bytes -= ch->len;
+		HASH_DEL(c->table, e);
+		c->st.bytes -= e->c.len;
 		c->st.entries--;
 		c->st.evictions++;
-		free(ch);
+		cache_chunk_put(&e->c);
 	}
 }
 
-int cache_insert(struct cache *c, uint64_t key, const void *data, size_t len)
+void cache_insert(struct cache *c, uint64_t key, struct chunk *ch)
 {
-	struct chunk *ch, *old;
+	struct centry *e = entry_of(ch), *old;
 
-	if (len > c->max_bytes)
-		return 0;
-	ch = malloc(sizeof(*ch) + len);
-	if (!ch)
-		return -ENOMEM;
-	ch->key = key;
-	ch->len = len;
-	memcpy(ch->data, data, len);
-
+	if (ch->len > c->max_bytes)
+		return;
 	pthread_mutex_lock(&c->lock);
 	HASH_FIND(hh, c->table, &key, sizeof(key), old);
-	if (old) {
-		pthread_mutex_unlock(&c->lock);
-		free(ch);
-		return 0;
+	if (!old) {
+		cache_make_room(c, ch->len);
+		ch->key = key;
+		atomic_fetch_add(&e->refs, 1);
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
+		HASH_ADD(hh, c->table, c.key, sizeof(ch->key), e);
+		c->st.bytes += ch->len;
+		c->st.entries++;
+		c->st.inserts++;
 	}
-	cache_make_room(c, len);
-	/* The same false positive: the table was walked by HASH_ITER. */
-	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-	HASH_ADD(hh, c->table, key, sizeof(ch->key), ch);
-	c->st.bytes += len;
-	c->st.entries++;
-	c->st.inserts++;
 	pthread_mutex_unlock(&c->lock);
-	return 0;
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *st)

@@ -3,6 +3,7 @@
  * index.c - write and read .sfidx files (docs/index-format.md).
  */
 #include "sffs/index.h"
+#include "sffs/blocks.h"
 #include "sffs/util.h"
 
 #include <errno.h>
@@ -19,7 +20,7 @@
 #include <zstd.h>
 
 #define ZSTD_LEVEL 9
-#define POINT_SIZE 94u /* bytes of one raw point record */
+#define POINT_SIZE 62u /* bytes of one raw point record */
 #define MAX_WLEN 65536u
 
 /* ---- little-endian fields and varints ---- */
@@ -340,8 +341,7 @@ static void put_point(struct buf *b, const struct seek_point *pt,
 	r[17] = pt->flags;
 	put_le(r + 18, pt->wlen, 4);
 	put_le(r + 22, woff, 8);
-	memcpy(r + 30, pt->digest, 32);
-	memcpy(r + 62, wdigest, 32);
+	memcpy(r + 30, wdigest, 32);
 	buf_put(b, r, sizeof(r));
 }
 
@@ -394,8 +394,7 @@ int index_parse_points(const void *raw, size_t len,
 		pt->flags = p[17];
 		pt->wlen = (uint32_t)get_le(p + 18, 4);
 		pt->woff = get_le(p + 22, 8);
-		memcpy(pt->digest, p + 30, 32);
-		memcpy(pt->wdigest, p + 62, 32);
+		memcpy(pt->wdigest, p + 30, 32);
 		if (!point_ok(pt, i ? pt - 1 : NULL, h)) {
 			si->n = (size_t)i;
 			seek_index_free(si);
@@ -409,7 +408,11 @@ int index_parse_points(const void *raw, size_t len,
 
 /* ---- header ---- */
 
-#define H_SECTIONS 96
+#define H_BLOCKSIZE 60
+#define H_NBLOCKS 96
+#define H_FIRST 104
+#define H_LAST 136
+#define H_SECTIONS 168
 #define H_SECTION_SIZE 56
 #define H_IDENTITY (H_SECTIONS + INDEX_NSECTIONS * H_SECTION_SIZE)
 
@@ -431,6 +434,10 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 	put_le(p + 72, h->spacing, 8);
 	put_le(p + 80, h->nmembers, 8);
 	put_le(p + 88, h->npoints, 8);
+	put_le(p + H_BLOCKSIZE, h->block_size, 4);
+	put_le(p + H_NBLOCKS, h->nblocks, 8);
+	memcpy(p + H_FIRST, h->first_block, 32);
+	memcpy(p + H_LAST, h->last_block, 32);
 	for (k = 0; k < INDEX_NSECTIONS; k++) {
 		s = p + H_SECTIONS + k * H_SECTION_SIZE;
 		put_le(s, h->sec[k].off, 8);
@@ -451,7 +458,9 @@ static bool sections_ok(const struct index_header *h)
 	int k;
 
 	if (h->npoints > INDEX_MAX_SECTION / POINT_SIZE ||
-	    h->nmembers > TREE_MAX_NODES)
+	    h->nmembers > TREE_MAX_NODES || h->block_size < BLOCKS_MIN_SIZE ||
+	    h->block_size > BLOCKS_MAX_SIZE ||
+	    h->nblocks != blocks_count_for(h->artifact_size, h->block_size))
 		return false;
 	for (k = 0; k < INDEX_NSECTIONS; k++) {
 		const struct index_section_desc *s = &h->sec[k];
@@ -462,6 +471,8 @@ static bool sections_ok(const struct index_header *h)
 		at += s->len;
 	}
 	return h->sec[INDEX_WINDOWS].len == h->sec[INDEX_WINDOWS].rawlen &&
+	       h->sec[INDEX_BLOCKS].len == h->sec[INDEX_BLOCKS].rawlen &&
+	       h->sec[INDEX_BLOCKS].len == h->nblocks * BLOCKS_DIGEST &&
 	       h->sec[INDEX_POINTS].rawlen == h->npoints * POINT_SIZE;
 }
 
@@ -489,13 +500,17 @@ int index_parse_header(const void *buf, size_t len, struct index_header *h)
 		return -EINVAL;
 	h->artifact_size = get_le(p + 16, 8);
 	memcpy(h->artifact_sha256, p + 24, 32);
-	if (p[56] > SEEK_ZSTD)
+	if (p[56] > SEEK_ZSTD || p[57] || p[58] || p[59])
 		return -EINVAL;
 	h->codec = (enum seek_codec)p[56];
 	h->usize = get_le(p + 64, 8);
 	h->spacing = get_le(p + 72, 8);
 	h->nmembers = get_le(p + 80, 8);
 	h->npoints = get_le(p + 88, 8);
+	h->block_size = (uint32_t)get_le(p + H_BLOCKSIZE, 4);
+	h->nblocks = get_le(p + H_NBLOCKS, 8);
+	memcpy(h->first_block, p + H_FIRST, 32);
+	memcpy(h->last_block, p + H_LAST, 32);
 	for (k = 0; k < INDEX_NSECTIONS; k++) {
 		const unsigned char *s = p + H_SECTIONS + k * H_SECTION_SIZE;
 
@@ -536,71 +551,130 @@ static int write_all(FILE *f, const void *p, size_t len)
 	return fwrite(p, 1, len, f) == len ? 0 : -EIO;
 }
 
-/* Raw POINTS, and the window section's digest as the windows go by. */
+/* Raw POINTS: window offsets and digests (computed for windows held in
+ * memory when w is NULL). */
 static int build_points(const struct seek_index *si, struct buf *raw,
-			struct index_section_desc *wsec)
+			const struct index_windows *w, uint64_t *wtotal)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint64_t woff = 0;
 	size_t i;
 
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		EVP_MD_CTX_free(ctx);
-		return -ENOMEM;
-	}
 	for (i = 0; i < si->n; i++) {
 		const struct seek_point *pt = &si->pts[i];
 		unsigned char wd[32] = { 0 };
 
-		if (pt->wlen) {
+		if (pt->wlen && !w) {
+			if (!pt->window)
+				return -EINVAL;
 			sha256(pt->window, pt->wlen, wd);
-			EVP_DigestUpdate(ctx, pt->window, pt->wlen);
+		} else if (pt->wlen) {
+			memcpy(wd, pt->wdigest, 32);
 		}
 		put_point(raw, pt, pt->wlen ? woff : 0, wd);
 		woff += pt->wlen;
 	}
-	EVP_DigestFinal_ex(ctx, wsec->sha256, NULL);
-	EVP_MD_CTX_free(ctx);
-	wsec->len = wsec->rawlen = woff;
+	*wtotal = woff;
 	return raw->oom ? -ENOMEM : 0;
 }
 
-static int write_file(FILE *fd, struct index_header *h, const struct buf *mem,
-		      const struct buf *pts, const struct seek_index *si)
+/* Streams the windows into the file, hashing the WINDOWS section. */
+static int write_windows(FILE *fd, const struct seek_index *si,
+			 const struct index_windows *w,
+			 struct index_section_desc *d)
 {
-	unsigned char hdr[INDEX_HEADER_MAX];
-	size_t hlen, i;
-	int rc;
+	unsigned char *buf = malloc(MAX_WLEN);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t i;
+	int rc = -ENOMEM;
 
-	h->sec[INDEX_MEMBERS].off = H_IDENTITY + 2 + strlen(h->identity) + 32;
-	h->sec[INDEX_POINTS].off = h->sec[INDEX_MEMBERS].off + mem->len;
-	h->sec[INDEX_WINDOWS].off = h->sec[INDEX_POINTS].off + pts->len;
-	hlen = encode_header(h, hdr);
-	rc = write_all(fd, hdr, hlen);
-	if (!rc)
-		rc = write_all(fd, mem->p, mem->len);
-	if (!rc)
-		rc = write_all(fd, pts->p, pts->len);
-	for (i = 0; i < si->n && !rc; i++)
-		if (si->pts[i].wlen)
-			rc = write_all(fd, si->pts[i].window, si->pts[i].wlen);
+	if (!buf || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	rc = 0;
+	for (i = 0; i < si->n && !rc; i++) {
+		const struct seek_point *pt = &si->pts[i];
+
+		if (!pt->wlen)
+			continue;
+		if (pt->wlen > MAX_WLEN)
+			rc = -EINVAL;
+		else if (w)
+			rc = w->read(w->arg, pt, buf);
+		else
+			memcpy(buf, pt->window, pt->wlen);
+		if (!rc && !EVP_DigestUpdate(ctx, buf, pt->wlen))
+			rc = -ENOMEM;
+		if (!rc)
+			rc = write_all(fd, buf, pt->wlen);
+	}
+	if (!rc && !EVP_DigestFinal_ex(ctx, d->sha256, NULL))
+		rc = -ENOMEM;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
 	return rc;
 }
 
-int index_write(const char *path, struct index_header *hdr,
-		const struct index_members *m, const struct seek_index *si)
+/* The sections first (the header carries the windows' digest), then the
+ * header at offset 0. */
+static int write_file(FILE *fd, struct index_header *h, const struct buf *mem,
+		      const struct buf *pts, const unsigned char *blocks,
+		      const struct seek_index *si,
+		      const struct index_windows *w)
 {
-	struct buf praw = { 0 }, pz = { 0 }, mz = { 0 };
-	struct util_atomic af;
+	unsigned char hdr[INDEX_HEADER_MAX];
+	size_t hlen = H_IDENTITY + 2 + strlen(h->identity) + 32;
 	int rc;
 
-	if (strlen(hdr->identity) > INDEX_MAX_IDENTITY)
+	h->sec[INDEX_MEMBERS].off = hlen;
+	h->sec[INDEX_POINTS].off = h->sec[INDEX_MEMBERS].off + mem->len;
+	h->sec[INDEX_BLOCKS].off = h->sec[INDEX_POINTS].off + pts->len;
+	h->sec[INDEX_WINDOWS].off =
+	    h->sec[INDEX_BLOCKS].off + h->sec[INDEX_BLOCKS].len;
+	if (fseeko(fd, (off_t)hlen, SEEK_SET))
+		return -EIO;
+	rc = write_all(fd, mem->p, mem->len);
+	if (!rc)
+		rc = write_all(fd, pts->p, pts->len);
+	if (!rc)
+		rc = write_all(fd, blocks, (size_t)h->sec[INDEX_BLOCKS].len);
+	if (!rc)
+		rc = write_windows(fd, si, w, &h->sec[INDEX_WINDOWS]);
+	if (rc)
+		return rc;
+	if (fseeko(fd, 0, SEEK_SET))
+		return -EIO;
+	if (encode_header(h, hdr) != hlen)
+		return -EINVAL;
+	return write_all(fd, hdr, hlen);
+}
+
+int index_write(const char *path, struct index_header *hdr,
+		const struct index_members *m, const struct seek_index *si,
+		const unsigned char *blocks, const struct index_windows *w)
+{
+	struct buf praw = { 0 }, pz = { 0 }, mz = { 0 };
+	struct index_section_desc *bsec = &hdr->sec[INDEX_BLOCKS];
+	struct util_atomic af;
+	uint64_t wtotal = 0;
+	int rc;
+
+	if (strlen(hdr->identity) > INDEX_MAX_IDENTITY ||
+	    hdr->block_size < BLOCKS_MIN_SIZE ||
+	    hdr->block_size > BLOCKS_MAX_SIZE)
 		return -EINVAL;
 	hdr->codec = si->codec;
 	hdr->usize = si->usize;
 	hdr->nmembers = m->count;
 	hdr->npoints = si->n;
-	rc = build_points(si, &praw, &hdr->sec[INDEX_WINDOWS]);
+	hdr->nblocks = blocks_count_for(hdr->artifact_size, hdr->block_size);
+	if (hdr->nblocks) {
+		memcpy(hdr->first_block, blocks, 32);
+		memcpy(hdr->last_block, blocks + (hdr->nblocks - 1) * 32, 32);
+	}
+	bsec->len = bsec->rawlen = hdr->nblocks * BLOCKS_DIGEST;
+	sha256(blocks, (size_t)bsec->len, bsec->sha256);
+	rc = build_points(si, &praw, w, &wtotal);
+	hdr->sec[INDEX_WINDOWS].len = hdr->sec[INDEX_WINDOWS].rawlen = wtotal;
 	if (!rc)
 		rc = compress_section(&m->b, &mz, &hdr->sec[INDEX_MEMBERS]);
 	if (!rc)
@@ -609,7 +683,8 @@ int index_write(const char *path, struct index_header *hdr,
 		goto out;
 	rc = util_atomic_open(&af, path);
 	if (!rc)
-		rc = util_atomic_finish(&af, write_file(af.f, hdr, &mz, &pz, si));
+		rc = util_atomic_finish(
+		    &af, write_file(af.f, hdr, &mz, &pz, blocks, si, w));
 out:
 	free(praw.p);
 	free(pz.p);
@@ -676,22 +751,53 @@ static int load_header(struct fetch *idx, uint64_t artifact_size,
 	return rc;
 }
 
+/* Copies the raw BLOCKS section after checking its digest. */
+static int copy_blocks(const unsigned char *stored,
+		       const struct index_section_desc *d, unsigned char **out)
+{
+	unsigned char md[32];
+
+	sha256(stored, (size_t)d->len, md);
+	if (memcmp(md, d->sha256, 32))
+		return -EBADMSG;
+	*out = malloc(d->len ? (size_t)d->len : 1);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, stored, (size_t)d->len);
+	return 0;
+}
+
+/* The first and last block digests in the header are those of BLOCKS. */
+static int edges_ok(const struct index_header *h, const unsigned char *b)
+{
+	if (!h->nblocks)
+		return 0;
+	if (memcmp(h->first_block, b, 32) ||
+	    memcmp(h->last_block, b + (h->nblocks - 1) * 32, 32))
+		return -EINVAL;
+	return 0;
+}
+
 int index_load(struct fetch *idx, uint64_t artifact_size,
 	       struct index_header *h, struct tree *t, struct seek_index **si,
-	       char *err, size_t errlen)
+	       unsigned char **blocks, char *err, size_t errlen)
 {
 	const struct index_section_desc *ms = &h->sec[INDEX_MEMBERS];
 	const struct index_section_desc *ps = &h->sec[INDEX_POINTS];
+	const struct index_section_desc *bsd = &h->sec[INDEX_BLOCKS];
 	unsigned char *eager = NULL, *mraw = NULL, *praw = NULL;
 	int rc = load_header(idx, artifact_size, h, err, errlen);
 
+	*si = NULL;
+	*blocks = NULL;
 	if (rc)
 		return rc;
-	/* MEMBERS and POINTS in one request. */
-	eager = malloc((size_t)(ms->len + ps->len) + 1);
+	/* MEMBERS, POINTS and BLOCKS in one request. */
+	eager = malloc((size_t)(ms->len + ps->len + bsd->len) + 1);
 	if (!eager)
 		return -ENOMEM;
-	rc = fetch_range(idx, ms->off, (size_t)(ms->len + ps->len), eager, 0);
+	rc = fetch_range(idx, ms->off, (size_t)(ms->len + ps->len + bsd->len),
+			 eager, 0);
 	if (rc) {
 		snprintf(err, errlen, "cannot read it: %s", strerror(-rc));
 		goto out;
@@ -699,6 +805,10 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 	rc = decompress_section(eager, ms, &mraw);
 	if (!rc)
 		rc = decompress_section(eager + ms->len, ps, &praw);
+	if (!rc)
+		rc = copy_blocks(eager + ms->len + ps->len, bsd, blocks);
+	if (!rc && edges_ok(h, *blocks))
+		rc = -EBADMSG;
 	if (rc) {
 		snprintf(err, errlen, "a section is corrupt (%s)",
 			 rc == -EBADMSG ? "SHA-256 mismatch" : "bad zstd data");
@@ -712,6 +822,12 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 		snprintf(err, errlen, "malformed %s section",
 			 *si ? "member" : "seek-point");
 out:
+	if (rc) {
+		seek_index_free(*si);
+		*si = NULL;
+		free(*blocks);
+		*blocks = NULL;
+	}
 	free(praw);
 	free(mraw);
 	free(eager);

@@ -106,7 +106,17 @@ static int commit_pending(struct seek_indexer *ix)
 	ix->pts[ix->n++] = ix->pend;
 	memset(&ix->pend, 0, sizeof(ix->pend));
 	ix->pending = false;
+	/* A committed point never changes again: its window may leave. */
+	if (ix->spill && ix->pts[ix->n - 1].window)
+		return ix->spill(ix->spill_arg, &ix->pts[ix->n - 1]);
 	return 0;
+}
+
+void seek_indexer_set_spill(struct seek_indexer *ix, seek_spill_cb spill,
+			    void *arg)
+{
+	ix->spill = spill;
+	ix->spill_arg = arg;
 }
 
 int seek_ix_output(struct seek_indexer *ix, const unsigned char *p, size_t len)
@@ -414,9 +424,21 @@ int seek_dec_output(struct seek_decoder *d, const unsigned char *p, size_t len)
 
 struct seek_decoder *seek_decoder_new(const struct seek_index *si, size_t i)
 {
+	if (!si || i >= si->n)
+		return NULL;
+	return seek_decoder_new_window(si, i, si->pts[i].window,
+				       si->pts[i].wlen);
+}
+
+struct seek_decoder *seek_decoder_new_window(const struct seek_index *si,
+					     size_t i,
+					     const unsigned char *window,
+					     uint32_t wlen)
+{
 	struct seek_decoder *d;
 
-	if (!si || i >= si->n || !ops_for(si->codec))
+	if (!si || i >= si->n || !ops_for(si->codec) ||
+	    wlen != si->pts[i].wlen)
 		return NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -424,7 +446,11 @@ struct seek_decoder *seek_decoder_new(const struct seek_index *si, size_t i)
 	d->si = si;
 	d->ops = ops_for(si->codec);
 	d->i = i;
-	d->pt = &si->pts[i];
+	/* The codec reads the window only in dec_init: a copy of the point
+	 * that names the caller's window is enough. */
+	d->ptcopy = si->pts[i];
+	d->ptcopy.window = (unsigned char *)window;
+	d->pt = &d->ptcopy;
 	d->usize = seek_span_usize(si, i);
 	if (d->ops->dec_init(d)) {
 		seek_decoder_free(d);

@@ -63,6 +63,8 @@ struct seek_indexer {
 	uint64_t spacing;
 	seek_out_cb out;
 	void *arg;
+	seek_spill_cb spill;
+	void *spill_arg;
 	void *cs; /* codec state */
 
 	uint64_t coff;		 /* compressed bytes consumed so far */
@@ -88,7 +90,8 @@ struct seek_decoder {
 	const struct seek_index *si;
 	const struct seek_ops *ops;
 	size_t i;
-	const struct seek_point *pt;
+	const struct seek_point *pt; /* == &ptcopy */
+	struct seek_point ptcopy;
 	uint64_t usize; /* bytes this span yields */
 	uint64_t done;	/* bytes yielded so far */
 	seek_out_cb out;

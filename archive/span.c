@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * span.c - the read path: cached chunk, else fetch + verify + decode a span.
+ * span.c - the read path: cached chunk, else verified blocks -> decode.
  *
  * A chunk is ARCHIVE_CHUNK decoded bytes of one span, keyed by
- * (span << 24 | chunk). Spans are verified against the SHA-256 recorded at
- * indexing before a single byte of them is decoded.
+ * (span << 24 | chunk). A span is decoded from its seek point, fed from
+ * the verified blocks (blocks.h) that cover its compressed bytes: no byte
+ * is decoded, cached or served before its block matched its SHA-256.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -24,39 +27,96 @@ static uint64_t chunk_key(size_t span, uint64_t chunk)
 	return ((uint64_t)span << 24) | chunk;
 }
 
-/* Gathers decoded output into chunks, stores them, and copies the bytes
- * the caller asked for (chunk `want_chunk`, from `want_off`). */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- windows: a bounded LRU in front of the index or spill file ---- */
+
+static int window_fetch(struct archive *ar, const struct seek_point *pt,
+			unsigned char *buf)
+{
+	unsigned char md[32];
+	int rc = 0;
+
+	if (ar->idx) {
+		rc = fetch_range(ar->idx, ar->ih.sec[INDEX_WINDOWS].off +
+					      pt->woff,
+				 pt->wlen, buf, 0);
+	} else if (!ar->spill || pt->woff > ar->spill_len ||
+		   pt->wlen > ar->spill_len - pt->woff ||
+		   pread(fileno(ar->spill), buf, pt->wlen, (off_t)pt->woff) !=
+		       (ssize_t)pt->wlen) {
+		rc = -EIO;
+	}
+	if (!rc && !EVP_Digest(buf, pt->wlen, md, NULL, EVP_sha256(), NULL))
+		rc = -ENOMEM;
+	if (!rc && memcmp(md, pt->wdigest, sizeof(md)))
+		rc = -EIO;
+	return rc;
+}
+
+/* Point i's window with a reference (NULL for a point without one). */
+static int window_get(struct archive *ar, size_t i, struct chunk **out)
+{
+	const struct seek_point *pt = &ar->si->pts[i];
+	struct chunk *w;
+	int rc;
+
+	*out = NULL;
+	if (!pt->wlen)
+		return 0;
+	w = cache_get(ar->wcache, i);
+	if (w) {
+		*out = w;
+		return 0;
+	}
+	w = cache_chunk_new(pt->wlen);
+	if (!w)
+		return -ENOMEM;
+	rc = window_fetch(ar, pt, w->data);
+	if (rc) {
+		log_err("%s: window of seek point %zu is unusable: %s",
+			fetch_url(ar->idx ? ar->idx : ar->f), i, strerror(-rc));
+		cache_chunk_put(w);
+		return -EIO;
+	}
+	w->len = pt->wlen;
+	atomic_fetch_add(&ar->windows_loaded, 1);
+	cache_insert(ar->wcache, i, w);
+	*out = w;
+	return 0;
+}
+
+/* ---- decoding a span into chunks ---- */
+
+/* Gathers decoded output into chunks and stores them; keeps a reference
+ * to chunk `want`. */
 struct sink {
 	struct archive *ar;
 	size_t span;
-	uint64_t chunk;      /* index of the chunk being filled */
-	size_t fill;
-	unsigned char *buf;  /* ARCHIVE_CHUNK bytes */
-	uint64_t want_chunk;
-	size_t want_off, want_len;
-	unsigned char *dst;
-	ssize_t copied;      /* -1 until the wanted chunk was produced */
-	uint64_t stop_chunk; /* stop decoding after this chunk */
+	uint64_t chunk;	    /* index of the chunk being filled */
+	struct chunk *cur;  /* being filled */
+	uint64_t want;	    /* the chunk the reader asked for */
+	struct chunk *got;  /* its reference, once made */
+	uint64_t stop;	    /* stop decoding after this chunk */
+	int err;
 };
 
 static int sink_flush(struct sink *s)
 {
-	if (s->chunk == s->want_chunk) {
-		size_t n = 0;
-
-		if (s->want_off < s->fill)
-			n = s->fill - s->want_off;
-		if (n > s->want_len)
-			n = s->want_len;
-		memcpy(s->dst, s->buf + s->want_off, n);
-		s->copied = (ssize_t)n;
-	}
-	/* A failed insert only costs a later re-decode. */
-	(void)cache_insert(s->ar->cache, chunk_key(s->span, s->chunk), s->buf,
-			   s->fill);
+	cache_insert(s->ar->cache, chunk_key(s->span, s->chunk), s->cur);
+	if (s->chunk == s->want)
+		s->got = s->cur;
+	else
+		cache_chunk_put(s->cur);
+	s->cur = NULL;
 	s->chunk++;
-	s->fill = 0;
-	return s->chunk > s->stop_chunk ? 1 : 0;
+	return s->chunk > s->stop ? 1 : 0;
 }
 
 static int sink_out(void *arg, const void *data, size_t len)
@@ -65,268 +125,421 @@ static int sink_out(void *arg, const void *data, size_t len)
 	const unsigned char *p = data;
 
 	while (len) {
-		size_t n = ARCHIVE_CHUNK - s->fill;
+		size_t n;
 
+		if (!s->cur) {
+			s->cur = cache_chunk_new(ARCHIVE_CHUNK);
+			if (!s->cur) {
+				s->err = -ENOMEM;
+				return -ENOMEM;
+			}
+		}
+		n = ARCHIVE_CHUNK - s->cur->len;
 		if (n > len)
 			n = len;
-		memcpy(s->buf + s->fill, p, n);
-		s->fill += n;
+		memcpy(s->cur->data + s->cur->len, p, n);
+		s->cur->len += n;
 		p += n;
 		len -= n;
-		if (s->fill == ARCHIVE_CHUNK && sink_flush(s))
+		if (s->cur->len == ARCHIVE_CHUNK && sink_flush(s))
 			return 1; /* far enough: stop the decoder */
 	}
 	return 0;
 }
 
-static bool digest_ok(const unsigned char *want, const void *data, size_t len)
+/* Feeds the span's compressed bytes [off, off + len) from the verified
+ * blocks, queueing the blocks ahead so the fetchers merge them. */
+static int feed_blocks(struct archive *ar, struct seek_decoder *d,
+		       uint64_t off, uint64_t len, struct archive_req *rq,
+		       struct sink *s)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint64_t b, first, last, wanted = 0, step;
+	int rc = 0;
 
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
-		return false;
-	return mdlen == SEEK_DIGEST && !memcmp(md, want, SEEK_DIGEST);
-}
+	blocks_span(ar->blocks, off, len, &first, &last);
+	step = ar->o.blocks.merge_max / blocks_size(ar->blocks);
+	if (!step)
+		step = 1;
+	for (b = first; b <= last && !rc; b++) {
+		const struct block *blk;
+		uint64_t boff = b * blocks_size(ar->blocks), a, z;
 
-/* Hashes [off, off+len) in pieces without keeping it. */
-static int digest_stream(struct archive *ar, uint64_t off, uint64_t len,
-			 unsigned flags, unsigned char *buf, unsigned char *md)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int rc = -ENOMEM;
-
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
-	while (len) {
-		size_t n = len > SPAN_PIECE ? SPAN_PIECE : (size_t)len;
-
-		rc = fetch_range(ar->f, off, n, buf, flags);
+		if (b >= wanted) {
+			wanted = b + step;
+			blocks_want(ar->blocks, b, wanted - 1 < last ? wanted - 1
+								    : last);
+		}
+		rc = blocks_get(ar->blocks, b, rq->deadline_ns, rq->cancel,
+				&blk);
 		if (rc)
-			goto out;
-		EVP_DigestUpdate(ctx, buf, n);
-		off += n;
-		len -= n;
+			break;
+		a = off > boff ? off - boff : 0;
+		z = off + len - boff < blk->len ? off + len - boff : blk->len;
+		rc = seek_decoder_feed(d, blk->data + a, (size_t)(z - a),
+				       sink_out, s);
+		blocks_release(ar->blocks, blk);
 	}
-	rc = EVP_DigestFinal_ex(ctx, md, NULL) ? 0 : -EIO;
-out:
-	EVP_MD_CTX_free(ctx);
 	return rc;
 }
 
-/* Fetches span i's bytes into *cbuf (SPAN_BUF_MAX case) or checks them in
- * pieces; on a digest mismatch tries once more past any HTTP cache. */
-static int span_fetch_verified(struct archive *ar, size_t i, uint64_t off,
-			       uint64_t len, unsigned char *cbuf)
+static const char *span_errmsg(int rc)
 {
-	const unsigned char *want = ar->si->pts[i].digest;
-	unsigned flags = 0;
-	int attempt, rc;
-
-	for (attempt = 0; attempt < 2; attempt++, flags = FETCH_NOCACHE) {
-		unsigned char md[SEEK_DIGEST];
-
-		if (len <= SPAN_BUF_MAX) {
-			rc = fetch_range(ar->f, off, len, cbuf, flags);
-			if (rc)
-				return rc;
-			if (digest_ok(want, cbuf, len))
-				return 0;
-		} else {
-			rc = digest_stream(ar, off, len, flags, cbuf, md);
-			if (rc)
-				return rc;
-			if (!memcmp(md, want, SEEK_DIGEST))
-				return 0;
-		}
-		atomic_fetch_add(&ar->verify_fail, 1);
-		log_err("%s: compressed bytes %" PRIu64 "-%" PRIu64
-			" (span %zu) do not match their SHA-256%s",
-			fetch_url(ar->f), off, off + len - 1, i,
-			attempt ? " again, bypassing caches: giving EIO"
-				: "; fetching them again bypassing caches");
-	}
-	return -EIO;
+	return rc == -ETIMEDOUT ? "deadline passed waiting for the origin"
+	       : rc == -EINTR	? "interrupted"
+				: strerror(-rc);
 }
 
-/* An archive loaded from an index fetches a window the first time one of
- * its spans is decoded. Racing loaders both fetch; the first to publish
- * wins and the other's copy is dropped. */
-static int ensure_window(struct archive *ar, size_t i)
+/* Decodes span i, from its start, up to chunk j (and a few after it);
+ * *out gets a reference to chunk j. */
+static int span_load(struct archive *ar, size_t i, uint64_t j,
+		     struct archive_req *rq, struct chunk **out)
 {
-	struct seek_point *pt = &ar->si->pts[i];
-	unsigned char *w, *expected = NULL;
-	int rc;
-
-	if (!pt->wlen || __atomic_load_n(&pt->window, __ATOMIC_ACQUIRE))
-		return 0;
-	if (!ar->idx)
-		return -EIO;
-	rc = index_load_window(ar->idx, &ar->ih, pt, &w);
-	if (rc) {
-		log_err("%s: window of seek point %zu is unusable: %s",
-			fetch_url(ar->idx), i, strerror(-rc));
-		return rc;
-	}
-	if (!__atomic_compare_exchange_n(&pt->window, &expected, w, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		free(w);
-	return 0;
-}
-
-static int span_decode(struct archive *ar, size_t i, uint64_t off,
-		       uint64_t len, unsigned char *cbuf, struct sink *s)
-{
-	struct seek_decoder *d;
-	int rc = ensure_window(ar, i);
-
-	if (rc)
-		return rc;
-	d = seek_decoder_new(ar->si, i);
-	rc = -ENOMEM;
-	if (!d)
-		return rc;
-	if (len <= SPAN_BUF_MAX) {
-		rc = seek_decoder_feed(d, cbuf, len, sink_out, s);
-	} else {
-		/* Verified already as a whole; the bytes come again in
-		 * pieces and identity pinning keeps them the same version. */
-		rc = 0;
-		while (len && !rc) {
-			size_t n = len > SPAN_PIECE ? SPAN_PIECE : (size_t)len;
-
-			rc = fetch_range(ar->f, off, n, cbuf, 0);
-			if (!rc)
-				rc = seek_decoder_feed(d, cbuf, n, sink_out, s);
-			off += n;
-			len -= n;
-		}
-	}
-	if (rc == 0) {
-		rc = seek_decoder_finish(d);
-		if (!rc && s->fill)
-			sink_flush(s);
-	} else if (rc == 1) {
-		rc = 0; /* stopped early on purpose */
-	}
-	seek_decoder_free(d);
-	if (rc)
-		log_err("%s: decoding span %zu failed: %s", fetch_url(ar->f),
-			i, strerror(-rc));
-	return rc;
-}
-
-/* Loads span i and copies want_len bytes of chunk j from want_off. */
-static ssize_t span_load(struct archive *ar, size_t i, uint64_t j,
-			 size_t want_off, size_t want_len, void *dst)
-{
-	struct sink s = { .ar = ar, .span = i, .want_chunk = j,
-			  .want_off = want_off, .want_len = want_len,
-			  .dst = dst, .copied = -1,
-			  .stop_chunk = j + READAHEAD_CHUNKS };
+	struct sink s = { .ar = ar, .span = i, .want = j,
+			  .stop = j + READAHEAD_CHUNKS };
+	struct seek_decoder *d = NULL;
+	struct chunk *w = NULL;
 	uint64_t off, len;
-	unsigned char *cbuf;
 	int rc;
 
 	seek_span_crange(ar->si, i, &off, &len);
-	cbuf = malloc(len < SPAN_BUF_MAX ? (len ? len : 1) : SPAN_BUF_MAX);
-	s.buf = malloc(ARCHIVE_CHUNK);
-	rc = -ENOMEM;
-	if (!cbuf || !s.buf)
-		goto out;
-	rc = span_fetch_verified(ar, i, off, len, cbuf);
+	rc = window_get(ar, i, &w);
+	if (!rc) {
+		d = seek_decoder_new_window(ar->si, i, w ? w->data : NULL,
+					    ar->si->pts[i].wlen);
+		rc = d ? 0 : -EIO;
+	}
+	cache_chunk_put(w);
 	if (!rc)
-		rc = span_decode(ar, i, off, len, cbuf, &s);
-	if (!rc && s.copied < 0)
-		rc = -EIO; /* the span ended before the chunk asked for */
+		rc = len ? feed_blocks(ar, d, off, len, rq, &s) : 0;
+	if (rc == 0) {
+		rc = seek_decoder_finish(d);
+		if (!rc && s.cur && s.cur->len)
+			sink_flush(&s);
+	} else if (rc == 1) {
+		rc = 0; /* stopped early on purpose */
+	}
+	if (s.err)
+		rc = s.err;
+	cache_chunk_put(s.cur);
+	seek_decoder_free(d);
 	atomic_fetch_add(&ar->spans_loaded, 1);
-out:
-	free(s.buf);
-	free(cbuf);
-	return rc ? rc : s.copied;
+	if (!rc && !s.got)
+		rc = -EIO; /* the span ended before the chunk asked for */
+	if (rc) {
+		cache_chunk_put(s.got);
+		if (rc != -EINTR)
+			log_err("%s: decoding span %zu failed: %s",
+				fetch_url(ar->f), i, span_errmsg(rc));
+		return rc;
+	}
+	*out = s.got;
+	return 0;
 }
 
-static bool inflight_has(struct archive *ar, size_t span)
+/* ---- one decoder per span; its readers wait ---- */
+
+static struct inflight *inflight_find(struct archive *ar, size_t span)
 {
 	struct inflight *it;
 
 	for (it = ar->loading; it; it = it->next)
 		if (it->span == span)
-			return true;
-	return false;
+			return it;
+	return NULL;
 }
 
-/* Collapses concurrent misses of one span into one fetch: the first
- * reader loads, the others wait and then find the chunk in the cache. */
-static ssize_t span_read(struct archive *ar, size_t i, uint64_t j, size_t off,
-			 size_t len, void *dst)
+static void inflight_unref(struct inflight *it)
 {
-	struct inflight me = { .span = i };
-	struct inflight **pp;
-	ssize_t n;
+	if (--it->refs == 0)
+		free(it);
+}
+
+/* Waits for the decoder of it; 0 once it succeeded, else its error (or
+ * our deadline's, or -EINTR). Called and returns with ar->lock held. */
+static int inflight_wait(struct archive *ar, struct inflight *it,
+			 struct archive_req *rq)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(rq->deadline_ns / 1000000000u),
+		.tv_nsec = (long)(rq->deadline_ns % 1000000000u),
+	};
+	int rc = 0;
+
+	it->refs++;
+	while (!it->done) {
+		if (rq->cancel && atomic_load(rq->cancel)) {
+			rc = -EINTR;
+			break;
+		}
+		if (pthread_cond_timedwait(&ar->loaded, &ar->lock, &ts) ==
+			    ETIMEDOUT &&
+		    !it->done) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	if (!rc)
+		rc = it->err;
+	inflight_unref(it);
+	return rc;
+}
+
+/* Chunk j of span i with a reference: from the cache, else decoded once
+ * for all concurrent readers. A failed decode fails them all at once. */
+static int span_chunk(struct archive *ar, size_t i, uint64_t j,
+		      struct archive_req *rq, struct chunk **out)
+{
+	struct inflight *it;
+	int rc;
 
 	for (;;) {
-		n = cache_read(ar->cache, chunk_key(i, j), off, len, dst);
-		if (n != -ENOENT)
-			return n;
+		*out = cache_get(ar->cache, chunk_key(i, j));
+		if (*out)
+			return 0;
+		if (rq->nowait)
+			return -EAGAIN;
 		pthread_mutex_lock(&ar->lock);
-		if (!inflight_has(ar, i))
+		it = inflight_find(ar, i);
+		if (!it)
 			break;
-		pthread_cond_wait(&ar->loaded, &ar->lock);
+		rc = inflight_wait(ar, it, rq);
 		pthread_mutex_unlock(&ar->lock);
+		if (rc)
+			return rc;
 	}
-	me.next = ar->loading;
-	ar->loading = &me;
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		pthread_mutex_unlock(&ar->lock);
+		return -ENOMEM;
+	}
+	it->span = i;
+	it->refs = 1;
+	it->next = ar->loading;
+	ar->loading = it;
 	pthread_mutex_unlock(&ar->lock);
 
-	n = span_load(ar, i, j, off, len, dst);
+	rc = span_load(ar, i, j, rq, out);
 
 	pthread_mutex_lock(&ar->lock);
-	for (pp = &ar->loading; *pp != &me; pp = &(*pp)->next)
-		;
-	*pp = me.next;
+	for (struct inflight **pp = &ar->loading; *pp; pp = &(*pp)->next) {
+		if (*pp == it) {
+			*pp = it->next;
+			break;
+		}
+	}
+	it->done = true;
+	/* An interrupted decoder says nothing about the span: its waiters
+	 * try again themselves. */
+	it->err = rc == -EINTR ? -EAGAIN : rc;
+	inflight_unref(it);
 	pthread_cond_broadcast(&ar->loaded);
 	pthread_mutex_unlock(&ar->lock);
-	return n;
+	return rc;
 }
 
-/* Reads len bytes of the uncompressed stream at uoff. 0 or -errno. */
-static int stream_read(struct archive *ar, uint64_t uoff, size_t len,
-		       unsigned char *dst)
+/* ---- reads ---- */
+
+/* The piece of the tar stream at uoff (at most len bytes): a chunk
+ * reference, the offset in it and the length. */
+static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
+			struct archive_req *rq, struct chunk **ch,
+			size_t *coff, size_t *clen)
 {
 	const struct seek_index *si = ar->si;
+	uint64_t rel, j, usize, have;
+	size_t i;
+	int rc;
 
+	if (uoff >= si->usize)
+		return -EIO;
+	i = seek_index_find(si, uoff);
+	rel = uoff - seek_span_ustart(si, i);
+	usize = seek_span_usize(si, i);
+	j = rel / ARCHIVE_CHUNK;
+	for (;;) {
+		rc = span_chunk(ar, i, j, rq, ch);
+		if (rc != -EAGAIN || rq->nowait)
+			break; /* -EAGAIN: its decoder was interrupted */
+	}
+	if (rc)
+		return rc;
+	*coff = (size_t)(rel % ARCHIVE_CHUNK);
+	have = (*ch)->len > *coff ? (*ch)->len - *coff : 0;
+	if (j * ARCHIVE_CHUNK + (*ch)->len > usize || !have) {
+		cache_chunk_put(*ch);
+		return -EIO; /* a chunk that does not fit its span */
+	}
+	*clen = have < len ? (size_t)have : len;
+	return 0;
+}
+
+static void req_defaults(struct archive *ar, struct archive_req *rq)
+{
+	if (!rq->deadline_ns)
+		rq->deadline_ns =
+		    now_ns() + (uint64_t)ar->o.timeout_s * 1000000000u;
+}
+
+void archive_req_release(struct archive_req *rq)
+{
+	size_t k;
+
+	for (k = 0; k < rq->n; k++)
+		cache_chunk_put(rq->ref[k]);
+	rq->n = 0;
+}
+
+/* ---- sequential readers: prefetch the blocks ahead of them ---- */
+
+/* Queues prefetches for the compressed bytes behind file bytes
+ * [from, to) of a non-sparse node. */
+static void prefetch_file(struct archive *ar, const struct tree_node *n,
+			  uint64_t from, uint64_t to)
+{
+	const struct seek_index *si = ar->si;
+	uint64_t a, z, c0, c1, len, b0, b1;
+	size_t i0, i1;
+
+	if (to > n->size)
+		to = n->size;
+	if (from >= to)
+		return;
+	a = n->data_off + from;
+	z = n->data_off + to - 1;
+	i0 = seek_index_find(si, a);
+	i1 = seek_index_find(si, z);
+	seek_span_crange(si, i0, &c0, &len);
+	seek_span_crange(si, i1, &c1, &len);
+	c1 += len;
+	if (c1 <= c0)
+		return;
+	blocks_span(ar->blocks, c0, c1 - c0, &b0, &b1);
+	blocks_prefetch(ar->blocks, b0, b1);
+}
+
+/* Follows reads of node; a second read that starts where the last one
+ * ended makes it a sequential reader, whose next `readahead` bytes are
+ * prefetched (in steps of a quarter of that, so requests stay large). */
+static void follow(struct archive *ar, uint32_t node,
+		   const struct tree_node *n, uint64_t off, size_t len)
+{
+	struct seq_slot *sl = &ar->seq[node % SEQ_SLOTS];
+	uint64_t from = 0, to = 0, ra = ar->o.readahead, end = off + len;
+	bool seq;
+
+	if (!ra || n->u.sparse)
+		return;
+	pthread_mutex_lock(&ar->seq_lock);
+	/* The kernel's own readahead may send neighbouring reads out of
+	 * order: near the last end counts as sequential. */
+	seq = sl->used && sl->node == node && off <= sl->next + ra / 4 &&
+	      end + ra / 4 >= sl->next;
+	if (!seq) {
+		sl->used = true;
+		sl->node = node;
+		sl->next = end;
+		sl->ahead = end;
+	} else {
+		if (end > sl->next)
+			sl->next = end;
+		if (sl->ahead < end)
+			sl->ahead = end;
+		if (sl->ahead < end + ra - ra / 4) {
+			from = sl->ahead;
+			to = end + ra;
+			sl->ahead = to;
+		}
+	}
+	pthread_mutex_unlock(&ar->seq_lock);
+	if (to > from)
+		prefetch_file(ar, n, from, to);
+}
+
+static int check_node(struct archive *ar, uint32_t node, uint64_t off,
+		      size_t *len, const struct tree_node **out)
+{
+	const struct tree_node *n = tree_node(ar->tree, node);
+
+	if (!n)
+		return -EINVAL;
+	if (S_ISDIR(n->mode))
+		return -EISDIR;
+	if (!S_ISREG(n->mode))
+		return -EINVAL;
+	if (off >= n->size)
+		*len = 0;
+	else if (*len > n->size - off)
+		*len = (size_t)(n->size - off);
+	*out = n;
+	return 0;
+}
+
+ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
+			 size_t len, struct archive_req *rq)
+{
+	const struct tree_node *n;
+	uint64_t uoff;
+	size_t done = 0;
+	int rc = check_node(ar, node, off, &len, &n);
+
+	rq->n = 0;
+	if (rc)
+		return rc;
+	if (n->u.sparse)
+		return -ENOTSUP;
+	req_defaults(ar, rq);
+	if (!rq->nowait && len)
+		follow(ar, node, n, off, len);
+	uoff = n->data_off + off;
+	while (done < len) {
+		size_t coff, clen;
+		struct chunk *ch;
+
+		if (rq->n == ARCHIVE_IOV_MAX) {
+			rc = -ENOTSUP;
+			break;
+		}
+		rc = stream_piece(ar, uoff + done, len - done, rq, &ch, &coff,
+				  &clen);
+		if (rc)
+			break;
+		rq->ref[rq->n] = ch;
+		rq->iov[rq->n].base = ch->data + coff;
+		rq->iov[rq->n].len = clen;
+		rq->n++;
+		done += clen;
+	}
+	if (rc) {
+		archive_req_release(rq);
+		return rc;
+	}
+	return (ssize_t)len;
+}
+
+/* Copies len bytes of the tar stream at uoff into dst. */
+static int stream_copy(struct archive *ar, uint64_t uoff, size_t len,
+		       unsigned char *dst, struct archive_req *rq)
+{
 	while (len) {
-		size_t i, off, want, clen;
-		uint64_t rel, j, usize;
-		ssize_t n;
+		size_t coff, clen;
+		struct chunk *ch;
+		int rc = stream_piece(ar, uoff, len, rq, &ch, &coff, &clen);
 
-		if (uoff >= si->usize)
-			return -EIO;
-		i = seek_index_find(si, uoff);
-		rel = uoff - seek_span_ustart(si, i);
-		usize = seek_span_usize(si, i);
-		j = rel / ARCHIVE_CHUNK;
-		off = rel % ARCHIVE_CHUNK;
-		clen = usize - j * ARCHIVE_CHUNK;
-		if (clen > ARCHIVE_CHUNK)
-			clen = ARCHIVE_CHUNK;
-		want = clen - off < len ? clen - off : len;
-		n = span_read(ar, i, j, off, want, dst);
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			return -EIO;
-		uoff += (size_t)n;
-		dst += n;
-		len -= (size_t)n;
+		if (rc)
+			return rc;
+		memcpy(dst, ch->data + coff, clen);
+		cache_chunk_put(ch);
+		uoff += clen;
+		dst += clen;
+		len -= clen;
 	}
 	return 0;
 }
 
 /* Sparse file: zeros, except where a segment's stored bytes go. */
-static int sparse_read(struct archive *ar, const struct tree_node *n,
-		       uint64_t off, size_t len, unsigned char *dst)
+static int sparse_copy(struct archive *ar, const struct tree_node *n,
+		       uint64_t off, size_t len, unsigned char *dst,
+		       struct archive_req *rq)
 {
 	const struct tree_sparse_map *m = n->u.sparse;
 	uint64_t stored = n->data_off;
@@ -341,8 +554,8 @@ static int sparse_read(struct archive *ar, const struct tree_node *n,
 		int rc;
 
 		if (a < b) {
-			rc = stream_read(ar, stored + (a - sg->off), b - a,
-					 dst + (a - off));
+			rc = stream_copy(ar, stored + (a - sg->off),
+					 (size_t)(b - a), dst + (a - off), rq);
 			if (rc)
 				return rc;
 		}
@@ -351,40 +564,58 @@ static int sparse_read(struct archive *ar, const struct tree_node *n,
 	return 0;
 }
 
+ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
+			 size_t len, void *buf, struct archive_req *rq)
+{
+	struct archive_req dflt = { 0 };
+	const struct tree_node *n;
+	int rc = check_node(ar, node, off, &len, &n);
+
+	if (rc)
+		return rc;
+	if (!rq)
+		rq = &dflt;
+	rq->n = 0;
+	req_defaults(ar, rq);
+	if (!n->u.sparse && !rq->nowait && len)
+		follow(ar, node, n, off, len);
+	if (n->u.sparse)
+		rc = sparse_copy(ar, n, off, len, buf, rq);
+	else
+		rc = stream_copy(ar, n->data_off + off, len, buf, rq);
+	return rc ? rc : (ssize_t)len;
+}
+
 ssize_t archive_read(struct archive *ar, uint32_t node, uint64_t off,
 		     size_t len, void *buf)
 {
-	const struct tree_node *n = tree_node(ar->tree, node);
-	int rc;
+	return archive_read_req(ar, node, off, len, buf, NULL);
+}
 
-	if (!n)
-		return -EINVAL;
-	if (S_ISDIR(n->mode))
-		return -EISDIR;
-	if (!S_ISREG(n->mode))
-		return -EINVAL;
-	if (off >= n->size)
-		return 0;
-	if (len > n->size - off)
-		len = n->size - off;
-	if (n->u.sparse)
-		rc = sparse_read(ar, n, off, len, buf);
-	else
-		rc = stream_read(ar, n->data_off + off, len, buf);
-	return rc ? rc : (ssize_t)len;
+void archive_wake(struct archive *ar)
+{
+	pthread_mutex_lock(&ar->lock);
+	pthread_cond_broadcast(&ar->loaded);
+	pthread_mutex_unlock(&ar->lock);
+	blocks_wake(ar->blocks);
 }
 
 void archive_get_stats(struct archive *ar, struct archive_stats *st)
 {
-	struct cache_stats cs;
+	struct cache_stats cs, ws;
 
 	cache_get_stats(ar->cache, &cs);
+	cache_get_stats(ar->wcache, &ws);
 	memset(st, 0, sizeof(*st));
 	st->cache.hits = cs.hits;
 	st->cache.misses = cs.misses;
 	st->cache.bytes = cs.bytes;
 	st->spans_loaded = atomic_load(&ar->spans_loaded);
-	st->verify_fail = atomic_load(&ar->verify_fail);
+	st->windows_loaded = atomic_load(&ar->windows_loaded);
+	st->window_mem = ws.bytes;
+	if (ar->blocks)
+		blocks_get_stats(ar->blocks, &st->blocks);
+	st->verify_fail = st->blocks.verify_fail;
 	st->index_mem = tree_mem_usage(ar->tree) +
 			seek_index_mem_usage(ar->si);
 }

@@ -26,6 +26,11 @@ struct cfg {
 	char *span;
 	char *index;     /* -o index=URL|PATH, or "none" */
 	char *cache_dir; /* -o cache_dir=DIR, or "none" */
+	char *readahead;
+	char *block;
+	char *window_mem;
+	unsigned timeout;
+	unsigned max_fetches;
 	unsigned retries;
 	unsigned connect_timeout;
 	int insecure;
@@ -42,6 +47,11 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("span=%s", span, 0),
 	CFG_OPT("index=%s", index, 0),
 	CFG_OPT("cache_dir=%s", cache_dir, 0),
+	CFG_OPT("readahead=%s", readahead, 0),
+	CFG_OPT("block=%s", block, 0),
+	CFG_OPT("window_mem=%s", window_mem, 0),
+	CFG_OPT("timeout=%u", timeout, 0),
+	CFG_OPT("max_fetches=%u", max_fetches, 0),
 	CFG_OPT("retries=%u", retries, 0),
 	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
 	CFG_OPT("insecure", insecure, 1),
@@ -63,7 +73,17 @@ static void usage(const char *prog)
 	       "a local path\n\n"
 	       "sffs options:\n"
 	       "    -o cache_mem=SIZE      decoded bytes kept in memory "
-	       "(default 256M)\n"
+	       "(default 64M)\n"
+	       "    -o readahead=SIZE      a sequential reader's bytes "
+	       "fetched ahead (default 8M; 0: off)\n"
+	       "    -o max_fetches=N       parallel range requests "
+	       "(default 4)\n"
+	       "    -o timeout=SECONDS     a read's deadline, then EIO "
+	       "(default 60)\n"
+	       "    -o window_mem=SIZE     seek-point windows kept "
+	       "(default 8M)\n"
+	       "    -o block=SIZE          verified block size when "
+	       "indexing (default 256K)\n"
 	       "    -o span=SIZE           seek-point spacing (default 1M)\n"
 	       "    -o index=URL|PATH      published index (default "
 	       "SOURCE.sfidx; none: skip)\n"
@@ -100,8 +120,50 @@ static int cfg_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+static int parse_size_opt(const char *name, const char *val, uint64_t min,
+			  uint64_t max, uint64_t *out)
+{
+	if (!val)
+		return 0;
+	if (util_parse_size(val, out) || *out < min || *out > max) {
+		log_err("bad %s value '%s'", name, val);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_read_opts(const struct cfg *cfg, struct archive_opts *ao)
+{
+	uint64_t block = ao->block_size;
+
+	if (parse_size_opt("readahead", cfg->readahead, 0, UINT64_C(1) << 30,
+			   &ao->readahead) ||
+	    parse_size_opt("window_mem", cfg->window_mem, 0, UINT64_MAX,
+			   &ao->window_mem) ||
+	    parse_size_opt("block", cfg->block, BLOCKS_MIN_SIZE,
+			   BLOCKS_MAX_SIZE, &block))
+		return -EINVAL;
+	ao->block_size = (uint32_t)block;
+	if (cfg->timeout) {
+		ao->timeout_s = cfg->timeout;
+		ao->blocks.timeout_s = cfg->timeout;
+	}
+	if (cfg->max_fetches > 64) {
+		log_err("bad max_fetches value %u (1 to 64)", cfg->max_fetches);
+		return -EINVAL;
+	}
+	if (cfg->max_fetches)
+		ao->blocks.max_fetches = cfg->max_fetches;
+	/* Blocks held: what the readahead needs, twice, and some room. */
+	if (ao->blocks.mem < 2 * ao->readahead)
+		ao->blocks.mem = 2 * ao->readahead;
+	return 0;
+}
+
 static int parse_sizes(const struct cfg *cfg, struct archive_opts *ao)
 {
+	if (parse_read_opts(cfg, ao))
+		return -EINVAL;
 	if (cfg->cache_mem && util_parse_size(cfg->cache_mem, &ao->cache_mem)) {
 		log_err("bad cache_mem value '%s'", cfg->cache_mem);
 		return -EINVAL;
@@ -256,6 +318,7 @@ int main(int argc, char *argv[])
 		goto out_fetch;
 	fs_init(&fs, o.ar, 86400.0);
 	rc = run_session(&args, &opts, &fs);
+	fs_fini(&fs);
 out_fetch:
 	artifact_close(&o);
 	fetch_global_cleanup();
@@ -266,6 +329,9 @@ out_args:
 	free(cfg.span);
 	free(cfg.index);
 	free(cfg.cache_dir);
+	free(cfg.readahead);
+	free(cfg.block);
+	free(cfg.window_mem);
 	fuse_opt_free_args(&args);
 	return rc;
 }

@@ -35,9 +35,11 @@ static int default_cache_dir(char *buf, size_t len)
 static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
 		      size_t len)
 {
+	static const unsigned char sep = 0;
 	unsigned char md[32];
-	char dir[PATH_MAX - 80], key[512], hex[65];
-	int i, n;
+	char dir[PATH_MAX - 80], hex[65], size[24];
+	EVP_MD_CTX *ctx;
+	int i, ok;
 
 	if (cfg->cache_dir && !strcmp(cfg->cache_dir, "none"))
 		return 1;
@@ -45,11 +47,20 @@ static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
 		snprintf(dir, sizeof(dir), "%s", cfg->cache_dir);
 	else if (default_cache_dir(dir, sizeof(dir)))
 		return 1;
-	n = snprintf(key, sizeof(key), "%s%c%" PRIu64 "%c%s", fetch_url(f), 0,
-		     fetch_size(f), 0, fetch_identity(f));
-	if (n < 0 || n >= (int)sizeof(key))
-		n = (int)sizeof(key) - 1;
-	EVP_Digest(key, (size_t)n, md, NULL, EVP_sha256(), NULL);
+	/* The whole URL, size and identity, however long: never cut. */
+	snprintf(size, sizeof(size), "%" PRIu64, fetch_size(f));
+	ctx = EVP_MD_CTX_new();
+	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(ctx, fetch_url(f), strlen(fetch_url(f))) &&
+	     EVP_DigestUpdate(ctx, &sep, 1) &&
+	     EVP_DigestUpdate(ctx, size, strlen(size)) &&
+	     EVP_DigestUpdate(ctx, &sep, 1) &&
+	     EVP_DigestUpdate(ctx, fetch_identity(f),
+			      strlen(fetch_identity(f))) &&
+	     EVP_DigestFinal_ex(ctx, md, NULL);
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return 1;
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return snprintf(buf, len, "%s/%s.sfidx", dir, hex) >= (int)len;

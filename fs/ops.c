@@ -189,7 +189,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 
 /* Best-effort name of a node for error messages: a scan of every
  * directory, done only when a read has failed. */
-static void node_name(struct fs *fs, uint32_t node, char *buf, size_t len)
+void fs_node_name(struct fs *fs, uint32_t node, char *buf, size_t len)
 {
 	uint32_t d, child, count = tree_count(fs->tree);
 	const char *name;
@@ -206,41 +206,6 @@ static void node_name(struct fs *fs, uint32_t node, char *buf, size_t len)
 		}
 	}
 	snprintf(buf, len, "inode %" PRIu32, node + 1);
-}
-
-static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct fs *fs = req_fs(req);
-	char *buf = NULL;
-	uint32_t node;
-	ssize_t n;
-	int rc = ino_node(fs, ino, &node);
-
-	(void)fi;
-	if (!rc && off < 0)
-		rc = -EINVAL;
-	if (!rc) {
-		buf = malloc(size ? size : 1);
-		rc = buf ? 0 : -ENOMEM;
-	}
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		free(buf);
-		return;
-	}
-	n = archive_read(fs->ar, node, (uint64_t)off, size, buf);
-	if (n < 0) {
-		char what[300];
-
-		node_name(fs, node, what, sizeof(what));
-		log_err("read of %s at offset %jd (%zu bytes) failed: %s",
-			what, (intmax_t)off, size, strerror((int)-n));
-		fuse_reply_err(req, (int)-n);
-	} else {
-		fuse_reply_buf(req, buf, (size_t)n);
-	}
-	free(buf);
 }
 
 /* Fills buf with entries from offset off ("." is 0, ".." 1, then the
@@ -356,21 +321,37 @@ static int xattr_value(struct fs *fs, const char *name, char *buf, size_t len)
 		return -ENODATA;
 	archive_get_stats(fs->ar, &as);
 	fetch_get_stats(f, &fst);
-	return snprintf(buf, len,
-			"requests=%" PRIu64 " bytes=%" PRIu64
-			" retries=%" PRIu64 " spans_loaded=%" PRIu64
-			" verify_fail=%" PRIu64 " cache_hits=%" PRIu64
-			" cache_misses=%" PRIu64 " cache_bytes=%" PRIu64
-			" index_mem=%zu members=%" PRIu32 "\n",
-			fst.requests, fst.bytes, fst.retries, as.spans_loaded,
-			as.verify_fail, as.cache.hits, as.cache.misses,
-			as.cache.bytes, as.index_mem, tree_count(fs->tree));
+	return snprintf(
+	    buf, len,
+	    "requests=%" PRIu64 " bytes=%" PRIu64 " retries=%" PRIu64
+	    " spans_loaded=%" PRIu64 " verify_fail=%" PRIu64
+	    " cache_hits=%" PRIu64 " cache_misses=%" PRIu64
+	    " cache_bytes=%" PRIu64 " blocks_fetched=%" PRIu64
+	    " block_requests=%" PRIu64 " block_bytes=%" PRIu64
+	    " block_hits=%" PRIu64 " blocks_prefetched=%" PRIu64
+	    " block_errors=%" PRIu64 " block_mem=%" PRIu64
+	    " windows_loaded=%" PRIu64 " window_mem=%" PRIu64
+	    " reads_cached=%" PRIu64 " reads_queued=%" PRIu64
+	    " reads_sync=%" PRIu64 " read_errors=%" PRIu64
+	    " reads_interrupted=%" PRIu64 " index_mem=%zu members=%" PRIu32
+	    "\n",
+	    fst.requests, fst.bytes, fst.retries, as.spans_loaded,
+	    as.verify_fail, as.cache.hits, as.cache.misses, as.cache.bytes,
+	    as.blocks.fetched, as.blocks.requests, as.blocks.bytes,
+	    as.blocks.hits, as.blocks.prefetched, as.blocks.errors,
+	    as.blocks.mem, as.windows_loaded, as.window_mem,
+	    (uint64_t)atomic_load(&fs->rd.fast),
+	    (uint64_t)atomic_load(&fs->rd.queued),
+	    (uint64_t)atomic_load(&fs->rd.sync),
+	    (uint64_t)atomic_load(&fs->rd.errors),
+	    (uint64_t)atomic_load(&fs->rd.interrupted), as.index_mem,
+	    tree_count(fs->tree));
 }
 
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
-	char buf[1024];
+	char buf[2048];
 	int n = -ENODATA;
 
 	if (ino == FUSE_ROOT_ID)
@@ -511,10 +492,21 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	/* Plain readdir when the kernel only wants names (ls, find). */
 	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
 		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	/* Reads are answered asynchronously: let the kernel keep more of its
+	 * readahead in flight than its default of 12. */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	(void)fs_readers_start(fs);
+}
+
+static void fs_destroy(void *userdata)
+{
+	fs_readers_stop(userdata);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init_conn,
+	.destroy = fs_destroy,
 	.lookup = fs_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
@@ -549,5 +541,14 @@ int fs_init(struct fs *fs, struct archive *ar, double timeout)
 	fs->ar = ar;
 	fs->tree = archive_tree(ar);
 	fs->timeout = timeout;
+	pthread_mutex_init(&fs->rd.lock, NULL);
+	pthread_cond_init(&fs->rd.work, NULL);
 	return 0;
+}
+
+void fs_fini(struct fs *fs)
+{
+	fs_readers_stop(fs);
+	pthread_cond_destroy(&fs->rd.work);
+	pthread_mutex_destroy(&fs->rd.lock);
 }

@@ -4,31 +4,48 @@
  *
  * archive_open() streams the artifact once through the codec's seek
  * indexer (seek.h) into the tar reader (tar.h), building the member tree
- * (tree.h) and the seek points with a SHA-256 per span. Afterwards a read
- * finds the spans that hold the wanted bytes, fetches each span's
- * compressed bytes (fetch.h), checks them against the span's digest (on a
- * mismatch it fetches once more bypassing caches, then gives -EIO),
- * decodes them and keeps the decoded chunks in a bounded LRU (cache.h).
+ * (tree.h), the seek points and a SHA-256 of every aligned block of the
+ * compressed artifact (blocks.h); windows go to a spill file as they are
+ * made, never all into memory. archive_open_index() loads the same from
+ * an index (index.h) after checking that the index belongs to the served
+ * artifact (its first and last blocks).
  *
- * Concurrency: archive_read() may run in any number of threads. No lock is
- * held while fetching or decoding; two readers missing the same span wait
- * for one fetch (collapsed requests).
+ * A read finds the span holding the wanted bytes, gets the verified
+ * blocks covering the span's compressed bytes (blocks.h: fetched whole,
+ * merged, checked before any byte is decoded), decodes from the span's
+ * seek point with its window (from a bounded window LRU) and keeps the
+ * decoded chunks in a bounded LRU (cache.h). Reading a file sequentially
+ * prefetches the blocks ahead of it (`readahead` bytes of the file).
+ *
+ * Concurrency: reads may run in any number of threads. No lock is held
+ * while fetching or decoding; readers of one span wait for one decode,
+ * and a failed decode hands its error to all of them. Every read has a
+ * deadline and may be cancelled (archive_wake).
  * Never includes FUSE headers.
  */
 #ifndef SFFS_ARCHIVE_H
 #define SFFS_ARCHIVE_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sffs/blocks.h"
+#include "sffs/cache.h"
 #include "sffs/fetch.h"
 #include "sffs/seek.h"
 #include "sffs/tree.h"
 
 #define ARCHIVE_CHUNK (256u * 1024) /* unit of the decoded-chunk cache */
 #define ARCHIVE_DEFAULT_SPACING (1024u * 1024)
-#define ARCHIVE_DEFAULT_CACHE (256u * 1024 * 1024)
+#define ARCHIVE_DEFAULT_CACHE (64u * 1024 * 1024)
+#define ARCHIVE_DEFAULT_WINDOWS (8u * 1024 * 1024)
+#define ARCHIVE_DEFAULT_READAHEAD (8u * 1024 * 1024)
+#define ARCHIVE_DEFAULT_TIMEOUT 60
+/* Pieces one archive_read_iov may return (a 1 MiB read crossing spans). */
+#define ARCHIVE_IOV_MAX 64
 /* Refused beyond this: seek points and indexing time grow with it. */
 #define ARCHIVE_MAX_USIZE (UINT64_C(1) << 40)
 /* Warnings logged per archive; the rest are only counted. */
@@ -41,8 +58,13 @@ struct fetch;
 typedef void (*archive_progress_cb)(void *arg, uint64_t done, uint64_t total);
 
 struct archive_opts {
-	uint64_t spacing;   /* seek-point spacing (uncompressed bytes) */
-	uint64_t cache_mem; /* bytes of decoded chunks to keep */
+	uint64_t spacing;    /* seek-point spacing (uncompressed bytes) */
+	uint64_t cache_mem;  /* bytes of decoded chunks to keep */
+	uint64_t window_mem; /* bytes of seek-point windows to keep */
+	uint64_t readahead;  /* bytes of a file prefetched ahead; 0 = off */
+	uint32_t block_size; /* verified block size when indexing */
+	unsigned timeout_s;  /* a read's deadline */
+	struct blocks_opts blocks; /* fetchers, merging, block memory */
 	archive_progress_cb progress;
 	void *progress_arg;
 };
@@ -60,10 +82,12 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			     char *err, size_t errlen);
 /*
  * Loads the tree and seek points from the index file behind idx (index.h)
- * instead of streaming the artifact: only the index's eager part is read;
- * windows come from idx when a read first needs them. Both f and idx are
- * borrowed. NULL with a reason in err if the index is unusable (corrupt,
- * truncated, another version, another artifact) - then use archive_open.
+ * instead of streaming the artifact: only the index's eager part is read,
+ * then the artifact's first and last blocks are fetched and compared with
+ * the index's digests; windows come from idx when a read first needs
+ * them. Both f and idx are borrowed. NULL with a reason in err if the
+ * index is unusable (corrupt, truncated, another version, another
+ * artifact) - then use archive_open.
  */
 struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 				   const struct archive_opts *o, char *err,
@@ -82,18 +106,51 @@ const struct tree *archive_tree(const struct archive *ar);
 const struct seek_index *archive_seek_index(const struct archive *ar);
 struct fetch *archive_fetch(const struct archive *ar);
 
-/* Reads up to len bytes of regular-file node at off into buf. Returns the
- * bytes read (short only at end of file), or -EIO (fetch failed, digest
- * mismatch twice, corrupt data), -EISDIR/-EINVAL for non-files. */
+/* One read's terms and, after archive_read_iov, its bytes: n pieces,
+ * each in a chunk the request holds until archive_req_release. */
+struct archive_req {
+	uint64_t deadline_ns;      /* CLOCK_MONOTONIC; 0: now + timeout */
+	const atomic_bool *cancel; /* may be NULL; see archive_wake */
+	bool nowait;               /* only cached bytes, else -EAGAIN */
+	size_t n;
+	struct archive_iov {
+		const void *base;
+		size_t len;
+	} iov[ARCHIVE_IOV_MAX];
+	struct chunk *ref[ARCHIVE_IOV_MAX];
+};
+
+/*
+ * Reads up to len bytes of regular-file node at off without copying:
+ * rq->iov[0..n) get the bytes in order, inside chunks rq holds (release
+ * them with archive_req_release, also after an error). Returns the bytes
+ * (short only at end of file), or -EAGAIN (nowait and not all cached),
+ * -ENOTSUP (sparse file, or more than ARCHIVE_IOV_MAX pieces: use
+ * archive_read), -ETIMEDOUT (deadline), -EINTR (cancelled), -EIO (fetch
+ * failed, digest mismatch twice, corrupt data), -EISDIR/-EINVAL for
+ * non-files. A sequential reader of a file gets its blocks prefetched.
+ */
+ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
+			 size_t len, struct archive_req *rq);
+void archive_req_release(struct archive_req *rq);
+/* The same into buf (copies; any file). rq may be NULL (defaults). */
+ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
+			 size_t len, void *buf, struct archive_req *rq);
+/* archive_read_req with the default deadline. */
 ssize_t archive_read(struct archive *ar, uint32_t node, uint64_t off,
 		     size_t len, void *buf);
+/* Wakes every waiting read so that it looks at its cancel flag. */
+void archive_wake(struct archive *ar);
 
 struct archive_stats {
 	struct cache_stats_view {
 		uint64_t hits, misses, bytes;
 	} cache;
-	uint64_t spans_loaded;   /* spans fetched and decoded */
-	uint64_t verify_fail;    /* spans whose digest did not match */
+	uint64_t spans_loaded;   /* spans decoded */
+	uint64_t verify_fail;    /* blocks whose digest did not match */
+	uint64_t windows_loaded; /* windows fetched (again) */
+	uint64_t window_mem;     /* bytes of windows held */
+	struct blocks_stats blocks;
 	size_t index_mem;        /* tree + seek points, bytes */
 };
 void archive_get_stats(struct archive *ar, struct archive_stats *st);

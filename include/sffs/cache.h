@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cache.h - a bounded, thread-safe LRU of immutable byte chunks.
+ * cache.h - a bounded, thread-safe LRU of immutable, reference-counted
+ * byte chunks.
  *
- * Holds decompressed chunks keyed by a 64-bit number (archive.c uses span
- * and chunk index). The total of stored bytes stays at or below the limit
- * given to cache_new(); the one exception is a single chunk larger than
- * the limit, which is not stored at all. One mutex guards the table; reads
- * copy out under it (chunks are at most a few hundred KiB, so the copy is
- * short and no reference counting is needed).
+ * Holds decompressed chunks (and seek-point windows) keyed by a 64-bit
+ * number. A chunk is made with cache_chunk_new, filled, then handed to
+ * cache_insert; readers get a reference with cache_get and give it back
+ * with cache_chunk_put, so a read can send a chunk's bytes to the kernel
+ * without copying them out under the lock. An evicted chunk is freed when
+ * its last reference goes. The stored bytes stay at or below the limit
+ * given to cache_new (chunks still referenced after eviction are not
+ * counted); a single chunk larger than the limit is not stored.
+ * One mutex guards the table; reference counts are atomics.
  * Never includes FUSE headers.
  */
 #ifndef SFFS_CACHE_H
@@ -19,6 +23,14 @@
 
 struct cache;
 
+/* A chunk: data[0..len) is filled by its maker (len <= cap), then
+ * immutable once inserted. The reference count lives in cache.c. */
+struct chunk {
+	uint64_t key;
+	size_t len, cap;
+	unsigned char *data;
+};
+
 struct cache_stats {
 	uint64_t hits, misses, inserts, evictions;
 	uint64_t bytes;   /* stored now */
@@ -29,14 +41,18 @@ struct cache_stats {
 struct cache *cache_new(size_t max_bytes);
 void cache_free(struct cache *c);
 
-/* Copies min(len, chunk_len - off) bytes of chunk key from offset off into
- * dst and marks it recently used. Returns the bytes copied (0 if off is at
- * or past the chunk's end) or -ENOENT if the chunk is not cached. */
-ssize_t cache_read(struct cache *c, uint64_t key, size_t off, size_t len,
-		   void *dst);
-/* Stores a copy of data[0..len) under key (no-op if present or too big),
- * evicting least recently used chunks. 0 or -ENOMEM. */
-int cache_insert(struct cache *c, uint64_t key, const void *data, size_t len);
+/* A new chunk of cap bytes with one reference (the caller's), len 0.
+ * NULL on ENOMEM. */
+struct chunk *cache_chunk_new(size_t cap);
+/* Drops a reference; the last one frees the chunk. NULL does nothing. */
+void cache_chunk_put(struct chunk *ch);
+
+/* Chunk key with a new reference, marked recently used; NULL if absent. */
+struct chunk *cache_get(struct cache *c, uint64_t key);
+/* Stores ch under key (the cache takes its own reference; the caller
+ * keeps its one), evicting least recently used chunks. If key is already
+ * stored, or ch is larger than the limit, nothing is stored. */
+void cache_insert(struct cache *c, uint64_t key, struct chunk *ch);
 void cache_get_stats(struct cache *c, struct cache_stats *st);
 
 #endif

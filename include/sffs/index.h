@@ -6,11 +6,15 @@
  *   header   fixed fields, section table, identity, SHA-256 of the header
  *   MEMBERS  zstd: every accepted tar member in archive order (replayed
  *            through tree_add, so duplicates resolve exactly as at build)
- *   POINTS   zstd: the seek points with span and window digests
+ *   POINTS   zstd: the seek points with window digests
+ *   BLOCKS   the SHA-256 of every aligned block of the compressed artifact
  *   WINDOWS  the deflate-compressed 32 KiB windows, one after the other
- * The header, MEMBERS and POINTS form the eager part a node reads at
- * mount (two requests); a window is fetched by range the first time a
- * read needs its span, and checked against its digest.
+ * The header, MEMBERS, POINTS and BLOCKS form the eager part a node reads
+ * at mount (two requests); a window is fetched by range the first time a
+ * read needs its span, and checked against its digest. The header also
+ * names the artifact: its size, SHA-256 and the digests of its first and
+ * last blocks, which the daemon checks against the served artifact before
+ * it trusts the index.
  *
  * Output is deterministic: it depends only on the artifact's bytes and the
  * spacing (and on the identity string, which is empty unless given).
@@ -31,14 +35,14 @@
 #include "sffs/tree.h"
 
 #define INDEX_MAGIC "SFFSIDX\n"
-#define INDEX_MAJOR 1
+#define INDEX_MAJOR 2
 #define INDEX_MINOR 0
 #define INDEX_HEADER_MAX 4096u
 #define INDEX_MAX_IDENTITY 1024u
 #define INDEX_MAX_SECTION (UINT64_C(1) << 30) /* 1 GiB, stored or raw */
 
-enum index_section { INDEX_MEMBERS, INDEX_POINTS, INDEX_WINDOWS,
-		     INDEX_NSECTIONS };
+enum index_section { INDEX_MEMBERS, INDEX_POINTS, INDEX_BLOCKS,
+		     INDEX_WINDOWS, INDEX_NSECTIONS };
 
 struct index_section_desc {
 	uint64_t off;    /* from the start of the file */
@@ -57,6 +61,9 @@ struct index_header {
 	uint64_t spacing;
 	uint64_t nmembers;
 	uint64_t npoints;
+	uint32_t block_size;     /* bytes of a verified block */
+	uint64_t nblocks;        /* ceil(artifact_size / block_size) */
+	unsigned char first_block[32], last_block[32]; /* their SHA-256 */
 	struct index_section_desc sec[INDEX_NSECTIONS];
 	char identity[INDEX_MAX_IDENTITY + 1]; /* "" if unknown */
 };
@@ -71,14 +78,24 @@ void index_members_free(struct index_members *m);
 int index_members_add(struct index_members *m, const struct tar_entry *e);
 uint64_t index_members_count(const struct index_members *m);
 
+/* Where index_write finds the windows: read(arg, pt, buf) puts pt's
+ * wlen window bytes into buf (0 or -errno). NULL: in pt->window. */
+struct index_windows {
+	int (*read)(void *arg, const struct seek_point *pt, unsigned char *buf);
+	void *arg;
+};
+
 /*
  * Writes the index of an artifact to path, atomically (a temporary file
  * in the same directory, fsync, rename). hdr supplies artifact_size,
- * artifact_sha256, spacing and identity; the rest is filled in. Every
- * point of si must hold its window (as built). 0 or -errno.
+ * artifact_sha256, spacing, block_size and identity; the rest is filled
+ * in. blocks holds the nblocks block digests. Every point with a window
+ * has its wdigest set (or its window in memory when w is NULL, whose
+ * digest is then computed). 0 or -errno.
  */
 int index_write(const char *path, struct index_header *hdr,
-		const struct index_members *m, const struct seek_index *si);
+		const struct index_members *m, const struct seek_index *si,
+		const unsigned char *blocks, const struct index_windows *w);
 
 /* ---- reading ---- */
 
@@ -96,13 +113,15 @@ int index_parse_points(const void *raw, size_t len,
 
 /*
  * Loads the eager part of the index behind idx for the artifact of
- * artifact_size: header, MEMBERS into t, POINTS into *si. Checks every
- * digest and that the index describes an artifact of that size. On
- * failure a one-line reason goes to err. 0 or -errno.
+ * artifact_size: header, MEMBERS into t, POINTS into *si, BLOCKS into
+ * *blocks (malloc'd, h->nblocks * 32 bytes; the caller frees it). Checks
+ * every digest and that the index describes an artifact of that size
+ * (-ESTALE otherwise). On failure a one-line reason goes to err and
+ * nothing is left to free. 0 or -errno.
  */
 int index_load(struct fetch *idx, uint64_t artifact_size,
 	       struct index_header *h, struct tree *t, struct seek_index **si,
-	       char *err, size_t errlen);
+	       unsigned char **blocks, char *err, size_t errlen);
 
 /* Fetches point i's window from idx into a new buffer after checking
  * its digest. 0 and *out (malloc'd, pts[i].wlen bytes), or -errno. */

@@ -78,6 +78,14 @@ typedef int (*seek_out_cb)(void *arg, const void *data, size_t len);
 struct seek_indexer *seek_indexer_new(enum seek_codec c, uint64_t spacing,
 				      seek_out_cb out, void *arg);
 void seek_indexer_free(struct seek_indexer *ix);
+/* Called once for every point that has a window, as soon as the point is
+ * final: it may write the window elsewhere, set pt->woff and
+ * pt->wdigest, free pt->window and set it to NULL, so that an index
+ * holds no windows in memory however big the artifact. 0 or -errno
+ * (which stops the indexer). */
+typedef int (*seek_spill_cb)(void *arg, struct seek_point *pt);
+void seek_indexer_set_spill(struct seek_indexer *ix, seek_spill_cb spill,
+			    void *arg);
 /* Feeds the next compressed bytes. 0, the out callback's error, or -EIO on
  * corrupt data (seek_indexer_error says what, with the compressed offset:
  * "gzip: invalid distance too far back at compressed offset 123456"). */
@@ -108,6 +116,13 @@ size_t seek_index_mem_usage(const struct seek_index *si);
 struct seek_decoder;
 /* A decoder for span i. NULL on allocation failure or a bad window. */
 struct seek_decoder *seek_decoder_new(const struct seek_index *si, size_t i);
+/* The same with point i's window given by the caller (wlen must be the
+ * point's): a window cache keeps windows out of the index. The window is
+ * read only during this call. */
+struct seek_decoder *seek_decoder_new_window(const struct seek_index *si,
+					     size_t i,
+					     const unsigned char *window,
+					     uint32_t wlen);
 void seek_decoder_free(struct seek_decoder *d);
 /*
  * Feeds the next compressed bytes of the span (the first call starts at

@@ -80,7 +80,7 @@ static void load_windows(struct fetch *f, const struct index_header *h,
 /* The record parsers straight on the input, no digests in the way. */
 static void parse_raw(const uint8_t *data, size_t size)
 {
-	struct index_header h = { .npoints = size / 94,
+	struct index_header h = { .npoints = size / 62,
 				  .artifact_size = UINT64_MAX / 2,
 				  .usize = UINT64_MAX / 2 };
 	struct seek_index *si = NULL;
@@ -91,7 +91,7 @@ static void parse_raw(const uint8_t *data, size_t size)
 	    tree_finish(t) == 0)
 		check_tree(t);
 	tree_free(t);
-	if (h.npoints && index_parse_points(data, h.npoints * 94, &h, &si) == 0)
+	if (h.npoints && index_parse_points(data, h.npoints * 62, &h, &si) == 0)
 		check_points(si, &h);
 	seek_index_free(si);
 }
@@ -101,6 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static bool init;
 	struct index_header h, claimed;
 	struct seek_index *si = NULL;
+	unsigned char *blocks = NULL;
 	struct fetch *f = NULL;
 	struct tree *t = NULL;
 	char path[64], err[512];
@@ -123,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&claimed, 0, sizeof(claimed));
 	if (index_parse_header(data, size, &claimed))
 		claimed.artifact_size = 1;
-	if (index_load(f, claimed.artifact_size, &h, t, &si, err,
+	if (index_load(f, claimed.artifact_size, &h, t, &si, &blocks, err,
 		       sizeof(err)) == 0 &&
 	    tree_finish(t) == 0) {
 		check_points(si, &h);
@@ -131,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		load_windows(f, &h, si);
 	}
 out:
+	free(blocks);
 	seek_index_free(si);
 	tree_free(t);
 	fetch_free(f);

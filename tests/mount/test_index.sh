@@ -13,7 +13,7 @@ fx=$(fixture_dir)
 ref=$fx/extract
 name=$FIXTURE_NAME.tar.gz
 www=$TEST_TMP/www
-mkdir -p "$www/pub" "$www/plain" "$www/flip" "$www/bad" "$www/trunc" "$www/repacked"
+mkdir -p "$www/pub" "$www/plain" "$www/flip" "$www/bad" "$www/trunc" "$www/repacked" "$www/stale"
 for d in pub plain flip bad trunc; do cp "$fx/$name" "$www/$d/"; done
 
 step "sffs-index"
@@ -24,7 +24,7 @@ isize=$(stat -c %s "$www/pub/$name.sfidx")
 log "index: $isize bytes for a $(stat -c %s "$fx/$name")-byte tarball"
 # A tampered copy (one byte flipped in the member table) and a truncated one.
 cp "$www/pub/$name.sfidx" "$www/bad/$name.sfidx"
-printf '\x55' | dd of="$www/bad/$name.sfidx" bs=1 seek=400 conv=notrunc status=none
+printf '\x55' | dd of="$www/bad/$name.sfidx" bs=1 seek=600 conv=notrunc status=none
 head -c $((isize - 100)) "$www/pub/$name.sfidx" >"$www/trunc/$name.sfidx"
 # The flipped tarball keeps the good index.
 cp "$www/pub/$name.sfidx" "$www/flip/$name.sfidx"
@@ -42,7 +42,7 @@ gzip -dc "$www/repacked/$name" | cmp - "$fx/$FIXTURE_NAME.tar" ||
 python3 - "$www/repacked/$name.sfidx" <<'PY' || fail "the repacked tarball's index has windows"
 import struct, sys
 h = open(sys.argv[1], "rb").read(4096)
-off, ln = struct.unpack_from("<QQ", h, 96 + 2 * 56)  # WINDOWS section
+off, ln = struct.unpack_from("<QQ", h, 168 + 3 * 56)  # WINDOWS section
 sys.exit(0 if ln == 0 else 1)
 PY
 nginx_start "$www"
@@ -67,8 +67,10 @@ step "remount from the cache"
 before=$(nginx_bytes_sent "/plain/$name")
 mount_fg "$NGINX_URL/plain/$name" "$TEST_TMP/m2" "$TEST_TMP/m2.log" -o cache_dir="$cache"
 grep -q "(cache)" "$TEST_TMP/m2.log" || fail "remount did not use the cache: $(cat "$TEST_TMP/m2.log")"
-[ $(($(nginx_bytes_sent "/plain/$name") - before)) -le 1 ] ||
-	fail "remount from the cache read the tarball"
+# The identity check reads the first and last blocks, nothing else.
+edge=$((2 * 256 * 1024 + 1))
+[ $(($(nginx_bytes_sent "/plain/$name") - before)) -le $edge ] ||
+	fail "remount from the cache read more of the tarball than its edges"
 cmp "$TEST_TMP/m2/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "sinfo differs (cache mount)"
 sffs_unmount "$TEST_TMP/m2"
 
@@ -77,8 +79,10 @@ mnt=$TEST_TMP/m3
 mount_fg "$NGINX_URL/pub/$name" "$mnt" "$TEST_TMP/m3.log" -o cache_dir=none
 grep -q "(published index)" "$TEST_TMP/m3.log" || fail "published index unused: $(cat "$TEST_TMP/m3.log")"
 [ "$(nginx_requests "/pub/$name.sfidx")" -ge 2 ] || fail "the index was not fetched"
-[ "$(nginx_bytes_sent "/pub/$name")" -eq $(($(nginx_bytes_sent "/pub/$name.sfidx") + 1)) ] ||
-	fail "mounting with a published index read tarball bytes"
+at_mount=$(($(nginx_bytes_sent "/pub/$name") - $(nginx_bytes_sent "/pub/$name.sfidx")))
+[ "$at_mount" -le "$edge" ] ||
+	fail "mounting with a published index read $at_mount tarball bytes"
+log "mount with a published index: $at_mount tarball bytes (probe and edge blocks)"
 conf=$TEST_TMP/slurm.conf
 printf 'ClusterName=t\nSlurmctldHost=localhost\nPluginDir=%s\n' "$mnt/view/lib/slurm" >"$conf"
 out=$(env -i SLURM_CONF="$conf" timeout 30 "$mnt/view/bin/sinfo" --version) ||
@@ -121,10 +125,56 @@ done < <(cd "$ref" && find . -type f -print0)
 log "flipped byte: $eio files gave EIO, $good files correct"
 [ "$eio" -ge 1 ] || fail "no file gave EIO"
 [ "$good" -ge 1 ] || fail "no file was served"
-grep -q "do not match their SHA-256 again" "$TEST_TMP/m4.log" || fail "no verification message"
+grep -q "failed its SHA-256 check again" "$TEST_TMP/m4.log" || fail "no verification message"
 grep -q "read of .* failed" "$TEST_TMP/m4.log" || fail "the log does not name the file"
-log "log: $(grep -m1 'SHA-256 again' "$TEST_TMP/m4.log")"
+log "log: $(grep -m1 'SHA-256 check again' "$TEST_TMP/m4.log")"
 sffs_unmount "$mnt"
+
+step "same-size index of another build"
+# Two builds of one tarball that differ in one byte of one file, the same
+# size: the index of the first must not serve the second (the gzip
+# trailer's CRC puts the difference in the last block).
+python3 - "$ref" "$www/stale" <<'PY' || fail "could not make two same-size builds"
+import io, os, random, sys, tarfile, zlib
+ref, out = sys.argv[1], sys.argv[2]
+# A small tarball (quick to compress many times) of several blocks: the
+# fixture's modules and etc, and 700 KB of seeded words.
+rnd = random.Random(7)
+words = open(os.path.join(ref, "view/bin/sinfo"), "rb").read()[:4096].split()
+text = b" ".join(rnd.choice(words) for _ in range(120000))[:700000]
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+    for d in ("modules", "view/etc"):
+        t.add(os.path.join(ref, d), arcname=d)
+    ti = tarfile.TarInfo("view/share/words.txt")
+    ti.size, ti.mtime, ti.mode = len(text), 1700000000, 0o644
+    t.addfile(ti, io.BytesIO(text))
+data = buf.getvalue()
+pos0 = data.index(text[:64]) + 300000
+# Stored deflate blocks: the size does not depend on the content.
+def gz(b):
+    c = zlib.compressobj(0, zlib.DEFLATED, 31)
+    return c.compress(bytes(b)) + c.flush()
+a = gz(data)
+b = bytearray(data)
+b[pos0] ^= 0x20
+bz = gz(b)
+assert len(bz) == len(a) and bz != a
+open(out + "/a.tar.gz", "wb").write(a)
+open(out + "/b.tar", "wb").write(b)
+open(out + "/b.tar.gz", "wb").write(bz)
+PY
+"$SFFS_INDEX" -q "$www/stale/a.tar.gz" -o "$www/stale/b.tar.gz.sfidx"
+mkdir "$TEST_TMP/ref-b"
+tar -xf "$www/stale/b.tar" -C "$TEST_TMP/ref-b"
+mount_fg "$NGINX_URL/stale/b.tar.gz" "$TEST_TMP/m8" "$TEST_TMP/m8.log" -o cache_dir=none
+grep -q "another artifact of the same size" "$TEST_TMP/m8.log" ||
+	fail "a same-size index of another build was not refused: $(cat "$TEST_TMP/m8.log")"
+grep -q "(indexed)" "$TEST_TMP/m8.log" || fail "no fallback after a stale index"
+log "stale: $(grep -m1 'another artifact' "$TEST_TMP/m8.log")"
+bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$TEST_TMP/m8" "$TEST_TMP/ref-b" ||
+	fail "the mount does not equal the served build"
+sffs_unmount "$TEST_TMP/m8"
 
 step "artifact replaced"
 mnt=$TEST_TMP/m5

@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blocks.c - verified aligned blocks: LRU, queues, fetcher threads.
+ *
+ * Every entry lives in the hash while it is queued, loading or ready. A
+ * failed entry leaves the hash at once (so the next reader starts a new
+ * load) and is freed when its last waiter lets go. The hash holds one
+ * reference to each entry in it; each reader and the fetcher loading it
+ * hold one more.
+ */
+#include "sffs/blocks.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <uthash.h>
+#include <utlist.h>
+
+#include "sffs/log.h"
+
+enum bstate { B_QUEUED, B_LOADING, B_READY, B_FAILED };
+
+struct bent {
+	struct block b;     /* public part; b.data == buf */
+	unsigned char *buf; /* b.len bytes once loaded */
+	enum bstate st;     /* guarded by bs->lock, as is all below */
+	int err;
+	unsigned refs;
+	bool in_hash, demand, prefetched;
+	struct bent *qprev, *qnext; /* the queue it waits in */
+	struct bent *lprev, *lnext; /* LRU, while ready */
+	UT_hash_handle hh;
+};
+
+struct blocks {
+	struct fetch *f;
+	uint32_t size;
+	uint64_t n;
+	unsigned char *digests;
+	struct blocks_opts o;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* a block was queued, or stop */
+	pthread_cond_t done; /* a load ended, or blocks_wake */
+	struct bent *hash;   /* guarded by lock, as is all below */
+	struct bent *demand_q, *prefetch_q, *lru;
+	uint64_t nprefetch_q;
+	bool started, stop;
+	pthread_t *threads;
+	unsigned nthreads;
+	struct blocks_stats st;
+};
+
+void blocks_opts_default(struct blocks_opts *o)
+{
+	o->max_fetches = 4;
+	o->merge_max = 4u * 1024 * 1024;
+	o->mem = 16u * 1024 * 1024;
+	o->timeout_s = 60;
+}
+
+uint64_t blocks_count_for(uint64_t csize, uint32_t size)
+{
+	return size ? (csize + size - 1) / size : 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Waits with deadlines on CLOCK_MONOTONIC: immune to clock steps. */
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
+struct blocks *blocks_new(struct fetch *f, uint32_t size,
+			  const unsigned char *digests,
+			  const struct blocks_opts *o)
+{
+	struct blocks *bs;
+	uint64_t n = blocks_count_for(fetch_size(f), size);
+
+	if (size < BLOCKS_MIN_SIZE || size > BLOCKS_MAX_SIZE ||
+	    n > SIZE_MAX / BLOCKS_DIGEST)
+		return NULL;
+	bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return NULL;
+	bs->digests = malloc(n ? n * BLOCKS_DIGEST : 1);
+	if (!bs->digests) {
+		free(bs);
+		return NULL;
+	}
+	memcpy(bs->digests, digests, n * BLOCKS_DIGEST);
+	bs->f = f;
+	bs->size = size;
+	bs->n = n;
+	if (o)
+		bs->o = *o;
+	else
+		blocks_opts_default(&bs->o);
+	if (!bs->o.max_fetches)
+		bs->o.max_fetches = 1;
+	if (bs->o.merge_max < size)
+		bs->o.merge_max = size;
+	pthread_mutex_init(&bs->lock, NULL);
+	pthread_cond_init(&bs->work, NULL);
+	cond_init_monotonic(&bs->done);
+	return bs;
+}
+
+static void bent_free(struct bent *e)
+{
+	free(e->buf);
+	free(e);
+}
+
+void blocks_free(struct blocks *bs)
+{
+	struct bent *e, *tmp;
+	unsigned k;
+
+	if (!bs)
+		return;
+	pthread_mutex_lock(&bs->lock);
+	bs->stop = true;
+	pthread_cond_broadcast(&bs->work);
+	pthread_mutex_unlock(&bs->lock);
+	for (k = 0; k < bs->nthreads; k++)
+		pthread_join(bs->threads[k], NULL);
+	free(bs->threads);
+	HASH_ITER(hh, bs->hash, e, tmp) {
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
+		HASH_DEL(bs->hash, e);
+		bent_free(e);
+	}
+	pthread_cond_destroy(&bs->done);
+	pthread_cond_destroy(&bs->work);
+	pthread_mutex_destroy(&bs->lock);
+	free(bs->digests);
+	free(bs);
+}
+
+uint32_t blocks_size(const struct blocks *bs)
+{
+	return bs->size;
+}
+
+uint64_t blocks_count(const struct blocks *bs)
+{
+	return bs->n;
+}
+
+void blocks_span(const struct blocks *bs, uint64_t off, uint64_t len,
+		 uint64_t *first, uint64_t *last)
+{
+	*first = off / bs->size;
+	*last = (off + (len ? len : 1) - 1) / bs->size;
+}
+
+static uint64_t block_off(const struct blocks *bs, uint64_t i)
+{
+	return i * bs->size;
+}
+
+static size_t block_len(const struct blocks *bs, uint64_t i)
+{
+	uint64_t end = block_off(bs, i) + bs->size;
+
+	if (end > fetch_size(bs->f))
+		end = fetch_size(bs->f);
+	return (size_t)(end - block_off(bs, i));
+}
+
+static bool digest_ok(const struct blocks *bs, uint64_t i, const void *data,
+		      size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+		return false;
+	return mdlen == BLOCKS_DIGEST &&
+	       !memcmp(md, bs->digests + i * BLOCKS_DIGEST, BLOCKS_DIGEST);
+}
+
+/* ---- entries (caller holds bs->lock) ---- */
+
+static void bent_unref(struct blocks *bs, struct bent *e)
+{
+	if (--e->refs)
+		return;
+	if (e->st == B_READY)
+		bs->st.mem -= e->b.len;
+	bent_free(e);
+}
+
+static void bent_unhash(struct blocks *bs, struct bent *e)
+{
+	if (!e->in_hash)
+		return;
+	HASH_DEL(bs->hash, e);
+	e->in_hash = false;
+	if (e->st == B_READY)
+		DL_DELETE2(bs->lru, e, lprev, lnext);
+	bent_unref(bs, e);
+}
+
+/* Frees least recently used ready blocks nobody holds until the held
+ * bytes fit. */
+static void evict(struct blocks *bs)
+{
+	struct bent *e, *tmp;
+
+	DL_FOREACH_SAFE2(bs->lru, e, tmp, lnext) {
+		if (bs->st.mem <= bs->o.mem)
+			break;
+		if (e->refs == 1)
+			bent_unhash(bs, e);
+	}
+}
+
+static struct bent *bent_find(struct blocks *bs, uint64_t i)
+{
+	struct bent *e;
+
+	HASH_FIND(hh, bs->hash, &i, sizeof(i), e);
+	return e;
+}
+
+static struct bent *bent_queue(struct blocks *bs, uint64_t i, bool demand)
+{
+	struct bent *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->b.idx = i;
+	e->b.len = block_len(bs, i);
+	e->st = B_QUEUED;
+	e->refs = 1;
+	e->in_hash = true;
+	e->demand = demand;
+	HASH_ADD(hh, bs->hash, b.idx, sizeof(e->b.idx), e);
+	if (demand) {
+		DL_APPEND2(bs->demand_q, e, qprev, qnext);
+	} else {
+		DL_APPEND2(bs->prefetch_q, e, qprev, qnext);
+		bs->nprefetch_q++;
+	}
+	return e;
+}
+
+static void bent_dequeue(struct blocks *bs, struct bent *e)
+{
+	if (e->demand) {
+		DL_DELETE2(bs->demand_q, e, qprev, qnext);
+	} else {
+		DL_DELETE2(bs->prefetch_q, e, qprev, qnext);
+		bs->nprefetch_q--;
+	}
+}
+
+/* A queued prefetch that a reader now waits for moves to the front line. */
+static void bent_promote(struct blocks *bs, struct bent *e)
+{
+	if (e->st != B_QUEUED || e->demand)
+		return;
+	bent_dequeue(bs, e);
+	e->demand = true;
+	DL_APPEND2(bs->demand_q, e, qprev, qnext);
+}
+
+static void *fetcher_main(void *arg);
+
+/* Starts the fetchers on first use: after any fork of the daemon. */
+static int start_fetchers(struct blocks *bs)
+{
+	unsigned k;
+
+	if (bs->started)
+		return 0;
+	bs->threads = calloc(bs->o.max_fetches, sizeof(*bs->threads));
+	if (!bs->threads)
+		return -ENOMEM;
+	for (k = 0; k < bs->o.max_fetches; k++) {
+		if (pthread_create(&bs->threads[k], NULL, fetcher_main, bs))
+			break;
+		bs->nthreads++;
+	}
+	if (!bs->nthreads) {
+		free(bs->threads);
+		bs->threads = NULL;
+		return -EAGAIN;
+	}
+	bs->started = true;
+	return 0;
+}
+
+/* ---- fetchers ---- */
+
+/* Takes the first queued block and the queued ones right after it. */
+static size_t take_run(struct blocks *bs, struct bent **run, size_t max)
+{
+	struct bent *e = bs->demand_q ? bs->demand_q : bs->prefetch_q;
+	size_t n = 0;
+
+	while (e && n < max) {
+		bent_dequeue(bs, e);
+		e->st = B_LOADING;
+		e->refs++;
+		run[n++] = e;
+		e = bent_find(bs, e->b.idx + 1);
+		if (e && e->st != B_QUEUED)
+			e = NULL;
+	}
+	return n;
+}
+
+/* Fetches block e alone (again), bypassing HTTP caches. */
+static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
+{
+	int rc;
+
+	(void)deadline;
+	rc = fetch_range(bs->f, block_off(bs, e->b.idx), e->b.len, e->buf,
+			 FETCH_NOCACHE);
+	if (rc)
+		return rc;
+	return digest_ok(bs, e->b.idx, e->buf, e->b.len) ? 0 : -EIO;
+}
+
+static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
+{
+	uint64_t off = block_off(bs, e->b.idx);
+
+	if (digest_ok(bs, e->b.idx, e->buf, e->b.len))
+		return 0;
+	pthread_mutex_lock(&bs->lock);
+	bs->st.verify_fail++;
+	pthread_mutex_unlock(&bs->lock);
+	log_err("%s: compressed bytes %" PRIu64 "-%" PRIu64 " (block %" PRIu64
+		") do not match their SHA-256; fetching them again bypassing "
+		"caches",
+		fetch_url(bs->f), off, off + e->b.len - 1, e->b.idx);
+	if (!refetch_one(bs, e, deadline))
+		return 0;
+	log_err("%s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64
+		") failed its SHA-256 check again: giving EIO",
+		fetch_url(bs->f), e->b.idx, off, off + e->b.len - 1);
+	return -EIO;
+}
+
+/* Fetches a run of adjacent blocks in one request, then verifies each. */
+static void load_run(struct blocks *bs, struct bent **run, size_t n,
+		     unsigned char *buf)
+{
+	uint64_t off = block_off(bs, run[0]->b.idx), deadline;
+	size_t total = 0, k, at = 0;
+	int rc;
+
+	for (k = 0; k < n; k++)
+		total += run[k]->b.len;
+	deadline = now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
+	rc = fetch_range(bs->f, off, total, buf, 0);
+	for (k = 0; k < n; k++) {
+		struct bent *e = run[k];
+		int erc = rc;
+
+		if (!erc) {
+			e->buf = malloc(e->b.len);
+			erc = e->buf ? 0 : -ENOMEM;
+		}
+		if (!erc) {
+			memcpy(e->buf, buf + at, e->b.len);
+			erc = verify_one(bs, e, deadline);
+		}
+		e->err = erc;
+		at += e->b.len;
+	}
+}
+
+static void finish_run(struct blocks *bs, struct bent **run, size_t n)
+{
+	size_t k;
+
+	pthread_mutex_lock(&bs->lock);
+	bs->st.requests++;
+	for (k = 0; k < n; k++) {
+		struct bent *e = run[k];
+
+		if (e->err) {
+			e->st = B_FAILED;
+			bs->st.errors++;
+			bent_unhash(bs, e);
+		} else {
+			e->st = B_READY;
+			e->b.data = e->buf;
+			bs->st.fetched++;
+			bs->st.bytes += e->b.len;
+			bs->st.mem += e->b.len;
+			if (!e->demand)
+				bs->st.prefetched++;
+			if (e->in_hash)
+				DL_APPEND2(bs->lru, e, lprev, lnext);
+		}
+		bent_unref(bs, e);
+	}
+	evict(bs);
+	pthread_cond_broadcast(&bs->done);
+	pthread_mutex_unlock(&bs->lock);
+}
+
+static void *fetcher_main(void *arg)
+{
+	struct blocks *bs = arg;
+	size_t max = (size_t)(bs->o.merge_max / bs->size), n;
+	struct bent **run = calloc(max ? max : 1, sizeof(*run));
+	unsigned char *buf = malloc((size_t)bs->o.merge_max);
+
+	if (!run || !buf)
+		max = 0; /* this fetcher stays idle; the others work */
+	pthread_mutex_lock(&bs->lock);
+	while (!bs->stop) {
+		n = max ? take_run(bs, run, max) : 0;
+		if (!n) {
+			pthread_cond_wait(&bs->work, &bs->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&bs->lock);
+		load_run(bs, run, n, buf);
+		finish_run(bs, run, n);
+		pthread_mutex_lock(&bs->lock);
+	}
+	pthread_mutex_unlock(&bs->lock);
+	free(buf);
+	free(run);
+	return NULL;
+}
+
+/* ---- readers ---- */
+
+static void touch(struct blocks *bs, struct bent *e)
+{
+	DL_DELETE2(bs->lru, e, lprev, lnext);
+	DL_APPEND2(bs->lru, e, lprev, lnext);
+}
+
+static int wait_loaded(struct blocks *bs, struct bent *e, uint64_t deadline,
+		       const atomic_bool *cancel)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(deadline / 1000000000u);
+	ts.tv_nsec = (long)(deadline % 1000000000u);
+	while (e->st == B_QUEUED || e->st == B_LOADING) {
+		if (cancel && atomic_load(cancel))
+			return -EINTR;
+		if (!deadline) {
+			pthread_cond_wait(&bs->done, &bs->lock);
+		} else if (pthread_cond_timedwait(&bs->done, &bs->lock, &ts) ==
+			   ETIMEDOUT) {
+			if (e->st == B_QUEUED || e->st == B_LOADING) {
+				bs->st.timeouts++;
+				return -ETIMEDOUT;
+			}
+		}
+	}
+	return e->st == B_READY ? 0 : (e->err ? e->err : -EIO);
+}
+
+int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
+	       const atomic_bool *cancel, const struct block **out)
+{
+	struct bent *e;
+	int rc = -EINVAL;
+
+	if (i >= bs->n)
+		return rc;
+	pthread_mutex_lock(&bs->lock);
+	e = bent_find(bs, i);
+	if (e && e->st == B_READY) {
+		bs->st.hits++;
+		e->refs++;
+		touch(bs, e);
+		pthread_mutex_unlock(&bs->lock);
+		*out = &e->b;
+		return 0;
+	}
+	bs->st.misses++;
+	rc = start_fetchers(bs);
+	if (!rc && !e) {
+		e = bent_queue(bs, i, true);
+		if (e)
+			pthread_cond_signal(&bs->work);
+		else
+			rc = -ENOMEM;
+	}
+	if (!rc) {
+		bent_promote(bs, e);
+		e->refs++;
+		rc = wait_loaded(bs, e, deadline_ns, cancel);
+		if (rc)
+			bent_unref(bs, e);
+		else
+			*out = &e->b;
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return rc;
+}
+
+int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out)
+{
+	struct bent *e;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&bs->lock);
+	e = i < bs->n ? bent_find(bs, i) : NULL;
+	if (e && e->st == B_READY) {
+		bs->st.hits++;
+		e->refs++;
+		touch(bs, e);
+		*out = &e->b;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return rc;
+}
+
+void blocks_release(struct blocks *bs, const struct block *b)
+{
+	struct bent *e;
+
+	if (!b)
+		return;
+	e = (struct bent *)((char *)b - offsetof(struct bent, b));
+	pthread_mutex_lock(&bs->lock);
+	bent_unref(bs, e);
+	evict(bs);
+	pthread_mutex_unlock(&bs->lock);
+}
+
+static void queue_range(struct blocks *bs, uint64_t first, uint64_t last,
+			bool demand)
+{
+	uint64_t i, limit = bs->o.mem / 2 / bs->size + 1;
+	bool queued = false;
+
+	if (first >= bs->n)
+		return;
+	if (last >= bs->n)
+		last = bs->n - 1;
+	pthread_mutex_lock(&bs->lock);
+	if (start_fetchers(bs))
+		goto out;
+	for (i = first; i <= last; i++) {
+		struct bent *e = bent_find(bs, i);
+
+		if (e) {
+			if (demand)
+				bent_promote(bs, e);
+			continue;
+		}
+		if (!demand && bs->nprefetch_q >= limit)
+			break;
+		if (!bent_queue(bs, i, demand))
+			break;
+		queued = true;
+	}
+	if (queued)
+		pthread_cond_broadcast(&bs->work);
+out:
+	pthread_mutex_unlock(&bs->lock);
+}
+
+void blocks_want(struct blocks *bs, uint64_t first, uint64_t last)
+{
+	queue_range(bs, first, last, true);
+}
+
+void blocks_prefetch(struct blocks *bs, uint64_t first, uint64_t last)
+{
+	queue_range(bs, first, last, false);
+}
+
+void blocks_wake(struct blocks *bs)
+{
+	pthread_mutex_lock(&bs->lock);
+	pthread_cond_broadcast(&bs->done);
+	pthread_mutex_unlock(&bs->lock);
+}
+
+int blocks_check(struct blocks *bs, uint64_t i)
+{
+	size_t len;
+	unsigned char *buf;
+	int rc;
+
+	if (i >= bs->n)
+		return -EINVAL;
+	len = block_len(bs, i);
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	rc = fetch_range(bs->f, block_off(bs, i), len, buf, 0);
+	if (!rc && !digest_ok(bs, i, buf, len))
+		rc = -EBADMSG;
+	free(buf);
+	return rc;
+}
+
+void blocks_get_stats(struct blocks *bs, struct blocks_stats *st)
+{
+	pthread_mutex_lock(&bs->lock);
+	*st = bs->st;
+	pthread_mutex_unlock(&bs->lock);
+}

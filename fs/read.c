@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * read.c - reads without starved workers.
+ *
+ * A FUSE worker answers a read itself only when every byte is in decoded
+ * chunks already (archive_read_iov with nowait): those bytes go to the
+ * kernel straight out of the chunks (fuse_reply_data, no copy, no
+ * allocation). Any other read goes to a queue served by FS_READERS reader
+ * threads, which may wait on the network up to the read's deadline; the
+ * worker is free at once for lookups, getattr, readdir and cached reads.
+ * A FUSE interrupt sets the read's cancel flag and wakes the waiters.
+ * Network failures of every kind reach the reader as EIO.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sffs/log.h"
+#include "fs.h"
+
+/* What a reader sees of a failed read. */
+static int read_errno(int rc)
+{
+	switch (rc) {
+	case -EINTR:
+	case -ENOMEM:
+	case -EISDIR:
+	case -EINVAL:
+		return -rc;
+	default:
+		return EIO;
+	}
+}
+
+static void reply_iov(fuse_req_t req, struct archive_req *rq)
+{
+	struct {
+		struct fuse_bufvec v;
+		struct fuse_buf more[ARCHIVE_IOV_MAX];
+	} bv;
+	struct fuse_buf *b = bv.v.buf;
+	size_t k;
+
+	if (!rq->n) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	memset(&bv, 0, sizeof(bv));
+	bv.v.count = rq->n;
+	for (k = 0; k < rq->n; k++) {
+		b[k].mem = (void *)rq->iov[k].base;
+		b[k].size = rq->iov[k].len;
+	}
+	fuse_reply_data(req, &bv.v, 0);
+}
+
+static void log_failure(struct fs *fs, struct fs_read *r, int rc)
+{
+	char what[300];
+
+	if (rc == -EINTR)
+		return;
+	fs_node_name(fs, r->node, what, sizeof(what));
+	log_err("read of %s at offset %" PRIu64 " (%zu bytes) failed: %s",
+		what, r->off, r->size,
+		rc == -ETIMEDOUT ? "deadline passed" : strerror(-rc));
+}
+
+/* Serves r in full, waiting as long as its deadline allows. */
+static void serve(struct fs *fs, struct fs_read *r)
+{
+	struct archive_req rq = { .cancel = &r->cancel };
+	ssize_t n = archive_read_iov(fs->ar, r->node, r->off, r->size, &rq);
+	char *buf;
+
+	if (n >= 0) {
+		reply_iov(r->req, &rq);
+		archive_req_release(&rq);
+		return;
+	}
+	if (n == -ENOTSUP) { /* sparse or too many pieces: copy */
+		buf = malloc(r->size ? r->size : 1);
+		n = buf ? archive_read_req(fs->ar, r->node, r->off, r->size,
+					   buf, &rq)
+			: -ENOMEM;
+		if (n >= 0)
+			fuse_reply_buf(r->req, buf, (size_t)n);
+		free(buf);
+		if (n >= 0)
+			return;
+	}
+	if (n == -EINTR)
+		atomic_fetch_add(&fs->rd.interrupted, 1);
+	atomic_fetch_add(&fs->rd.errors, 1);
+	log_failure(fs, r, (int)n);
+	fuse_reply_err(r->req, read_errno((int)n));
+}
+
+static void slot_free(struct fs_readers *rd, struct fs_read *r)
+{
+	pthread_mutex_lock(&rd->lock);
+	r->req = NULL;
+	r->next = rd->free;
+	rd->free = r;
+	pthread_mutex_unlock(&rd->lock);
+}
+
+static void *reader_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct fs_readers *rd = &fs->rd;
+	struct fs_read *r;
+
+	pthread_mutex_lock(&rd->lock);
+	while (!rd->stop) {
+		r = rd->head;
+		if (!r) {
+			pthread_cond_wait(&rd->work, &rd->lock);
+			continue;
+		}
+		rd->head = r->next;
+		if (!rd->head)
+			rd->tail = NULL;
+		pthread_mutex_unlock(&rd->lock);
+		serve(fs, r);
+		slot_free(rd, r);
+		pthread_mutex_lock(&rd->lock);
+	}
+	pthread_mutex_unlock(&rd->lock);
+	return NULL;
+}
+
+/* Called by libfuse when the kernel interrupts a read (perhaps late:
+ * the slot may serve another request by then, which is checked). */
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_read *r = data;
+	bool hit;
+
+	pthread_mutex_lock(&fs->rd.lock);
+	hit = r->req == req;
+	if (hit)
+		atomic_store(&r->cancel, true);
+	pthread_mutex_unlock(&fs->rd.lock);
+	if (hit)
+		archive_wake(fs->ar);
+}
+
+static struct fs_read *slot_take(struct fs_readers *rd, fuse_req_t req)
+{
+	struct fs_read *r;
+
+	pthread_mutex_lock(&rd->lock);
+	r = rd->nthreads ? rd->free : NULL;
+	if (r) {
+		rd->free = r->next;
+		r->req = req;
+		r->next = NULL;
+		atomic_store(&r->cancel, false);
+	}
+	pthread_mutex_unlock(&rd->lock);
+	return r;
+}
+
+static void enqueue(struct fs_readers *rd, struct fs_read *r)
+{
+	pthread_mutex_lock(&rd->lock);
+	if (rd->tail)
+		rd->tail->next = r;
+	else
+		rd->head = r;
+	rd->tail = r;
+	pthread_cond_signal(&rd->work);
+	pthread_mutex_unlock(&rd->lock);
+}
+
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct archive_req rq = { .nowait = true };
+	struct fs_read tmp, *r;
+	ssize_t n;
+
+	(void)fi;
+	if (ino < FUSE_ROOT_ID || ino - 1 >= tree_count(fs->tree) || off < 0) {
+		fuse_reply_err(req, ino < FUSE_ROOT_ID ? ENOENT : EINVAL);
+		return;
+	}
+	n = archive_read_iov(fs->ar, (uint32_t)(ino - 1), (uint64_t)off, size,
+			     &rq);
+	if (n >= 0) {
+		atomic_fetch_add(&fs->rd.fast, 1);
+		reply_iov(req, &rq);
+		archive_req_release(&rq);
+		return;
+	}
+	if (n != -EAGAIN && n != -ENOTSUP) {
+		fuse_reply_err(req, read_errno((int)n));
+		return;
+	}
+	r = slot_take(&fs->rd, req);
+	if (!r) { /* every slot busy: serve it here, as before */
+		memset(&tmp, 0, sizeof(tmp));
+		r = &tmp;
+		r->req = req;
+	}
+	r->node = (uint32_t)(ino - 1);
+	r->off = (uint64_t)off;
+	r->size = size;
+	if (r == &tmp) {
+		atomic_fetch_add(&fs->rd.sync, 1);
+		serve(fs, r);
+		return;
+	}
+	atomic_fetch_add(&fs->rd.queued, 1);
+	/* Calls on_interrupt at once if the read is interrupted already. */
+	fuse_req_interrupt_func(req, on_interrupt, r);
+	enqueue(&fs->rd, r);
+}
+
+int fs_readers_start(struct fs *fs)
+{
+	struct fs_readers *rd = &fs->rd;
+	unsigned k;
+
+	for (k = 0; k < FS_READ_SLOTS; k++) {
+		rd->slots[k].next = rd->free;
+		rd->free = &rd->slots[k];
+	}
+	for (k = 0; k < FS_READERS; k++) {
+		if (pthread_create(&rd->threads[k], NULL, reader_main, fs))
+			break;
+		rd->nthreads++;
+	}
+	if (!rd->nthreads)
+		log_warn("no reader threads: reads are served by the FUSE "
+			 "workers");
+	return rd->nthreads ? 0 : -EAGAIN;
+}
+
+void fs_readers_stop(struct fs *fs)
+{
+	struct fs_readers *rd = &fs->rd;
+	unsigned k;
+
+	pthread_mutex_lock(&rd->lock);
+	rd->stop = true;
+	pthread_cond_broadcast(&rd->work);
+	pthread_mutex_unlock(&rd->lock);
+	for (k = 0; k < rd->nthreads; k++)
+		pthread_join(rd->threads[k], NULL);
+	rd->nthreads = 0;
+}
