@@ -377,6 +377,10 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 		total += run[k]->b.len;
 	deadline = now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
 	rc = fetch_range(bs->f, off, total, buf, 0);
+	/* The fetch logged why; a waiter's own -ETIMEDOUT means only that
+	 * its deadline passed, so a failed fetch is -EIO for all. */
+	if (rc && rc != -ENOMEM)
+		rc = -EIO;
 	for (k = 0; k < n; k++) {
 		struct bent *e = run[k];
 		int erc = rc;

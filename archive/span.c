@@ -328,9 +328,9 @@ static int span_chunk(struct archive *ar, size_t i, uint64_t j,
 		}
 	}
 	it->done = true;
-	/* An interrupted decoder says nothing about the span: its waiters
-	 * try again themselves. */
-	it->err = rc == -EINTR ? -EAGAIN : rc;
+	/* A decoder interrupted or past its own deadline says nothing about
+	 * the span: its waiters (with their own deadlines) try again. */
+	it->err = rc == -EINTR || rc == -ETIMEDOUT ? -EAGAIN : rc;
 	inflight_unref(it);
 	pthread_cond_broadcast(&ar->loaded);
 	pthread_mutex_unlock(&ar->lock);

@@ -104,4 +104,20 @@ struct fetch_stats {
 /* A consistent-enough snapshot (counters are atomics). */
 void fetch_get_stats(const struct fetch *f, struct fetch_stats *st);
 
+/*
+ * A source that is not a URL: reads come from ops->range(arg, ...), which
+ * must fill exactly len bytes at off (0 < len, off + len <= size) or
+ * return -errno; it may be called from any number of threads at once.
+ * For wrappers (a slice of another artifact, a cache in front of one) and
+ * for tests that inject faults. name is what fetch_url returns. NULL on
+ * ENOMEM. arg is borrowed.
+ */
+struct fetch_source_ops {
+	int (*range)(void *arg, uint64_t off, size_t len, void *buf,
+		     unsigned flags);
+};
+struct fetch *fetch_open_source(const char *name, uint64_t size,
+				const char *identity,
+				const struct fetch_source_ops *ops, void *arg);
+
 #endif

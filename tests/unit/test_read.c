@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_read.c - the read path (verified blocks, decode, chunk cache,
+ * waiters, deadlines, cancel, prefetch) at library level, with no mount:
+ * an in-memory .tar.gz served through fetch_open_source by a source that
+ * injects failures (errors as after a reset, wrong bytes, stalls).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "check.h"
+#include "sffs/archive.h"
+#include "sffs/log.h"
+
+#define NFILES 6
+#define BIG (6u * 1024 * 1024)
+
+/* ---- a tarball made here ---- */
+
+struct file {
+	char name[64];
+	size_t size;
+	unsigned char *data;
+};
+
+static void octal(char *dst, size_t n, uint64_t v)
+{
+	snprintf(dst, n, "%0*llo", (int)n - 1, (unsigned long long)v);
+}
+
+static size_t tar_header(unsigned char *h, const char *name, size_t size)
+{
+	unsigned sum = 0;
+	size_t k;
+
+	memset(h, 0, 512);
+	snprintf((char *)h, 100, "%s", name);
+	octal((char *)h + 100, 8, 0644);
+	octal((char *)h + 108, 8, 0);
+	octal((char *)h + 116, 8, 0);
+	octal((char *)h + 124, 12, size);
+	octal((char *)h + 136, 12, 1700000000);
+	memset(h + 148, ' ', 8);
+	h[156] = '0';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	for (k = 0; k < 512; k++)
+		sum += h[k];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	return 512;
+}
+
+/* Mixed content: text runs and pseudo-random runs, so spans have real
+ * deflate blocks and windows. */
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		p[k] = (k / 8192) % 2 ? (unsigned char)x
+				      : (unsigned char)("sffs reads "[k % 11]);
+	}
+}
+
+static unsigned char *make_tar(struct file *fs, size_t *len)
+{
+	size_t cap = 1024, k, at = 0;
+	unsigned char *t;
+
+	for (k = 0; k < NFILES; k++)
+		cap += 512 + (fs[k].size + 511) / 512 * 512;
+	t = calloc(1, cap);
+	for (k = 0; t && k < NFILES; k++) {
+		at += tar_header(t + at, fs[k].name, fs[k].size);
+		memcpy(t + at, fs[k].data, fs[k].size);
+		at += (fs[k].size + 511) / 512 * 512;
+	}
+	*len = cap;
+	return t;
+}
+
+static unsigned char *gzip(const unsigned char *in, size_t len, size_t *out)
+{
+	z_stream zs = { 0 };
+	size_t cap = len + len / 100 + 1024;
+	unsigned char *o = malloc(cap);
+
+	if (!o || deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY))
+		return NULL;
+	zs.next_in = (unsigned char *)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = o;
+	zs.avail_out = (uInt)cap;
+	deflate(&zs, Z_FINISH);
+	*out = zs.total_out;
+	deflateEnd(&zs);
+	return o;
+}
+
+/* ---- the faulty source ---- */
+
+struct src {
+	const unsigned char *data;
+	size_t len;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_uint calls;
+	atomic_uint fail_next;	/* fail this many calls with -EIO */
+	atomic_uint corrupt;	/* flip a byte in this many calls */
+	atomic_bool stall;	/* calls wait until it is cleared */
+	atomic_uint stalled;	/* calls waiting now */
+};
+
+static int src_range(void *arg, uint64_t off, size_t len, void *buf,
+		     unsigned flags)
+{
+	struct src *s = arg;
+	unsigned n;
+
+	(void)flags;
+	atomic_fetch_add(&s->calls, 1);
+	pthread_mutex_lock(&s->lock);
+	if (atomic_load(&s->stall)) {
+		atomic_fetch_add(&s->stalled, 1);
+		while (atomic_load(&s->stall))
+			pthread_cond_wait(&s->cond, &s->lock);
+		atomic_fetch_sub(&s->stalled, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	n = atomic_load(&s->fail_next);
+	if (n && atomic_compare_exchange_strong(&s->fail_next, &n, n - 1))
+		return -EIO;
+	memcpy(buf, s->data + off, len);
+	n = atomic_load(&s->corrupt);
+	if (n && atomic_compare_exchange_strong(&s->corrupt, &n, n - 1))
+		((unsigned char *)buf)[len / 2] ^= 0x40;
+	return 0;
+}
+
+static void src_unstall(struct src *s)
+{
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->stall, false);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static const struct fetch_source_ops src_ops = { .range = src_range };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- the world of one test ---- */
+
+struct world {
+	struct file files[NFILES];
+	unsigned char *gz;
+	size_t gzlen;
+	struct src src;
+	struct fetch *f;
+	struct archive *ar;
+	uint32_t node[NFILES];
+};
+
+static int world_open(struct world *w, uint64_t cache_mem)
+{
+	struct archive_opts o;
+	char err[256];
+
+	archive_opts_default(&o);
+	o.cache_mem = cache_mem;
+	o.block_size = 64 * 1024;
+	o.blocks.merge_max = 512 * 1024;
+	o.blocks.mem = 2u * 1024 * 1024;
+	o.readahead = 2u * 1024 * 1024;
+	o.spacing = 256 * 1024;
+	w->f = fetch_open_source("mem://test.tar.gz", w->gzlen, "v1", &src_ops,
+				 &w->src);
+	w->ar = w->f ? archive_open(w->f, &o, err, sizeof(err)) : NULL;
+	if (!w->ar) {
+		fprintf(stderr, "archive_open: %s\n", w->f ? err : "ENOMEM");
+		return -1;
+	}
+	for (int k = 0; k < NFILES; k++) {
+		uint32_t dir;
+
+		if (tree_lookup(archive_tree(w->ar), 0, "dir", &dir) ||
+		    tree_lookup(archive_tree(w->ar), dir,
+				w->files[k].name + 4, &w->node[k]))
+			return -1;
+	}
+	return 0;
+}
+
+static void world_close(struct world *w)
+{
+	archive_free(w->ar);
+	fetch_free(w->f);
+	w->ar = NULL;
+	w->f = NULL;
+}
+
+static int world_new(struct world *w)
+{
+	static const size_t sizes[NFILES] = { 100, 70000, 300000, 1000000,
+					      BIG, 4096 };
+	unsigned char *tar;
+	size_t tlen;
+
+	memset(w, 0, sizeof(*w));
+	for (int k = 0; k < NFILES; k++) {
+		snprintf(w->files[k].name, sizeof(w->files[k].name),
+			 "dir/file%d", k);
+		w->files[k].size = sizes[k];
+		w->files[k].data = malloc(sizes[k]);
+		fill(w->files[k].data, sizes[k], (unsigned)k + 1);
+	}
+	tar = make_tar(w->files, &tlen);
+	w->gz = tar ? gzip(tar, tlen, &w->gzlen) : NULL;
+	free(tar);
+	pthread_mutex_init(&w->src.lock, NULL);
+	pthread_cond_init(&w->src.cond, NULL);
+	w->src.data = w->gz;
+	w->src.len = w->gzlen;
+	return w->gz ? world_open(w, 8u * 1024 * 1024) : -1;
+}
+
+static void world_free(struct world *w)
+{
+	world_close(w);
+	for (int k = 0; k < NFILES; k++)
+		free(w->files[k].data);
+	free(w->gz);
+	pthread_cond_destroy(&w->src.cond);
+	pthread_mutex_destroy(&w->src.lock);
+}
+
+static bool read_ok(struct world *w, int k, uint64_t off, size_t len)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+	ssize_t n = archive_read(w->ar, w->node[k], off, len, buf);
+	size_t want = off >= w->files[k].size ? 0
+		      : len < w->files[k].size - off
+			  ? len
+			  : w->files[k].size - off;
+	bool ok = n == (ssize_t)want &&
+		  !memcmp(buf, w->files[k].data + off, want);
+
+	free(buf);
+	return ok;
+}
+
+/* ---- tests ---- */
+
+static void test_all_bytes(struct world *w)
+{
+	for (int k = 0; k < NFILES; k++) {
+		CHECK(read_ok(w, k, 0, w->files[k].size));
+		CHECK(read_ok(w, k, w->files[k].size / 3, 5000));
+		CHECK(read_ok(w, k, w->files[k].size, 10));
+	}
+}
+
+static void test_cache_and_nowait(struct world *w)
+{
+	struct archive_req rq = { .nowait = true };
+	unsigned before;
+	ssize_t n;
+
+	world_close(w);
+	CHECK(world_open(w, 8u * 1024 * 1024) == 0);
+	/* Cold: nowait answers -EAGAIN and fetches nothing. */
+	before = atomic_load(&w->src.calls);
+	n = archive_read_iov(w->ar, w->node[3], 600000, 4096, &rq);
+	CHECK(n == -EAGAIN);
+	CHECK_EQ_U64(atomic_load(&w->src.calls), before);
+	CHECK(read_ok(w, 3, 600000, 4096));
+	/* Warm: the same bytes come from chunks, without a fetch. */
+	before = atomic_load(&w->src.calls);
+	n = archive_read_iov(w->ar, w->node[3], 600000, 4096, &rq);
+	CHECK_EQ_U64(n, 4096);
+	CHECK(rq.n >= 1 && !memcmp(rq.iov[0].base,
+				   w->files[3].data + 600000, rq.iov[0].len));
+	archive_req_release(&rq);
+	CHECK_EQ_U64(atomic_load(&w->src.calls), before);
+}
+
+/* Wrong bytes once: the block is fetched again (bypassing caches) and the
+ * read succeeds; wrong bytes every time: -EIO, nothing wrong served. */
+static void test_wrong_bytes(struct world *w)
+{
+	struct archive_stats st;
+
+	world_close(w);
+	CHECK(world_open(w, 8u * 1024 * 1024) == 0);
+	atomic_store(&w->src.corrupt, 1);
+	CHECK(read_ok(w, 2, 1000, 50000));
+	archive_get_stats(w->ar, &st);
+	CHECK_EQ_U64(st.verify_fail, 1);
+	atomic_store(&w->src.corrupt, 1000);
+	CHECK(archive_read(w->ar, w->node[4], 3000000, 1000,
+			   (unsigned char[1000]){ 0 }) == -EIO);
+	atomic_store(&w->src.corrupt, 0);
+	CHECK(read_ok(w, 4, 3000000, 1000)); /* a new load succeeds */
+}
+
+/* A load that fails (as after a reset and every retry) fails its waiters
+ * together; the next read starts a new load. */
+struct waiter {
+	struct world *w;
+	ssize_t rc;
+};
+
+static void *wait_read(void *arg)
+{
+	struct waiter *wt = arg;
+	unsigned char buf[4096];
+
+	wt->rc = archive_read(wt->w->ar, wt->w->node[4], 4500000, sizeof(buf),
+			      buf);
+	return NULL;
+}
+
+static void test_failed_load_shared(struct world *w)
+{
+	struct waiter wt[8];
+	pthread_t th[8];
+	unsigned calls;
+	int k;
+
+	world_close(w);
+	CHECK(world_open(w, 8u * 1024 * 1024) == 0);
+	atomic_store(&w->src.stall, true);
+	for (k = 0; k < 8; k++) {
+		wt[k].w = w;
+		pthread_create(&th[k], NULL, wait_read, &wt[k]);
+	}
+	while (!atomic_load(&w->src.stalled))
+		usleep(1000);
+	usleep(50000);
+	calls = atomic_load(&w->src.calls);
+	atomic_store(&w->src.fail_next, 1000);
+	src_unstall(&w->src);
+	for (k = 0; k < 8; k++) {
+		pthread_join(th[k], NULL);
+		CHECK(wt[k].rc == -EIO);
+	}
+	/* One failed request per stalled fetch, not one per waiter. */
+	CHECK(atomic_load(&w->src.calls) - calls <= 4);
+	atomic_store(&w->src.fail_next, 0);
+	CHECK(read_ok(w, 4, 4500000, 4096));
+}
+
+/* A stalled origin: a read ends at its deadline, a cancelled one at
+ * once, cached bytes still answer; all recover when the origin does. */
+struct timed {
+	struct world *w;
+	uint64_t deadline_ms;
+	atomic_bool cancel;
+	ssize_t rc;
+	uint64_t took_ms;
+};
+
+static void *timed_read(void *arg)
+{
+	struct timed *t = arg;
+	unsigned char buf[4096];
+	struct archive_req rq = { .cancel = &t->cancel };
+	uint64_t t0 = now_ms();
+
+	if (t->deadline_ms)
+		rq.deadline_ns = (t0 + t->deadline_ms) * 1000000u;
+	t->rc = archive_read_req(t->w->ar, t->w->node[4], 5500000,
+				 sizeof(buf), buf, &rq);
+	t->took_ms = now_ms() - t0;
+	return NULL;
+}
+
+static void test_stall(struct world *w)
+{
+	struct timed a = { .w = w, .deadline_ms = 300 };
+	struct timed b = { .w = w, .deadline_ms = 60000 };
+	pthread_t ta, tb;
+
+	world_close(w);
+	CHECK(world_open(w, 8u * 1024 * 1024) == 0);
+	CHECK(read_ok(w, 0, 0, 100)); /* cached before the stall */
+	atomic_store(&w->src.stall, true);
+	pthread_create(&ta, NULL, timed_read, &a);
+	pthread_create(&tb, NULL, timed_read, &b);
+	pthread_join(ta, NULL);
+	CHECK(a.rc == -ETIMEDOUT);
+	CHECK(a.took_ms >= 250 && a.took_ms < 5000);
+	CHECK(read_ok(w, 0, 0, 100)); /* cached: answers during the stall */
+	atomic_store(&b.cancel, true);
+	archive_wake(w->ar);
+	pthread_join(tb, NULL);
+	CHECK(b.rc == -EINTR);
+	CHECK(b.took_ms < 5000);
+	src_unstall(&w->src);
+	CHECK(read_ok(w, 4, 5500000, 4096));
+}
+
+/* A sequential reader gets its blocks prefetched in merged requests. */
+static void test_sequential(struct world *w)
+{
+	struct archive_stats st;
+	uint64_t off;
+	bool ok = true;
+
+	world_close(w);
+	CHECK(world_open(w, 1u * 1024 * 1024) == 0);
+	for (off = 0; off < BIG; off += 128 * 1024)
+		ok = ok && read_ok(w, 4, off, 128 * 1024);
+	CHECK(ok);
+	archive_get_stats(w->ar, &st);
+	CHECK(st.blocks.prefetched > 0);
+	CHECK(st.blocks.requests * 2 < st.blocks.fetched);
+	fprintf(stderr, "sequential %u bytes: %" PRIu64 " blocks in %" PRIu64
+		" requests, %" PRIu64 " prefetched, window memory %" PRIu64
+		"\n", BIG, st.blocks.fetched, st.blocks.requests,
+		st.blocks.prefetched, st.window_mem);
+	CHECK(st.window_mem > 0);
+}
+
+int main(void)
+{
+	struct world w;
+
+	log_set_level(LOG_LVL_ERR);
+	if (world_new(&w)) {
+		fprintf(stderr, "cannot build the test world\n");
+		return 1;
+	}
+	test_all_bytes(&w);
+	test_cache_and_nowait(&w);
+	test_wrong_bytes(&w);
+	test_failed_load_shared(&w);
+	test_stall(&w);
+	test_sequential(&w);
+	world_free(&w);
+	return check_done();
+}
