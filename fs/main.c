@@ -154,9 +154,9 @@ static int parse_read_opts(const struct cfg *cfg, struct archive_opts *ao)
 	}
 	if (cfg->max_fetches)
 		ao->blocks.max_fetches = cfg->max_fetches;
-	/* Blocks held: what the readahead needs, twice, and some room. */
-	if (ao->blocks.mem < 2 * ao->readahead)
-		ao->blocks.mem = 2 * ao->readahead;
+	/* Verified blocks held: at least the readahead (compressed bytes
+	 * are fewer than the file bytes it covers). */
+	ao->blocks.mem = ao->readahead > (8u << 20) ? ao->readahead : 8u << 20;
 	return 0;
 }
 

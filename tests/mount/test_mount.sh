@@ -34,8 +34,26 @@ check_variant() { # suffix
 		fail "$name: mount differs from GNU tar's extraction"
 
 	step "concurrent $1"
+	# A fresh mount with a small chunk cache: the readers drop the page
+	# cache before each read, and the daemon's counters prove they
+	# reached it and made it decode.
+	sffs_unmount "$mnt"
+	sffs_mount "$NGINX_URL/$name" "$mnt" -o cache_mem=2M
+	local s0 s1
+	s0=$(getfattr -n user.sffs.stats --only-values "$mnt")
 	"$SFFS_RANDREAD" "$mnt" "$ref" 16 200 "$RANDOM" ||
 		fail "$name: concurrent random reads returned wrong bytes"
+	s1=$(getfattr -n user.sffs.stats --only-values "$mnt")
+	python3 - "$s0" "$s1" <<'PY' || fail "$name: the concurrent reads did not reach the daemon"
+import sys
+a, b = (dict(kv.split("=") for kv in s.split()) for s in sys.argv[1:3])
+d = {k: int(b[k]) - int(a[k]) for k in b if k in a}
+reads = d["reads_cached"] + d["reads_queued"] + d["reads_sync"]
+print("daemon saw %d reads (%d queued), decoded %d spans, fetched %d blocks"
+      % (reads, d["reads_queued"], d["spans_loaded"], d["blocks_fetched"]),
+      file=sys.stderr)
+sys.exit(0 if reads >= 16 * 200 // 2 and d["spans_loaded"] >= 50 else 1)
+PY
 
 	step "read-only $1"
 	if touch "$mnt/view/newfile" 2>/dev/null || mkdir "$mnt/x" 2>/dev/null ||
