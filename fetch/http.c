@@ -2,10 +2,18 @@
 /*
  * http.c - the libcurl backend.
  *
- * One share handle per fetch object shares connections, DNS and TLS
- * sessions between a pool of easy handles; a caller takes an idle handle
- * (or makes one), runs its transfer without any lock held, and gives it
- * back. Every response is checked against the identity pinned by the probe
+ * A pool of easy handles per fetch object: a caller takes an idle handle
+ * (or makes one), runs its transfer with curl_easy_perform() without any
+ * lock held, and gives it back. Each easy handle keeps its own connection
+ * cache, so a pooled handle reuses its connection (HTTP/1.1 keep-alive or
+ * one HTTP/2 connection) for the next caller. A share handle shares only
+ * what libcurl supports sharing between concurrently used easy handles:
+ * the DNS cache and TLS session IDs (so a new handle resumes a TLS
+ * session instead of a full handshake). Connections are NOT shared:
+ * libcurl documents sharing them (CURL_LOCK_DATA_CONNECT) between
+ * concurrent threads as unsupported, and it crashes with HTTP/2 over TLS.
+ *
+ * Every response is checked against the identity pinned by the probe
  * before its first byte is delivered.
  */
 #include "fetch_i.h"
@@ -24,9 +32,11 @@
 #define HTTP_MAX_REDIRS 10
 #define HTTP_LOW_SPEED_BYTES 1024
 #define HTTP_BUFFER_SIZE (128 * 1024)
-/* Connections kept in the shared cache; libcurl's default (5) is per
- * handle and, shared, would close connections under 8 concurrent readers. */
-#define HTTP_MAX_CONNECTS 64
+/* Idle easy handles (each with its connection) kept for reuse. Callers are
+ * FUSE worker threads (libfuse's default is at most 10), so 16 keeps a
+ * handle for every one of them; handles of a larger burst are closed when
+ * given back, not hoarded. */
+#define HTTP_POOL_IDLE_MAX 16
 
 /* One easy handle and its error buffer. */
 struct conn {
@@ -43,6 +53,7 @@ struct http_priv {
 	pthread_mutex_t pool_lock;
 	bool locks_ready;
 	struct conn *idle;	    /* guarded by pool_lock */
+	unsigned nidle;		    /* guarded by pool_lock */
 	struct curl_slist *nocache; /* read only after open */
 	enum pin pin;		    /* set by the probe */
 };
@@ -509,7 +520,8 @@ static int conn_setup(struct fetch *f, struct conn *cn)
 	    {CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L},
 	    {CURLOPT_TCP_KEEPALIVE, 1L},
 	    {CURLOPT_BUFFERSIZE, HTTP_BUFFER_SIZE},
-	    {CURLOPT_MAXCONNECTS, HTTP_MAX_CONNECTS},
+	    /* HTTP/2 when TLS ALPN offers it, HTTP/1.1 over plain http */
+	    {CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS},
 	};
 
 	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
@@ -556,20 +568,30 @@ static struct conn *pool_get(struct fetch *f)
 
 	pthread_mutex_lock(&h->pool_lock);
 	cn = h->idle;
-	if (cn)
+	if (cn) {
 		h->idle = cn->next;
+		h->nidle--;
+	}
 	pthread_mutex_unlock(&h->pool_lock);
 	return cn ? cn : conn_new(f);
 }
 
+/* Keeps cn for the next caller, or closes it when enough are idle. */
 static void pool_put(struct fetch *f, struct conn *cn)
 {
 	struct http_priv *h = f->priv;
+	bool keep;
 
 	pthread_mutex_lock(&h->pool_lock);
-	cn->next = h->idle;
-	h->idle = cn;
+	keep = h->nidle < HTTP_POOL_IDLE_MAX;
+	if (keep) {
+		cn->next = h->idle;
+		h->idle = cn;
+		h->nidle++;
+	}
 	pthread_mutex_unlock(&h->pool_lock);
+	if (!keep)
+		conn_free(cn);
 }
 
 /* ---- attempts ---------------------------------------------------------- */
@@ -748,8 +770,9 @@ static void http_close(struct fetch *f)
 
 static int http_share_new(struct http_priv *h)
 {
-	const curl_lock_data what[] = {CURL_LOCK_DATA_CONNECT,
-				       CURL_LOCK_DATA_DNS,
+	/* Only what libcurl supports sharing between easy handles used at
+	 * the same time: not CURL_LOCK_DATA_CONNECT. */
+	const curl_lock_data what[] = {CURL_LOCK_DATA_DNS,
 				       CURL_LOCK_DATA_SSL_SESSION};
 
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)

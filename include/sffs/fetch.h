@@ -10,11 +10,20 @@
  * versions of the file are never mixed: a change makes reads fail with -EIO
  * and logs why (once).
  *
- * HTTP is libcurl: connection reuse (a share handle for connections, DNS and
- * TLS sessions, and a pool of easy handles, one per concurrent caller),
- * redirects, TLS verification on, connect and low-speed timeouts, retries
- * with exponential back-off and jitter on 5xx/429, resets, timeouts and short
- * bodies. A 206 must answer the range asked (Content-Range is checked); a
+ * HTTP is libcurl's easy interface: a pool of easy handles, one per
+ * concurrent caller, each keeping its own connection (reused by the next
+ * caller that takes the handle); a share handle shares only the DNS cache
+ * and TLS session IDs between them, which libcurl supports for concurrent
+ * use (sharing connections is not). HTTP/2 is asked for over TLS, HTTP/1.1
+ * over plain http. Not chosen: one multi handle driven by an I/O thread,
+ * multiplexing every caller over one HTTP/2 connection; it saves
+ * handshakes and connections but needs a thread, a hand-off per request
+ * and per-transfer timeouts of its own, and puts every reader behind one
+ * TCP connection's losses (README, "How it works", has the measurement).
+ *
+ * Also: redirects, TLS verification on, connect and low-speed timeouts,
+ * retries with exponential back-off and jitter on 5xx/429, resets, timeouts
+ * and short bodies. A 206 must answer the range asked (Content-Range is checked); a
  * server that ignores Range (200) is coped with by reading the body up to
  * the range and discarding the rest. http_proxy/https_proxy/no_proxy are
  * honoured (libcurl reads them).
