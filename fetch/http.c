@@ -28,8 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define HTTP_MAX_REDIRS 10
+#define HTTP_MAX_REDIRS 5
 #define HTTP_LOW_SPEED_BYTES 1024
 #define HTTP_BUFFER_SIZE (128 * 1024)
 /* Idle easy handles (each with its connection) kept for reuse. Callers are
@@ -169,6 +170,11 @@ static const char *status_reason(long status)
 
 /* ---- messages ---------------------------------------------------------- */
 
+static bool is_https(const char *url)
+{
+	return strncasecmp(url, "https://", 8) == 0;
+}
+
 static const char *effective_url(struct xfer *x)
 {
 	char *u = NULL;
@@ -205,6 +211,13 @@ static void curl_message(struct xfer *x, CURLcode rc, long oserr)
 {
 	char hp[256];
 
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL && is_https(x->f->url) &&
+	    !is_https(effective_url(x))) {
+		snprintf(x->msg, sizeof(x->msg),
+			 "refusing redirect from https to http: %s -> %s",
+			 x->f->url, effective_url(x));
+		return;
+	}
 	host_port(x, hp, sizeof(hp));
 	switch (rc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -532,8 +545,10 @@ static int conn_setup(struct fetch *f, struct conn *cn)
 	    curl_easy_setopt(cn->c, CURLOPT_URL, f->url) != CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_PROTOCOLS_STR, "http,https") !=
 		CURLE_OK ||
+	    /* an https URL is never followed to plain http */
 	    curl_easy_setopt(cn->c, CURLOPT_REDIR_PROTOCOLS_STR,
-			     "http,https") != CURLE_OK ||
+			     is_https(f->url) ? "https" : "http,https") !=
+		CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_USERAGENT, "sffs/0.1") !=
 		CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_ERRORBUFFER, cn->errbuf) !=

@@ -21,12 +21,13 @@
  * and per-transfer timeouts of its own, and puts every reader behind one
  * TCP connection's losses (README, "How it works", has the measurement).
  *
- * Also: redirects, TLS verification on, connect and low-speed timeouts,
- * retries with exponential back-off and jitter on 5xx/429, resets, timeouts
- * and short bodies. A 206 must answer the range asked (Content-Range is checked); a
- * server that ignores Range (200) is coped with by reading the body up to
- * the range and discarding the rest. http_proxy/https_proxy/no_proxy are
- * honoured (libcurl reads them).
+ * Also: at most 5 redirects, and never from https to plain http (refused,
+ * with a message saying so); TLS verification on; connect and low-speed
+ * timeouts; retries with exponential back-off and jitter on 5xx/429,
+ * resets, timeouts and short bodies. A 206 must answer the range asked
+ * (Content-Range is checked); a server that ignores Range (200) is coped
+ * with by reading the body up to the range and discarding the rest.
+ * http_proxy/https_proxy/no_proxy are honoured (libcurl reads them).
  *
  * Thread safety: after fetch_open(), all functions may be called from any
  * number of threads at once. No lock is held during network I/O.

@@ -237,6 +237,8 @@ static const char nginx_conf[] =
     "    ssl_certificate %1$s/cert.pem;\n"
     "    ssl_certificate_key %1$s/key.pem;\n"
     "    root %1$s/www;\n"
+    "    location = /downgrade { return 302 http://127.0.0.1:%2$d/data.bin; }\n"
+    "    location = /tls-redir { return 302 /data.bin; }\n"
     "  }\n"
     "}\n";
 
@@ -675,6 +677,31 @@ static void test_changed_nginx(struct env *e)
 	fetch_free(f);
 }
 
+/* https -> https is followed; https -> http is refused, and says so. */
+static void test_tls_redirects(struct env *e, const struct fetch_opts *o)
+{
+	char url[128], err[512];
+	struct fetch *f;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/tls-redir",
+		 e->tls_port);
+	f = fetch_open(url, o, err, sizeof(err));
+	CHECK(f != NULL);
+	if (f)
+		CHECK_EQ_U64(fetch_size(f), DATA_SIZE);
+	else
+		fprintf(stderr, "  %s: %s\n", url, err);
+	fetch_free(f);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/downgrade",
+		 e->tls_port);
+	f = fetch_open(url, o, err, sizeof(err));
+	CHECK(f == NULL);
+	CHECK(strstr(err, "refusing redirect from https to http") != NULL);
+	if (!strstr(err, "refusing redirect"))
+		fprintf(stderr, "  %s: got \"%s\"\n", url, err);
+	fetch_free(f);
+}
+
 static void test_tls(struct env *e)
 {
 	char url[128], err[512];
@@ -697,6 +724,7 @@ static void test_tls(struct env *e)
 	CHECK(fetch_range(f, 4000000, sizeof(buf), buf, 0) == 0);
 	CHECK(memcmp(buf, e->data + 4000000, sizeof(buf)) == 0);
 	fetch_free(f);
+	test_tls_redirects(e, &o);
 }
 
 /* ---- tests: local files ----------------------------------------------------
