@@ -685,10 +685,30 @@ static int pin_identity(struct xfer *x)
 	return x->f->identity ? 0 : fail(x, -ENOMEM, false, "out of memory");
 }
 
+/* A 200 to "Range: bytes=0-0" is fine only for an artifact of 0 or 1
+ * bytes; for anything bigger, every read would download from byte 0. */
+static int probe_200(struct xfer *x, uint64_t *size)
+{
+	curl_off_t cl = -1;
+
+	curl_easy_getinfo(x->conn->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	if (cl > 1 || (cl < 0 && x->got > 1))
+		return fail(x, -EIO, false,
+			    "server ignores Range requests (answered 200 to a "
+			    "range request): every read would download from "
+			    "byte 0: %s",
+			    effective_url(x));
+	if (cl < 0)
+		return fail(x, -EIO, false,
+			    "server did not give the size of %s",
+			    effective_url(x));
+	*size = (uint64_t)cl;
+	return 0;
+}
+
 static int probe_size(struct xfer *x, long status, uint64_t *size)
 {
 	const char *cr = header(x, "Content-Range");
-	curl_off_t cl = -1;
 	uint64_t a = 0, b = 0;
 
 	if (status == 206 &&
@@ -699,14 +719,9 @@ static int probe_size(struct xfer *x, long status, uint64_t *size)
 	    fetch_parse_content_range(cr, false, NULL, NULL, size) == 0 &&
 	    *size == 0)
 		return 0;
-	if (status == 200) {
-		curl_easy_getinfo(x->conn->c,
-				  CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-		*size = (uint64_t)cl;
-		if (cl >= 0)
-			return 0;
-	}
-	if (status != 200 && status != 206)
+	if (status == 200)
+		return probe_200(x, size);
+	if (status != 206)
 		return status_error(x, status);
 	return fail(x, -EIO, false, "server did not give the size of %s",
 		    effective_url(x));

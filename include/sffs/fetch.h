@@ -25,8 +25,12 @@
  * with a message saying so); TLS verification on; connect and low-speed
  * timeouts; retries with exponential back-off and jitter on 5xx/429,
  * resets, timeouts and short bodies. A 206 must answer the range asked
- * (Content-Range is checked); a server that ignores Range (200) is coped
- * with by reading the body up to the range and discarding the rest.
+ * (Content-Range is checked). A server that answers the probe's range
+ * request with a 200 ignores Range, and every read would download from
+ * byte 0: fetch_open() refuses it (unless the artifact is 0 or 1 bytes).
+ * A 200 to a later request (a CDN edge may answer one from a whole-object
+ * cache) is coped with by reading the body up to the range and dropping
+ * the rest.
  * http_proxy/https_proxy/no_proxy are honoured (libcurl reads them).
  *
  * Thread safety: after fetch_open(), all functions may be called from any
@@ -62,8 +66,9 @@ void fetch_global_cleanup(void);
 /*
  * Resolves SOURCE, probes it (a GET of the first bytes for HTTP) and pins
  * its identity. On failure returns NULL and writes a one-line, human message
- * naming the problem ("HTTP 404 Not Found for URL", "cannot connect to host:
- * ...") into err (always NUL terminated). o may be NULL for defaults.
+ * naming the problem ("HTTP 404 Not Found: URL", "cannot connect to host:
+ * ...", "server ignores Range requests ...") into err (always NUL
+ * terminated). o may be NULL for defaults.
  * The returned object is owned by the caller: fetch_free().
  */
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,

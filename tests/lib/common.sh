@@ -193,6 +193,20 @@ EOF
 	log "nginx serving $root at $NGINX_URL"
 }
 
+# faultserver_start FILE: serve FILE with tests/lib/faultserver.py (its
+# header lists the misbehaviours, chosen by the first path component) on a
+# free port. Sets FAULT_URL and FAULT_PID.
+faultserver_start() {
+	local out
+	out=$(mktemp "$TEST_TMP/faultserver.XXXXXX")
+	python3 "$SFFS_SRC/tests/lib/faultserver.py" "$1" >"$out" &
+	FAULT_PID=$!
+	cleanup_push "kill_pid $FAULT_PID"
+	wait_until 10 test -s "$out" || fail "faultserver.py did not start"
+	FAULT_URL=http://127.0.0.1:$(head -1 "$out")
+	log "faultserver serving $1 at $FAULT_URL"
+}
+
 # nginx_bytes_sent [URI-SUBSTRING]: body bytes sent so far.
 nginx_bytes_sent() {
 	awk -v s="${1:-}" 'index($4, s) { n += $2 } END { print n + 0 }' "$NGINX_LOG"

@@ -803,9 +803,10 @@ static const struct fault_case {
     {"/short/s", OP_STREAM, 0, FAULT_SIZE, 0, 1, 1, NULL, 0},
     /* the server stalls 6 s; the 1 s low-speed limit must cut it short */
     {"/stall/s", OP_STREAM, 0, FAULT_SIZE, 0, 1, 1, NULL, 5},
-    {"/norange/a", OP_RANGE, 4321, 100000, 0, 0, 0, NULL, 0},
-    {"/norange/s", OP_STREAM, 999, 5000, 0, 0, 0, NULL, 0},
-    {"/norange/z", OP_RANGE, FAULT_SIZE - 10, 10, 0, 0, 0, NULL, 0},
+    /* a 200 to one data request after the probe is coped with */
+    {"/once200/a", OP_RANGE, 4321, 100000, 0, 0, 0, NULL, 0},
+    {"/once200/s", OP_STREAM, 999, 5000, 0, 0, 0, NULL, 0},
+    {"/once200/z", OP_RANGE, FAULT_SIZE - 10, 10, 0, 0, 0, NULL, 0},
     {"/badrange/a", OP_RANGE, 50, 5000, -EIO, 0, 0, NULL, 0},
     {"/long/a", OP_RANGE, 50, 5000, -EIO, 0, 0, NULL, 0},
     {"/changing/a", OP_RANGE, 0, 5000, -EIO, 0, 0, "\"v1\"", 0},
@@ -899,10 +900,31 @@ static void changing_twice(struct env *e)
 	fetch_free(f);
 }
 
+/* A 200 to the probe is fine when the whole artifact is one byte. */
+static void test_tiny(struct env *e)
+{
+	char err[512];
+	unsigned char b = 0;
+	struct fetch *f = open_fault(e, "/tiny/a", 0, err, sizeof(err));
+
+	CHECK(f != NULL);
+	if (!f) {
+		fprintf(stderr, "  /tiny/a: %s\n", err);
+		return;
+	}
+	CHECK_EQ_U64(fetch_size(f), 1);
+	CHECK(fetch_range(f, 0, 1, &b, 0) == 0);
+	CHECK(b == e->fdata[0]);
+	fetch_free(f);
+}
+
 static void test_faults(struct env *e)
 {
 	const char *once = "artifact changed on the server: ETag was \"v1\", "
 			   "now \"v2\" (http://127.0.0.1:";
+	const char *norange =
+	    "server ignores Range requests (answered 200 to a range request): "
+	    "every read would download from byte 0: http://127.0.0.1:";
 	char err[512], *log, *p;
 	struct fetch *f;
 	int n = 0;
@@ -912,9 +934,12 @@ static void test_faults(struct env *e)
 		test_fault_case(e, &fault_cases[i]);
 	f = open_fault(e, "/gone/a", 0, err, sizeof(err));
 	CHECK(f == NULL && strstr(err, "HTTP 410 Gone: http://127.0.0.1:"));
+	/* a server that ignores Range is refused at open, size known or not */
+	f = open_fault(e, "/norange/a", 0, err, sizeof(err));
+	CHECK(f == NULL && strstr(err, norange) && strstr(err, "/norange/a"));
 	f = open_fault(e, "/nosize/a", 0, err, sizeof(err));
-	CHECK(f == NULL &&
-	      strstr(err, "server did not give the size of http://"));
+	CHECK(f == NULL && strstr(err, norange) && strstr(err, "/nosize/a"));
+	test_tiny(e);
 	log = capture_stderr(e, changing_twice);
 	for (p = log; p && (p = strstr(p, once)) != NULL; p++)
 		n++;
