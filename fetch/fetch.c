@@ -9,11 +9,13 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@ void fetch_opts_default(struct fetch_opts *o)
 	o->backoff_ms = 200;
 	o->backoff_max_ms = 10000;
 	o->insecure = false;
+	o->cafile = NULL;
 }
 
 int fetch_global_init(void)
@@ -166,6 +169,44 @@ static uint64_t seed_rng(const struct fetch *f)
 	       ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)f;
 }
 
+int fetch_readable_file(const char *path, char **abs)
+{
+	struct stat st;
+	int fd, e = 0;
+
+	*abs = realpath(path, NULL);
+	if (!*abs)
+		return -errno;
+	fd = open(*abs, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL;
+	if (fd >= 0)
+		close(fd);
+	if (e) {
+		free(*abs);
+		*abs = NULL;
+	}
+	return -e;
+}
+
+/* Replaces the caller's opts.cafile by f's own absolute copy. */
+static int copy_cafile(struct fetch *f, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!f->opts.cafile)
+		return 0;
+	rc = fetch_readable_file(f->opts.cafile, &f->cafile);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot use CA file %s: %s",
+			 f->opts.cafile,
+			 rc == -EINVAL ? "not a regular file" : strerror(-rc));
+	f->opts.cafile = f->cafile;
+	return rc;
+}
+
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 			 char *err, size_t errlen)
 {
@@ -190,6 +231,11 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 	else
 		fetch_opts_default(&f->opts);
 	atomic_init(&f->rng, seed_rng(f));
+	if (copy_cafile(f, err, errlen) < 0) {
+		free(target);
+		fetch_free(f);
+		return NULL;
+	}
 	if (kind == FETCH_KIND_HTTP) {
 		f->be = &fetch_http_backend;
 		f->url = target;
@@ -216,6 +262,7 @@ void fetch_free(struct fetch *f)
 	free(f->url);
 	free(f->path);
 	free(f->identity);
+	free(f->cafile);
 	free(f);
 }
 

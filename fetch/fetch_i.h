@@ -41,6 +41,7 @@ struct fetch {
 	char *url;	/* resolved URL (http(s):// or file://) */
 	char *path;	/* file backend: the local path; else NULL */
 	char *identity; /* pinned validator, "" when none; set by open */
+	char *cafile;	/* own absolute copy of opts.cafile, or NULL */
 	uint64_t size;	/* pinned at open */
 	void *priv;	/* backend state */
 	atomic_bool change_logged; /* "artifact changed" said once */
@@ -61,6 +62,12 @@ enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
  */
 char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
 			   size_t errlen);
+
+/* Sets *abs to a malloc'd absolute form of path (the daemon chdirs to /
+ * after the mount, and handles are made later) once path opens for reading
+ * as a regular file. Returns 0, or -errno (-EINVAL: not a regular file)
+ * with *abs NULL. */
+int fetch_readable_file(const char *path, char **abs);
 
 /* Logs "artifact changed ...: WHAT (URL)" the first time it is called for
  * f, and returns -EIO. */

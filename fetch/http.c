@@ -56,6 +56,8 @@ struct http_priv {
 	struct conn *idle;	    /* guarded by pool_lock */
 	unsigned nidle;		    /* guarded by pool_lock */
 	struct curl_slist *nocache; /* read only after open */
+	char *cainfo;		    /* CURLOPT_CAINFO, or NULL; read only */
+	char *capath;		    /* CURLOPT_CAPATH, or NULL; read only */
 	enum pin pin;		    /* set by the probe */
 };
 
@@ -541,6 +543,11 @@ static int conn_setup(struct fetch *f, struct conn *cn)
 		if (curl_easy_setopt(cn->c, longs[i].opt, longs[i].val) !=
 		    CURLE_OK)
 			return -EINVAL;
+	if ((h->cainfo &&
+	     curl_easy_setopt(cn->c, CURLOPT_CAINFO, h->cainfo) != CURLE_OK) ||
+	    (h->capath &&
+	     curl_easy_setopt(cn->c, CURLOPT_CAPATH, h->capath) != CURLE_OK))
+		return -EINVAL;
 	if (curl_easy_setopt(cn->c, CURLOPT_SHARE, h->share) != CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_URL, f->url) != CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_PROTOCOLS_STR, "http,https") !=
@@ -789,6 +796,8 @@ static void http_close(struct fetch *f)
 	}
 	curl_share_cleanup(h->share);
 	curl_slist_free_all(h->nocache);
+	free(h->cainfo);
+	free(h->capath);
 	if (h->locks_ready) {
 		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 			pthread_mutex_destroy(&h->share_lock[i]);
@@ -825,6 +834,46 @@ static int http_share_new(struct http_priv *h)
 	return 0;
 }
 
+/* The CA settings the curl tool takes from the environment (libcurl reads
+ * none of them): CURL_CA_BUNDLE, else SSL_CERT_FILE and SSL_CERT_DIR. */
+static int ca_from_env(struct http_priv *h, char *err, size_t errlen)
+{
+	const char *from = "CURL_CA_BUNDLE", *file = getenv(from);
+	const char *dir = getenv("SSL_CERT_DIR");
+	int rc;
+
+	if (!file || !file[0]) {
+		from = "SSL_CERT_FILE";
+		file = getenv(from);
+		/* as is: OpenSSL takes a ':' list and skips missing ones */
+		if (dir && dir[0]) {
+			h->capath = strdup(dir);
+			if (!h->capath)
+				return -ENOMEM;
+		}
+	}
+	if (!file || !file[0])
+		return 0;
+	rc = fetch_readable_file(file, &h->cainfo);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot use CA file %s (from %s): %s",
+			 file, from,
+			 rc == -EINVAL ? "not a regular file" : strerror(-rc));
+	return rc;
+}
+
+/* The cafile option (already made absolute and checked), else the
+ * environment, else nothing: libcurl's built-in default. */
+static int ca_setup(struct fetch *f, char *err, size_t errlen)
+{
+	struct http_priv *h = f->priv;
+
+	if (!f->cafile)
+		return ca_from_env(h, err, errlen);
+	h->cainfo = strdup(f->cafile);
+	return h->cainfo ? 0 : -ENOMEM;
+}
+
 static int http_open(struct fetch *f, char *err, size_t errlen)
 {
 	struct http_priv *h = calloc(1, sizeof(*h));
@@ -841,6 +890,9 @@ static int http_open(struct fetch *f, char *err, size_t errlen)
 			 strerror(-rc));
 		return rc;
 	}
+	rc = ca_setup(f, err, errlen);
+	if (rc < 0)
+		return rc;
 	l = curl_slist_append(NULL, "Cache-Control: no-cache");
 	h->nocache = l;
 	if (l)

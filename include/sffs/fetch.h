@@ -54,6 +54,13 @@ struct fetch_opts {
 	unsigned backoff_ms;        /* first back-off; doubles, +-50% jitter; 200 */
 	unsigned backoff_max_ms;    /* cap of one back-off; default 10000 */
 	bool insecure;              /* skip TLS verification (never default) */
+	/* CA certificates (PEM) to verify TLS with, instead of libcurl's
+	 * default bundle (its default CA directory, if any, still counts,
+	 * as with curl --cacert). NULL (default): the environment the curl
+	 * tool honours, CURL_CA_BUNDLE, else SSL_CERT_FILE and SSL_CERT_DIR
+	 * (a ':'-separated directory list, passed as is); else libcurl's
+	 * default. fetch_open() keeps its own copy. */
+	const char *cafile;
 };
 
 /* Fills o with the defaults above. */
@@ -65,10 +72,12 @@ void fetch_global_cleanup(void);
 
 /*
  * Resolves SOURCE, probes it (a GET of the first bytes for HTTP) and pins
- * its identity. On failure returns NULL and writes a one-line, human message
+ * its identity. A CA file (o->cafile, or CURL_CA_BUNDLE / SSL_CERT_FILE
+ * for HTTP) that is missing or unreadable fails the open before any
+ * request. On failure returns NULL and writes a one-line, human message
  * naming the problem ("HTTP 404 Not Found: URL", "cannot connect to host:
- * ...", "server ignores Range requests ...") into err (always NUL
- * terminated). o may be NULL for defaults.
+ * ...", "server ignores Range requests ...", "cannot use CA file F: ...")
+ * into err (always NUL terminated). o may be NULL for defaults.
  * The returned object is owned by the caller: fetch_free().
  */
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,

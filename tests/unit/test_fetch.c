@@ -221,6 +221,7 @@ static const char nginx_conf[] =
     "http {\n"
     "  log_format t '$connection $connection_requests $status "
     "\"$http_range\" \"$http_cache_control\" \"$http_pragma\"';\n"
+    "  log_format tp '$status $server_protocol';\n"
     "  access_log %1$s/access.log t;\n"
     "  client_body_temp_path %1$s/cb; proxy_temp_path %1$s/px;\n"
     "  fastcgi_temp_path %1$s/fc; uwsgi_temp_path %1$s/uw;\n"
@@ -233,7 +234,8 @@ static const char nginx_conf[] =
     "    location = /loop { return 302 /loop; }\n"
     "  }\n"
     "  server {\n"
-    "    listen 127.0.0.1:%3$d ssl;\n"
+    "    listen 127.0.0.1:%3$d ssl http2;\n"
+    "    access_log %1$s/tls-access.log tp;\n"
     "    ssl_certificate %1$s/cert.pem;\n"
     "    ssl_certificate_key %1$s/key.pem;\n"
     "    root %1$s/www;\n"
@@ -242,14 +244,30 @@ static const char nginx_conf[] =
     "  }\n"
     "}\n";
 
-/* A self-signed certificate for the TLS server block. */
+/* A self-signed certificate for the TLS server block, valid for
+ * 127.0.0.1, so that it can be its own CA file. */
 static int make_cert(struct env *e)
 {
 	char key[PATH_MAX + 16], cert[PATH_MAX + 16];
-	char *argv[] = {"openssl",  "req",    "-x509",	 "-newkey",
-			"rsa:2048", "-nodes", "-subj",	 "/CN=localhost",
-			"-days",    "2",      "-keyout", key,
-			"-out",	    cert,     NULL};
+	char *argv[] = {"openssl",
+			"req",
+			"-x509",
+			"-newkey",
+			"ec",
+			"-pkeyopt",
+			"ec_paramgen_curve:prime256v1",
+			"-nodes",
+			"-subj",
+			"/CN=localhost",
+			"-addext",
+			"subjectAltName=IP:127.0.0.1,DNS:localhost",
+			"-days",
+			"2",
+			"-keyout",
+			key,
+			"-out",
+			cert,
+			NULL};
 	int devnull = open("/dev/null", O_WRONLY), status = -1;
 	pid_t pid;
 
@@ -702,29 +720,125 @@ static void test_tls_redirects(struct env *e, const struct fetch_opts *o)
 	fetch_free(f);
 }
 
-static void test_tls(struct env *e)
+/* Opens url with o, reads a range, and checks the bytes. */
+static bool tls_read_ok(struct env *e, const char *url,
+			const struct fetch_opts *o)
 {
-	char url[128], err[512];
+	char err[512];
 	unsigned char buf[3000];
+	struct fetch *f = fetch_open(url, o, err, sizeof(err));
+	bool ok;
+
+	if (!f) {
+		fprintf(stderr, "  %s: %s\n", url, err);
+		return false;
+	}
+	ok = fetch_size(f) == DATA_SIZE &&
+	     fetch_range(f, 4000000, sizeof(buf), buf, 0) == 0 &&
+	     memcmp(buf, e->data + 4000000, sizeof(buf)) == 0;
+	fetch_free(f);
+	return ok;
+}
+
+static void expect_open_error_opts(const char *url, const struct fetch_opts *o,
+				   const char *want)
+{
+	char err[512] = "x";
+	struct fetch *f = fetch_open(url, o, err, sizeof(err));
+
+	CHECK(f == NULL);
+	CHECK(strstr(err, want) != NULL);
+	if (!strstr(err, want))
+		fprintf(stderr, "  %s: got \"%s\", want \"%s\"\n", url, err,
+			want);
+	fetch_free(f);
+}
+
+/* The cafile option: used, copied, and refused when it cannot be read. */
+static void test_tls_cafile(struct env *e, const char *url)
+{
+	char ca[PATH_MAX + 16], want[PATH_MAX + 64];
 	struct fetch_opts o;
 	struct fetch *f;
 
+	quick_opts(&o);
+	snprintf(ca, sizeof(ca), "%s/cert.pem", e->tmp);
+	o.cafile = ca;
+	CHECK(tls_read_ok(e, url, &o));
+	f = fetch_open(url, &o, want, sizeof(want));
+	CHECK(f && f->cafile && f->cafile != ca && !strcmp(f->cafile, ca));
+	fetch_free(f);
+	snprintf(ca, sizeof(ca), "%s/nope.pem", e->tmp);
+	snprintf(want, sizeof(want),
+		 "cannot use CA file %s: No such file or directory", ca);
+	expect_open_error_opts(url, &o, want);
+	o.cafile = e->tmp;
+	expect_open_error_opts(url, &o, "not a regular file");
+}
+
+/* CURL_CA_BUNDLE, else SSL_CERT_FILE / SSL_CERT_DIR, as the curl tool. */
+static void test_tls_env(struct env *e, const char *url)
+{
+	char ca[PATH_MAX + 16], dir[PATH_MAX + 16], link[PATH_MAX + 32];
+	char *rehash[] = {"openssl", "rehash", dir, NULL};
+	struct fetch_opts o;
+	int status = -1;
+	pid_t pid;
+
+	quick_opts(&o);
+	snprintf(ca, sizeof(ca), "%s/cert.pem", e->tmp);
+	snprintf(dir, sizeof(dir), "%s/certs", e->tmp);
+	CHECK(setenv("CURL_CA_BUNDLE", ca, 1) == 0);
+	CHECK(tls_read_ok(e, url, &o));
+	CHECK(setenv("CURL_CA_BUNDLE", dir, 1) == 0);
+	expect_open_error_opts(url, &o, "(from CURL_CA_BUNDLE): No such file");
+	unsetenv("CURL_CA_BUNDLE");
+	CHECK(setenv("SSL_CERT_FILE", ca, 1) == 0);
+	CHECK(tls_read_ok(e, url, &o));
+	unsetenv("SSL_CERT_FILE");
+	/* a hashed directory, as c_rehash makes */
+	snprintf(link, sizeof(link), "%s/ca.pem", dir);
+	CHECK(mkdir(dir, 0755) == 0 && symlink(ca, link) == 0);
+	pid = spawn(rehash, -1);
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && status == 0);
+	CHECK(setenv("SSL_CERT_DIR", dir, 1) == 0);
+	CHECK(tls_read_ok(e, url, &o));
+	unsetenv("SSL_CERT_DIR");
+}
+
+/* The TLS server speaks HTTP/2 (ALPN): fetch must have used it. */
+static void test_tls_http2(struct env *e)
+{
+	char path[PATH_MAX + 16], *log;
+
+	snprintf(path, sizeof(path), "%s/tls-access.log", e->tmp);
+	log = wait_log(path, "206 HTTP/2.0\n");
+	CHECK(log != NULL);
+	CHECK(log && !strstr(log, "HTTP/1.1"));
+	free(log);
+}
+
+static void test_tls(struct env *e)
+{
+	char url[128], ca[PATH_MAX + 16];
+	struct fetch_opts o;
+
+	unsetenv("CURL_CA_BUNDLE");
+	unsetenv("SSL_CERT_FILE");
+	unsetenv("SSL_CERT_DIR");
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/data.bin",
 		 e->tls_port);
 	expect_open_error(url, "TLS certificate problem with 127.0.0.1:");
 	quick_opts(&o);
 	o.insecure = true;
-	f = fetch_open(url, &o, err, sizeof(err));
-	CHECK(f != NULL);
-	if (!f) {
-		fprintf(stderr, "  %s: %s\n", url, err);
-		return;
-	}
-	CHECK_EQ_U64(fetch_size(f), DATA_SIZE);
-	CHECK(fetch_range(f, 4000000, sizeof(buf), buf, 0) == 0);
-	CHECK(memcmp(buf, e->data + 4000000, sizeof(buf)) == 0);
-	fetch_free(f);
+	CHECK(tls_read_ok(e, url, &o));
+	test_tls_cafile(e, url);
+	test_tls_env(e, url);
+	o.insecure = false;
+	snprintf(ca, sizeof(ca), "%s/cert.pem", e->tmp);
+	o.cafile = ca;
 	test_tls_redirects(e, &o);
+	test_tls_http2(e);
 }
 
 /* ---- tests: local files ----------------------------------------------------
