@@ -281,8 +281,22 @@ const char *fetch_identity(const struct fetch *f)
 	return f->identity ? f->identity : "";
 }
 
+uint64_t fetch_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
 		unsigned flags)
+{
+	return fetch_range_until(f, off, len, buf, flags, 0);
+}
+
+int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
+		      unsigned flags, uint64_t deadline_ns)
 {
 	if (off > f->size || len > f->size - off) {
 		log_err(
@@ -293,7 +307,14 @@ int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
 	}
 	if (len == 0)
 		return 0;
-	return f->be->range(f, off, len, buf, flags);
+	if (deadline_ns && fetch_now_ns() >= deadline_ns) {
+		log_err("%s: bytes %llu-%llu: deadline passed before the request",
+			f->url, (unsigned long long)off,
+			(unsigned long long)(off + len - 1));
+		atomic_fetch_add(&f->errors, 1);
+		return -ETIMEDOUT;
+	}
+	return f->be->range(f, off, len, buf, flags, deadline_ns);
 }
 
 int fetch_stream(struct fetch *f, uint64_t off, uint64_t end, fetch_sink sink,
@@ -318,6 +339,7 @@ void fetch_get_stats(const struct fetch *f, struct fetch_stats *st)
 	st->requests = atomic_load(&f->requests);
 	st->bytes = atomic_load(&f->bytes);
 	st->retries = atomic_load(&f->retries);
+	st->errors = atomic_load(&f->errors);
 }
 
 int fetch_changed(struct fetch *f, const char *fmt, ...)
@@ -347,7 +369,8 @@ static uint64_t next_random(struct fetch *f)
 	return z ^ (z >> 31);
 }
 
-void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms)
+int fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms,
+		  uint64_t deadline_ns)
 {
 	uint64_t ms = f->opts.backoff_ms, cap = f->opts.backoff_max_ms;
 	struct timespec ts;
@@ -363,8 +386,11 @@ void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms)
 		ms = min_ms;
 	if (ms > cap && cap > 0)
 		ms = cap;
+	if (deadline_ns && fetch_now_ns() + ms * 1000000u >= deadline_ns)
+		return -ETIMEDOUT;
 	ts.tv_sec = (time_t)(ms / 1000);
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+	return 0;
 }

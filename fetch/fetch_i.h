@@ -24,9 +24,10 @@ struct fetch_backend {
 	int (*open)(struct fetch *f, char *err, size_t errlen);
 	/* Frees f->priv (may be NULL or half-built). */
 	void (*close)(struct fetch *f);
-	/* Arguments are checked: 0 < len, off + len <= size. */
+	/* Arguments are checked: 0 < len, off + len <= size; deadline_ns
+	 * (0: none) had not passed when called. */
 	int (*range)(struct fetch *f, uint64_t off, size_t len, void *buf,
-		     unsigned flags);
+		     unsigned flags, uint64_t deadline_ns);
 	/* Arguments are checked: off < end <= size. */
 	int (*stream)(struct fetch *f, uint64_t off, uint64_t end,
 		      fetch_sink sink, void *arg);
@@ -49,6 +50,7 @@ struct fetch {
 	atomic_uint_least64_t requests;
 	atomic_uint_least64_t bytes;
 	atomic_uint_least64_t retries;
+	atomic_uint_least64_t errors;
 };
 
 enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
@@ -75,8 +77,11 @@ int fetch_changed(struct fetch *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Sleeps before retry number attempt (0-based): backoff_ms doubled per
- * attempt, capped, +-50% jitter; at least min_ms (Retry-After), capped. */
-void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms);
+ * attempt, capped, +-50% jitter; at least min_ms (Retry-After), capped.
+ * Returns 0 after sleeping, or -ETIMEDOUT at once, without sleeping, when
+ * the sleep would end at or past deadline_ns (0: no deadline). */
+int fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms,
+		  uint64_t deadline_ns);
 
 /*
  * Parses a Content-Range header value: "bytes A-B/T" when want_range (sets

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,7 +68,8 @@ struct xfer {
 	struct conn *conn;
 	unsigned flags;
 	bool probe;
-	uint64_t pos, end; /* bytes [pos, end) are still to deliver */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	uint64_t pos, end;    /* bytes [pos, end) are still to deliver */
 	fetch_sink sink;
 	void *arg;
 	int sink_rc; /* what the sink returned to stop us */
@@ -618,6 +620,21 @@ static void pool_put(struct fetch *f, struct conn *cn)
 
 /* ---- attempts ---------------------------------------------------------- */
 
+/* CURLOPT_TIMEOUT_MS for an attempt: the time left before the deadline
+ * (at least 1 ms, as 0 means none), or 0 without a deadline. */
+static long time_left_ms(const struct xfer *x)
+{
+	uint64_t now, ms;
+
+	if (!x->deadline_ns)
+		return 0;
+	now = fetch_now_ns();
+	if (now >= x->deadline_ns)
+		return 1;
+	ms = (x->deadline_ns - now + 999999) / 1000000;
+	return ms > LONG_MAX ? LONG_MAX : (long)ms;
+}
+
 /* Runs one request for [x->pos, x->end); fills x->msg on failure. */
 static CURLcode perform(struct xfer *x, const char *range)
 {
@@ -633,6 +650,8 @@ static CURLcode perform(struct xfer *x, const char *range)
 	x->retry_after_ms = 0;
 	x->reason[0] = x->msg[0] = x->conn->errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_RANGE, range);
+	/* set every time: a pooled handle keeps the last caller's value */
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, time_left_ms(x));
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER,
 			 (x->flags & FETCH_NOCACHE) ? h->nocache : NULL);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
@@ -748,9 +767,19 @@ static int probe_attempt(struct xfer *x)
 	return pin_identity(x);
 }
 
-/* Runs attempt until it succeeds, fails for good, or retries run out. A
- * request that delivered bytes before failing resumes where it stopped and
- * starts a fresh count of retries. */
+/* -ETIMEDOUT, keeping what the last attempt said. */
+static int deadline_fail(struct xfer *x)
+{
+	char last[sizeof(x->msg)];
+
+	snprintf(last, sizeof(last), "%s", x->msg);
+	return fail(x, -ETIMEDOUT, false, "deadline reached%s%s",
+		    last[0] ? " after: " : "", last);
+}
+
+/* Runs attempt until it succeeds, fails for good, retries run out or the
+ * deadline comes. A request that delivered bytes before failing resumes
+ * where it stopped and starts a fresh count of retries. */
 static int run(struct xfer *x, int (*attempt)(struct xfer *))
 {
 	struct fetch *f = x->f;
@@ -763,6 +792,10 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 	for (;;) {
 		uint64_t before = x->pos;
 
+		if (x->deadline_ns && fetch_now_ns() >= x->deadline_ns) {
+			rc = deadline_fail(x);
+			break;
+		}
 		rc = attempt(x);
 		if (rc == 0 || !x->retry || x->sink_rc)
 			break;
@@ -770,10 +803,14 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 			tries = 0;
 		if (tries >= f->opts.retries)
 			break;
-		log_warn("%s; retry %u of %u", x->msg, tries + 1,
+		if (fetch_backoff(f, tries, x->retry_after_ms,
+				  x->deadline_ns) < 0) {
+			rc = deadline_fail(x);
+			break;
+		}
+		log_warn("%s; retry %u of %u", x->msg, ++tries,
 			 f->opts.retries);
 		atomic_fetch_add(&f->retries, 1);
-		fetch_backoff(f, tries++, x->retry_after_ms);
 	}
 	pool_put(f, x->conn);
 	x->conn = NULL;
@@ -917,11 +954,13 @@ static int mem_sink(void *arg, const void *data, size_t len)
 }
 
 static int http_fetch(struct fetch *f, uint64_t off, uint64_t end,
-		      fetch_sink sink, void *arg, unsigned flags)
+		      fetch_sink sink, void *arg, unsigned flags,
+		      uint64_t deadline_ns)
 {
 	struct xfer x = {
 	    .f = f,
 	    .flags = flags,
+	    .deadline_ns = deadline_ns,
 	    .pos = off,
 	    .end = end,
 	    .sink = sink,
@@ -929,25 +968,27 @@ static int http_fetch(struct fetch *f, uint64_t off, uint64_t end,
 	};
 	int rc = run(&x, data_attempt);
 
-	if (rc < 0 && !x.sink_rc)
+	if (rc < 0 && !x.sink_rc) {
 		log_err("%s: bytes %" PRIu64 "-%" PRIu64 ": %s", f->url, off,
 			end - 1, x.msg);
+		atomic_fetch_add(&f->errors, 1);
+	}
 	return rc;
 }
 
 static int http_range(struct fetch *f, uint64_t off, size_t len, void *buf,
-		      unsigned flags)
+		      unsigned flags, uint64_t deadline_ns)
 {
 	unsigned char *p = buf;
 
 	/* data_attempt never delivers past end, so p stays in buf */
-	return http_fetch(f, off, off + len, mem_sink, &p, flags);
+	return http_fetch(f, off, off + len, mem_sink, &p, flags, deadline_ns);
 }
 
 static int http_stream(struct fetch *f, uint64_t off, uint64_t end,
 		       fetch_sink sink, void *arg)
 {
-	return http_fetch(f, off, end, sink, arg, 0);
+	return http_fetch(f, off, end, sink, arg, 0, 0);
 }
 
 const struct fetch_backend fetch_http_backend = {

@@ -109,6 +109,22 @@ int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
 		unsigned flags);
 
 /*
+ * fetch_range() that gives up at deadline_ns, a CLOCK_MONOTONIC time in
+ * nanoseconds (as fetch_now_ns() gives; 0 = no deadline), with -ETIMEDOUT:
+ * each attempt's transfer may take only the time left, no back-off sleep
+ * would end past the deadline (the call fails instead of sleeping), and no
+ * retry starts after it. A deadline already passed fails at once, without
+ * a request. Otherwise as fetch_range(), which is fetch_range_until(...,
+ * 0). For local files a read cannot stall: only the deadline's passing
+ * before the read is checked. Thread safety as fetch_range().
+ */
+int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
+		      unsigned flags, uint64_t deadline_ns);
+
+/* Now on CLOCK_MONOTONIC, in nanoseconds: the clock of deadline_ns. */
+uint64_t fetch_now_ns(void);
+
+/*
  * Streams the bytes [off, end) in order to sink. If the connection breaks or
  * times out, it resumes with a range request from the last byte delivered
  * (retry rules as above), so sink sees every byte exactly once. end == 0
@@ -124,6 +140,8 @@ struct fetch_stats {
 	uint64_t requests; /* HTTP requests sent (or pread/stream calls) */
 	uint64_t bytes;    /* payload bytes received */
 	uint64_t retries;  /* requests that were retried */
+	uint64_t errors;   /* range/stream calls that finally failed (a
+			      sink's stop and bad arguments not counted) */
 };
 /* A consistent-enough snapshot (counters are atomics). */
 void fetch_get_stats(const struct fetch *f, struct fetch_stats *st);

@@ -983,6 +983,135 @@ static void test_fault_case(struct env *e, const struct fault_case *fc)
 	fetch_free(f);
 }
 
+/* ---- tests: deadlines -------------------------------------------------- */
+
+#define MS 1000000ull
+
+/* The server stalls 6 s; a deadline of 1.5 s ends the call at about 1.5 s
+ * (the low-speed limit, 30 s here, would not), without a retry. */
+static void deadline_stall(struct env *e)
+{
+	char err[512];
+	unsigned char *buf = malloc(500000);
+	struct fetch *f = open_fault(e, "/stall/deadline", 0, err, sizeof(err));
+	struct fetch_stats st;
+	uint64_t t0, el;
+
+	CHECK(f != NULL && buf != NULL);
+	if (!f || !buf)
+		goto out;
+	t0 = fetch_now_ns();
+	CHECK(fetch_range_until(f, 0, 500000, buf, 0, t0 + 1500 * MS) ==
+	      -ETIMEDOUT);
+	el = fetch_now_ns() - t0;
+	printf("deadline: a stalled read gave up after %.2f s\n", el / 1e9);
+	CHECK(el >= 1000 * MS && el < 4000 * MS);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.retries, 0);
+	CHECK_EQ_U64(st.errors, 1);
+out:
+	free(buf);
+	fetch_free(f);
+}
+
+/* A reset whose back-off (4-12 s) would end past the deadline (2 s) fails
+ * at once rather than sleeping. */
+static void deadline_backoff(struct env *e)
+{
+	char url[128], err[512];
+	unsigned char *buf = malloc(500000);
+	struct fetch_opts o;
+	struct fetch *f;
+	struct fetch_stats st;
+	uint64_t t0, el;
+
+	quick_opts(&o);
+	o.backoff_ms = o.backoff_max_ms = 8000;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/reset/deadline",
+		 e->fault_port);
+	f = fetch_open(url, &o, err, sizeof(err));
+	CHECK(f != NULL && buf != NULL);
+	if (!f || !buf)
+		goto out;
+	t0 = fetch_now_ns();
+	CHECK(fetch_range_until(f, 0, 500000, buf, 0, t0 + 2000 * MS) ==
+	      -ETIMEDOUT);
+	el = fetch_now_ns() - t0;
+	printf("deadline: a reset gave up after %.3f s, not backing off\n",
+	       el / 1e9);
+	CHECK(el < 1500 * MS);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.retries, 0);
+out:
+	free(buf);
+	fetch_free(f);
+}
+
+/* A pooled handle must not keep a deadline call's timeout: after a call
+ * with 200 ms to go, a call without deadline waits out the stall (the 1 s
+ * low-speed limit cuts it, and the retry succeeds). */
+static void deadline_reset(struct env *e)
+{
+	char err[512];
+	unsigned char *buf = malloc(500000);
+	struct fetch *f = open_fault(e, "/stall/reset", 1, err, sizeof(err));
+	uint64_t t0, el;
+
+	CHECK(f != NULL && buf != NULL);
+	if (!f || !buf)
+		goto out;
+	t0 = fetch_now_ns();
+	CHECK(fetch_range_until(f, 0, 100, buf, 0, t0 + 200 * MS) == 0);
+	t0 = fetch_now_ns();
+	CHECK(fetch_range(f, 0, 500000, buf, 0) == 0);
+	el = fetch_now_ns() - t0;
+	CHECK(el >= 700 * MS);
+	CHECK(memcmp(buf, e->fdata, 500000) == 0);
+out:
+	free(buf);
+	fetch_free(f);
+}
+
+/* A passed deadline fails at once, with no request, for both backends; a
+ * far one changes nothing. */
+static void deadline_passed(struct env *e)
+{
+	char path[PATH_MAX + 16], err[512];
+	unsigned char buf[100];
+	struct fetch *f[2];
+	struct fetch_stats st;
+
+	snprintf(path, sizeof(path), "%s/fault.bin", e->tmp);
+	f[0] = open_nginx(e, "/data.bin");
+	f[1] = fetch_open(path, NULL, err, sizeof(err));
+	CHECK(f[0] && f[1]);
+	for (int i = 0; i < 2 && f[0] && f[1]; i++) {
+		const unsigned char *want = i ? e->fdata : e->data;
+
+		CHECK(fetch_range_until(f[i], 5, sizeof(buf), buf, 0, 1) ==
+		      -ETIMEDOUT);
+		CHECK(fetch_range_until(f[i], 5, sizeof(buf), buf, 0,
+					fetch_now_ns() + 30000 * MS) == 0);
+		CHECK(memcmp(buf, want + 5, sizeof(buf)) == 0);
+		fetch_get_stats(f[i], &st);
+		CHECK_EQ_U64(st.requests, i ? 1 : 2); /* the probe + one */
+		CHECK_EQ_U64(st.errors, 1);
+	}
+	fetch_free(f[0]);
+	fetch_free(f[1]);
+}
+
+static void test_deadlines(struct env *e)
+{
+	uint64_t a = fetch_now_ns(), b = fetch_now_ns();
+
+	CHECK(a > 0 && b >= a);
+	deadline_passed(e);
+	deadline_backoff(e);
+	deadline_reset(e);
+	deadline_stall(e);
+}
+
 /* Runs fn with stderr going to a file; returns what was written. */
 static char *capture_stderr(struct env *e, void (*fn)(struct env *))
 {
@@ -1092,6 +1221,7 @@ int main(void)
 	test_nocache(e);
 	test_changed_nginx(e);
 	test_faults(e);
+	test_deadlines(e);
 	test_local(e);
 	fetch_global_cleanup();
 	return check_done();
