@@ -160,6 +160,77 @@ char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
 	return s;
 }
 
+static char *append(const char *s, const char *suffix)
+{
+	char *out = NULL;
+
+	if (asprintf(&out, "%s%s", s, suffix) < 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return out;
+}
+
+/* errno for a failed libcurl URL call */
+static int curlu_errno(CURLUcode rc)
+{
+	return rc == CURLUE_OUT_OF_MEMORY ? ENOMEM : EINVAL;
+}
+
+/* u's URL with suffix appended to its path; NULL with errno set. */
+static char *url_with_path_suffix(CURLU *u, const char *suffix)
+{
+	char *path = NULL, *npath = NULL, *s = NULL, *out = NULL;
+	CURLUcode rc = curl_url_get(u, CURLUPART_PATH, &path, 0);
+
+	if (rc != CURLUE_OK || !path[0] || path[strlen(path) - 1] == '/') {
+		errno = rc != CURLUE_OK ? curlu_errno(rc) : EINVAL;
+		goto out_free;
+	}
+	npath = append(path, suffix);
+	if (!npath)
+		goto out_free;
+	rc = curl_url_set(u, CURLUPART_PATH, npath, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_URL, &s, 0);
+	if (rc != CURLUE_OK)
+		errno = curlu_errno(rc);
+	else
+		out = strdup(s);
+out_free:
+	curl_free(s);
+	free(npath);
+	curl_free(path);
+	return out;
+}
+
+char *fetch_sibling_url(const char *url, const char *suffix)
+{
+	CURLU *u;
+	CURLUcode rc;
+	char *out = NULL;
+
+	if (!url || !url[0] || !suffix) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!strstr(url, "://") || has_prefix(url, "file://"))
+		return append(url, suffix);
+	u = curl_url();
+	if (!u) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc = curl_url_set(u, CURLUPART_URL, url,
+			  CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+	if (rc == CURLUE_OK)
+		out = url_with_path_suffix(u, suffix);
+	else
+		errno = curlu_errno(rc);
+	curl_url_cleanup(u);
+	return out;
+}
+
 static uint64_t seed_rng(const struct fetch *f)
 {
 	struct timespec ts;

@@ -94,6 +94,20 @@ const char *fetch_url(const struct fetch *f);
  * gave neither). Owned by f. */
 const char *fetch_identity(const struct fetch *f);
 
+/*
+ * The URL of a file beside url: suffix appended to the path component
+ * only, so "https://h/a.tar.gz?X-Amz-Signature=1#f" + ".sfidx" gives
+ * "https://h/a.tar.gz.sfidx?X-Amz-Signature=1#f" (query and fragment
+ * kept; libcurl's URL parser may normalise the rest, e.g. lower-case the
+ * scheme or resolve "/../"). suffix is appended verbatim: it must need no
+ * percent-encoding. Local paths and file:// URLs (as fetch_url() gives
+ * them, not percent-encoded) just get suffix appended. Returns a malloc'd
+ * string for the caller to free(), or NULL with errno ENOMEM, or EINVAL
+ * for a URL libcurl cannot parse or whose path names no file (empty or
+ * ending in '/'). Thread safe.
+ */
+char *fetch_sibling_url(const char *url, const char *suffix);
+
 enum fetch_flags {
 	FETCH_NOCACHE = 1 << 0, /* send Cache-Control: no-cache / Pragma */
 };

@@ -418,6 +418,47 @@ static void test_resolve(void)
 	}
 }
 
+static void test_sibling(void)
+{
+	static const struct {
+		const char *url;
+		const char *want; /* NULL: fails with EINVAL */
+	} tab[] = {
+	    {"https://host/a.tar.gz", "https://host/a.tar.gz.sfidx"},
+	    {"https://host/a.tar.gz?X-Amz-Signature=ab%2Fc&X-Amz-Date=1",
+	     "https://host/a.tar.gz.sfidx?X-Amz-Signature=ab%2Fc&X-Amz-Date=1"},
+	    {"https://host/a.tar.gz#part", "https://host/a.tar.gz.sfidx#part"},
+	    {"http://u:p@127.0.0.1:8080/d/a.tar.gz?x=1#f",
+	     "http://u:p@127.0.0.1:8080/d/a.tar.gz.sfidx?x=1#f"},
+	    {"https://h/a%20b.tar.gz", "https://h/a%20b.tar.gz.sfidx"},
+	    {"s3://bucket/k/a.tar.gz", "s3://bucket/k/a.tar.gz.sfidx"},
+	    {"file:///tmp/a b#1.tar.gz", "file:///tmp/a b#1.tar.gz.sfidx"},
+	    {"/tmp/a?.tar.gz", "/tmp/a?.tar.gz.sfidx"},
+	    {"rel/a.tar.gz", "rel/a.tar.gz.sfidx"},
+	    {"https://host/", NULL},
+	    {"https://host?x=1", NULL},
+	    {"https://h/dir/?x=1", NULL},
+	    {"https://", NULL},
+	    {"bad scheme://x/y", NULL},
+	    {"", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		char *got;
+
+		errno = 0;
+		got = fetch_sibling_url(tab[i].url, ".sfidx");
+		if (!tab[i].want)
+			CHECK(got == NULL && errno == EINVAL);
+		else
+			CHECK(got && strcmp(got, tab[i].want) == 0);
+		if (tab[i].want ? !got || strcmp(got, tab[i].want) : !!got)
+			fprintf(stderr, "  sibling of %s: %s\n", tab[i].url,
+				got ? got : strerror(errno));
+		free(got);
+	}
+}
+
 static void quick_opts(struct fetch_opts *o)
 {
 	fetch_opts_default(o);
@@ -1208,6 +1249,7 @@ int main(void)
 	e->fdata = random_bytes(FAULT_SIZE, e->seed + 2);
 	CHECK(fetch_global_init() == 0);
 	test_resolve();
+	test_sibling();
 	CHECK(e->data && e->fdata && start_nginx(e) == 0);
 	CHECK(start_fault(e) == 0);
 	if (check_fail)
