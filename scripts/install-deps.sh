@@ -22,6 +22,8 @@ PACKAGES=(
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev
+	# test_fetch and test_tls make their certificates with it
+	openssl
 )
 
 missing=()
