@@ -69,14 +69,6 @@ uint64_t blocks_count_for(uint64_t csize, uint32_t size)
 	return size ? (csize + size - 1) / size : 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Waits with deadlines on CLOCK_MONOTONIC: immune to clock steps. */
 static void cond_init_monotonic(pthread_cond_t *c)
 {
@@ -336,9 +328,8 @@ static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 {
 	int rc;
 
-	(void)deadline;
-	rc = fetch_range(bs->f, block_off(bs, e->b.idx), e->b.len, e->buf,
-			 FETCH_NOCACHE);
+	rc = fetch_range_until(bs->f, block_off(bs, e->b.idx), e->b.len,
+			       e->buf, FETCH_NOCACHE, deadline);
 	if (rc)
 		return rc;
 	return digest_ok(bs, e->b.idx, e->buf, e->b.len) ? 0 : -EIO;
@@ -375,8 +366,8 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 
 	for (k = 0; k < n; k++)
 		total += run[k]->b.len;
-	deadline = now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
-	rc = fetch_range(bs->f, off, total, buf, 0);
+	deadline = fetch_now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
+	rc = fetch_range_until(bs->f, off, total, buf, 0, deadline);
 	/* The fetch logged why; a waiter's own -ETIMEDOUT means only that
 	 * its deadline passed, so a failed fetch is -EIO for all. */
 	if (rc && rc != -ENOMEM)

@@ -27,14 +27,6 @@ static uint64_t chunk_key(size_t span, uint64_t chunk)
 	return ((uint64_t)span << 24) | chunk;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- windows: a bounded LRU in front of the index or spill file ---- */
 
 static int window_fetch(struct archive *ar, const struct seek_point *pt,
@@ -377,7 +369,7 @@ static void req_defaults(struct archive *ar, struct archive_req *rq)
 {
 	if (!rq->deadline_ns)
 		rq->deadline_ns =
-		    now_ns() + (uint64_t)ar->o.timeout_s * 1000000000u;
+		    fetch_now_ns() + (uint64_t)ar->o.timeout_s * 1000000000u;
 }
 
 void archive_req_release(struct archive_req *rq)

@@ -9,11 +9,13 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@ void fetch_opts_default(struct fetch_opts *o)
 	o->backoff_ms = 200;
 	o->backoff_max_ms = 10000;
 	o->insecure = false;
+	o->cafile = NULL;
 }
 
 int fetch_global_init(void)
@@ -157,6 +160,77 @@ char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
 	return s;
 }
 
+static char *append(const char *s, const char *suffix)
+{
+	char *out = NULL;
+
+	if (asprintf(&out, "%s%s", s, suffix) < 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return out;
+}
+
+/* errno for a failed libcurl URL call */
+static int curlu_errno(CURLUcode rc)
+{
+	return rc == CURLUE_OUT_OF_MEMORY ? ENOMEM : EINVAL;
+}
+
+/* u's URL with suffix appended to its path; NULL with errno set. */
+static char *url_with_path_suffix(CURLU *u, const char *suffix)
+{
+	char *path = NULL, *npath = NULL, *s = NULL, *out = NULL;
+	CURLUcode rc = curl_url_get(u, CURLUPART_PATH, &path, 0);
+
+	if (rc != CURLUE_OK || !path[0] || path[strlen(path) - 1] == '/') {
+		errno = rc != CURLUE_OK ? curlu_errno(rc) : EINVAL;
+		goto out_free;
+	}
+	npath = append(path, suffix);
+	if (!npath)
+		goto out_free;
+	rc = curl_url_set(u, CURLUPART_PATH, npath, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_URL, &s, 0);
+	if (rc != CURLUE_OK)
+		errno = curlu_errno(rc);
+	else
+		out = strdup(s);
+out_free:
+	curl_free(s);
+	free(npath);
+	curl_free(path);
+	return out;
+}
+
+char *fetch_sibling_url(const char *url, const char *suffix)
+{
+	CURLU *u;
+	CURLUcode rc;
+	char *out = NULL;
+
+	if (!url || !url[0] || !suffix) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!strstr(url, "://") || has_prefix(url, "file://"))
+		return append(url, suffix);
+	u = curl_url();
+	if (!u) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc = curl_url_set(u, CURLUPART_URL, url,
+			  CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+	if (rc == CURLUE_OK)
+		out = url_with_path_suffix(u, suffix);
+	else
+		errno = curlu_errno(rc);
+	curl_url_cleanup(u);
+	return out;
+}
+
 static uint64_t seed_rng(const struct fetch *f)
 {
 	struct timespec ts;
@@ -164,6 +238,44 @@ static uint64_t seed_rng(const struct fetch *f)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
 	       ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)f;
+}
+
+int fetch_readable_file(const char *path, char **abs)
+{
+	struct stat st;
+	int fd, e = 0;
+
+	*abs = realpath(path, NULL);
+	if (!*abs)
+		return -errno;
+	fd = open(*abs, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL;
+	if (fd >= 0)
+		close(fd);
+	if (e) {
+		free(*abs);
+		*abs = NULL;
+	}
+	return -e;
+}
+
+/* Replaces the caller's opts.cafile by f's own absolute copy. */
+static int copy_cafile(struct fetch *f, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!f->opts.cafile)
+		return 0;
+	rc = fetch_readable_file(f->opts.cafile, &f->cafile);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot use CA file %s: %s",
+			 f->opts.cafile,
+			 rc == -EINVAL ? "not a regular file" : strerror(-rc));
+	f->opts.cafile = f->cafile;
+	return rc;
 }
 
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
@@ -190,6 +302,11 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 	else
 		fetch_opts_default(&f->opts);
 	atomic_init(&f->rng, seed_rng(f));
+	if (copy_cafile(f, err, errlen) < 0) {
+		free(target);
+		fetch_free(f);
+		return NULL;
+	}
 	if (kind == FETCH_KIND_HTTP) {
 		f->be = &fetch_http_backend;
 		f->url = target;
@@ -216,6 +333,7 @@ void fetch_free(struct fetch *f)
 	free(f->url);
 	free(f->path);
 	free(f->identity);
+	free(f->cafile);
 	free(f);
 }
 
@@ -234,8 +352,22 @@ const char *fetch_identity(const struct fetch *f)
 	return f->identity ? f->identity : "";
 }
 
+uint64_t fetch_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
 		unsigned flags)
+{
+	return fetch_range_until(f, off, len, buf, flags, 0);
+}
+
+int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
+		      unsigned flags, uint64_t deadline_ns)
 {
 	if (off > f->size || len > f->size - off) {
 		log_err(
@@ -246,7 +378,14 @@ int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
 	}
 	if (len == 0)
 		return 0;
-	return f->be->range(f, off, len, buf, flags);
+	if (deadline_ns && fetch_now_ns() >= deadline_ns) {
+		log_err("%s: bytes %llu-%llu: deadline passed before the request",
+			f->url, (unsigned long long)off,
+			(unsigned long long)(off + len - 1));
+		atomic_fetch_add(&f->errors, 1);
+		return -ETIMEDOUT;
+	}
+	return f->be->range(f, off, len, buf, flags, deadline_ns);
 }
 
 int fetch_stream(struct fetch *f, uint64_t off, uint64_t end, fetch_sink sink,
@@ -271,6 +410,7 @@ void fetch_get_stats(const struct fetch *f, struct fetch_stats *st)
 	st->requests = atomic_load(&f->requests);
 	st->bytes = atomic_load(&f->bytes);
 	st->retries = atomic_load(&f->retries);
+	st->errors = atomic_load(&f->errors);
 }
 
 int fetch_changed(struct fetch *f, const char *fmt, ...)
@@ -300,7 +440,8 @@ static uint64_t next_random(struct fetch *f)
 	return z ^ (z >> 31);
 }
 
-void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms)
+int fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms,
+		  uint64_t deadline_ns)
 {
 	uint64_t ms = f->opts.backoff_ms, cap = f->opts.backoff_max_ms;
 	struct timespec ts;
@@ -316,10 +457,13 @@ void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms)
 		ms = min_ms;
 	if (ms > cap && cap > 0)
 		ms = cap;
+	if (deadline_ns && fetch_now_ns() + ms * 1000000u >= deadline_ns)
+		return -ETIMEDOUT;
 	ts.tv_sec = (time_t)(ms / 1000);
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+	return 0;
 }
 
 /* ---- sources given as functions ---- */
@@ -342,11 +486,12 @@ static void ops_close(struct fetch *f)
 }
 
 static int ops_range(struct fetch *f, uint64_t off, size_t len, void *buf,
-		     unsigned flags)
+		     unsigned flags, uint64_t deadline_ns)
 {
 	struct ops_priv *p = f->priv;
 	int rc;
 
+	(void)deadline_ns; /* checked before the call; the source may block */
 	atomic_fetch_add(&f->requests, 1);
 	rc = p->ops->range(p->arg, off, len, buf, flags);
 	if (!rc)
@@ -365,7 +510,7 @@ static int ops_stream(struct fetch *f, uint64_t off, uint64_t end,
 	while (!rc && off < end) {
 		size_t n = end - off < piece ? (size_t)(end - off) : piece;
 
-		rc = ops_range(f, off, n, buf, 0);
+		rc = ops_range(f, off, n, buf, 0, 0);
 		if (!rc)
 			rc = sink(arg, buf, n);
 		off += n;

@@ -24,9 +24,10 @@ struct fetch_backend {
 	int (*open)(struct fetch *f, char *err, size_t errlen);
 	/* Frees f->priv (may be NULL or half-built). */
 	void (*close)(struct fetch *f);
-	/* Arguments are checked: 0 < len, off + len <= size. */
+	/* Arguments are checked: 0 < len, off + len <= size; deadline_ns
+	 * (0: none) had not passed when called. */
 	int (*range)(struct fetch *f, uint64_t off, size_t len, void *buf,
-		     unsigned flags);
+		     unsigned flags, uint64_t deadline_ns);
 	/* Arguments are checked: off < end <= size. */
 	int (*stream)(struct fetch *f, uint64_t off, uint64_t end,
 		      fetch_sink sink, void *arg);
@@ -41,6 +42,7 @@ struct fetch {
 	char *url;	/* resolved URL (http(s):// or file://) */
 	char *path;	/* file backend: the local path; else NULL */
 	char *identity; /* pinned validator, "" when none; set by open */
+	char *cafile;	/* own absolute copy of opts.cafile, or NULL */
 	uint64_t size;	/* pinned at open */
 	void *priv;	/* backend state */
 	atomic_bool change_logged; /* "artifact changed" said once */
@@ -48,6 +50,7 @@ struct fetch {
 	atomic_uint_least64_t requests;
 	atomic_uint_least64_t bytes;
 	atomic_uint_least64_t retries;
+	atomic_uint_least64_t errors;
 };
 
 enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
@@ -62,14 +65,23 @@ enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
 char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
 			   size_t errlen);
 
+/* Sets *abs to a malloc'd absolute form of path (the daemon chdirs to /
+ * after the mount, and handles are made later) once path opens for reading
+ * as a regular file. Returns 0, or -errno (-EINVAL: not a regular file)
+ * with *abs NULL. */
+int fetch_readable_file(const char *path, char **abs);
+
 /* Logs "artifact changed ...: WHAT (URL)" the first time it is called for
  * f, and returns -EIO. */
 int fetch_changed(struct fetch *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Sleeps before retry number attempt (0-based): backoff_ms doubled per
- * attempt, capped, +-50% jitter; at least min_ms (Retry-After), capped. */
-void fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms);
+ * attempt, capped, +-50% jitter; at least min_ms (Retry-After), capped.
+ * Returns 0 after sleeping, or -ETIMEDOUT at once, without sleeping, when
+ * the sleep would end at or past deadline_ns (0: no deadline). */
+int fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms,
+		  uint64_t deadline_ns);
 
 /*
  * Parses a Content-Range header value: "bytes A-B/T" when want_range (sets

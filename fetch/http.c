@@ -2,10 +2,18 @@
 /*
  * http.c - the libcurl backend.
  *
- * One share handle per fetch object shares connections, DNS and TLS
- * sessions between a pool of easy handles; a caller takes an idle handle
- * (or makes one), runs its transfer without any lock held, and gives it
- * back. Every response is checked against the identity pinned by the probe
+ * A pool of easy handles per fetch object: a caller takes an idle handle
+ * (or makes one), runs its transfer with curl_easy_perform() without any
+ * lock held, and gives it back. Each easy handle keeps its own connection
+ * cache, so a pooled handle reuses its connection (HTTP/1.1 keep-alive or
+ * one HTTP/2 connection) for the next caller. A share handle shares only
+ * what libcurl supports sharing between concurrently used easy handles:
+ * the DNS cache and TLS session IDs (so a new handle resumes a TLS
+ * session instead of a full handshake). Connections are NOT shared:
+ * libcurl documents sharing them (CURL_LOCK_DATA_CONNECT) between
+ * concurrent threads as unsupported, and it crashes with HTTP/2 over TLS.
+ *
+ * Every response is checked against the identity pinned by the probe
  * before its first byte is delivered.
  */
 #include "fetch_i.h"
@@ -15,18 +23,22 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define HTTP_MAX_REDIRS 10
+#define HTTP_MAX_REDIRS 5
 #define HTTP_LOW_SPEED_BYTES 1024
 #define HTTP_BUFFER_SIZE (128 * 1024)
-/* Connections kept in the shared cache; libcurl's default (5) is per
- * handle and, shared, would close connections under 8 concurrent readers. */
-#define HTTP_MAX_CONNECTS 64
+/* Idle easy handles (each with its connection) kept for reuse. Callers are
+ * FUSE worker threads (libfuse's default is at most 10), so 16 keeps a
+ * handle for every one of them; handles of a larger burst are closed when
+ * given back, not hoarded. */
+#define HTTP_POOL_IDLE_MAX 16
 
 /* One easy handle and its error buffer. */
 struct conn {
@@ -43,7 +55,10 @@ struct http_priv {
 	pthread_mutex_t pool_lock;
 	bool locks_ready;
 	struct conn *idle;	    /* guarded by pool_lock */
+	unsigned nidle;		    /* guarded by pool_lock */
 	struct curl_slist *nocache; /* read only after open */
+	char *cainfo;		    /* CURLOPT_CAINFO, or NULL; read only */
+	char *capath;		    /* CURLOPT_CAPATH, or NULL; read only */
 	enum pin pin;		    /* set by the probe */
 };
 
@@ -53,7 +68,8 @@ struct xfer {
 	struct conn *conn;
 	unsigned flags;
 	bool probe;
-	uint64_t pos, end; /* bytes [pos, end) are still to deliver */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+	uint64_t pos, end;    /* bytes [pos, end) are still to deliver */
 	fetch_sink sink;
 	void *arg;
 	int sink_rc; /* what the sink returned to stop us */
@@ -158,6 +174,11 @@ static const char *status_reason(long status)
 
 /* ---- messages ---------------------------------------------------------- */
 
+static bool is_https(const char *url)
+{
+	return strncasecmp(url, "https://", 8) == 0;
+}
+
 static const char *effective_url(struct xfer *x)
 {
 	char *u = NULL;
@@ -194,6 +215,13 @@ static void curl_message(struct xfer *x, CURLcode rc, long oserr)
 {
 	char hp[256];
 
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL && is_https(x->f->url) &&
+	    !is_https(effective_url(x))) {
+		snprintf(x->msg, sizeof(x->msg),
+			 "refusing redirect from https to http: %s -> %s",
+			 x->f->url, effective_url(x));
+		return;
+	}
 	host_port(x, hp, sizeof(hp));
 	switch (rc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -509,19 +537,27 @@ static int conn_setup(struct fetch *f, struct conn *cn)
 	    {CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L},
 	    {CURLOPT_TCP_KEEPALIVE, 1L},
 	    {CURLOPT_BUFFERSIZE, HTTP_BUFFER_SIZE},
-	    {CURLOPT_MAXCONNECTS, HTTP_MAX_CONNECTS},
+	    /* HTTP/2 when TLS ALPN offers it, HTTP/1.1 over plain http */
+	    {CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS},
 	};
 
 	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
 		if (curl_easy_setopt(cn->c, longs[i].opt, longs[i].val) !=
 		    CURLE_OK)
 			return -EINVAL;
+	if ((h->cainfo &&
+	     curl_easy_setopt(cn->c, CURLOPT_CAINFO, h->cainfo) != CURLE_OK) ||
+	    (h->capath &&
+	     curl_easy_setopt(cn->c, CURLOPT_CAPATH, h->capath) != CURLE_OK))
+		return -EINVAL;
 	if (curl_easy_setopt(cn->c, CURLOPT_SHARE, h->share) != CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_URL, f->url) != CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_PROTOCOLS_STR, "http,https") !=
 		CURLE_OK ||
+	    /* an https URL is never followed to plain http */
 	    curl_easy_setopt(cn->c, CURLOPT_REDIR_PROTOCOLS_STR,
-			     "http,https") != CURLE_OK ||
+			     is_https(f->url) ? "https" : "http,https") !=
+		CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_USERAGENT, "sffs/0.1") !=
 		CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_ERRORBUFFER, cn->errbuf) !=
@@ -556,23 +592,48 @@ static struct conn *pool_get(struct fetch *f)
 
 	pthread_mutex_lock(&h->pool_lock);
 	cn = h->idle;
-	if (cn)
+	if (cn) {
 		h->idle = cn->next;
+		h->nidle--;
+	}
 	pthread_mutex_unlock(&h->pool_lock);
 	return cn ? cn : conn_new(f);
 }
 
+/* Keeps cn for the next caller, or closes it when enough are idle. */
 static void pool_put(struct fetch *f, struct conn *cn)
 {
 	struct http_priv *h = f->priv;
+	bool keep;
 
 	pthread_mutex_lock(&h->pool_lock);
-	cn->next = h->idle;
-	h->idle = cn;
+	keep = h->nidle < HTTP_POOL_IDLE_MAX;
+	if (keep) {
+		cn->next = h->idle;
+		h->idle = cn;
+		h->nidle++;
+	}
 	pthread_mutex_unlock(&h->pool_lock);
+	if (!keep)
+		conn_free(cn);
 }
 
 /* ---- attempts ---------------------------------------------------------- */
+
+/* CURLOPT_TIMEOUT_MS for an attempt: the time left before the deadline
+ * (at least 1 ms, as 0 means none), or 0 without a deadline. */
+static long time_left_ms(const struct xfer *x)
+{
+	uint64_t now, ms;
+
+	if (!x->deadline_ns)
+		return 0;
+	now = fetch_now_ns();
+	if (now >= x->deadline_ns)
+		return 1;
+	ms = (x->deadline_ns - now + 999999) / 1000000;
+	return ms > LONG_MAX ? LONG_MAX : (long)ms;
+}
 
 /* Runs one request for [x->pos, x->end); fills x->msg on failure. */
 static CURLcode perform(struct xfer *x, const char *range)
@@ -589,6 +650,8 @@ static CURLcode perform(struct xfer *x, const char *range)
 	x->retry_after_ms = 0;
 	x->reason[0] = x->msg[0] = x->conn->errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_RANGE, range);
+	/* set every time: a pooled handle keeps the last caller's value */
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, time_left_ms(x));
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER,
 			 (x->flags & FETCH_NOCACHE) ? h->nocache : NULL);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
@@ -648,10 +711,30 @@ static int pin_identity(struct xfer *x)
 	return x->f->identity ? 0 : fail(x, -ENOMEM, false, "out of memory");
 }
 
+/* A 200 to "Range: bytes=0-0" is fine only for an artifact of 0 or 1
+ * bytes; for anything bigger, every read would download from byte 0. */
+static int probe_200(struct xfer *x, uint64_t *size)
+{
+	curl_off_t cl = -1;
+
+	curl_easy_getinfo(x->conn->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	if (cl > 1 || (cl < 0 && x->got > 1))
+		return fail(x, -EIO, false,
+			    "server ignores Range requests (answered 200 to a "
+			    "range request): every read would download from "
+			    "byte 0: %s",
+			    effective_url(x));
+	if (cl < 0)
+		return fail(x, -EIO, false,
+			    "server did not give the size of %s",
+			    effective_url(x));
+	*size = (uint64_t)cl;
+	return 0;
+}
+
 static int probe_size(struct xfer *x, long status, uint64_t *size)
 {
 	const char *cr = header(x, "Content-Range");
-	curl_off_t cl = -1;
 	uint64_t a = 0, b = 0;
 
 	if (status == 206 &&
@@ -662,14 +745,9 @@ static int probe_size(struct xfer *x, long status, uint64_t *size)
 	    fetch_parse_content_range(cr, false, NULL, NULL, size) == 0 &&
 	    *size == 0)
 		return 0;
-	if (status == 200) {
-		curl_easy_getinfo(x->conn->c,
-				  CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-		*size = (uint64_t)cl;
-		if (cl >= 0)
-			return 0;
-	}
-	if (status != 200 && status != 206)
+	if (status == 200)
+		return probe_200(x, size);
+	if (status != 206)
 		return status_error(x, status);
 	return fail(x, -EIO, false, "server did not give the size of %s",
 		    effective_url(x));
@@ -689,9 +767,19 @@ static int probe_attempt(struct xfer *x)
 	return pin_identity(x);
 }
 
-/* Runs attempt until it succeeds, fails for good, or retries run out. A
- * request that delivered bytes before failing resumes where it stopped and
- * starts a fresh count of retries. */
+/* -ETIMEDOUT, keeping what the last attempt said. */
+static int deadline_fail(struct xfer *x)
+{
+	char last[sizeof(x->msg)];
+
+	snprintf(last, sizeof(last), "%s", x->msg);
+	return fail(x, -ETIMEDOUT, false, "deadline reached%s%s",
+		    last[0] ? " after: " : "", last);
+}
+
+/* Runs attempt until it succeeds, fails for good, retries run out or the
+ * deadline comes. A request that delivered bytes before failing resumes
+ * where it stopped and starts a fresh count of retries. */
 static int run(struct xfer *x, int (*attempt)(struct xfer *))
 {
 	struct fetch *f = x->f;
@@ -704,6 +792,10 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 	for (;;) {
 		uint64_t before = x->pos;
 
+		if (x->deadline_ns && fetch_now_ns() >= x->deadline_ns) {
+			rc = deadline_fail(x);
+			break;
+		}
 		rc = attempt(x);
 		if (rc == 0 || !x->retry || x->sink_rc)
 			break;
@@ -711,10 +803,14 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 			tries = 0;
 		if (tries >= f->opts.retries)
 			break;
-		log_warn("%s; retry %u of %u", x->msg, tries + 1,
+		if (fetch_backoff(f, tries, x->retry_after_ms,
+				  x->deadline_ns) < 0) {
+			rc = deadline_fail(x);
+			break;
+		}
+		log_warn("%s; retry %u of %u", x->msg, ++tries,
 			 f->opts.retries);
 		atomic_fetch_add(&f->retries, 1);
-		fetch_backoff(f, tries++, x->retry_after_ms);
 	}
 	pool_put(f, x->conn);
 	x->conn = NULL;
@@ -737,6 +833,8 @@ static void http_close(struct fetch *f)
 	}
 	curl_share_cleanup(h->share);
 	curl_slist_free_all(h->nocache);
+	free(h->cainfo);
+	free(h->capath);
 	if (h->locks_ready) {
 		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 			pthread_mutex_destroy(&h->share_lock[i]);
@@ -748,8 +846,9 @@ static void http_close(struct fetch *f)
 
 static int http_share_new(struct http_priv *h)
 {
-	const curl_lock_data what[] = {CURL_LOCK_DATA_CONNECT,
-				       CURL_LOCK_DATA_DNS,
+	/* Only what libcurl supports sharing between easy handles used at
+	 * the same time: not CURL_LOCK_DATA_CONNECT. */
+	const curl_lock_data what[] = {CURL_LOCK_DATA_DNS,
 				       CURL_LOCK_DATA_SSL_SESSION};
 
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -772,6 +871,46 @@ static int http_share_new(struct http_priv *h)
 	return 0;
 }
 
+/* The CA settings the curl tool takes from the environment (libcurl reads
+ * none of them): CURL_CA_BUNDLE, else SSL_CERT_FILE and SSL_CERT_DIR. */
+static int ca_from_env(struct http_priv *h, char *err, size_t errlen)
+{
+	const char *from = "CURL_CA_BUNDLE", *file = getenv(from);
+	const char *dir = getenv("SSL_CERT_DIR");
+	int rc;
+
+	if (!file || !file[0]) {
+		from = "SSL_CERT_FILE";
+		file = getenv(from);
+		/* as is: OpenSSL takes a ':' list and skips missing ones */
+		if (dir && dir[0]) {
+			h->capath = strdup(dir);
+			if (!h->capath)
+				return -ENOMEM;
+		}
+	}
+	if (!file || !file[0])
+		return 0;
+	rc = fetch_readable_file(file, &h->cainfo);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot use CA file %s (from %s): %s",
+			 file, from,
+			 rc == -EINVAL ? "not a regular file" : strerror(-rc));
+	return rc;
+}
+
+/* The cafile option (already made absolute and checked), else the
+ * environment, else nothing: libcurl's built-in default. */
+static int ca_setup(struct fetch *f, char *err, size_t errlen)
+{
+	struct http_priv *h = f->priv;
+
+	if (!f->cafile)
+		return ca_from_env(h, err, errlen);
+	h->cainfo = strdup(f->cafile);
+	return h->cainfo ? 0 : -ENOMEM;
+}
+
 static int http_open(struct fetch *f, char *err, size_t errlen)
 {
 	struct http_priv *h = calloc(1, sizeof(*h));
@@ -788,6 +927,9 @@ static int http_open(struct fetch *f, char *err, size_t errlen)
 			 strerror(-rc));
 		return rc;
 	}
+	rc = ca_setup(f, err, errlen);
+	if (rc < 0)
+		return rc;
 	l = curl_slist_append(NULL, "Cache-Control: no-cache");
 	h->nocache = l;
 	if (l)
@@ -812,11 +954,13 @@ static int mem_sink(void *arg, const void *data, size_t len)
 }
 
 static int http_fetch(struct fetch *f, uint64_t off, uint64_t end,
-		      fetch_sink sink, void *arg, unsigned flags)
+		      fetch_sink sink, void *arg, unsigned flags,
+		      uint64_t deadline_ns)
 {
 	struct xfer x = {
 	    .f = f,
 	    .flags = flags,
+	    .deadline_ns = deadline_ns,
 	    .pos = off,
 	    .end = end,
 	    .sink = sink,
@@ -824,25 +968,27 @@ static int http_fetch(struct fetch *f, uint64_t off, uint64_t end,
 	};
 	int rc = run(&x, data_attempt);
 
-	if (rc < 0 && !x.sink_rc)
+	if (rc < 0 && !x.sink_rc) {
 		log_err("%s: bytes %" PRIu64 "-%" PRIu64 ": %s", f->url, off,
 			end - 1, x.msg);
+		atomic_fetch_add(&f->errors, 1);
+	}
 	return rc;
 }
 
 static int http_range(struct fetch *f, uint64_t off, size_t len, void *buf,
-		      unsigned flags)
+		      unsigned flags, uint64_t deadline_ns)
 {
 	unsigned char *p = buf;
 
 	/* data_attempt never delivers past end, so p stays in buf */
-	return http_fetch(f, off, off + len, mem_sink, &p, flags);
+	return http_fetch(f, off, off + len, mem_sink, &p, flags, deadline_ns);
 }
 
 static int http_stream(struct fetch *f, uint64_t off, uint64_t end,
 		       fetch_sink sink, void *arg)
 {
-	return http_fetch(f, off, end, sink, arg, 0);
+	return http_fetch(f, off, end, sink, arg, 0, 0);
 }
 
 const struct fetch_backend fetch_http_backend = {

@@ -31,6 +31,7 @@ struct cfg {
 	char *window_mem;
 	unsigned timeout;
 	unsigned max_fetches;
+	char *cafile;    /* -o cafile=FILE */
 	unsigned retries;
 	unsigned connect_timeout;
 	int insecure;
@@ -55,6 +56,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("retries=%u", retries, 0),
 	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
 	CFG_OPT("insecure", insecure, 1),
+	CFG_OPT("cafile=%s", cafile, 0),
 	CFG_OPT("verbose", verbose, 1),
 	CFG_OPT("quiet", quiet, 1),
 	CFG_OPT("-h", show_help, 1),
@@ -94,6 +96,10 @@ static void usage(const char *prog)
 	       "    -o retries=N           retries per request (default 5)\n"
 	       "    -o connect_timeout=S   seconds (default 10)\n"
 	       "    -o insecure            do not verify TLS certificates\n"
+	       "    -o cafile=FILE         CA certificates (PEM) to verify TLS "
+	       "with (default:\n"
+	       "                           CURL_CA_BUNDLE, SSL_CERT_FILE/_DIR, "
+	       "or the system's)\n"
 	       "    -o verbose / -o quiet  more / fewer log messages\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d                     FUSE debug output (implies -f)\n"
@@ -201,6 +207,7 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 	if (cfg->connect_timeout)
 		oc.fo.connect_timeout_s = cfg->connect_timeout;
 	oc.fo.insecure = cfg->insecure;
+	oc.fo.cafile = cfg->cafile;
 	if (artifact_open(&oc, ao, o))
 		return 1;
 	archive_get_stats(o->ar, &st);
@@ -332,6 +339,7 @@ out_args:
 	free(cfg.readahead);
 	free(cfg.block);
 	free(cfg.window_mem);
+	free(cfg.cafile);
 	fuse_opt_free_args(&args);
 	return rc;
 }

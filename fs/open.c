@@ -166,11 +166,16 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		return 0;
 	}
 	if (!cfg->index || strcmp(cfg->index, "none")) {
-		if (!cfg->index &&
-		    asprintf(&published, "%s.sfidx", fetch_url(o->f)) < 0)
-			return 1;
-		if (!try_index(cfg, ao, cfg->index ? cfg->index : published,
-			       !cfg->index, o)) {
+		/* ".sfidx" goes on the path: a presigned URL keeps its query */
+		if (!cfg->index)
+			published =
+			    fetch_sibling_url(fetch_url(o->f), ".sfidx");
+		if (!cfg->index && !published)
+			log_warn("no index URL beside %s: %s", fetch_url(o->f),
+				 strerror(errno));
+		else if (!try_index(cfg, ao,
+				    cfg->index ? cfg->index : published,
+				    !cfg->index, o)) {
 			free(published);
 			o->how = "published index";
 			return 0;

@@ -21,7 +21,9 @@ PACKAGES=(
 	libssl-dev uthash-dev
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
-	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr openssl
+	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr
+	# test_fetch and test_tls make their certificates with it
+	openssl
 )
 
 missing=()

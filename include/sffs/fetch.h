@@ -10,14 +10,28 @@
  * versions of the file are never mixed: a change makes reads fail with -EIO
  * and logs why (once).
  *
- * HTTP is libcurl: connection reuse (a share handle for connections, DNS and
- * TLS sessions, and a pool of easy handles, one per concurrent caller),
- * redirects, TLS verification on, connect and low-speed timeouts, retries
- * with exponential back-off and jitter on 5xx/429, resets, timeouts and short
- * bodies. A 206 must answer the range asked (Content-Range is checked); a
- * server that ignores Range (200) is coped with by reading the body up to
- * the range and discarding the rest. http_proxy/https_proxy/no_proxy are
- * honoured (libcurl reads them).
+ * HTTP is libcurl's easy interface: a pool of easy handles, one per
+ * concurrent caller, each keeping its own connection (reused by the next
+ * caller that takes the handle); a share handle shares only the DNS cache
+ * and TLS session IDs between them, which libcurl supports for concurrent
+ * use (sharing connections is not). HTTP/2 is asked for over TLS, HTTP/1.1
+ * over plain http. Not chosen: one multi handle driven by an I/O thread,
+ * multiplexing every caller over one HTTP/2 connection; it saves
+ * handshakes and connections but needs a thread, a hand-off per request
+ * and per-transfer timeouts of its own, and puts every reader behind one
+ * TCP connection's losses (README, "How it works", has the measurement).
+ *
+ * Also: at most 5 redirects, and never from https to plain http (refused,
+ * with a message saying so); TLS verification on; connect and low-speed
+ * timeouts; retries with exponential back-off and jitter on 5xx/429,
+ * resets, timeouts and short bodies. A 206 must answer the range asked
+ * (Content-Range is checked). A server that answers the probe's range
+ * request with a 200 ignores Range, and every read would download from
+ * byte 0: fetch_open() refuses it (unless the artifact is 0 or 1 bytes).
+ * A 200 to a later request (a CDN edge may answer one from a whole-object
+ * cache) is coped with by reading the body up to the range and dropping
+ * the rest.
+ * http_proxy/https_proxy/no_proxy are honoured (libcurl reads them).
  *
  * Thread safety: after fetch_open(), all functions may be called from any
  * number of threads at once. No lock is held during network I/O.
@@ -40,6 +54,13 @@ struct fetch_opts {
 	unsigned backoff_ms;        /* first back-off; doubles, +-50% jitter; 200 */
 	unsigned backoff_max_ms;    /* cap of one back-off; default 10000 */
 	bool insecure;              /* skip TLS verification (never default) */
+	/* CA certificates (PEM) to verify TLS with, instead of libcurl's
+	 * default bundle (its default CA directory, if any, still counts,
+	 * as with curl --cacert). NULL (default): the environment the curl
+	 * tool honours, CURL_CA_BUNDLE, else SSL_CERT_FILE and SSL_CERT_DIR
+	 * (a ':'-separated directory list, passed as is); else libcurl's
+	 * default. fetch_open() keeps its own copy. */
+	const char *cafile;
 };
 
 /* Fills o with the defaults above. */
@@ -51,9 +72,12 @@ void fetch_global_cleanup(void);
 
 /*
  * Resolves SOURCE, probes it (a GET of the first bytes for HTTP) and pins
- * its identity. On failure returns NULL and writes a one-line, human message
- * naming the problem ("HTTP 404 Not Found for URL", "cannot connect to host:
- * ...") into err (always NUL terminated). o may be NULL for defaults.
+ * its identity. A CA file (o->cafile, or CURL_CA_BUNDLE / SSL_CERT_FILE
+ * for HTTP) that is missing or unreadable fails the open before any
+ * request. On failure returns NULL and writes a one-line, human message
+ * naming the problem ("HTTP 404 Not Found: URL", "cannot connect to host:
+ * ...", "server ignores Range requests ...", "cannot use CA file F: ...")
+ * into err (always NUL terminated). o may be NULL for defaults.
  * The returned object is owned by the caller: fetch_free().
  */
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
@@ -70,6 +94,20 @@ const char *fetch_url(const struct fetch *f);
  * gave neither). Owned by f. */
 const char *fetch_identity(const struct fetch *f);
 
+/*
+ * The URL of a file beside url: suffix appended to the path component
+ * only, so "https://h/a.tar.gz?X-Amz-Signature=1#f" + ".sfidx" gives
+ * "https://h/a.tar.gz.sfidx?X-Amz-Signature=1#f" (query and fragment
+ * kept; libcurl's URL parser may normalise the rest, e.g. lower-case the
+ * scheme or resolve "/../"). suffix is appended verbatim: it must need no
+ * percent-encoding. Local paths and file:// URLs (as fetch_url() gives
+ * them, not percent-encoded) just get suffix appended. Returns a malloc'd
+ * string for the caller to free(), or NULL with errno ENOMEM, or EINVAL
+ * for a URL libcurl cannot parse or whose path names no file (empty or
+ * ending in '/'). Thread safe.
+ */
+char *fetch_sibling_url(const char *url, const char *suffix);
+
 enum fetch_flags {
 	FETCH_NOCACHE = 1 << 0, /* send Cache-Control: no-cache / Pragma */
 };
@@ -83,6 +121,22 @@ enum fetch_flags {
  */
 int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
 		unsigned flags);
+
+/*
+ * fetch_range() that gives up at deadline_ns, a CLOCK_MONOTONIC time in
+ * nanoseconds (as fetch_now_ns() gives; 0 = no deadline), with -ETIMEDOUT:
+ * each attempt's transfer may take only the time left, no back-off sleep
+ * would end past the deadline (the call fails instead of sleeping), and no
+ * retry starts after it. A deadline already passed fails at once, without
+ * a request. Otherwise as fetch_range(), which is fetch_range_until(...,
+ * 0). For local files a read cannot stall: only the deadline's passing
+ * before the read is checked. Thread safety as fetch_range().
+ */
+int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
+		      unsigned flags, uint64_t deadline_ns);
+
+/* Now on CLOCK_MONOTONIC, in nanoseconds: the clock of deadline_ns. */
+uint64_t fetch_now_ns(void);
 
 /*
  * Streams the bytes [off, end) in order to sink. If the connection breaks or
@@ -100,6 +154,8 @@ struct fetch_stats {
 	uint64_t requests; /* HTTP requests sent (or pread/stream calls) */
 	uint64_t bytes;    /* payload bytes received */
 	uint64_t retries;  /* requests that were retried */
+	uint64_t errors;   /* range/stream calls that finally failed (a
+			      sink's stop and bad arguments not counted) */
 };
 /* A consistent-enough snapshot (counters are atomics). */
 void fetch_get_stats(const struct fetch *f, struct fetch_stats *st);

@@ -139,20 +139,70 @@ fixture_dir() {
 	echo "$dir"
 }
 
+# require_tool NAME...: fail (never skip) when a tool a test needs is missing.
+require_tool() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 ||
+			fail "$t is needed but not installed (scripts/install-deps.sh)"
+	done
+}
+
+# tls_ca: make a throwaway CA and a server certificate it signed, for IP
+# 127.0.0.1 and DNS localhost, in $TEST_TMP/tls (once). Sets TLS_CA (the
+# CA certificate), TLS_CERT and TLS_KEY (the server's).
+tls_ca() {
+	local d=$TEST_TMP/tls ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
+	TLS_CA=$d/ca.pem TLS_CERT=$d/server.pem TLS_KEY=$d/server.key
+	[ ! -f "$TLS_CERT" ] || return 0
+	require_tool openssl
+	mkdir -p "$d"
+	openssl req -x509 "${ec[@]}" -nodes -days 2 -subj "/CN=sffs test CA" \
+		-addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign \
+		-keyout "$d/ca.key" -out "$TLS_CA" 2>"$d/openssl.log" &&
+		openssl req "${ec[@]}" -nodes -subj /CN=localhost \
+			-keyout "$TLS_KEY" -out "$d/server.csr" 2>>"$d/openssl.log" &&
+		printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
+			'basicConstraints=critical,CA:FALSE' \
+			'keyUsage=critical,digitalSignature' \
+			'extendedKeyUsage=serverAuth' >"$d/server.ext" &&
+		openssl x509 -req -in "$d/server.csr" -CA "$TLS_CA" \
+			-CAkey "$d/ca.key" -CAcreateserial -days 2 \
+			-extfile "$d/server.ext" -out "$TLS_CERT" 2>>"$d/openssl.log" ||
+		fail "openssl could not make the test CA: $(cat "$d/openssl.log")"
+	log "test CA in $TLS_CA"
+}
+
 nginx_ready() {
-	curl -s -o /dev/null --max-time 2 "$NGINX_URL/__sffs_ready"
+	curl -s -o /dev/null --max-time 2 ${NGINX_CAFILE:+--cacert "$NGINX_CAFILE"} \
+		"$NGINX_URL/__sffs_ready"
 }
 
 # nginx_start DIR: serve DIR on 127.0.0.1:<free port> with the real nginx
-# (with directory listings when NGINX_AUTOINDEX=on: httpdirfs needs them).
-# Sets NGINX_URL, NGINX_LOG (one line per request:
-# "status bytes_sent method request_uri range request_time"), NGINX_PID.
+# (with directory listings when NGINX_AUTOINDEX=on: httpdirfs needs them;
+# over TLS and HTTP/2 when NGINX_TLS=1, with a certificate from tls_ca).
+# Sets NGINX_URL (http:// or https://), NGINX_CAFILE (TLS only: the CA to
+# trust), NGINX_LOG (one line per request: "status bytes_sent method
+# request_uri range request_time protocol"; fields only ever get added at
+# the end), NGINX_PID.
 nginx_start() {
-	local root=$1 dir port user=
+	local root=$1 dir port user= listen tls=
+	require_tool nginx curl
 	root=$(cd "$root" && pwd)
 	dir=$(mktemp -d "$TEST_TMP/nginx.XXXXXX")
 	port=$(free_port)
 	[ "$(id -u)" -ne 0 ] || user="user root;"
+	listen="127.0.0.1:$port"
+	NGINX_URL=http://127.0.0.1:$port
+	NGINX_CAFILE=
+	if [ "${NGINX_TLS:-0}" = 1 ]; then
+		tls_ca
+		listen="$listen ssl http2"
+		tls="ssl_certificate $TLS_CERT; ssl_certificate_key $TLS_KEY;"
+		NGINX_URL=https://127.0.0.1:$port
+		NGINX_CAFILE=$TLS_CA
+	fi
 	cat >"$dir/nginx.conf" <<EOF
 $user
 daemon off;
@@ -172,16 +222,16 @@ http {
 	fastcgi_temp_path $dir/fastcgi;
 	uwsgi_temp_path $dir/uwsgi;
 	scgi_temp_path $dir/scgi;
-	log_format sffs '\$status \$body_bytes_sent \$request_method \$request_uri "\$http_range" \$request_time';
+	log_format sffs '\$status \$body_bytes_sent \$request_method \$request_uri "\$http_range" \$request_time \$server_protocol';
 	access_log $dir/access.log sffs;
 	server {
-		listen 127.0.0.1:$port;
+		listen $listen;
+		$tls
 		root $root;
 		location = /__sffs_ready { access_log off; return 204; }
 	}
 }
 EOF
-	NGINX_URL=http://127.0.0.1:$port
 	NGINX_LOG=$dir/access.log
 	nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr.log" &
 	NGINX_PID=$!
@@ -191,6 +241,20 @@ EOF
 		fail "nginx did not start on port $port"
 	fi
 	log "nginx serving $root at $NGINX_URL"
+}
+
+# faultserver_start FILE: serve FILE with tests/lib/faultserver.py (its
+# header lists the misbehaviours, chosen by the first path component) on a
+# free port. Sets FAULT_URL and FAULT_PID.
+faultserver_start() {
+	local out
+	out=$(mktemp "$TEST_TMP/faultserver.XXXXXX")
+	python3 "$SFFS_SRC/tests/lib/faultserver.py" "$1" >"$out" &
+	FAULT_PID=$!
+	cleanup_push "kill_pid $FAULT_PID"
+	wait_until 10 test -s "$out" || fail "faultserver.py did not start"
+	FAULT_URL=http://127.0.0.1:$(head -1 "$out")
+	log "faultserver serving $1 at $FAULT_URL"
 }
 
 # nginx_bytes_sent [URI-SUBSTRING]: body bytes sent so far.

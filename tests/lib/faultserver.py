@@ -22,6 +22,9 @@ is the first component of the path; state is kept per full path, so
                  is closed
   /norange/...   ignores Range: always 200 with the whole body
   /nosize/...    ignores Range and sends no Content-Length (closes instead)
+  /once200/...   request 2 ignores Range (200, the whole body), as a CDN
+                 edge answering from a whole-object cache may; others 206
+  /tiny/...      a 1-byte artifact (BODYFILE's first byte), Range ignored
   /badrange/...  request 1 ok, later 206s carry a Content-Range one byte off
   /long/...      request 1 ok, later 206s send 100 bytes more than asked
   /changing/...  request 1 has ETag "v1", later ones "v2"
@@ -100,8 +103,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.plain(429, [("Retry-After", "1")])
         if mode == "gone":
             return self.plain(410)
+        if mode == "tiny":
+            body = body[:1]
+            size = 1
         rng = parse_range(self.headers.get("Range"), size)
-        if mode in ("norange", "nosize"):
+        if mode in ("norange", "nosize", "tiny") or (mode == "once200"
+                                                     and n == 2):
             rng = None
         if rng == "bad":
             return self.plain(416, [("Content-Range", "bytes */%d" % size)])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before mounting, sffs says clearly what is wrong and exits non-zero:
-# nothing listening, 404, not a tar, corrupt or truncated gzip, a corrupt
-# zstd frame, a bad mount point. It never leaves a mount behind.
+# nothing listening, 404, a server that ignores Range, not a tar, corrupt or
+# truncated gzip, a corrupt zstd frame, a bad mount point. It never leaves a
+# mount behind.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 fx=$(fixture_dir)
@@ -20,6 +21,7 @@ zsize=$(stat -c %s "$zst")
 cp "$zst" "$www/flipped.tar.zst"
 printf '\xff' | dd of="$www/flipped.tar.zst" bs=1 seek=$((zsize / 2)) conv=notrunc status=none
 nginx_start "$www"
+faultserver_start "$gz"
 closed_port=$(free_port)
 
 expect_refusal() { # what url regex [sffs options...]
@@ -40,6 +42,8 @@ expect_refusal() { # what url regex [sffs options...]
 
 expect_refusal "nothing listening" "http://127.0.0.1:$closed_port/x.tar.gz" "connect"
 expect_refusal "404" "$NGINX_URL/missing.tar.gz" "404"
+expect_refusal "server ignores Range" "$FAULT_URL/norange/x.tar.gz" \
+	"ignores Range requests \(answered 200 to a range request\)"
 expect_refusal "not a tar" "$NGINX_URL/random.bin" "not a tar archive"
 expect_refusal "gzip of a non-tar" "$NGINX_URL/notatar.tar.gz" "not a tar archive"
 expect_refusal "truncated gzip" "$NGINX_URL/truncated.tar.gz" "truncated"

@@ -93,6 +93,15 @@ log "sinfo --version ($out) with a published index: $tar_bytes tarball bytes, $(
 bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$mnt" "$ref" || fail "published-index mount differs"
 sffs_unmount "$mnt"
 
+step "published index beside a presigned URL"
+# .sfidx goes on the path, the query string stays (nginx ignores it)
+q="X-Amz-Signature=ab%2Fcd&X-Amz-Expires=60"
+mount_fg "$NGINX_URL/pub/$name?$q" "$TEST_TMP/m-q" "$TEST_TMP/mq.log" -o cache_dir=none
+grep -q "(published index)" "$TEST_TMP/mq.log" || fail "published index unused: $(cat "$TEST_TMP/mq.log")"
+[ "$(nginx_requests "/pub/$name.sfidx?$q")" -ge 2 ] || fail "the index was not fetched as $name.sfidx?$q"
+cmp "$TEST_TMP/m-q/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "sinfo differs (presigned URL)"
+sffs_unmount "$TEST_TMP/m-q"
+
 for bad in bad trunc; do
 	step "refuse $bad index"
 	mount_fg "$NGINX_URL/$bad/$name" "$TEST_TMP/m-$bad" "$TEST_TMP/$bad.log" -o cache_dir=none

@@ -221,6 +221,7 @@ static const char nginx_conf[] =
     "http {\n"
     "  log_format t '$connection $connection_requests $status "
     "\"$http_range\" \"$http_cache_control\" \"$http_pragma\"';\n"
+    "  log_format tp '$status $server_protocol';\n"
     "  access_log %1$s/access.log t;\n"
     "  client_body_temp_path %1$s/cb; proxy_temp_path %1$s/px;\n"
     "  fastcgi_temp_path %1$s/fc; uwsgi_temp_path %1$s/uw;\n"
@@ -233,21 +234,40 @@ static const char nginx_conf[] =
     "    location = /loop { return 302 /loop; }\n"
     "  }\n"
     "  server {\n"
-    "    listen 127.0.0.1:%3$d ssl;\n"
+    "    listen 127.0.0.1:%3$d ssl http2;\n"
+    "    access_log %1$s/tls-access.log tp;\n"
     "    ssl_certificate %1$s/cert.pem;\n"
     "    ssl_certificate_key %1$s/key.pem;\n"
     "    root %1$s/www;\n"
+    "    location = /downgrade { return 302 http://127.0.0.1:%2$d/data.bin; }\n"
+    "    location = /tls-redir { return 302 /data.bin; }\n"
     "  }\n"
     "}\n";
 
-/* A self-signed certificate for the TLS server block. */
+/* A self-signed certificate for the TLS server block, valid for
+ * 127.0.0.1, so that it can be its own CA file. */
 static int make_cert(struct env *e)
 {
 	char key[PATH_MAX + 16], cert[PATH_MAX + 16];
-	char *argv[] = {"openssl",  "req",    "-x509",	 "-newkey",
-			"rsa:2048", "-nodes", "-subj",	 "/CN=localhost",
-			"-days",    "2",      "-keyout", key,
-			"-out",	    cert,     NULL};
+	char *argv[] = {"openssl",
+			"req",
+			"-x509",
+			"-newkey",
+			"ec",
+			"-pkeyopt",
+			"ec_paramgen_curve:prime256v1",
+			"-nodes",
+			"-subj",
+			"/CN=localhost",
+			"-addext",
+			"subjectAltName=IP:127.0.0.1,DNS:localhost",
+			"-days",
+			"2",
+			"-keyout",
+			key,
+			"-out",
+			cert,
+			NULL};
 	int devnull = open("/dev/null", O_WRONLY), status = -1;
 	pid_t pid;
 
@@ -394,6 +414,47 @@ static void test_resolve(void)
 				fprintf(stderr, "  %s -> %s\n", tab[i].src,
 					got ? got : err);
 		}
+		free(got);
+	}
+}
+
+static void test_sibling(void)
+{
+	static const struct {
+		const char *url;
+		const char *want; /* NULL: fails with EINVAL */
+	} tab[] = {
+	    {"https://host/a.tar.gz", "https://host/a.tar.gz.sfidx"},
+	    {"https://host/a.tar.gz?X-Amz-Signature=ab%2Fc&X-Amz-Date=1",
+	     "https://host/a.tar.gz.sfidx?X-Amz-Signature=ab%2Fc&X-Amz-Date=1"},
+	    {"https://host/a.tar.gz#part", "https://host/a.tar.gz.sfidx#part"},
+	    {"http://u:p@127.0.0.1:8080/d/a.tar.gz?x=1#f",
+	     "http://u:p@127.0.0.1:8080/d/a.tar.gz.sfidx?x=1#f"},
+	    {"https://h/a%20b.tar.gz", "https://h/a%20b.tar.gz.sfidx"},
+	    {"s3://bucket/k/a.tar.gz", "s3://bucket/k/a.tar.gz.sfidx"},
+	    {"file:///tmp/a b#1.tar.gz", "file:///tmp/a b#1.tar.gz.sfidx"},
+	    {"/tmp/a?.tar.gz", "/tmp/a?.tar.gz.sfidx"},
+	    {"rel/a.tar.gz", "rel/a.tar.gz.sfidx"},
+	    {"https://host/", NULL},
+	    {"https://host?x=1", NULL},
+	    {"https://h/dir/?x=1", NULL},
+	    {"https://", NULL},
+	    {"bad scheme://x/y", NULL},
+	    {"", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		char *got;
+
+		errno = 0;
+		got = fetch_sibling_url(tab[i].url, ".sfidx");
+		if (!tab[i].want)
+			CHECK(got == NULL && errno == EINVAL);
+		else
+			CHECK(got && strcmp(got, tab[i].want) == 0);
+		if (tab[i].want ? !got || strcmp(got, tab[i].want) : !!got)
+			fprintf(stderr, "  sibling of %s: %s\n", tab[i].url,
+				got ? got : strerror(errno));
 		free(got);
 	}
 }
@@ -675,28 +736,150 @@ static void test_changed_nginx(struct env *e)
 	fetch_free(f);
 }
 
-static void test_tls(struct env *e)
+/* https -> https is followed; https -> http is refused, and says so. */
+static void test_tls_redirects(struct env *e, const struct fetch_opts *o)
 {
 	char url[128], err[512];
+	struct fetch *f;
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/tls-redir",
+		 e->tls_port);
+	f = fetch_open(url, o, err, sizeof(err));
+	CHECK(f != NULL);
+	if (f)
+		CHECK_EQ_U64(fetch_size(f), DATA_SIZE);
+	else
+		fprintf(stderr, "  %s: %s\n", url, err);
+	fetch_free(f);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/downgrade",
+		 e->tls_port);
+	f = fetch_open(url, o, err, sizeof(err));
+	CHECK(f == NULL);
+	CHECK(strstr(err, "refusing redirect from https to http") != NULL);
+	if (!strstr(err, "refusing redirect"))
+		fprintf(stderr, "  %s: got \"%s\"\n", url, err);
+	fetch_free(f);
+}
+
+/* Opens url with o, reads a range, and checks the bytes. */
+static bool tls_read_ok(struct env *e, const char *url,
+			const struct fetch_opts *o)
+{
+	char err[512];
 	unsigned char buf[3000];
+	struct fetch *f = fetch_open(url, o, err, sizeof(err));
+	bool ok;
+
+	if (!f) {
+		fprintf(stderr, "  %s: %s\n", url, err);
+		return false;
+	}
+	ok = fetch_size(f) == DATA_SIZE &&
+	     fetch_range(f, 4000000, sizeof(buf), buf, 0) == 0 &&
+	     memcmp(buf, e->data + 4000000, sizeof(buf)) == 0;
+	fetch_free(f);
+	return ok;
+}
+
+static void expect_open_error_opts(const char *url, const struct fetch_opts *o,
+				   const char *want)
+{
+	char err[512] = "x";
+	struct fetch *f = fetch_open(url, o, err, sizeof(err));
+
+	CHECK(f == NULL);
+	CHECK(strstr(err, want) != NULL);
+	if (!strstr(err, want))
+		fprintf(stderr, "  %s: got \"%s\", want \"%s\"\n", url, err,
+			want);
+	fetch_free(f);
+}
+
+/* The cafile option: used, copied, and refused when it cannot be read. */
+static void test_tls_cafile(struct env *e, const char *url)
+{
+	char ca[PATH_MAX + 16], want[PATH_MAX + 64];
 	struct fetch_opts o;
 	struct fetch *f;
 
+	quick_opts(&o);
+	snprintf(ca, sizeof(ca), "%s/cert.pem", e->tmp);
+	o.cafile = ca;
+	CHECK(tls_read_ok(e, url, &o));
+	f = fetch_open(url, &o, want, sizeof(want));
+	CHECK(f && f->cafile && f->cafile != ca && !strcmp(f->cafile, ca));
+	fetch_free(f);
+	snprintf(ca, sizeof(ca), "%s/nope.pem", e->tmp);
+	snprintf(want, sizeof(want),
+		 "cannot use CA file %s: No such file or directory", ca);
+	expect_open_error_opts(url, &o, want);
+	o.cafile = e->tmp;
+	expect_open_error_opts(url, &o, "not a regular file");
+}
+
+/* CURL_CA_BUNDLE, else SSL_CERT_FILE / SSL_CERT_DIR, as the curl tool. */
+static void test_tls_env(struct env *e, const char *url)
+{
+	char ca[PATH_MAX + 16], dir[PATH_MAX + 16], link[PATH_MAX + 32];
+	char *rehash[] = {"openssl", "rehash", dir, NULL};
+	struct fetch_opts o;
+	int status = -1;
+	pid_t pid;
+
+	quick_opts(&o);
+	snprintf(ca, sizeof(ca), "%s/cert.pem", e->tmp);
+	snprintf(dir, sizeof(dir), "%s/certs", e->tmp);
+	CHECK(setenv("CURL_CA_BUNDLE", ca, 1) == 0);
+	CHECK(tls_read_ok(e, url, &o));
+	CHECK(setenv("CURL_CA_BUNDLE", dir, 1) == 0);
+	expect_open_error_opts(url, &o, "(from CURL_CA_BUNDLE): No such file");
+	unsetenv("CURL_CA_BUNDLE");
+	CHECK(setenv("SSL_CERT_FILE", ca, 1) == 0);
+	CHECK(tls_read_ok(e, url, &o));
+	unsetenv("SSL_CERT_FILE");
+	/* a hashed directory, as c_rehash makes */
+	snprintf(link, sizeof(link), "%s/ca.pem", dir);
+	CHECK(mkdir(dir, 0755) == 0 && symlink(ca, link) == 0);
+	pid = spawn(rehash, -1);
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && status == 0);
+	CHECK(setenv("SSL_CERT_DIR", dir, 1) == 0);
+	CHECK(tls_read_ok(e, url, &o));
+	unsetenv("SSL_CERT_DIR");
+}
+
+/* The TLS server speaks HTTP/2 (ALPN): fetch must have used it. */
+static void test_tls_http2(struct env *e)
+{
+	char path[PATH_MAX + 16], *log;
+
+	snprintf(path, sizeof(path), "%s/tls-access.log", e->tmp);
+	log = wait_log(path, "206 HTTP/2.0\n");
+	CHECK(log != NULL);
+	CHECK(log && !strstr(log, "HTTP/1.1"));
+	free(log);
+}
+
+static void test_tls(struct env *e)
+{
+	char url[128], ca[PATH_MAX + 16];
+	struct fetch_opts o;
+
+	unsetenv("CURL_CA_BUNDLE");
+	unsetenv("SSL_CERT_FILE");
+	unsetenv("SSL_CERT_DIR");
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/data.bin",
 		 e->tls_port);
 	expect_open_error(url, "TLS certificate problem with 127.0.0.1:");
 	quick_opts(&o);
 	o.insecure = true;
-	f = fetch_open(url, &o, err, sizeof(err));
-	CHECK(f != NULL);
-	if (!f) {
-		fprintf(stderr, "  %s: %s\n", url, err);
-		return;
-	}
-	CHECK_EQ_U64(fetch_size(f), DATA_SIZE);
-	CHECK(fetch_range(f, 4000000, sizeof(buf), buf, 0) == 0);
-	CHECK(memcmp(buf, e->data + 4000000, sizeof(buf)) == 0);
-	fetch_free(f);
+	CHECK(tls_read_ok(e, url, &o));
+	test_tls_cafile(e, url);
+	test_tls_env(e, url);
+	o.insecure = false;
+	snprintf(ca, sizeof(ca), "%s/cert.pem", e->tmp);
+	o.cafile = ca;
+	test_tls_redirects(e, &o);
+	test_tls_http2(e);
 }
 
 /* ---- tests: local files ----------------------------------------------------
@@ -775,9 +958,10 @@ static const struct fault_case {
     {"/short/s", OP_STREAM, 0, FAULT_SIZE, 0, 1, 1, NULL, 0},
     /* the server stalls 6 s; the 1 s low-speed limit must cut it short */
     {"/stall/s", OP_STREAM, 0, FAULT_SIZE, 0, 1, 1, NULL, 5},
-    {"/norange/a", OP_RANGE, 4321, 100000, 0, 0, 0, NULL, 0},
-    {"/norange/s", OP_STREAM, 999, 5000, 0, 0, 0, NULL, 0},
-    {"/norange/z", OP_RANGE, FAULT_SIZE - 10, 10, 0, 0, 0, NULL, 0},
+    /* a 200 to one data request after the probe is coped with */
+    {"/once200/a", OP_RANGE, 4321, 100000, 0, 0, 0, NULL, 0},
+    {"/once200/s", OP_STREAM, 999, 5000, 0, 0, 0, NULL, 0},
+    {"/once200/z", OP_RANGE, FAULT_SIZE - 10, 10, 0, 0, 0, NULL, 0},
     {"/badrange/a", OP_RANGE, 50, 5000, -EIO, 0, 0, NULL, 0},
     {"/long/a", OP_RANGE, 50, 5000, -EIO, 0, 0, NULL, 0},
     {"/changing/a", OP_RANGE, 0, 5000, -EIO, 0, 0, "\"v1\"", 0},
@@ -840,6 +1024,135 @@ static void test_fault_case(struct env *e, const struct fault_case *fc)
 	fetch_free(f);
 }
 
+/* ---- tests: deadlines -------------------------------------------------- */
+
+#define MS 1000000ull
+
+/* The server stalls 6 s; a deadline of 1.5 s ends the call at about 1.5 s
+ * (the low-speed limit, 30 s here, would not), without a retry. */
+static void deadline_stall(struct env *e)
+{
+	char err[512];
+	unsigned char *buf = malloc(500000);
+	struct fetch *f = open_fault(e, "/stall/deadline", 0, err, sizeof(err));
+	struct fetch_stats st;
+	uint64_t t0, el;
+
+	CHECK(f != NULL && buf != NULL);
+	if (!f || !buf)
+		goto out;
+	t0 = fetch_now_ns();
+	CHECK(fetch_range_until(f, 0, 500000, buf, 0, t0 + 1500 * MS) ==
+	      -ETIMEDOUT);
+	el = fetch_now_ns() - t0;
+	printf("deadline: a stalled read gave up after %.2f s\n", el / 1e9);
+	CHECK(el >= 1000 * MS && el < 4000 * MS);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.retries, 0);
+	CHECK_EQ_U64(st.errors, 1);
+out:
+	free(buf);
+	fetch_free(f);
+}
+
+/* A reset whose back-off (4-12 s) would end past the deadline (2 s) fails
+ * at once rather than sleeping. */
+static void deadline_backoff(struct env *e)
+{
+	char url[128], err[512];
+	unsigned char *buf = malloc(500000);
+	struct fetch_opts o;
+	struct fetch *f;
+	struct fetch_stats st;
+	uint64_t t0, el;
+
+	quick_opts(&o);
+	o.backoff_ms = o.backoff_max_ms = 8000;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/reset/deadline",
+		 e->fault_port);
+	f = fetch_open(url, &o, err, sizeof(err));
+	CHECK(f != NULL && buf != NULL);
+	if (!f || !buf)
+		goto out;
+	t0 = fetch_now_ns();
+	CHECK(fetch_range_until(f, 0, 500000, buf, 0, t0 + 2000 * MS) ==
+	      -ETIMEDOUT);
+	el = fetch_now_ns() - t0;
+	printf("deadline: a reset gave up after %.3f s, not backing off\n",
+	       el / 1e9);
+	CHECK(el < 1500 * MS);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.retries, 0);
+out:
+	free(buf);
+	fetch_free(f);
+}
+
+/* A pooled handle must not keep a deadline call's timeout: after a call
+ * with 200 ms to go, a call without deadline waits out the stall (the 1 s
+ * low-speed limit cuts it, and the retry succeeds). */
+static void deadline_reset(struct env *e)
+{
+	char err[512];
+	unsigned char *buf = malloc(500000);
+	struct fetch *f = open_fault(e, "/stall/reset", 1, err, sizeof(err));
+	uint64_t t0, el;
+
+	CHECK(f != NULL && buf != NULL);
+	if (!f || !buf)
+		goto out;
+	t0 = fetch_now_ns();
+	CHECK(fetch_range_until(f, 0, 100, buf, 0, t0 + 200 * MS) == 0);
+	t0 = fetch_now_ns();
+	CHECK(fetch_range(f, 0, 500000, buf, 0) == 0);
+	el = fetch_now_ns() - t0;
+	CHECK(el >= 700 * MS);
+	CHECK(memcmp(buf, e->fdata, 500000) == 0);
+out:
+	free(buf);
+	fetch_free(f);
+}
+
+/* A passed deadline fails at once, with no request, for both backends; a
+ * far one changes nothing. */
+static void deadline_passed(struct env *e)
+{
+	char path[PATH_MAX + 16], err[512];
+	unsigned char buf[100];
+	struct fetch *f[2];
+	struct fetch_stats st;
+
+	snprintf(path, sizeof(path), "%s/fault.bin", e->tmp);
+	f[0] = open_nginx(e, "/data.bin");
+	f[1] = fetch_open(path, NULL, err, sizeof(err));
+	CHECK(f[0] && f[1]);
+	for (int i = 0; i < 2 && f[0] && f[1]; i++) {
+		const unsigned char *want = i ? e->fdata : e->data;
+
+		CHECK(fetch_range_until(f[i], 5, sizeof(buf), buf, 0, 1) ==
+		      -ETIMEDOUT);
+		CHECK(fetch_range_until(f[i], 5, sizeof(buf), buf, 0,
+					fetch_now_ns() + 30000 * MS) == 0);
+		CHECK(memcmp(buf, want + 5, sizeof(buf)) == 0);
+		fetch_get_stats(f[i], &st);
+		CHECK_EQ_U64(st.requests, i ? 1 : 2); /* the probe + one */
+		CHECK_EQ_U64(st.errors, 1);
+	}
+	fetch_free(f[0]);
+	fetch_free(f[1]);
+}
+
+static void test_deadlines(struct env *e)
+{
+	uint64_t a = fetch_now_ns(), b = fetch_now_ns();
+
+	CHECK(a > 0 && b >= a);
+	deadline_passed(e);
+	deadline_backoff(e);
+	deadline_reset(e);
+	deadline_stall(e);
+}
+
 /* Runs fn with stderr going to a file; returns what was written. */
 static char *capture_stderr(struct env *e, void (*fn)(struct env *))
 {
@@ -871,10 +1184,31 @@ static void changing_twice(struct env *e)
 	fetch_free(f);
 }
 
+/* A 200 to the probe is fine when the whole artifact is one byte. */
+static void test_tiny(struct env *e)
+{
+	char err[512];
+	unsigned char b = 0;
+	struct fetch *f = open_fault(e, "/tiny/a", 0, err, sizeof(err));
+
+	CHECK(f != NULL);
+	if (!f) {
+		fprintf(stderr, "  /tiny/a: %s\n", err);
+		return;
+	}
+	CHECK_EQ_U64(fetch_size(f), 1);
+	CHECK(fetch_range(f, 0, 1, &b, 0) == 0);
+	CHECK(b == e->fdata[0]);
+	fetch_free(f);
+}
+
 static void test_faults(struct env *e)
 {
 	const char *once = "artifact changed on the server: ETag was \"v1\", "
 			   "now \"v2\" (http://127.0.0.1:";
+	const char *norange =
+	    "server ignores Range requests (answered 200 to a range request): "
+	    "every read would download from byte 0: http://127.0.0.1:";
 	char err[512], *log, *p;
 	struct fetch *f;
 	int n = 0;
@@ -884,9 +1218,12 @@ static void test_faults(struct env *e)
 		test_fault_case(e, &fault_cases[i]);
 	f = open_fault(e, "/gone/a", 0, err, sizeof(err));
 	CHECK(f == NULL && strstr(err, "HTTP 410 Gone: http://127.0.0.1:"));
+	/* a server that ignores Range is refused at open, size known or not */
+	f = open_fault(e, "/norange/a", 0, err, sizeof(err));
+	CHECK(f == NULL && strstr(err, norange) && strstr(err, "/norange/a"));
 	f = open_fault(e, "/nosize/a", 0, err, sizeof(err));
-	CHECK(f == NULL &&
-	      strstr(err, "server did not give the size of http://"));
+	CHECK(f == NULL && strstr(err, norange) && strstr(err, "/nosize/a"));
+	test_tiny(e);
 	log = capture_stderr(e, changing_twice);
 	for (p = log; p && (p = strstr(p, once)) != NULL; p++)
 		n++;
@@ -912,6 +1249,7 @@ int main(void)
 	e->fdata = random_bytes(FAULT_SIZE, e->seed + 2);
 	CHECK(fetch_global_init() == 0);
 	test_resolve();
+	test_sibling();
 	CHECK(e->data && e->fdata && start_nginx(e) == 0);
 	CHECK(start_fault(e) == 0);
 	if (check_fail)
@@ -925,6 +1263,7 @@ int main(void)
 	test_nocache(e);
 	test_changed_nginx(e);
 	test_faults(e);
+	test_deadlines(e);
 	test_local(e);
 	fetch_global_cleanup();
 	return check_done();
