@@ -41,7 +41,7 @@ import socket
 import struct
 import sys
 
-READ_SIZE = 1 << 20        # bytes per recv() (asyncio's default is 256 KiB)
+READ_SIZE = 1 << 20        # bytes per recv (asyncio reads 256 KiB)
 WRITE_HIGH = 4 << 20       # pause the other side above this much unsent
 WRITE_LOW = 1 << 20
 QUEUE_HIGH = 4 << 20       # delayed client bytes before pausing the client
@@ -128,7 +128,6 @@ class ClientSide(asyncio.Protocol):
         self.loop = proxy.loop
         self.client = None
         self.server = None
-        self.server_proto = None
         self.closed = False
         # client -> server: (due time, bytes), sent in order once due
         self.queue = collections.deque()
@@ -167,7 +166,6 @@ class ClientSide(asyncio.Protocol):
         if self.closed:
             proto.transport.abort()
             return
-        self.server_proto = proto
         self.server = proto.transport
         tune(self.server)
         self.pump()
@@ -252,14 +250,18 @@ class ClientSide(asyncio.Protocol):
 
     # --- server -> client ---
 
-    def from_server(self, data):
+    def from_server(self, data, proto):
         if self.closed:
             return
         if self.proxy.mode == "stall" or self.held:
-            self.held.append(data)
+            self.held.append(bytes(data))
             self.flow()
             return
         self.client.write(data)
+        if self.client.get_write_buffer_size():
+            # Not all sent: the transport may keep a reference to the
+            # buffer (Python >= 3.12 does not copy), so read into a new one.
+            proto.view = None
 
     def server_done(self):
         """The server sent EOF or closed: pass it on once nothing is held."""
@@ -311,16 +313,25 @@ class ClientSide(asyncio.Protocol):
             self.server.abort()
 
 
-class ServerSide(asyncio.Protocol):
+class ServerSide(asyncio.BufferedProtocol):
+    """The target's side. It receives into one reused buffer (no
+    allocation per read); see from_server for when it is let go."""
+
     def __init__(self, pair):
         self.pair = pair
         self.transport = None
+        self.view = None
 
     def connection_made(self, transport):
         self.transport = transport
 
-    def data_received(self, data):
-        self.pair.from_server(data)
+    def get_buffer(self, sizehint):
+        if self.view is None:
+            self.view = memoryview(bytearray(READ_SIZE))
+        return self.view
+
+    def buffer_updated(self, nbytes):
+        self.pair.from_server(self.view[:nbytes], self)
 
     def eof_received(self):
         self.pair.server_done()
