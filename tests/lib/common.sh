@@ -267,6 +267,64 @@ nginx_requests() {
 	awk -v s="${1:-}" 'index($4, s) { n++ } END { print n + 0 }' "$NGINX_LOG"
 }
 
+# proxy_start TARGET_URL DELAY_MS: start tests/lib/delayproxy.py on
+# 127.0.0.1 in front of TARGET_URL's host and port, adding DELAY_MS to every
+# client->server chunk (every request). Sets PROXY_URL (TARGET_URL with
+# 127.0.0.1:<proxy port> as its host: same scheme and path), PROXY_CONTROL
+# (its control file, see proxy_mode), PROXY_LOG and PROXY_PID; stopped on
+# exit. PROXY_MAX_SECONDS (default 3600) bounds its life.
+proxy_start() {
+	local url=$1 delay=$2 scheme rest hostport path port dir
+	command -v python3 >/dev/null || fail "python3 not found (the proxy needs it)"
+	case $url in
+	http://* | https://*) ;;
+	*) fail "proxy_start: not an http(s) URL: $url" ;;
+	esac
+	scheme=${url%%://*}
+	rest=${url#*://}
+	hostport=${rest%%/*}
+	path=${rest:${#hostport}}
+	case $hostport in
+	*:*) ;;
+	*) if [ "$scheme" = https ]; then hostport=$hostport:443; else hostport=$hostport:80; fi ;;
+	esac
+	dir=$(mktemp -d "$TEST_TMP/proxy.XXXXXX")
+	PROXY_CONTROL=$dir/control
+	PROXY_LOG=$dir/proxy.log
+	echo ok >"$PROXY_CONTROL"
+	python3 "$SFFS_SRC/tests/lib/delayproxy.py" --target "$hostport" \
+		--delay-ms "$delay" --control "$PROXY_CONTROL" \
+		--max-seconds "${PROXY_MAX_SECONDS:-3600}" >"$dir/port" 2>"$PROXY_LOG" &
+	PROXY_PID=$!
+	cleanup_push "kill_pid $PROXY_PID"
+	if ! wait_until 10 test -s "$dir/port"; then
+		cat "$PROXY_LOG" >&2 || true
+		fail "delayproxy did not start"
+	fi
+	port=$(head -n 1 "$dir/port")
+	PROXY_URL=$scheme://127.0.0.1:$port$path
+	PROXY_MODE=ok
+	log "delayproxy: $PROXY_URL -> $hostport, +${delay} ms per request"
+}
+
+# proxy_mode ok|stall|reset: switch the proxy's mode and wait until it has
+# taken it (it logs every change).
+proxy_mode() {
+	local mode=$1
+	case $mode in
+	ok | stall | reset) ;;
+	*) fail "proxy_mode: unknown mode '$mode'" ;;
+	esac
+	[ -n "${PROXY_CONTROL:-}" ] || fail "proxy_mode: no proxy_start"
+	[ "$mode" != "${PROXY_MODE:-ok}" ] || return 0
+	echo "$mode" >"$PROXY_CONTROL.tmp"
+	mv -f "$PROXY_CONTROL.tmp" "$PROXY_CONTROL"
+	wait_until 5 eval "grep -E '^delayproxy: mode ' '$PROXY_LOG' | tail -n 1 | grep -q -- '-> $mode '" ||
+		fail "the proxy did not switch to '$mode': $(tail -n 5 "$PROXY_LOG")"
+	PROXY_MODE=$mode
+	log "proxy mode $mode"
+}
+
 # Pids of sffs daemons serving MNT (found by executable and command line).
 sffs_pids() {
 	local mnt=$1 p exe bin
