@@ -88,6 +88,7 @@ static int build(const char *src, const char *out, struct archive_opts *ao,
 
 static int repack(const char *in, const char *out, int level)
 {
+	struct repack_opts ro = {.to = SEEK_GZIP, .level = level};
 	struct repack_stats st;
 	struct fetch *f;
 	char err[1024];
@@ -98,7 +99,7 @@ static int repack(const char *in, const char *out, int level)
 		log_err("%s", err);
 		return 1;
 	}
-	rc = repack_gzip(f, out, level, &st, err, sizeof(err));
+	rc = repack_tarball(f, out, &ro, &st, err, sizeof(err));
 	if (rc)
 		log_err("repacking %s: %s", in, err);
 	else
