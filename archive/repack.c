@@ -3,8 +3,8 @@
  * repack.c - the seekable repack: pass 1 finds the cut points (member
  * starts, every REPACK_CHUNK of a member's data), pass 2 decompresses the
  * input again and writes it through an output codec that starts a new
- * piece (a gzip member) at every cut. The cut logic and the write loop
- * know no codec; a codec is a table of function pointers.
+ * piece (gzip member, zstd frame) at every cut. The cut logic and the
+ * write loop know no codec; a codec is a table of function pointers.
  */
 #include "sffs/repack.h"
 
@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
 
 #include "sffs/tar.h"
 #include "sffs/util.h"
@@ -153,6 +155,7 @@ struct writer {
 	uint64_t left;	/* bytes until the current piece ends */
 	bool open;	/* a piece has begun and not ended */
 	z_stream zs;
+	ZSTD_CCtx *zc;
 	const char *why; /* the codec library's message (static), or NULL */
 	FILE *out;
 	struct repack_stats *st;
@@ -249,6 +252,79 @@ static void gz_close(struct writer *w)
 	deflateEnd(&w->zs); /* harmless on a zeroed, never-opened stream */
 }
 
+/* -- zstd: one frame per piece, content size and checksum set -- */
+
+static int zs_errno(struct writer *w, size_t ret)
+{
+	w->why = ZSTD_getErrorName(ret);
+	return ZSTD_getErrorCode(ret) == ZSTD_error_memory_allocation ? -ENOMEM
+								      : -EIO;
+}
+
+static int zs_open(struct writer *w, int level)
+{
+	size_t r;
+
+	w->zc = ZSTD_createCCtx();
+	if (!w->zc)
+		return -ENOMEM;
+	r = ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(w->zc, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(w->zc, ZSTD_c_contentSizeFlag, 1);
+	return ZSTD_isError(r) ? zs_errno(w, r) : 0;
+}
+
+static int zs_begin(struct writer *w, uint64_t len)
+{
+	/* The pledged size goes into the frame header, and lets zstd size
+	 * its window and tables to the frame. */
+	size_t r = ZSTD_CCtx_reset(w->zc, ZSTD_reset_session_only);
+
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setPledgedSrcSize(w->zc, len);
+	return ZSTD_isError(r) ? zs_errno(w, r) : 0;
+}
+
+/* Compresses [p, p + len) with op, writing all output; ZSTD_e_end also
+ * flushes the frame to its end (checksum included). */
+static int zs_run(struct writer *w, const unsigned char *p, size_t len,
+		  ZSTD_EndDirective op)
+{
+	ZSTD_inBuffer in = {p, len, 0};
+	size_t left;
+	int rc;
+
+	do {
+		ZSTD_outBuffer out = {w->buf, sizeof(w->buf), 0};
+
+		left = ZSTD_compressStream2(w->zc, &out, &in, op);
+		if (ZSTD_isError(left))
+			return zs_errno(w, left);
+		rc = w_emit(w, out.pos);
+		if (rc)
+			return rc;
+	} while (op == ZSTD_e_end ? left != 0 : in.pos < in.size);
+	return 0;
+}
+
+static int zs_put(struct writer *w, const unsigned char *p, size_t len)
+{
+	return zs_run(w, p, len, ZSTD_e_continue);
+}
+
+static int zs_end(struct writer *w)
+{
+	return zs_run(w, NULL, 0, ZSTD_e_end);
+}
+
+static void zs_close(struct writer *w)
+{
+	ZSTD_freeCCtx(w->zc); /* NULL does nothing */
+	w->zc = NULL;
+}
+
 static const struct codec_ops codecs[] = {
     {
 	.id = SEEK_GZIP,
@@ -260,6 +336,24 @@ static const struct codec_ops codecs[] = {
 	.put = gz_put,
 	.end = gz_end,
 	.close = gz_close,
+    },
+    /* zstd 6, not zstd's own 3: on the 26 MiB test fixture (a tar of
+     * Slurm binaries), 3 makes frames 10.2% larger than one -3 frame of
+     * the whole tar, 6 only 5.6% (and smaller than the gzip repack), for
+     * 0.45 s of CPU instead of 0.26 s, still a third of what the gzip
+     * repack takes; 9 saves another 1.1% for twice the time, 19 saves
+     * 7.8% for 17 times the time. Indexing the output takes about as
+     * long at any of these levels. */
+    {
+	.id = SEEK_ZSTD,
+	.pieces = "zstd frames",
+	.level_default = 6,
+	.level_max = ZSTD_maxCLevel,
+	.open = zs_open,
+	.begin = zs_begin,
+	.put = zs_put,
+	.end = zs_end,
+	.close = zs_close,
     },
 };
 
@@ -404,9 +498,13 @@ static int write_pieces(const struct job *j, FILE *out, struct repack_stats *st,
 static int pick_codec(const struct repack_opts *o, struct repack_stats *st,
 		      const struct codec_ops **out, char *err, size_t errlen)
 {
-	enum seek_codec to = o && o->to != SEEK_NONE ? o->to : SEEK_GZIP;
-	const struct codec_ops *c = codec_find(to);
+	/* by default the input's codec; a plain tar gets gzip */
+	enum seek_codec to = st->in_codec == SEEK_ZSTD ? SEEK_ZSTD : SEEK_GZIP;
+	const struct codec_ops *c;
 
+	if (o && o->to != SEEK_NONE)
+		to = o->to;
+	c = codec_find(to);
 	if (!c) {
 		snprintf(err, errlen, "cannot write %s output",
 			 seek_codec_name(to));
