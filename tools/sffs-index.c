@@ -3,7 +3,7 @@
  * sffs-index - build the published index (.sfidx) of an artifact.
  *
  *   sffs-index [--span SIZE] [--identity STR] ARTIFACT [-o OUT]
- *   sffs-index --repack [--level N] IN OUT
+ *   sffs-index --repack [--to gzip|zstd] [--level N] IN OUT
  *
  * ARTIFACT is a local path or URL (as sffs takes it). One streaming pass,
  * bounded memory, the same bytes for the same artifact every time. OUT
@@ -11,9 +11,11 @@
  * directory. This is what the factory runs after building each tarball;
  * sffs itself writes the very same file into its cache directory.
  *
- * --repack rewrites a tarball (tar, tar.gz, tar.zst) as a .tar.gz in which
- * every member starts a new gzip member (repack.h): still what tar -xzf
- * reads, and its index needs no windows.
+ * --repack rewrites a tarball (tar, tar.gz, tar.zst) as a .tar.gz or
+ * .tar.zst in which every member starts a new gzip member or zstd frame
+ * (repack.h): still what tar -xzf / tar --zstd -xf reads, and its index
+ * needs no windows and has no span much over 1 MiB. The output codec is
+ * the input's (gzip for a plain tar) unless --to says otherwise.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,8 +38,11 @@ static void usage(FILE *to)
 		    "ARTIFACT [-o OUT]\n"
 		    "  --span SIZE      seek-point spacing (default 1M)\n"
 		    "  --identity STR   record this ETag/Last-Modified\n"
-		    "usage: sffs-index --repack [--level N] IN OUT\n"
-		    "  --level N        gzip level of the output (default 6)\n"
+		    "usage: sffs-index --repack [--to gzip|zstd] [--level N] "
+		    "IN OUT\n"
+		    "  --to CODEC       output codec (default: the input's; "
+		    "gzip for a plain tar)\n"
+		    "  --level N        output level (default gzip 6, zstd 6)\n"
 		    "  --quiet          no progress line\n");
 }
 
@@ -86,7 +91,29 @@ static int build(const char *src, const char *out, struct archive_opts *ao,
 	return rc ? 1 : 0;
 }
 
-static int repack(const char *in, const char *out, int level)
+/* Warns when OUT's name says another codec than the one written. */
+static void check_suffix(const char *out, enum seek_codec c)
+{
+	static const struct {
+		const char *suffix;
+		enum seek_codec codec;
+	} names[] = {{".gz", SEEK_GZIP},
+		     {".tgz", SEEK_GZIP},
+		     {".zst", SEEK_ZSTD},
+		     {".tzst", SEEK_ZSTD}};
+	size_t i, len = strlen(out);
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i].suffix);
+
+		if (len >= n && !strcmp(out + len - n, names[i].suffix) &&
+		    names[i].codec != c)
+			log_warn("%s holds %s data despite its name (--to)",
+				 out, seek_codec_name(c));
+	}
+}
+
+static int repack(const char *in, const char *out, const struct repack_opts *o)
 {
 	struct repack_stats st;
 	struct fetch *f;
@@ -98,17 +125,20 @@ static int repack(const char *in, const char *out, int level)
 		log_err("%s", err);
 		return 1;
 	}
-	rc = repack_gzip(f, out, level, &st, err, sizeof(err));
-	if (rc)
+	rc = repack_tarball(f, out, o, &st, err, sizeof(err));
+	if (rc) {
 		log_err("repacking %s: %s", in, err);
-	else
-		log_info("%s: %" PRIu64 " bytes in %" PRIu64 " gzip members "
-			 "(input %" PRIu64 " bytes, %+.2f%%; tar stream %"
-			 PRIu64 " bytes)", out, st.out_bytes, st.members,
-			 st.in_bytes,
+	} else {
+		log_info("%s: %" PRIu64 " bytes in %" PRIu64 " %s, level %d "
+			 "(input %" PRIu64
+			 " bytes, %+.2f%%, %s; tar stream %" PRIu64 " bytes)",
+			 out, st.out_bytes, st.members,
+			 repack_piece_name(st.out_codec), st.level, st.in_bytes,
 			 100.0 * ((double)st.out_bytes - (double)st.in_bytes) /
-				 (double)st.in_bytes,
-			 st.tar_bytes);
+			     (double)st.in_bytes,
+			 seek_codec_name(st.in_codec), st.tar_bytes);
+		check_suffix(out, st.out_codec);
+	}
 	fetch_free(f);
 	return rc ? 1 : 0;
 }
@@ -117,8 +147,34 @@ struct args {
 	struct archive_opts ao;
 	const char *identity;
 	const char *out;
-	int quiet, repack, level;
+	struct repack_opts ro;
+	int quiet, repack;
 };
+
+/* --level ('l') and --to ('t'): 0, or -EINVAL after saying why. The
+ * level's range depends on the codec: repack_tarball checks it. */
+static int parse_repack_opt(int c, const char *arg, struct repack_opts *ro)
+{
+	char *end;
+	long lvl;
+
+	if (c == 't' && !strcmp(arg, "gzip")) {
+		ro->to = SEEK_GZIP;
+	} else if (c == 't' && !strcmp(arg, "zstd")) {
+		ro->to = SEEK_ZSTD;
+	} else if (c == 't') {
+		log_err("bad --to '%s' (gzip or zstd)", arg);
+		return -EINVAL;
+	} else {
+		lvl = strtol(arg, &end, 10);
+		if (!*arg || *end || lvl < 1 || lvl > 99) {
+			log_err("bad --level '%s'", arg);
+			return -EINVAL;
+		}
+		ro->level = (int)lvl;
+	}
+	return 0;
+}
 
 /* 0, or 2 after printing why the command line is wrong. */
 static int parse_args(int argc, char **argv, struct args *a)
@@ -130,10 +186,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "repack", no_argument, NULL, 'r' },
 		{ "level", required_argument, NULL, 'l' },
+		{ "to", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char *end;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
@@ -159,11 +215,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->repack = 1;
 			break;
 		case 'l':
-			a->level = (int)strtol(optarg, &end, 10);
-			if (*end || a->level < 1 || a->level > 9) {
-				log_err("bad --level '%s' (1-9)", optarg);
+		case 't':
+			if (parse_repack_opt(c, optarg, &a->ro))
 				return 2;
-			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -182,7 +236,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .level = 6 };
+	struct args a = {.ro = {.to = SEEK_NONE}};
 	char *out = NULL, *tmp = NULL;
 	int rc;
 
@@ -194,7 +248,7 @@ int main(int argc, char **argv)
 	if (fetch_global_init())
 		return 1;
 	if (a.repack) {
-		rc = repack(argv[optind], argv[optind + 1], a.level);
+		rc = repack(argv[optind], argv[optind + 1], &a.ro);
 	} else if (a.out) {
 		rc = build(argv[optind], a.out, &a.ao, a.identity, a.quiet);
 	} else {
