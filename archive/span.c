@@ -29,58 +29,118 @@ static uint64_t chunk_key(size_t span, uint64_t chunk)
 
 /* ---- windows: a bounded LRU in front of the index or spill file ---- */
 
-static int window_fetch(struct archive *ar, const struct seek_point *pt,
-			unsigned char *buf)
-{
-	unsigned char md[32];
-	int rc = 0;
+/* Windows of consecutive points lie one after the other in the index
+ * (or the spill file): one read brings a run of them, so a sequential
+ * reader pays one request per WINDOW_RUN_BYTES of windows, not one per
+ * span. */
+#define WINDOW_RUN_BYTES (256u * 1024)
 
-	if (ar->idx) {
-		rc = fetch_range(ar->idx, ar->ih.sec[INDEX_WINDOWS].off +
-					      pt->woff,
-				 pt->wlen, buf, 0);
-	} else if (!ar->spill || pt->woff > ar->spill_len ||
-		   pt->wlen > ar->spill_len - pt->woff ||
-		   pread(fileno(ar->spill), buf, pt->wlen, (off_t)pt->woff) !=
-		       (ssize_t)pt->wlen) {
-		rc = -EIO;
+static int window_bytes(struct archive *ar, uint64_t off, size_t len,
+			unsigned char *buf, const struct archive_req *rq)
+{
+	if (ar->idx)
+		return fetch_range_until(ar->idx,
+					 ar->ih.sec[INDEX_WINDOWS].off + off,
+					 len, buf, 0, rq->deadline_ns);
+	if (!ar->spill || off > ar->spill_len || len > ar->spill_len - off ||
+	    pread(fileno(ar->spill), buf, len, (off_t)off) != (ssize_t)len)
+		return -EIO;
+	return 0;
+}
+
+/* The points from i on whose windows follow i's without a gap and are
+ * not cached yet, up to WINDOW_RUN_BYTES: [i, *end). */
+static size_t window_run(struct archive *ar, size_t i, uint64_t *bytes)
+{
+	const struct seek_point *pts = ar->si->pts;
+	uint64_t next = pts[i].woff + pts[i].wlen;
+	size_t k = i + 1;
+
+	*bytes = pts[i].wlen;
+	for (; k < ar->si->n; k++) {
+		struct chunk *c;
+
+		if (!pts[k].wlen)
+			continue;
+		if (pts[k].woff != next ||
+		    *bytes + pts[k].wlen > WINDOW_RUN_BYTES)
+			break;
+		c = cache_get(ar->wcache, k);
+		if (c) {
+			cache_chunk_put(c);
+			break;
+		}
+		next += pts[k].wlen;
+		*bytes += pts[k].wlen;
 	}
-	if (!rc && !EVP_Digest(buf, pt->wlen, md, NULL, EVP_sha256(), NULL))
-		rc = -ENOMEM;
-	if (!rc && memcmp(md, pt->wdigest, sizeof(md)))
-		rc = -EIO;
-	return rc;
+	return k;
+}
+
+/* Checks each window of the run against its digest and caches it;
+ * *out gets point i's. */
+static int window_split(struct archive *ar, size_t i, size_t end,
+			const unsigned char *buf, struct chunk **out)
+{
+	const struct seek_point *pts = ar->si->pts;
+	uint64_t base = pts[i].woff;
+	unsigned char md[32];
+	size_t k;
+
+	for (k = i; k < end; k++) {
+		const unsigned char *w = buf + (pts[k].woff - base);
+		struct chunk *c;
+
+		if (!pts[k].wlen)
+			continue;
+		if (!EVP_Digest(w, pts[k].wlen, md, NULL, EVP_sha256(), NULL) ||
+		    memcmp(md, pts[k].wdigest, sizeof(md)))
+			return k == i ? -EIO : 0;
+		c = cache_chunk_new(pts[k].wlen);
+		if (!c)
+			return k == i ? -ENOMEM : 0;
+		memcpy(c->data, w, pts[k].wlen);
+		c->len = pts[k].wlen;
+		atomic_fetch_add(&ar->windows_loaded, 1);
+		cache_insert(ar->wcache, k, c);
+		if (k == i)
+			*out = c;
+		else
+			cache_chunk_put(c);
+	}
+	return 0;
 }
 
 /* Point i's window with a reference (NULL for a point without one). */
-static int window_get(struct archive *ar, size_t i, struct chunk **out)
+static int window_get(struct archive *ar, size_t i,
+		      const struct archive_req *rq, struct chunk **out)
 {
 	const struct seek_point *pt = &ar->si->pts[i];
-	struct chunk *w;
+	unsigned char *buf;
+	uint64_t bytes;
+	size_t end;
 	int rc;
 
 	*out = NULL;
 	if (!pt->wlen)
 		return 0;
-	w = cache_get(ar->wcache, i);
-	if (w) {
-		*out = w;
+	*out = cache_get(ar->wcache, i);
+	if (*out)
 		return 0;
-	}
-	w = cache_chunk_new(pt->wlen);
-	if (!w)
+	end = window_run(ar, i, &bytes);
+	buf = malloc((size_t)bytes);
+	if (!buf)
 		return -ENOMEM;
-	rc = window_fetch(ar, pt, w->data);
+	rc = window_bytes(ar, pt->woff, (size_t)bytes, buf, rq);
+	if (!rc)
+		rc = window_split(ar, i, end, buf, out);
+	free(buf);
 	if (rc) {
 		log_err("%s: window of seek point %zu is unusable: %s",
 			fetch_url(ar->idx ? ar->idx : ar->f), i, strerror(-rc));
-		cache_chunk_put(w);
-		return -EIO;
+		cache_chunk_put(*out);
+		*out = NULL;
+		return rc == -ETIMEDOUT ? rc : -EIO;
 	}
-	w->len = pt->wlen;
-	atomic_fetch_add(&ar->windows_loaded, 1);
-	cache_insert(ar->wcache, i, w);
-	*out = w;
 	return 0;
 }
 
@@ -194,7 +254,7 @@ static int span_load(struct archive *ar, size_t i, uint64_t j,
 	int rc;
 
 	seek_span_crange(ar->si, i, &off, &len);
-	rc = window_get(ar, i, &w);
+	rc = window_get(ar, i, rq, &w);
 	if (!rc) {
 		d = seek_decoder_new_window(ar->si, i, w ? w->data : NULL,
 					    ar->si->pts[i].wlen);
