@@ -30,6 +30,7 @@ struct bent {
 	unsigned char *buf; /* b.len bytes once loaded */
 	enum bstate st;     /* guarded by bs->lock, as is all below */
 	int err;
+	uint64_t failed_ns; /* B_FAILED: when */
 	unsigned refs;
 	bool in_hash, demand, prefetched;
 	struct bent *qprev, *qnext; /* the queue it waits in */
@@ -222,16 +223,25 @@ static void evict(struct blocks *bs)
 	DL_FOREACH_SAFE2(bs->lru, e, tmp, lnext) {
 		if (bs->st.mem <= bs->o.mem)
 			break;
+		/* cppcheck-suppress uninitvar ; set by bent_queue */
 		if (e->refs == 1)
 			bent_unhash(bs, e);
 	}
 }
+
+/* How long a failed load answers for its block before a new try. */
+#define FAIL_HOLD_NS (2000000000ull)
 
 static struct bent *bent_find(struct blocks *bs, uint64_t i)
 {
 	struct bent *e;
 
 	HASH_FIND(hh, bs->hash, &i, sizeof(i), e);
+	if (e && e->st == B_FAILED &&
+	    fetch_now_ns() - e->failed_ns >= FAIL_HOLD_NS) {
+		bent_unhash(bs, e);
+		e = NULL;
+	}
 	return e;
 }
 
@@ -259,9 +269,13 @@ static struct bent *bent_queue(struct blocks *bs, uint64_t i, bool demand)
 
 static void bent_dequeue(struct blocks *bs, struct bent *e)
 {
+	/* e is in the queue its flag names, so that queue is not empty;
+	 * clang-analyzer cannot see through utlist's macros. */
 	if (e->demand) {
+		// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
 		DL_DELETE2(bs->demand_q, e, qprev, qnext);
 	} else {
+		// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
 		DL_DELETE2(bs->prefetch_q, e, qprev, qnext);
 		bs->nprefetch_q--;
 	}
@@ -399,9 +413,14 @@ static void finish_run(struct blocks *bs, struct bent **run, size_t n)
 		struct bent *e = run[k];
 
 		if (e->err) {
+			/* Kept in the hash for a moment: a reader that comes
+			 * right after (the kernel retries a failed readahead
+			 * at once) gets the error without a second wait. */
 			e->st = B_FAILED;
+			e->failed_ns = fetch_now_ns();
+			free(e->buf);
+			e->buf = NULL;
 			bs->st.errors++;
-			bent_unhash(bs, e);
 		} else {
 			e->st = B_READY;
 			e->b.data = e->buf;
@@ -410,9 +429,14 @@ static void finish_run(struct blocks *bs, struct bent **run, size_t n)
 			bs->st.mem += e->b.len;
 			if (!e->demand)
 				bs->st.prefetched++;
-			if (e->in_hash)
+			/* Run entries are distinct and referenced by the
+			 * fetcher: none was freed by an earlier turn. */
+			if (e->in_hash) // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 				DL_APPEND2(bs->lru, e, lprev, lnext);
 		}
+		/* The fetcher's reference: e lives on while the hash or a
+		 * waiter holds it (the analyzer cannot count references). */
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 		bent_unref(bs, e);
 	}
 	evict(bs);
@@ -424,7 +448,7 @@ static void *fetcher_main(void *arg)
 {
 	struct blocks *bs = arg;
 	size_t max = (size_t)(bs->o.merge_max / bs->size), n;
-	struct bent **run = calloc(max ? max : 1, sizeof(*run));
+	struct bent **run = calloc(max ? max : 1, sizeof(struct bent *));
 	unsigned char *buf = malloc((size_t)bs->o.merge_max);
 
 	if (!run || !buf)
@@ -497,6 +521,11 @@ int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 		return 0;
 	}
 	bs->st.misses++;
+	if (e && e->st == B_FAILED) {
+		rc = e->err;
+		pthread_mutex_unlock(&bs->lock);
+		return rc;
+	}
 	rc = start_fetchers(bs);
 	if (!rc && !e) {
 		e = bent_queue(bs, i, true);

@@ -211,6 +211,14 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 	if (artifact_open(&oc, ao, o))
 		return 1;
 	archive_get_stats(o->ar, &st);
+	if (archive_seek_index(o->ar)->codec == SEEK_ZSTD &&
+	    archive_seek_index(o->ar)->n == 1 &&
+	    fetch_size(o->f) > (4u << 20))
+		log_warn("%s is a single zstd frame: every read decodes it "
+			 "from its start. Make it seekable with `sffs-index "
+			 "--repack IN.tar.zst OUT.tar.zst` and "
+			 "publish that",
+			 fetch_url(o->f));
 	if (!cfg->quiet)
 		log_info("%s: %s %s, %" PRIu32 " inodes, %zu seek points, "
 			 "ready in %.2f s (%s), index memory %s",

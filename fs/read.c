@@ -40,7 +40,7 @@ static void reply_iov(fuse_req_t req, struct archive_req *rq)
 		struct fuse_bufvec v;
 		struct fuse_buf more[ARCHIVE_IOV_MAX];
 	} bv;
-	struct fuse_buf *b = bv.v.buf;
+	struct fuse_buf *b;
 	size_t k;
 
 	if (!rq->n) {
@@ -48,6 +48,7 @@ static void reply_iov(fuse_req_t req, struct archive_req *rq)
 		return;
 	}
 	memset(&bv, 0, sizeof(bv));
+	b = bv.v.buf;
 	bv.v.count = rq->n;
 	for (k = 0; k < rq->n; k++) {
 		b[k].mem = (void *)rq->iov[k].base;
