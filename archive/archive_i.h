@@ -26,6 +26,17 @@ struct inflight {
 	struct inflight *next;
 };
 
+/* Windows whose load failed lately, direct-mapped by point: the kernel's
+ * at-once retry of a failed read gets the error instead of a second
+ * deadline (as blocks.h does for blocks). */
+#define WFAIL_SLOTS 64
+#define WFAIL_HOLD_NS (1000000000ull)
+struct wfail_slot {
+	size_t point;
+	uint64_t when; /* 0: empty */
+	int err;
+};
+
 /* Where a file is being read sequentially. */
 struct seq_slot {
 	uint32_t node;
@@ -47,6 +58,7 @@ struct archive {
 	struct inflight *loading; /* guarded by lock */
 	pthread_mutex_t seq_lock;
 	struct seq_slot seq[SEQ_SLOTS]; /* guarded by seq_lock */
+	struct wfail_slot wfail[WFAIL_SLOTS]; /* guarded by seq_lock */
 	/* Built by streaming: the member records, the artifact's digest and
 	 * its block digests, until archive_write_index. */
 	struct index_members *members;

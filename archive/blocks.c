@@ -31,6 +31,7 @@ struct bent {
 	enum bstate st;     /* guarded by bs->lock, as is all below */
 	int err;
 	uint64_t failed_ns; /* B_FAILED: when */
+	uint64_t deadline;  /* the furthest deadline of those who want it */
 	unsigned refs;
 	bool in_hash, demand, prefetched;
 	struct bent *qprev, *qnext; /* the queue it waits in */
@@ -230,7 +231,7 @@ static void evict(struct blocks *bs)
 }
 
 /* How long a failed load answers for its block before a new try. */
-#define FAIL_HOLD_NS (2000000000ull)
+#define FAIL_HOLD_NS (1000000000ull)
 
 static struct bent *bent_find(struct blocks *bs, uint64_t i)
 {
@@ -245,12 +246,14 @@ static struct bent *bent_find(struct blocks *bs, uint64_t i)
 	return e;
 }
 
-static struct bent *bent_queue(struct blocks *bs, uint64_t i, bool demand)
+static struct bent *bent_queue(struct blocks *bs, uint64_t i, bool demand,
+			       uint64_t deadline)
 {
 	struct bent *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return NULL;
+	e->deadline = deadline;
 	e->b.idx = i;
 	e->b.len = block_len(bs, i);
 	e->st = B_QUEUED;
@@ -320,12 +323,16 @@ static int start_fetchers(struct blocks *bs)
 /* ---- fetchers ---- */
 
 /* Takes the first queued block and the queued ones right after it. */
-static size_t take_run(struct blocks *bs, struct bent **run, size_t max)
+static size_t take_run(struct blocks *bs, struct bent **run, size_t max,
+		       uint64_t *latest)
 {
 	struct bent *e = bs->demand_q ? bs->demand_q : bs->prefetch_q;
 	size_t n = 0;
 
+	*latest = 0;
 	while (e && n < max) {
+		if (e->deadline > *latest)
+			*latest = e->deadline;
 		bent_dequeue(bs, e);
 		e->st = B_LOADING;
 		e->refs++;
@@ -372,7 +379,7 @@ static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 
 /* Fetches a run of adjacent blocks in one request, then verifies each. */
 static void load_run(struct blocks *bs, struct bent **run, size_t n,
-		     unsigned char *buf)
+		     unsigned char *buf, uint64_t latest)
 {
 	uint64_t off = block_off(bs, run[0]->b.idx), deadline;
 	size_t total = 0, k, at = 0;
@@ -380,7 +387,12 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 
 	for (k = 0; k < n; k++)
 		total += run[k]->b.len;
+	/* No fetch outlives everyone who wants it: a block whose readers
+	 * all gave up at their deadline fails at once instead of holding
+	 * the next reader (the kernel's retry) for another deadline. */
 	deadline = fetch_now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
+	if (latest && latest < deadline)
+		deadline = latest;
 	rc = fetch_range_until(bs->f, off, total, buf, 0, deadline);
 	/* The fetch logged why; a waiter's own -ETIMEDOUT means only that
 	 * its deadline passed, so a failed fetch is -EIO for all. */
@@ -448,6 +460,7 @@ static void *fetcher_main(void *arg)
 {
 	struct blocks *bs = arg;
 	size_t max = (size_t)(bs->o.merge_max / bs->size), n;
+	uint64_t latest;
 	struct bent **run = calloc(max ? max : 1, sizeof(struct bent *));
 	unsigned char *buf = malloc((size_t)bs->o.merge_max);
 
@@ -455,13 +468,13 @@ static void *fetcher_main(void *arg)
 		max = 0; /* this fetcher stays idle; the others work */
 	pthread_mutex_lock(&bs->lock);
 	while (!bs->stop) {
-		n = max ? take_run(bs, run, max) : 0;
+		n = max ? take_run(bs, run, max, &latest) : 0;
 		if (!n) {
 			pthread_cond_wait(&bs->work, &bs->lock);
 			continue;
 		}
 		pthread_mutex_unlock(&bs->lock);
-		load_run(bs, run, n, buf);
+		load_run(bs, run, n, buf, latest);
 		finish_run(bs, run, n);
 		pthread_mutex_lock(&bs->lock);
 	}
@@ -528,7 +541,7 @@ int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	}
 	rc = start_fetchers(bs);
 	if (!rc && !e) {
-		e = bent_queue(bs, i, true);
+		e = bent_queue(bs, i, true, deadline_ns);
 		if (e)
 			pthread_cond_signal(&bs->work);
 		else
@@ -536,6 +549,8 @@ int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	}
 	if (!rc) {
 		bent_promote(bs, e);
+		if (!deadline_ns || deadline_ns > e->deadline)
+			e->deadline = deadline_ns ? deadline_ns : UINT64_MAX;
 		e->refs++;
 		rc = wait_loaded(bs, e, deadline_ns, cancel);
 		if (rc)
@@ -579,7 +594,7 @@ void blocks_release(struct blocks *bs, const struct block *b)
 }
 
 static void queue_range(struct blocks *bs, uint64_t first, uint64_t last,
-			bool demand)
+			bool demand, uint64_t deadline)
 {
 	uint64_t i, limit = bs->o.mem / 2 / bs->size + 1;
 	bool queued = false;
@@ -597,11 +612,13 @@ static void queue_range(struct blocks *bs, uint64_t first, uint64_t last,
 		if (e) {
 			if (demand)
 				bent_promote(bs, e);
+			if (e->st == B_QUEUED && deadline > e->deadline)
+				e->deadline = deadline;
 			continue;
 		}
 		if (!demand && bs->nprefetch_q >= limit)
 			break;
-		if (!bent_queue(bs, i, demand))
+		if (!bent_queue(bs, i, demand, deadline))
 			break;
 		queued = true;
 	}
@@ -611,14 +628,18 @@ out:
 	pthread_mutex_unlock(&bs->lock);
 }
 
-void blocks_want(struct blocks *bs, uint64_t first, uint64_t last)
+void blocks_want(struct blocks *bs, uint64_t first, uint64_t last,
+		 uint64_t deadline_ns)
 {
-	queue_range(bs, first, last, true);
+	queue_range(bs, first, last, true,
+		    deadline_ns ? deadline_ns : UINT64_MAX);
 }
 
 void blocks_prefetch(struct blocks *bs, uint64_t first, uint64_t last)
 {
-	queue_range(bs, first, last, false);
+	queue_range(bs, first, last, false,
+		    fetch_now_ns() +
+			(uint64_t)bs->o.timeout_s * 1000000000u);
 }
 
 void blocks_wake(struct blocks *bs)

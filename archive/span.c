@@ -110,6 +110,30 @@ static int window_split(struct archive *ar, size_t i, size_t end,
 	return 0;
 }
 
+static int wfail_check(struct archive *ar, size_t i)
+{
+	struct wfail_slot *w = &ar->wfail[i % WFAIL_SLOTS];
+	int rc = 0;
+
+	pthread_mutex_lock(&ar->seq_lock);
+	if (w->when && w->point == i &&
+	    fetch_now_ns() - w->when < WFAIL_HOLD_NS)
+		rc = w->err;
+	pthread_mutex_unlock(&ar->seq_lock);
+	return rc;
+}
+
+static void wfail_note(struct archive *ar, size_t i, int err)
+{
+	struct wfail_slot *w = &ar->wfail[i % WFAIL_SLOTS];
+
+	pthread_mutex_lock(&ar->seq_lock);
+	w->point = i;
+	w->when = fetch_now_ns();
+	w->err = err;
+	pthread_mutex_unlock(&ar->seq_lock);
+}
+
 /* Point i's window with a reference (NULL for a point without one). */
 static int window_get(struct archive *ar, size_t i,
 		      const struct archive_req *rq, struct chunk **out)
@@ -126,6 +150,9 @@ static int window_get(struct archive *ar, size_t i,
 	*out = cache_get(ar->wcache, i);
 	if (*out)
 		return 0;
+	rc = wfail_check(ar, i);
+	if (rc)
+		return rc;
 	end = window_run(ar, i, &bytes);
 	buf = malloc((size_t)bytes);
 	if (!buf)
@@ -139,7 +166,9 @@ static int window_get(struct archive *ar, size_t i,
 			fetch_url(ar->idx ? ar->idx : ar->f), i, strerror(-rc));
 		cache_chunk_put(*out);
 		*out = NULL;
-		return rc == -ETIMEDOUT ? rc : -EIO;
+		rc = rc == -ENOMEM ? rc : -EIO;
+		wfail_note(ar, i, rc);
+		return rc;
 	}
 	return 0;
 }
@@ -218,8 +247,9 @@ static int feed_blocks(struct archive *ar, struct seek_decoder *d,
 
 		if (b >= wanted) {
 			wanted = b + step;
-			blocks_want(ar->blocks, b, wanted - 1 < last ? wanted - 1
-								    : last);
+			blocks_want(ar->blocks, b,
+				    wanted - 1 < last ? wanted - 1 : last,
+				    rq->deadline_ns);
 		}
 		rc = blocks_get(ar->blocks, b, rq->deadline_ns, rq->cancel,
 				&blk);

@@ -2,7 +2,7 @@
 /*
  * sffs-index - build the published index (.sfidx) of an artifact.
  *
- *   sffs-index [--span SIZE] [--identity STR] ARTIFACT [-o OUT]
+ *   sffs-index [--span SIZE] [--block SIZE] [--identity STR] ARTIFACT [-o OUT]
  *   sffs-index --repack [--to gzip|zstd] [--level N] IN OUT
  *
  * ARTIFACT is a local path or URL (as sffs takes it). One streaming pass,
@@ -34,9 +34,11 @@
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: sffs-index [--span SIZE] [--identity STR] "
-		    "ARTIFACT [-o OUT]\n"
+	fprintf(to, "usage: sffs-index [--span SIZE] [--block SIZE] "
+		    "[--identity STR] ARTIFACT [-o OUT]\n"
 		    "  --span SIZE      seek-point spacing (default 1M)\n"
+		    "  --block SIZE     verified block size (default 256K; "
+		    "4K to 16M)\n"
 		    "  --identity STR   record this ETag/Last-Modified\n"
 		    "usage: sffs-index --repack [--to gzip|zstd] [--level N] "
 		    "IN OUT\n"
@@ -176,11 +178,25 @@ static int parse_repack_opt(int c, const char *arg, struct repack_opts *ro)
 	return 0;
 }
 
+static int parse_block(const char *arg, struct archive_opts *ao)
+{
+	uint64_t v;
+
+	if (util_parse_size(arg, &v) || v < BLOCKS_MIN_SIZE ||
+	    v > BLOCKS_MAX_SIZE) {
+		log_err("bad --block '%s' (4K to 16M)", arg);
+		return -EINVAL;
+	}
+	ao->block_size = (uint32_t)v;
+	return 0;
+}
+
 /* 0, or 2 after printing why the command line is wrong. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
 		{ "span", required_argument, NULL, 's' },
+		{ "block", required_argument, NULL, 'b' },
 		{ "identity", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -201,6 +217,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 					optarg);
 				return 2;
 			}
+			break;
+		case 'b':
+			if (parse_block(optarg, &a->ao))
+				return 2;
 			break;
 		case 'i':
 			a->identity = optarg;

@@ -22,7 +22,10 @@
  *     next reader after that starts a new load).
  * On a digest mismatch a block is fetched once more bypassing HTTP caches
  * (FETCH_NOCACHE), then fails with -EIO. Every fetch has a deadline of
- * `timeout_s`; every wait has the caller's deadline and cancel flag.
+ * `timeout_s`, and never outlives the furthest deadline of the readers
+ * that want it; every wait has the caller's deadline and cancel flag. A
+ * failed block answers with its error for one second (the kernel retries
+ * a failed readahead at once), then the next reader tries again.
  *
  * Thread safety: every function may be called from any thread once
  * blocks_new returned, except blocks_free. No lock is held during I/O.
@@ -99,8 +102,11 @@ int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out);
 void blocks_release(struct blocks *bs, const struct block *b);
 
 /* Queues on-demand fetches of the missing blocks of [first, last] at
- * once, so that fetchers merge them; blocks_get then waits for each. */
-void blocks_want(struct blocks *bs, uint64_t first, uint64_t last);
+ * once, so that fetchers merge them; blocks_get then waits for each.
+ * deadline_ns (0 = none) is the caller's: a fetch never outlives the
+ * furthest deadline of those who want its blocks. */
+void blocks_want(struct blocks *bs, uint64_t first, uint64_t last,
+		 uint64_t deadline_ns);
 /* Queues prefetches of the missing blocks of [first, last] (at most
  * about half of `mem` queued at a time); returns at once. */
 void blocks_prefetch(struct blocks *bs, uint64_t first, uint64_t last);

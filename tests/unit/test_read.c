@@ -315,11 +315,11 @@ static void test_wrong_bytes(struct world *w)
 	CHECK(archive_read(w->ar, w->node[4], 3000000, 1000,
 			   (unsigned char[1000]){ 0 }) == -EIO);
 	atomic_store(&w->src.corrupt, 0);
-	/* The failure answers for its block for 2 s (the kernel retries a
+	/* The failure answers for its block for 1 s (the kernel retries a
 	 * failed read at once); then a new load succeeds. */
 	CHECK(archive_read(w->ar, w->node[4], 3000000, 1000,
 			   (unsigned char[1000]){ 0 }) == -EIO);
-	sleep(2);
+	usleep(1100000);
 	CHECK(read_ok(w, 4, 3000000, 1000));
 }
 
@@ -367,7 +367,7 @@ static void test_failed_load_shared(struct world *w)
 	/* One failed request per stalled fetch, not one per waiter. */
 	CHECK(atomic_load(&w->src.calls) - calls <= 4);
 	atomic_store(&w->src.fail_next, 0);
-	sleep(2); /* the failure's hold, as above */
+	usleep(1100000); /* the failure's hold, as above */
 	CHECK(read_ok(w, 4, 4500000, 4096));
 }
 
