@@ -25,15 +25,30 @@
 
 enum bstate { B_QUEUED, B_LOADING, B_READY, B_FAILED };
 
+/* The buffer one range request filled, shared by the blocks it holds;
+ * freed with the last of them (no copy per block, no second buffer). */
+struct extent {
+	atomic_uint refs;
+	unsigned char data[];
+};
+
+static void extent_put(struct extent *x)
+{
+	if (x && atomic_fetch_sub(&x->refs, 1) == 1)
+		free(x);
+}
+
 struct bent {
 	struct block b;     /* public part; b.data == buf */
-	unsigned char *buf; /* b.len bytes once loaded */
+	unsigned char *buf; /* b.len bytes once loaded, inside ext */
+	struct extent *ext;
 	enum bstate st;     /* guarded by bs->lock, as is all below */
 	int err;
 	uint64_t failed_ns; /* B_FAILED: when */
 	uint64_t deadline;  /* the furthest deadline of those who want it */
 	unsigned refs;
 	bool in_hash, demand, prefetched;
+	bool used; /* a reader has had it (since it was loaded) */
 	struct bent *qprev, *qnext; /* the queue it waits in */
 	struct bent *lprev, *lnext; /* LRU, while ready */
 	UT_hash_handle hh;
@@ -120,7 +135,7 @@ struct blocks *blocks_new(struct fetch *f, uint32_t size,
 
 static void bent_free(struct bent *e)
 {
-	free(e->buf);
+	extent_put(e->ext);
 	free(e);
 }
 
@@ -216,17 +231,21 @@ static void bent_unhash(struct blocks *bs, struct bent *e)
 }
 
 /* Frees least recently used ready blocks nobody holds until the held
- * bytes fit. */
+ * bytes fit: first those a reader has had, then prefetched ones still
+ * unread (evicting those first would fetch them twice). */
 static void evict(struct blocks *bs)
 {
 	struct bent *e, *tmp;
+	int pass;
 
-	DL_FOREACH_SAFE2(bs->lru, e, tmp, lnext) {
-		if (bs->st.mem <= bs->o.mem)
-			break;
-		/* cppcheck-suppress uninitvar ; set by bent_queue */
-		if (e->refs == 1)
-			bent_unhash(bs, e);
+	for (pass = 0; pass < 2; pass++) {
+		DL_FOREACH_SAFE2(bs->lru, e, tmp, lnext) {
+			if (bs->st.mem <= bs->o.mem)
+				return;
+			/* cppcheck-suppress uninitvar ; set by bent_queue */
+			if (e->refs == 1 && (pass || e->used))
+				bent_unhash(bs, e);
+		}
 	}
 }
 
@@ -344,16 +363,28 @@ static size_t take_run(struct blocks *bs, struct bent **run, size_t max,
 	return n;
 }
 
-/* Fetches block e alone (again), bypassing HTTP caches. */
+/* Fetches block e alone (again), bypassing HTTP caches, into an extent
+ * of its own. */
 static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 {
+	struct extent *x = malloc(sizeof(*x) + e->b.len);
 	int rc;
 
+	if (!x)
+		return -ENOMEM;
+	atomic_init(&x->refs, 1);
 	rc = fetch_range_until(bs->f, block_off(bs, e->b.idx), e->b.len,
-			       e->buf, FETCH_NOCACHE, deadline);
-	if (rc)
+			       x->data, FETCH_NOCACHE, deadline);
+	if (!rc && !digest_ok(bs, e->b.idx, x->data, e->b.len))
+		rc = -EIO;
+	if (rc) {
+		extent_put(x);
 		return rc;
-	return digest_ok(bs, e->b.idx, e->buf, e->b.len) ? 0 : -EIO;
+	}
+	extent_put(e->ext);
+	e->ext = x;
+	e->buf = x->data;
+	return 0;
 }
 
 static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
@@ -379,8 +410,9 @@ static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 
 /* Fetches a run of adjacent blocks in one request, then verifies each. */
 static void load_run(struct blocks *bs, struct bent **run, size_t n,
-		     unsigned char *buf, uint64_t latest)
+		     uint64_t latest)
 {
+	struct extent *x;
 	uint64_t off = block_off(bs, run[0]->b.idx), deadline;
 	size_t total = 0, k, at = 0;
 	int rc;
@@ -393,7 +425,13 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 	deadline = fetch_now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
 	if (latest && latest < deadline)
 		deadline = latest;
-	rc = fetch_range_until(bs->f, off, total, buf, 0, deadline);
+	/* One buffer for this request, which its blocks then share: an
+	 * idle fetcher holds nothing, and no block is copied. */
+	x = malloc(sizeof(*x) + total);
+	if (x)
+		atomic_init(&x->refs, 1);
+	rc = x ? fetch_range_until(bs->f, off, total, x->data, 0, deadline)
+	       : -ENOMEM;
 	/* The fetch logged why; a waiter's own -ETIMEDOUT means only that
 	 * its deadline passed, so a failed fetch is -EIO for all. */
 	if (rc && rc != -ENOMEM)
@@ -403,16 +441,15 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 		int erc = rc;
 
 		if (!erc) {
-			e->buf = malloc(e->b.len);
-			erc = e->buf ? 0 : -ENOMEM;
-		}
-		if (!erc) {
-			memcpy(e->buf, buf + at, e->b.len);
+			atomic_fetch_add(&x->refs, 1);
+			e->ext = x;
+			e->buf = x->data + at;
 			erc = verify_one(bs, e, deadline);
 		}
 		e->err = erc;
 		at += e->b.len;
 	}
+	extent_put(x);
 }
 
 static void finish_run(struct blocks *bs, struct bent **run, size_t n)
@@ -430,7 +467,8 @@ static void finish_run(struct blocks *bs, struct bent **run, size_t n)
 			 * at once) gets the error without a second wait. */
 			e->st = B_FAILED;
 			e->failed_ns = fetch_now_ns();
-			free(e->buf);
+			extent_put(e->ext);
+			e->ext = NULL;
 			e->buf = NULL;
 			bs->st.errors++;
 		} else {
@@ -462,9 +500,8 @@ static void *fetcher_main(void *arg)
 	size_t max = (size_t)(bs->o.merge_max / bs->size), n;
 	uint64_t latest;
 	struct bent **run = calloc(max ? max : 1, sizeof(struct bent *));
-	unsigned char *buf = malloc((size_t)bs->o.merge_max);
 
-	if (!run || !buf)
+	if (!run)
 		max = 0; /* this fetcher stays idle; the others work */
 	pthread_mutex_lock(&bs->lock);
 	while (!bs->stop) {
@@ -474,12 +511,11 @@ static void *fetcher_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&bs->lock);
-		load_run(bs, run, n, buf, latest);
+		load_run(bs, run, n, latest);
 		finish_run(bs, run, n);
 		pthread_mutex_lock(&bs->lock);
 	}
 	pthread_mutex_unlock(&bs->lock);
-	free(buf);
 	free(run);
 	return NULL;
 }
@@ -528,6 +564,7 @@ int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	if (e && e->st == B_READY) {
 		bs->st.hits++;
 		e->refs++;
+		e->used = true;
 		touch(bs, e);
 		pthread_mutex_unlock(&bs->lock);
 		*out = &e->b;
@@ -553,10 +590,12 @@ int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 			e->deadline = deadline_ns ? deadline_ns : UINT64_MAX;
 		e->refs++;
 		rc = wait_loaded(bs, e, deadline_ns, cancel);
-		if (rc)
+		if (rc) {
 			bent_unref(bs, e);
-		else
+		} else {
+			e->used = true;
 			*out = &e->b;
+		}
 	}
 	pthread_mutex_unlock(&bs->lock);
 	return rc;
@@ -572,6 +611,7 @@ int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out)
 	if (e && e->st == B_READY) {
 		bs->st.hits++;
 		e->refs++;
+		e->used = true;
 		touch(bs, e);
 		*out = &e->b;
 		rc = 0;

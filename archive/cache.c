@@ -2,17 +2,36 @@
 #include "sffs/cache.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <uthash.h>
+
+/* Chunks of CACHE_POOL_CAP bytes are mapped pages of their own, and a
+ * few freed ones are kept for the next chunk: under the steady churn of
+ * a full cache (one chunk in, one out) memory is neither faulted in again
+ * nor fragmented across malloc arenas, so RSS follows what is held. */
+#define CACHE_POOL_CAP (256u * 1024)
+#define CACHE_POOL_KEEP 16
+
+struct cache_pool {
+	pthread_mutex_t lock;
+	struct centry *free; /* guarded by lock */
+	unsigned nfree;
+	atomic_uint users; /* the cache and every pooled chunk alive */
+};
 
 /* A chunk with its reference count and the table's handle. */
 struct centry {
 	struct chunk c;
 	atomic_uint refs;
+	struct cache_pool *pool; /* NULL: malloc'd */
+	size_t maplen;
+	struct centry *next_free;
 	UT_hash_handle hh;
 	unsigned char bytes[];
 };
@@ -22,7 +41,23 @@ struct cache {
 	size_t max_bytes;
 	struct centry *table;  /* guarded by lock; hash order = LRU order */
 	struct cache_stats st; /* guarded by lock */
+	struct cache_pool *pool;
 };
+
+static void pool_unuse(struct cache_pool *p)
+{
+	struct centry *e;
+
+	if (atomic_fetch_sub(&p->users, 1) != 1)
+		return;
+	while (p->free) {
+		e = p->free;
+		p->free = e->next_free;
+		munmap(e, e->maplen);
+	}
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
 
 static struct centry *entry_of(struct chunk *ch)
 {
@@ -35,22 +70,81 @@ struct cache *cache_new(size_t max_bytes)
 
 	if (!c)
 		return NULL;
+	c->pool = calloc(1, sizeof(*c->pool));
+	if (!c->pool) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->pool->lock, NULL);
+	atomic_init(&c->pool->users, 1);
 	pthread_mutex_init(&c->lock, NULL);
 	c->max_bytes = max_bytes;
 	return c;
 }
 
-struct chunk *cache_chunk_new(size_t cap)
+static struct centry *pool_get(struct cache_pool *p)
 {
-	struct centry *e = malloc(sizeof(*e) + (cap ? cap : 1));
+	size_t len = sizeof(struct centry) + CACHE_POOL_CAP;
+	struct centry *e;
 
-	if (!e)
-		return NULL;
+	pthread_mutex_lock(&p->lock);
+	e = p->free;
+	if (e) {
+		p->free = e->next_free;
+		p->nfree--;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!e) {
+		e = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (e == MAP_FAILED)
+			return NULL;
+		e->maplen = len;
+	}
+	atomic_fetch_add(&p->users, 1);
+	e->pool = p;
+	return e;
+}
+
+struct chunk *cache_chunk_new(struct cache *c, size_t cap)
+{
+	struct centry *e;
+	size_t maplen = 0;
+
+	if (cap == CACHE_POOL_CAP) {
+		e = pool_get(c->pool);
+		if (!e)
+			return NULL;
+		maplen = e->maplen;
+	} else {
+		e = malloc(sizeof(*e) + (cap ? cap : 1));
+		if (!e)
+			return NULL;
+	}
 	memset(e, 0, sizeof(*e));
+	e->pool = maplen ? c->pool : NULL;
+	e->maplen = maplen;
 	e->c.cap = cap;
 	e->c.data = e->bytes;
 	atomic_init(&e->refs, 1);
 	return &e->c;
+}
+
+static void pool_put(struct cache_pool *p, struct centry *e)
+{
+	bool keep;
+
+	pthread_mutex_lock(&p->lock);
+	keep = p->nfree < CACHE_POOL_KEEP;
+	if (keep) {
+		e->next_free = p->free;
+		p->free = e;
+		p->nfree++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!keep)
+		munmap(e, e->maplen);
+	pool_unuse(p);
 }
 
 void cache_chunk_put(struct chunk *ch)
@@ -60,7 +154,11 @@ void cache_chunk_put(struct chunk *ch)
 	if (!ch)
 		return;
 	e = entry_of(ch);
-	if (atomic_fetch_sub(&e->refs, 1) == 1)
+	if (atomic_fetch_sub(&e->refs, 1) != 1)
+		return;
+	if (e->pool)
+		pool_put(e->pool, e);
+	else
 		free(e);
 }
 
@@ -78,6 +176,7 @@ void cache_free(struct cache *c)
 		cache_chunk_put(&e->c);
 	}
 	pthread_mutex_destroy(&c->lock);
+	pool_unuse(c->pool);
 	free(c);
 }
 

@@ -95,7 +95,7 @@ static int window_split(struct archive *ar, size_t i, size_t end,
 		if (!EVP_Digest(w, pts[k].wlen, md, NULL, EVP_sha256(), NULL) ||
 		    memcmp(md, pts[k].wdigest, sizeof(md)))
 			return k == i ? -EIO : 0;
-		c = cache_chunk_new(pts[k].wlen);
+		c = cache_chunk_new(ar->wcache, pts[k].wlen);
 		if (!c)
 			return k == i ? -ENOMEM : 0;
 		memcpy(c->data, w, pts[k].wlen);
@@ -209,7 +209,7 @@ static int sink_out(void *arg, const void *data, size_t len)
 		size_t n;
 
 		if (!s->cur) {
-			s->cur = cache_chunk_new(ARCHIVE_CHUNK);
+			s->cur = cache_chunk_new(s->ar->cache, ARCHIVE_CHUNK);
 			if (!s->cur) {
 				s->err = -ENOMEM;
 				return -ENOMEM;

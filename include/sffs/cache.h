@@ -41,9 +41,10 @@ struct cache_stats {
 struct cache *cache_new(size_t max_bytes);
 void cache_free(struct cache *c);
 
-/* A new chunk of cap bytes with one reference (the caller's), len 0.
- * NULL on ENOMEM. */
-struct chunk *cache_chunk_new(size_t cap);
+/* A new chunk of cap bytes with one reference (the caller's), len 0, to
+ * be inserted into c (256 KiB chunks come from c's pool of mapped pages,
+ * which outlives c until the last such chunk is put). NULL on ENOMEM. */
+struct chunk *cache_chunk_new(struct cache *c, size_t cap);
 /* Drops a reference; the last one frees the chunk. NULL does nothing. */
 void cache_chunk_put(struct chunk *ch);
 
