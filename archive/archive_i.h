@@ -75,6 +75,7 @@ struct archive {
 	uint64_t warnings; /* while opening (single threaded) */
 	atomic_uint_fast64_t spans_loaded;
 	atomic_uint_fast64_t windows_loaded;
+	atomic_size_t last_window; /* point of the last window loaded, + 1 */
 };
 
 /* Sets up the block store once the block digests are known. 0/-errno. */

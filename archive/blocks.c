@@ -25,8 +25,8 @@
 
 enum bstate { B_QUEUED, B_LOADING, B_READY, B_FAILED };
 
-/* The buffer one range request filled, shared by the blocks it holds;
- * freed with the last of them (no copy per block, no second buffer). */
+/* A reference-counted buffer: a range request's (freed when its blocks
+ * are copied out) or one block's. */
 struct extent {
 	atomic_uint refs;
 	unsigned char data[];
@@ -425,8 +425,8 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 	deadline = fetch_now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
 	if (latest && latest < deadline)
 		deadline = latest;
-	/* One buffer for this request, which its blocks then share: an
-	 * idle fetcher holds nothing, and no block is copied. */
+	/* One buffer for this request only: an idle fetcher holds
+	 * nothing. */
 	x = malloc(sizeof(*x) + total);
 	if (x)
 		atomic_init(&x->refs, 1);
@@ -440,10 +440,18 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 		struct bent *e = run[k];
 		int erc = rc;
 
+		/* Each block gets a buffer of its own (a copy): sharing the
+		 * request's buffer would let one block still in the LRU pin a
+		 * whole 4 MiB request, measured at 199 MB RSS for 8 MiB of
+		 * blocks when reading every file of a 1.5 GB artifact. */
 		if (!erc) {
-			atomic_fetch_add(&x->refs, 1);
-			e->ext = x;
-			e->buf = x->data + at;
+			e->ext = malloc(sizeof(*e->ext) + e->b.len);
+			erc = e->ext ? 0 : -ENOMEM;
+		}
+		if (!erc) {
+			atomic_init(&e->ext->refs, 1);
+			memcpy(e->ext->data, x->data + at, e->b.len);
+			e->buf = e->ext->data;
 			erc = verify_one(bs, e, deadline);
 		}
 		e->err = erc;

@@ -153,7 +153,14 @@ static int window_get(struct archive *ar, size_t i,
 	rc = wfail_check(ar, i);
 	if (rc)
 		return rc;
-	end = window_run(ar, i, &bytes);
+	/* A run only for a reader going forward (the last window loaded was
+	 * the point before): random readers fetch one window each. */
+	if (atomic_exchange(&ar->last_window, i + 1) == i) {
+		end = window_run(ar, i, &bytes);
+	} else {
+		end = i + 1;
+		bytes = pt->wlen;
+	}
 	buf = malloc((size_t)bytes);
 	if (!buf)
 		return -ENOMEM;

@@ -30,8 +30,8 @@ sffs_mount "$NGINX_URL/$name" "$mnt" -o cache_dir=none -o quiet -o "cache_mem=$c
 pid=$(sffs_pids "$mnt")
 rss0=$(rss_kib "$pid")
 t0=$(now)
-files=$(cd "$mnt" && find . -type f -print0 | tee >(xargs -0 cat >/dev/null) | tr -cd '\0' | wc -c)
-wait
+files=$(cd "$mnt" && find . -type f | wc -l)
+(cd "$mnt" && find . -type f -print0 | xargs -0 cat >/dev/null)
 t_read=$(elapsed "$t0" "$(now)")
 sleep 1
 stats=$(python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.sffs.stats").decode())' "$mnt")
