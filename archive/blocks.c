@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -25,18 +26,18 @@
 
 enum bstate { B_QUEUED, B_LOADING, B_READY, B_FAILED };
 
-/* A reference-counted buffer: a range request's (freed when its blocks
- * are copied out) or one block's. */
+/* A block's buffer: mapped pages of its own, recycled through a small
+ * pool, so that the blocks' memory is given back exactly (malloc would
+ * scatter 256 KiB buffers of many threads over its arenas) and the
+ * steady churn of a full LRU faults no pages in again. */
 struct extent {
 	atomic_uint refs;
+	size_t maplen;
+	struct extent *next; /* in the pool */
 	unsigned char data[];
 };
 
-static void extent_put(struct extent *x)
-{
-	if (x && atomic_fetch_sub(&x->refs, 1) == 1)
-		free(x);
-}
+#define XPOOL_KEEP 4
 
 struct bent {
 	struct block b;     /* public part; b.data == buf */
@@ -71,7 +72,55 @@ struct blocks {
 	pthread_t *threads;
 	unsigned nthreads;
 	struct blocks_stats st;
+	pthread_mutex_t xlock;
+	struct extent *xfree; /* guarded by xlock */
+	unsigned nxfree;
 };
+
+static struct extent *extent_new(struct blocks *bs, size_t len)
+{
+	size_t full = sizeof(struct extent) + bs->size;
+	size_t maplen = len <= bs->size ? full : sizeof(struct extent) + len;
+	struct extent *x = NULL;
+
+	if (maplen == full) {
+		pthread_mutex_lock(&bs->xlock);
+		x = bs->xfree;
+		if (x) {
+			bs->xfree = x->next;
+			bs->nxfree--;
+		}
+		pthread_mutex_unlock(&bs->xlock);
+	}
+	if (!x) {
+		x = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (x == MAP_FAILED)
+			return NULL;
+		x->maplen = maplen;
+	}
+	atomic_init(&x->refs, 1);
+	return x;
+}
+
+static void extent_put(struct blocks *bs, struct extent *x)
+{
+	bool keep;
+
+	if (!x || atomic_fetch_sub(&x->refs, 1) != 1)
+		return;
+	pthread_mutex_lock(&bs->xlock);
+	keep = x->maplen == sizeof(struct extent) + bs->size &&
+	       bs->nxfree < XPOOL_KEEP;
+	if (keep) {
+		x->next = bs->xfree;
+		bs->xfree = x;
+		bs->nxfree++;
+	}
+	pthread_mutex_unlock(&bs->xlock);
+	if (!keep)
+		munmap(x, x->maplen);
+}
 
 void blocks_opts_default(struct blocks_opts *o)
 {
@@ -130,12 +179,13 @@ struct blocks *blocks_new(struct fetch *f, uint32_t size,
 	pthread_mutex_init(&bs->lock, NULL);
 	pthread_cond_init(&bs->work, NULL);
 	cond_init_monotonic(&bs->done);
+	pthread_mutex_init(&bs->xlock, NULL);
 	return bs;
 }
 
-static void bent_free(struct bent *e)
+static void bent_free(struct blocks *bs, struct bent *e)
 {
-	extent_put(e->ext);
+	extent_put(bs, e->ext);
 	free(e);
 }
 
@@ -156,8 +206,15 @@ void blocks_free(struct blocks *bs)
 	HASH_ITER(hh, bs->hash, e, tmp) {
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 		HASH_DEL(bs->hash, e);
-		bent_free(e);
+		bent_free(bs, e);
 	}
+	while (bs->xfree) {
+		struct extent *x = bs->xfree;
+
+		bs->xfree = x->next;
+		munmap(x, x->maplen);
+	}
+	pthread_mutex_destroy(&bs->xlock);
 	pthread_cond_destroy(&bs->done);
 	pthread_cond_destroy(&bs->work);
 	pthread_mutex_destroy(&bs->lock);
@@ -216,7 +273,7 @@ static void bent_unref(struct blocks *bs, struct bent *e)
 		return;
 	if (e->st == B_READY)
 		bs->st.mem -= e->b.len;
-	bent_free(e);
+	bent_free(bs, e);
 }
 
 static void bent_unhash(struct blocks *bs, struct bent *e)
@@ -367,21 +424,20 @@ static size_t take_run(struct blocks *bs, struct bent **run, size_t max,
  * of its own. */
 static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 {
-	struct extent *x = malloc(sizeof(*x) + e->b.len);
+	struct extent *x = extent_new(bs, e->b.len);
 	int rc;
 
 	if (!x)
 		return -ENOMEM;
-	atomic_init(&x->refs, 1);
 	rc = fetch_range_until(bs->f, block_off(bs, e->b.idx), e->b.len,
 			       x->data, FETCH_NOCACHE, deadline);
 	if (!rc && !digest_ok(bs, e->b.idx, x->data, e->b.len))
 		rc = -EIO;
 	if (rc) {
-		extent_put(x);
+		extent_put(bs, x);
 		return rc;
 	}
-	extent_put(e->ext);
+	extent_put(bs, e->ext);
 	e->ext = x;
 	e->buf = x->data;
 	return 0;
@@ -408,56 +464,44 @@ static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 	return -EIO;
 }
 
-/* Fetches a run of adjacent blocks in one request, then verifies each. */
+/* Fetches a run of adjacent blocks in one request, straight into a buffer
+ * of each block's own (no request-sized buffer, no copy), then verifies
+ * each. */
 static void load_run(struct blocks *bs, struct bent **run, size_t n,
 		     uint64_t latest)
 {
-	struct extent *x;
 	uint64_t off = block_off(bs, run[0]->b.idx), deadline;
-	size_t total = 0, k, at = 0;
-	int rc;
+	struct fetch_iov *iov = calloc(n, sizeof(*iov));
+	size_t k;
+	int rc = iov ? 0 : -ENOMEM;
 
-	for (k = 0; k < n; k++)
-		total += run[k]->b.len;
 	/* No fetch outlives everyone who wants it: a block whose readers
 	 * all gave up at their deadline fails at once instead of holding
 	 * the next reader (the kernel's retry) for another deadline. */
 	deadline = fetch_now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
 	if (latest && latest < deadline)
 		deadline = latest;
-	/* One buffer for this request only: an idle fetcher holds
-	 * nothing. */
-	x = malloc(sizeof(*x) + total);
-	if (x)
-		atomic_init(&x->refs, 1);
-	rc = x ? fetch_range_until(bs->f, off, total, x->data, 0, deadline)
-	       : -ENOMEM;
+	for (k = 0; k < n && !rc; k++) {
+		struct bent *e = run[k];
+
+		e->ext = extent_new(bs, e->b.len);
+		if (!e->ext) {
+			rc = -ENOMEM;
+			break;
+		}
+		e->buf = e->ext->data;
+		iov[k].base = e->buf;
+		iov[k].len = e->b.len;
+	}
+	if (!rc)
+		rc = fetch_range_iov(bs->f, off, iov, n, 0, deadline);
+	free(iov);
 	/* The fetch logged why; a waiter's own -ETIMEDOUT means only that
 	 * its deadline passed, so a failed fetch is -EIO for all. */
 	if (rc && rc != -ENOMEM)
 		rc = -EIO;
-	for (k = 0; k < n; k++) {
-		struct bent *e = run[k];
-		int erc = rc;
-
-		/* Each block gets a buffer of its own (a copy): sharing the
-		 * request's buffer would let one block still in the LRU pin a
-		 * whole 4 MiB request, measured at 199 MB RSS for 8 MiB of
-		 * blocks when reading every file of a 1.5 GB artifact. */
-		if (!erc) {
-			e->ext = malloc(sizeof(*e->ext) + e->b.len);
-			erc = e->ext ? 0 : -ENOMEM;
-		}
-		if (!erc) {
-			atomic_init(&e->ext->refs, 1);
-			memcpy(e->ext->data, x->data + at, e->b.len);
-			e->buf = e->ext->data;
-			erc = verify_one(bs, e, deadline);
-		}
-		e->err = erc;
-		at += e->b.len;
-	}
-	extent_put(x);
+	for (k = 0; k < n; k++)
+		run[k]->err = rc ? rc : verify_one(bs, run[k], deadline);
 }
 
 static void finish_run(struct blocks *bs, struct bent **run, size_t n)
@@ -475,7 +519,7 @@ static void finish_run(struct blocks *bs, struct bent **run, size_t n)
 			 * at once) gets the error without a second wait. */
 			e->st = B_FAILED;
 			e->failed_ns = fetch_now_ns();
-			extent_put(e->ext);
+			extent_put(bs, e->ext);
 			e->ext = NULL;
 			e->buf = NULL;
 			bs->st.errors++;

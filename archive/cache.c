@@ -16,7 +16,7 @@
  * a full cache (one chunk in, one out) memory is neither faulted in again
  * nor fragmented across malloc arenas, so RSS follows what is held. */
 #define CACHE_POOL_CAP (256u * 1024)
-#define CACHE_POOL_KEEP 16
+#define CACHE_POOL_KEEP 4
 
 struct cache_pool {
 	pthread_mutex_t lock;

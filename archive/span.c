@@ -197,6 +197,18 @@ struct sink {
 
 static int sink_flush(struct sink *s)
 {
+	/* A span's last chunk is often short: keep it in a buffer of its
+	 * size, not in a whole 256 KiB one (a copy of under 128 KiB). */
+	if (s->cur->len < s->cur->cap / 2) {
+		struct chunk *small = cache_chunk_new(s->ar->cache, s->cur->len);
+
+		if (small) {
+			memcpy(small->data, s->cur->data, s->cur->len);
+			small->len = s->cur->len;
+			cache_chunk_put(s->cur);
+			s->cur = small;
+		}
+	}
 	cache_insert(s->ar->cache, chunk_key(s->span, s->chunk), s->cur);
 	if (s->chunk == s->want)
 		s->got = s->cur;

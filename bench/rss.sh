@@ -51,4 +51,5 @@ printf '| %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n' \
 	"$(echo "$(get window_mem) / 1048576" | bc -l)" \
 	"$(echo "$(get index_mem) / 1048576" | bc -l)" \
 	"$(echo "$(get bytes) / 1000000" | bc -l)"
+[ -z "${RSS_HOLD:-}" ] || sleep "$RSS_HOLD"
 sffs_unmount "$mnt"

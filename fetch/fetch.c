@@ -388,6 +388,37 @@ int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
 	return f->be->range(f, off, len, buf, flags, deadline_ns);
 }
 
+int fetch_range_iov(struct fetch *f, uint64_t off, const struct fetch_iov *iov,
+		    size_t n, unsigned flags, uint64_t deadline_ns)
+{
+	uint64_t total = 0;
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; k < n; k++)
+		total += iov[k].len;
+	if (off > f->size || total > f->size - off) {
+		log_err("%s: range %llu+%llu is outside the artifact (%llu "
+			"bytes)",
+			f->url, (unsigned long long)off,
+			(unsigned long long)total, (unsigned long long)f->size);
+		return -EINVAL;
+	}
+	if (total == 0)
+		return 0;
+	if (f->be->range_iov) {
+		if (deadline_ns && fetch_now_ns() >= deadline_ns)
+			return -ETIMEDOUT;
+		return f->be->range_iov(f, off, iov, n, flags, deadline_ns);
+	}
+	for (k = 0; k < n && !rc; k++) {
+		rc = fetch_range_until(f, off, iov[k].len, iov[k].base, flags,
+				       deadline_ns);
+		off += iov[k].len;
+	}
+	return rc;
+}
+
 int fetch_stream(struct fetch *f, uint64_t off, uint64_t end, fetch_sink sink,
 		 void *arg)
 {

@@ -31,6 +31,11 @@ struct fetch_backend {
 	/* Arguments are checked: off < end <= size. */
 	int (*stream)(struct fetch *f, uint64_t off, uint64_t end,
 		      fetch_sink sink, void *arg);
+	/* Optional: a scattered range in one request (checked, total > 0);
+	 * without it fetch.c calls range once per piece. */
+	int (*range_iov)(struct fetch *f, uint64_t off,
+			 const struct fetch_iov *iov, size_t n, unsigned flags,
+			 uint64_t deadline_ns);
 };
 
 extern const struct fetch_backend fetch_http_backend;

@@ -991,10 +991,54 @@ static int http_stream(struct fetch *f, uint64_t off, uint64_t end,
 	return http_fetch(f, off, end, sink, arg, 0, 0);
 }
 
+/* Where a scattered read's next byte goes. */
+struct iov_pos {
+	const struct fetch_iov *iov;
+	size_t n, k, at;
+};
+
+/* Bytes come in order and never past the range (as mem_sink's). */
+static int iov_sink(void *arg, const void *data, size_t len)
+{
+	struct iov_pos *p = arg;
+	const unsigned char *d = data;
+
+	while (len && p->k < p->n) {
+		size_t m = p->iov[p->k].len - p->at;
+
+		if (m > len)
+			m = len;
+		memcpy((unsigned char *)p->iov[p->k].base + p->at, d, m);
+		d += m;
+		len -= m;
+		p->at += m;
+		if (p->at == p->iov[p->k].len) {
+			p->k++;
+			p->at = 0;
+		}
+	}
+	return len ? -EIO : 0;
+}
+
+static int http_range_iov(struct fetch *f, uint64_t off,
+			  const struct fetch_iov *iov, size_t n, unsigned flags,
+			  uint64_t deadline_ns)
+{
+	struct iov_pos p = { .iov = iov, .n = n };
+	uint64_t total = 0;
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		total += iov[k].len;
+	return http_fetch(f, off, off + total, iov_sink, &p, flags,
+			  deadline_ns);
+}
+
 const struct fetch_backend fetch_http_backend = {
     .name = "http",
     .open = http_open,
     .close = http_close,
     .range = http_range,
     .stream = http_stream,
+    .range_iov = http_range_iov,
 };

@@ -84,7 +84,7 @@ static void usage(const char *prog)
 	       "    -o timeout=SECONDS     a read's deadline, then EIO "
 	       "(default 60)\n"
 	       "    -o window_mem=SIZE     seek-point windows kept "
-	       "(default 8M)\n"
+	       "(default 4M)\n"
 	       "    -o block=SIZE          verified block size when "
 	       "indexing (default 256K)\n"
 	       "    -o span=SIZE           seek-point spacing (default 1M)\n"

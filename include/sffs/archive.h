@@ -41,7 +41,7 @@
 #define ARCHIVE_CHUNK (256u * 1024) /* unit of the decoded-chunk cache */
 #define ARCHIVE_DEFAULT_SPACING (1024u * 1024)
 #define ARCHIVE_DEFAULT_CACHE (64u * 1024 * 1024)
-#define ARCHIVE_DEFAULT_WINDOWS (8u * 1024 * 1024)
+#define ARCHIVE_DEFAULT_WINDOWS (4u * 1024 * 1024)
 #define ARCHIVE_DEFAULT_READAHEAD (8u * 1024 * 1024)
 #define ARCHIVE_DEFAULT_TIMEOUT 60
 /* Pieces one archive_read_iov may return (a 1 MiB read crossing spans). */

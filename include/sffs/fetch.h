@@ -138,6 +138,19 @@ int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
 /* Now on CLOCK_MONOTONIC, in nanoseconds: the clock of deadline_ns. */
 uint64_t fetch_now_ns(void);
 
+/* One piece of a scattered read. */
+struct fetch_iov {
+	void *base;
+	size_t len;
+};
+/*
+ * fetch_range_until into n buffers: the bytes at off fill iov[0], then
+ * iov[1], ... (the lengths add up to the range; one request over HTTP).
+ * Same return values as fetch_range_until.
+ */
+int fetch_range_iov(struct fetch *f, uint64_t off, const struct fetch_iov *iov,
+		    size_t n, unsigned flags, uint64_t deadline_ns);
+
 /*
  * Streams the bytes [off, end) in order to sink. If the connection breaks or
  * times out, it resumes with a range request from the last byte delivered
