@@ -392,26 +392,25 @@ struct fetch *archive_fetch(const struct archive *ar)
 }
 
 /* The served artifact must be the one the index describes: its first
- * and last blocks (the gzip trailer's CRC covers everything before it;
- * a zstd frame's checksum its frame). Two small range requests. */
+ * and last 4 KiB (the gzip trailer's CRC-32 and size cover everything
+ * before it; the last zstd frame's checksum its frame). Two small range
+ * requests. */
 static int check_edges(struct archive *ar, char *why, size_t whylen)
 {
-	uint64_t n = blocks_count(ar->blocks), ends[2] = { 0, n - 1 };
-	int k, rc;
+	unsigned char first[32], last[32];
+	int rc = index_edge_digests(ar->f, first, last);
 
-	for (k = 0; k < (n > 1 ? 2 : (int)n); k++) {
-		rc = blocks_check(ar->blocks, ends[k]);
-		if (rc == -EBADMSG) {
-			snprintf(why, whylen, "it describes another artifact "
-				 "of the same size: the %s block differs",
-				 k ? "last" : "first");
-			return -ESTALE;
-		}
-		if (rc) {
-			snprintf(why, whylen, "cannot read the artifact to "
-				 "check it: %s", strerror(-rc));
-			return rc;
-		}
+	if (rc) {
+		snprintf(why, whylen, "cannot read the artifact to check it: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	if (memcmp(first, ar->ih.first_edge, 32) ||
+	    memcmp(last, ar->ih.last_edge, 32)) {
+		snprintf(why, whylen, "it describes another artifact of the "
+			 "same size: its %s 4 KiB differ",
+			 memcmp(last, ar->ih.last_edge, 32) ? "last" : "first");
+		return -ESTALE;
 	}
 	return 0;
 }
@@ -482,6 +481,9 @@ int archive_write_index(struct archive *ar, const char *path,
 	memcpy(h.artifact_sha256, ar->sha256, sizeof(h.artifact_sha256));
 	h.spacing = ar->spacing;
 	h.block_size = ar->block_size;
+	rc = index_edge_digests(ar->f, h.first_edge, h.last_edge);
+	if (rc)
+		return rc;
 	if (identity)
 		snprintf(h.identity, sizeof(h.identity), "%s", identity);
 	rc = index_write(path, &h, ar->members, ar->si, ar->bdigests, &w);

@@ -436,8 +436,8 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 	put_le(p + 88, h->npoints, 8);
 	put_le(p + H_BLOCKSIZE, h->block_size, 4);
 	put_le(p + H_NBLOCKS, h->nblocks, 8);
-	memcpy(p + H_FIRST, h->first_block, 32);
-	memcpy(p + H_LAST, h->last_block, 32);
+	memcpy(p + H_FIRST, h->first_edge, 32);
+	memcpy(p + H_LAST, h->last_edge, 32);
 	for (k = 0; k < INDEX_NSECTIONS; k++) {
 		s = p + H_SECTIONS + k * H_SECTION_SIZE;
 		put_le(s, h->sec[k].off, 8);
@@ -509,8 +509,8 @@ int index_parse_header(const void *buf, size_t len, struct index_header *h)
 	h->npoints = get_le(p + 88, 8);
 	h->block_size = (uint32_t)get_le(p + H_BLOCKSIZE, 4);
 	h->nblocks = get_le(p + H_NBLOCKS, 8);
-	memcpy(h->first_block, p + H_FIRST, 32);
-	memcpy(h->last_block, p + H_LAST, 32);
+	memcpy(h->first_edge, p + H_FIRST, 32);
+	memcpy(h->last_edge, p + H_LAST, 32);
 	for (k = 0; k < INDEX_NSECTIONS; k++) {
 		const unsigned char *s = p + H_SECTIONS + k * H_SECTION_SIZE;
 
@@ -667,10 +667,6 @@ int index_write(const char *path, struct index_header *hdr,
 	hdr->nmembers = m->count;
 	hdr->npoints = si->n;
 	hdr->nblocks = blocks_count_for(hdr->artifact_size, hdr->block_size);
-	if (hdr->nblocks) {
-		memcpy(hdr->first_block, blocks, 32);
-		memcpy(hdr->last_block, blocks + (hdr->nblocks - 1) * 32, 32);
-	}
 	bsec->len = bsec->rawlen = hdr->nblocks * BLOCKS_DIGEST;
 	sha256(blocks, (size_t)bsec->len, bsec->sha256);
 	rc = build_points(si, &praw, w, &wtotal);
@@ -767,15 +763,21 @@ static int copy_blocks(const unsigned char *stored,
 	return 0;
 }
 
-/* The first and last block digests in the header are those of BLOCKS. */
-static int edges_ok(const struct index_header *h, const unsigned char *b)
+int index_edge_digests(struct fetch *f, unsigned char first[32],
+		       unsigned char last[32])
 {
-	if (!h->nblocks)
-		return 0;
-	if (memcmp(h->first_block, b, 32) ||
-	    memcmp(h->last_block, b + (h->nblocks - 1) * 32, 32))
-		return -EINVAL;
-	return 0;
+	unsigned char buf[INDEX_EDGE];
+	uint64_t size = fetch_size(f);
+	size_t n = size < INDEX_EDGE ? (size_t)size : INDEX_EDGE;
+	int rc = fetch_range(f, 0, n, buf, 0);
+
+	if (!rc) {
+		sha256(buf, n, first);
+		rc = fetch_range(f, size - n, n, buf, 0);
+	}
+	if (!rc)
+		sha256(buf, n, last);
+	return rc;
 }
 
 int index_load(struct fetch *idx, uint64_t artifact_size,
@@ -807,8 +809,6 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 		rc = decompress_section(eager + ms->len, ps, &praw);
 	if (!rc)
 		rc = copy_blocks(eager + ms->len + ps->len, bsd, blocks);
-	if (!rc && edges_ok(h, *blocks))
-		rc = -EBADMSG;
 	if (rc) {
 		snprintf(err, errlen, "a section is corrupt (%s)",
 			 rc == -EBADMSG ? "SHA-256 mismatch" : "bad zstd data");

@@ -8,7 +8,7 @@
  * compressed artifact (blocks.h); windows go to a spill file as they are
  * made, never all into memory. archive_open_index() loads the same from
  * an index (index.h) after checking that the index belongs to the served
- * artifact (its first and last blocks).
+ * artifact (its first and last 4 KiB).
  *
  * A read finds the span holding the wanted bytes, gets the verified
  * blocks covering the span's compressed bytes (blocks.h: fetched whole,
@@ -83,7 +83,7 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 /*
  * Loads the tree and seek points from the index file behind idx (index.h)
  * instead of streaming the artifact: only the index's eager part is read,
- * then the artifact's first and last blocks are fetched and compared with
+ * then the artifact's first and last 4 KiB are fetched and compared with
  * the index's digests; windows come from idx when a read first needs
  * them. Both f and idx are borrowed. NULL with a reason in err if the
  * index is unusable (corrupt, truncated, another version, another

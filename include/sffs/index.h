@@ -13,8 +13,8 @@
  * at mount (two requests); a window is fetched by range the first time a
  * read needs its span, and checked against its digest. The header also
  * names the artifact: its size, SHA-256 and the digests of its first and
- * last blocks, which the daemon checks against the served artifact before
- * it trusts the index.
+ * last 4 KiB, which the daemon checks against the served artifact (two
+ * small ranges) before it trusts the index.
  *
  * Output is deterministic: it depends only on the artifact's bytes and the
  * spacing (and on the identity string, which is empty unless given).
@@ -40,6 +40,7 @@
 #define INDEX_HEADER_MAX 4096u
 #define INDEX_MAX_IDENTITY 1024u
 #define INDEX_MAX_SECTION (UINT64_C(1) << 30) /* 1 GiB, stored or raw */
+#define INDEX_EDGE 4096u
 
 enum index_section { INDEX_MEMBERS, INDEX_POINTS, INDEX_BLOCKS,
 		     INDEX_WINDOWS, INDEX_NSECTIONS };
@@ -63,7 +64,10 @@ struct index_header {
 	uint64_t npoints;
 	uint32_t block_size;     /* bytes of a verified block */
 	uint64_t nblocks;        /* ceil(artifact_size / block_size) */
-	unsigned char first_block[32], last_block[32]; /* their SHA-256 */
+	/* SHA-256 of the artifact's first and last INDEX_EDGE bytes (or of
+	 * all of it, if smaller): what the daemon compares with the served
+	 * artifact before it trusts the index. */
+	unsigned char first_edge[32], last_edge[32];
 	struct index_section_desc sec[INDEX_NSECTIONS];
 	char identity[INDEX_MAX_IDENTITY + 1]; /* "" if unknown */
 };
@@ -88,14 +92,19 @@ struct index_windows {
 /*
  * Writes the index of an artifact to path, atomically (a temporary file
  * in the same directory, fsync, rename). hdr supplies artifact_size,
- * artifact_sha256, spacing, block_size and identity; the rest is filled
- * in. blocks holds the nblocks block digests. Every point with a window
+ * artifact_sha256, first_edge, last_edge, spacing, block_size and
+ * identity; the rest is filled in. blocks holds the nblocks block digests. Every point with a window
  * has its wdigest set (or its window in memory when w is NULL, whose
  * digest is then computed). 0 or -errno.
  */
 int index_write(const char *path, struct index_header *hdr,
 		const struct index_members *m, const struct seek_index *si,
 		const unsigned char *blocks, const struct index_windows *w);
+
+/* Fetches the first and last min(INDEX_EDGE, size) bytes of f and puts
+ * their SHA-256 digests into first and last. 0 or -errno. */
+int index_edge_digests(struct fetch *f, unsigned char first[32],
+		       unsigned char last[32]);
 
 /* ---- reading ---- */
 
