@@ -17,6 +17,7 @@
 
 #include "sffs/cache.h"
 #include "sffs/log.h"
+#include "sffs/util.h"
 
 #include "archive_i.h"
 
@@ -272,16 +273,6 @@ out:
 	return rc;
 }
 
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-}
-
 int archive_start_blocks(struct archive *ar)
 {
 	ar->blocks = blocks_new(ar->f, ar->block_size, ar->bdigests,
@@ -309,7 +300,7 @@ static struct archive *archive_alloc(struct fetch *f,
 	ar->block_size = ar->o.block_size;
 	pthread_mutex_init(&ar->lock, NULL);
 	pthread_mutex_init(&ar->seq_lock, NULL);
-	cond_init_monotonic(&ar->loaded);
+	util_cond_init_monotonic(&ar->loaded);
 	ar->tree = tree_new(tree_warn, ar);
 	ar->cache = cache_new(ar->o.cache_mem);
 	ar->wcache = cache_new(ar->o.window_mem);

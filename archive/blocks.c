@@ -23,6 +23,7 @@
 #include <utlist.h>
 
 #include "sffs/log.h"
+#include "sffs/util.h"
 
 enum bstate { B_QUEUED, B_LOADING, B_READY, B_FAILED };
 
@@ -135,17 +136,6 @@ uint64_t blocks_count_for(uint64_t csize, uint32_t size)
 	return size ? (csize + size - 1) / size : 0;
 }
 
-/* Waits with deadlines on CLOCK_MONOTONIC: immune to clock steps. */
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-}
-
 struct blocks *blocks_new(struct fetch *f, uint32_t size,
 			  const unsigned char *digests,
 			  const struct blocks_opts *o)
@@ -178,7 +168,7 @@ struct blocks *blocks_new(struct fetch *f, uint32_t size,
 		bs->o.merge_max = size;
 	pthread_mutex_init(&bs->lock, NULL);
 	pthread_cond_init(&bs->work, NULL);
-	cond_init_monotonic(&bs->done);
+	util_cond_init_monotonic(&bs->done);
 	pthread_mutex_init(&bs->xlock, NULL);
 	return bs;
 }

@@ -5,6 +5,7 @@
 #ifndef SFFS_UTIL_H
 #define SFFS_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,10 @@ struct util_atomic {
 };
 int util_atomic_open(struct util_atomic *a, const char *path);
 int util_atomic_finish(struct util_atomic *a, int rc);
+
+/* Initialises c for pthread_cond_timedwait on CLOCK_MONOTONIC deadlines
+ * (immune to clock steps). */
+void util_cond_init_monotonic(pthread_cond_t *c);
 
 /*
  * A one-line progress display on stderr: bytes done / total, percent,
