@@ -444,18 +444,19 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 	return ar;
 }
 
+int archive_spill_read(struct archive *ar, uint64_t off, size_t len,
+		       unsigned char *buf)
+{
+	if (!ar->spill || off > ar->spill_len || len > ar->spill_len - off ||
+	    pread(fileno(ar->spill), buf, len, (off_t)off) != (ssize_t)len)
+		return -EIO;
+	return 0;
+}
+
 static int spill_read(void *arg, const struct seek_point *pt,
 		      unsigned char *buf)
 {
-	struct archive *ar = arg;
-
-	if (!ar->spill || pt->woff > ar->spill_len ||
-	    pt->wlen > ar->spill_len - pt->woff)
-		return -EIO;
-	if (pread(fileno(ar->spill), buf, pt->wlen, (off_t)pt->woff) !=
-	    (ssize_t)pt->wlen)
-		return -EIO;
-	return 0;
+	return archive_spill_read(arg, pt->woff, pt->wlen, buf);
 }
 
 int archive_write_index(struct archive *ar, const char *path,

@@ -78,6 +78,11 @@ struct archive {
 	atomic_size_t last_window; /* point of the last window loaded, + 1 */
 };
 
+/* Reads len bytes at off of the spill file (windows of a streaming
+ * pass). 0 or -EIO (none, out of range, short read). */
+int archive_spill_read(struct archive *ar, uint64_t off, size_t len,
+		       unsigned char *buf);
+
 /* Sets up the block store once the block digests are known. 0/-errno. */
 int archive_start_blocks(struct archive *ar);
 

@@ -731,25 +731,6 @@ void blocks_wake(struct blocks *bs)
 	pthread_mutex_unlock(&bs->lock);
 }
 
-int blocks_check(struct blocks *bs, uint64_t i)
-{
-	size_t len;
-	unsigned char *buf;
-	int rc;
-
-	if (i >= bs->n)
-		return -EINVAL;
-	len = block_len(bs, i);
-	buf = malloc(len ? len : 1);
-	if (!buf)
-		return -ENOMEM;
-	rc = fetch_range(bs->f, block_off(bs, i), len, buf, 0);
-	if (!rc && !digest_ok(bs, i, buf, len))
-		rc = -EBADMSG;
-	free(buf);
-	return rc;
-}
-
 void blocks_get_stats(struct blocks *bs, struct blocks_stats *st)
 {
 	pthread_mutex_lock(&bs->lock);

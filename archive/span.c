@@ -42,10 +42,7 @@ static int window_bytes(struct archive *ar, uint64_t off, size_t len,
 		return fetch_range_until(ar->idx,
 					 ar->ih.sec[INDEX_WINDOWS].off + off,
 					 len, buf, 0, rq->deadline_ns);
-	if (!ar->spill || off > ar->spill_len || len > ar->spill_len - off ||
-	    pread(fileno(ar->spill), buf, len, (off_t)off) != (ssize_t)len)
-		return -EIO;
-	return 0;
+	return archive_spill_read(ar, off, len, buf);
 }
 
 /* The points from i on whose windows follow i's without a gap and are

@@ -113,13 +113,6 @@ void blocks_prefetch(struct blocks *bs, uint64_t first, uint64_t last);
 /* Wakes every waiter so that it looks at its cancel flag again. */
 void blocks_wake(struct blocks *bs);
 
-/*
- * Fetches block i synchronously in the calling thread (no fetcher, no
- * cache) and compares it with its digest: 0, -EBADMSG on a mismatch, or
- * the fetch's -errno. For checks at mount, before any thread starts.
- */
-int blocks_check(struct blocks *bs, uint64_t i);
-
 struct blocks_stats {
 	uint64_t hits, misses;    /* blocks_get found it held / not */
 	uint64_t fetched, bytes;  /* blocks loaded and their bytes */
