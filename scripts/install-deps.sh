@@ -19,11 +19,15 @@ PACKAGES=(
 	# libraries
 	libfuse3-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev
 	libssl-dev uthash-dev
+	# ListObjectsV2 listings (catalog discovery on S3)
+	libexpat1-dev
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr
 	# test_fetch and test_tls make their certificates with it
 	openssl
+	# `man sffs` in the install test
+	man-db
 )
 
 missing=()
