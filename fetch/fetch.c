@@ -42,6 +42,7 @@ int fetch_global_init(void)
 
 void fetch_global_cleanup(void)
 {
+	fetch_http_cleanup();
 	curl_global_cleanup();
 }
 
@@ -75,31 +76,95 @@ static char *s3_escape_key(const char *key)
 	return out;
 }
 
-static char *s3_to_url(const char *source, char *err, size_t errlen)
+/* The bucket's URL: virtual-hosted on AWS, path style on an endpoint. */
+static char *s3_bucket_url(const char *bucket, size_t blen,
+			   const struct fetch_opts *o)
+{
+	const char *ep = o ? o->s3_endpoint : NULL;
+	size_t elen = ep ? strlen(ep) : 0;
+	char *url;
+
+	while (elen && ep[elen - 1] == '/')
+		elen--;
+	if (ep && elen)
+		return asprintf(&url, "%.*s/%.*s", (int)elen, ep, (int)blen,
+				bucket) < 0
+			   ? NULL
+			   : url;
+	return asprintf(&url, "https://%.*s.s3.amazonaws.com", (int)blen,
+			bucket) < 0
+		   ? NULL
+		   : url;
+}
+
+/* s3://BUCKET/REST: the bucket's URL and REST; need_key refuses an
+ * empty REST. */
+static int s3_parse(const char *source, const struct fetch_opts *o,
+		    bool need_key, char **bucket_url, const char **rest,
+		    char *err, size_t errlen)
 {
 	const char *bucket = source + strlen("s3://");
 	const char *slash = strchr(bucket, '/');
-	char *key, *url = NULL;
-	size_t blen;
+	size_t blen = slash ? (size_t)(slash - bucket) : strlen(bucket);
 
-	if (!slash || slash == bucket || !slash[1]) {
-		snprintf(err, errlen, "bad S3 source %s: want s3://BUCKET/KEY",
-			 source);
-		return NULL;
+	if (!blen || (need_key && (!slash || !slash[1]))) {
+		snprintf(err, errlen, "bad S3 source %s: want s3://BUCKET/%s",
+			 source, need_key ? "KEY" : "PREFIX/");
+		return -EINVAL;
 	}
-	blen = (size_t)(slash - bucket);
 	if (strcspn(bucket, ":@?#%") < blen) {
 		snprintf(err, errlen, "bad S3 bucket name in %s", source);
-		return NULL;
+		return -EINVAL;
 	}
-	key = s3_escape_key(slash + 1);
-	if (!key || asprintf(&url, "https://%.*s.s3.amazonaws.com/%s",
-			     (int)blen, bucket, key) < 0) {
+	*rest = slash ? slash + 1 : "";
+	*bucket_url = s3_bucket_url(bucket, blen, o);
+	if (!*bucket_url) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static char *s3_to_url(const char *source, const struct fetch_opts *o,
+		       char *err, size_t errlen)
+{
+	char *bucket_url, *key, *url = NULL;
+	const char *rest;
+
+	if (s3_parse(source, o, true, &bucket_url, &rest, err, errlen) < 0)
+		return NULL;
+	key = s3_escape_key(rest);
+	if (!key || asprintf(&url, "%s/%s", bucket_url, key) < 0) {
 		url = NULL;
 		snprintf(err, errlen, "out of memory");
 	}
 	free(key);
+	free(bucket_url);
 	return url;
+}
+
+int fetch_s3_split(const char *source, const struct fetch_opts *o,
+		   char **bucket_url, char **prefix, char *err, size_t errlen)
+{
+	const char *rest;
+	int rc;
+
+	if (!source || !has_prefix(source, "s3://")) {
+		snprintf(err, errlen, "not an s3:// source: %s",
+			 source ? source : "(none)");
+		return -EINVAL;
+	}
+	rc = s3_parse(source, o, false, bucket_url, &rest, err, errlen);
+	if (rc < 0)
+		return rc;
+	*prefix = strdup(rest);
+	if (!*prefix) {
+		free(*bucket_url);
+		*bucket_url = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* file://[localhost]/path, percent-decoded by libcurl's URL parser. */
@@ -128,8 +193,8 @@ out_free_url:
 	return out;
 }
 
-char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
-			   size_t errlen)
+char *fetch_resolve_source(const char *source, const struct fetch_opts *o,
+			   enum fetch_kind *kind, char *err, size_t errlen)
 {
 	char *s;
 
@@ -141,7 +206,7 @@ char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
 	if (has_prefix(source, "http://") || has_prefix(source, "https://")) {
 		s = strdup(source);
 	} else if (has_prefix(source, "s3://")) {
-		return s3_to_url(source, err, errlen);
+		return s3_to_url(source, o, err, errlen);
 	} else if (has_prefix(source, "file://")) {
 		*kind = FETCH_KIND_FILE;
 		return file_url_to_path(source, err, errlen);
@@ -262,6 +327,47 @@ int fetch_readable_file(const char *path, char **abs)
 	return -e;
 }
 
+/* A local file as a document: up to max bytes, NUL-terminated. */
+static int file_document(const char *path, bool head, size_t max,
+			 char **body, size_t *len)
+{
+	struct stat st;
+	ssize_t n;
+	char *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	else if ((uint64_t)st.st_size > max)
+		rc = -EFBIG;
+	if (rc < 0 || head) {
+		close(fd);
+		if (rc == 0 && !(*body = strdup("")))
+			rc = -ENOMEM;
+		return rc;
+	}
+	p = malloc((size_t)st.st_size + 1);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = pread(fd, p, (size_t)st.st_size, 0);
+	rc = n < 0 ? -errno : n != st.st_size ? -EIO : 0;
+	close(fd);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	p[n] = '\0';
+	*body = p;
+	*len = (size_t)n;
+	return 0;
+}
+
 /* Replaces the caller's opts.cafile by f's own absolute copy. */
 static int copy_cafile(struct fetch *f, char *err, size_t errlen)
 {
@@ -288,9 +394,11 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 
 	if (errlen)
 		err[0] = '\0';
-	target = fetch_resolve_source(source, &kind, err, errlen);
-	if (!target)
+	target = fetch_resolve_source(source, o, &kind, err, errlen);
+	if (!target) {
+		errno = EINVAL;
 		return NULL;
+	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		snprintf(err, errlen, "out of memory");
@@ -319,9 +427,56 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 		if (errlen && !err[0])
 			snprintf(err, errlen, "%s: %s", source, strerror(-rc));
 		fetch_free(f);
+		errno = -rc;
 		return NULL;
 	}
 	return f;
+}
+
+int fetch_document(const char *source, const struct fetch_opts *o,
+		   unsigned flags, size_t max, char **body, size_t *len,
+		   char *err, size_t errlen)
+{
+	enum fetch_kind kind;
+	struct fetch *f;
+	char *target;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	if (errlen)
+		err[0] = '\0';
+	target = fetch_resolve_source(source, o, &kind, err, errlen);
+	if (!target)
+		return -EINVAL;
+	if (kind == FETCH_KIND_FILE) {
+		rc = file_document(target, flags & FETCH_DOC_HEAD, max, body,
+				   len);
+		if (rc < 0)
+			snprintf(err, errlen, "%s: %s", target,
+				 rc == -EFBIG ? "too large" : strerror(-rc));
+		free(target);
+		return rc;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		free(target);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (o)
+		f->opts = *o;
+	else
+		fetch_opts_default(&f->opts);
+	atomic_init(&f->rng, seed_rng(f));
+	f->url = target;
+	f->be = &fetch_http_backend;
+	rc = copy_cafile(f, err, errlen);
+	if (rc == 0)
+		rc = fetch_http_document(f, flags & FETCH_DOC_HEAD, max, body,
+					 len, err, errlen);
+	fetch_free(f);
+	return rc;
 }
 
 void fetch_free(struct fetch *f)

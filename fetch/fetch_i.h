@@ -62,13 +62,23 @@ enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
 
 /*
  * Resolves SOURCE: http(s):// URLs as they are, s3://bucket/key to
- * https://bucket.s3.amazonaws.com/key (key percent-encoded), file:// URLs
+ * https://bucket.s3.amazonaws.com/key, or ENDPOINT/bucket/key with
+ * o->s3_endpoint (key percent-encoded; o may be NULL), file:// URLs
  * and plain paths to a local path. Returns a malloc'd string (URL for
  * HTTP, path for files) and sets *kind, or NULL with a message in err.
  * Exported for tests.
  */
-char *fetch_resolve_source(const char *source, enum fetch_kind *kind, char *err,
-			   size_t errlen);
+char *fetch_resolve_source(const char *source, const struct fetch_opts *o,
+			   enum fetch_kind *kind, char *err, size_t errlen);
+
+/* http.c: the whole document at f->url (f half made: url and opts set,
+ * no backend state yet; fetch_free frees what this makes) into a
+ * malloc'd, NUL-terminated *body of *len <= max bytes (HEAD: ""). 0 or
+ * -errno with a message in err. */
+int fetch_http_document(struct fetch *f, bool head, size_t max, char **body,
+			size_t *len, char *err, size_t errlen);
+/* http.c: frees the process's HTTP client (fetch_global_cleanup). */
+void fetch_http_cleanup(void);
 
 /* Sets *abs to a malloc'd absolute form of path (the daemon chdirs to /
  * after the mount, and handles are made later) once path opens for reading

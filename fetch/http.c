@@ -2,11 +2,16 @@
 /*
  * http.c - the libcurl backend.
  *
- * A pool of easy handles per fetch object: a caller takes an idle handle
- * (or makes one), runs its transfer with curl_easy_perform() without any
- * lock held, and gives it back. Each easy handle keeps its own connection
- * cache, so a pooled handle reuses its connection (HTTP/1.1 keep-alive or
- * one HTTP/2 connection) for the next caller. A share handle shares only
+ * One HTTP client per process, whatever the number of artifacts: a pool
+ * of easy handles that every fetch object draws from. A caller takes an
+ * idle handle (or makes one), runs its transfer with curl_easy_perform()
+ * without any lock held, and gives it back. Each easy handle keeps its
+ * own connection cache, so a pooled handle reuses its connection (HTTP/1.1
+ * keep-alive or one HTTP/2 connection) for the next caller of the same
+ * host, whichever artifact it reads. What differs per fetch object (URL,
+ * timeouts, redirect rule) is set on every request; the TLS trust
+ * settings a handle was made with are part of its pool key, so a handle
+ * never serves a request that wants another CA. A share handle shares only
  * what libcurl supports sharing between concurrently used easy handles:
  * the DNS cache and TLS session IDs (so a new handle resumes a TLS
  * session instead of a full handshake). Connections are NOT shared:
@@ -34,32 +39,44 @@
 #define HTTP_MAX_REDIRS 5
 #define HTTP_LOW_SPEED_BYTES 1024
 #define HTTP_BUFFER_SIZE (128 * 1024)
-/* Idle easy handles (each with its connection) kept for reuse. Callers are
- * FUSE worker threads (libfuse's default is at most 10), so 16 keeps a
- * handle for every one of them; handles of a larger burst are closed when
- * given back, not hoarded. */
-#define HTTP_POOL_IDLE_MAX 16
+/* Idle easy handles (each with its connection) kept for reuse, for the
+ * whole process. Callers are reader and fetcher threads (16 readers, 4
+ * block fetchers by default), so 24 keeps a handle for each; handles of
+ * a larger burst are closed when given back, not hoarded. */
+#define HTTP_POOL_IDLE_MAX 24
 
-/* One easy handle and its error buffer. */
+/* One easy handle, its error buffer and the trust it was set up with. */
 struct conn {
-	struct conn *next; /* idle list; guarded by http_priv.pool_lock */
+	struct conn *next; /* idle list; guarded by client.lock */
 	CURL *c;
+	char *trust; /* pool key: "insecure|CAINFO|CAPATH" */
 	char errbuf[CURL_ERROR_SIZE];
 };
+
+/* The process's HTTP client (fetch_global_init .. _cleanup). */
+static struct {
+	pthread_mutex_t lock; /* guards everything below but the share */
+	bool ready;
+	CURLSH *share;
+	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+	struct conn *idle;
+	unsigned nidle;
+	struct curl_slist *nocache; /* read only once ready */
+} client = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 enum pin { PIN_NONE, PIN_ETAG, PIN_LASTMOD };
 
 struct http_priv {
-	CURLSH *share;
-	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
-	pthread_mutex_t pool_lock;
-	bool locks_ready;
-	struct conn *idle;	    /* guarded by pool_lock */
-	unsigned nidle;		    /* guarded by pool_lock */
-	struct curl_slist *nocache; /* read only after open */
-	char *cainfo;		    /* CURLOPT_CAINFO, or NULL; read only */
-	char *capath;		    /* CURLOPT_CAPATH, or NULL; read only */
-	enum pin pin;		    /* set by the probe */
+	char *cainfo; /* CURLOPT_CAINFO, or NULL; read only */
+	char *capath; /* CURLOPT_CAPATH, or NULL; read only */
+	char *trust;  /* the pool key of these settings; read only */
+	enum pin pin; /* set by the probe */
+};
+
+/* A whole document (fetch_document) as it arrives. */
+struct doc_buf {
+	char *p;
+	size_t len, cap, max;
 };
 
 /* One call of fetch_range/fetch_stream (or the probe), across attempts. */
@@ -68,6 +85,8 @@ struct xfer {
 	struct conn *conn;
 	unsigned flags;
 	bool probe;
+	bool head;	      /* fetch_document: HEAD, no body */
+	struct doc_buf *doc;  /* fetch_document: the body, not a range */
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
 	uint64_t pos, end;    /* bytes [pos, end) are still to deliver */
 	fetch_sink sink;
@@ -92,6 +111,12 @@ struct xfer {
 static int http_status_errno(long status)
 {
 	switch (status) {
+	case 404:
+	case 410:
+		return -ENOENT;
+	case 401:
+	case 403:
+		return -EACCES;
 	case 408:
 	case 504:
 		return -ETIMEDOUT;
@@ -426,12 +451,16 @@ static size_t probe_write(struct xfer *x, size_t n)
 	return 0;
 }
 
+static size_t doc_write(struct xfer *x, const char *data, size_t n);
+
 static size_t http_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
 	size_t n = size * nmemb, used = 0, want;
 
 	atomic_fetch_add(&x->f->bytes, n);
+	if (x->doc)
+		return doc_write(x, data, n);
 	if (x->probe)
 		return probe_write(x, n);
 	if (!x->checked && check_response(x) < 0)
@@ -496,19 +525,68 @@ static size_t http_header(char *data, size_t size, size_t nmemb, void *arg)
 
 static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *u)
 {
-	struct http_priv *h = u;
-
 	(void)c;
 	(void)a;
-	pthread_mutex_lock(&h->share_lock[d]);
+	(void)u;
+	pthread_mutex_lock(&client.share_lock[d]);
 }
 
 static void share_unlock(CURL *c, curl_lock_data d, void *u)
 {
-	struct http_priv *h = u;
-
 	(void)c;
-	pthread_mutex_unlock(&h->share_lock[d]);
+	(void)u;
+	pthread_mutex_unlock(&client.share_lock[d]);
+}
+
+/* Sets the client up once; 0 or -errno. Callers hold client.lock. */
+static int client_setup(void)
+{
+	/* Only what libcurl supports sharing between easy handles used at
+	 * the same time: not CURL_LOCK_DATA_CONNECT. */
+	const curl_lock_data what[] = {CURL_LOCK_DATA_DNS,
+				       CURL_LOCK_DATA_SSL_SESSION};
+	struct curl_slist *l;
+
+	if (client.ready)
+		return 0;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&client.share_lock[i], NULL);
+	client.share = curl_share_init();
+	l = curl_slist_append(NULL, "Cache-Control: no-cache");
+	client.nocache = l ? curl_slist_append(l, "Pragma: no-cache") : NULL;
+	if (!client.nocache)
+		curl_slist_free_all(l);
+	if (!client.share || !client.nocache)
+		goto fail;
+	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++)
+		if (curl_share_setopt(client.share, CURLSHOPT_SHARE, what[i]) !=
+		    CURLSHE_OK)
+			goto fail;
+	if (curl_share_setopt(client.share, CURLSHOPT_LOCKFUNC, share_lock) !=
+		CURLSHE_OK ||
+	    curl_share_setopt(client.share, CURLSHOPT_UNLOCKFUNC,
+			      share_unlock) != CURLSHE_OK)
+		goto fail;
+	client.ready = true;
+	return 0;
+fail:
+	curl_share_cleanup(client.share);
+	curl_slist_free_all(client.nocache);
+	client.share = NULL;
+	client.nocache = NULL;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&client.share_lock[i]);
+	return -ENOMEM;
+}
+
+static int client_get(void)
+{
+	int rc;
+
+	pthread_mutex_lock(&client.lock);
+	rc = client_setup();
+	pthread_mutex_unlock(&client.lock);
+	return rc;
 }
 
 static void conn_free(struct conn *cn)
@@ -516,9 +594,34 @@ static void conn_free(struct conn *cn)
 	if (!cn)
 		return;
 	curl_easy_cleanup(cn->c);
+	free(cn->trust);
 	free(cn);
 }
 
+void fetch_http_cleanup(void)
+{
+	struct conn *cn;
+
+	pthread_mutex_lock(&client.lock);
+	while (client.idle) {
+		cn = client.idle;
+		client.idle = cn->next;
+		conn_free(cn);
+	}
+	client.nidle = 0;
+	if (client.ready) {
+		curl_share_cleanup(client.share);
+		curl_slist_free_all(client.nocache);
+		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+			pthread_mutex_destroy(&client.share_lock[i]);
+		client.share = NULL;
+		client.nocache = NULL;
+		client.ready = false;
+	}
+	pthread_mutex_unlock(&client.lock);
+}
+
+/* What a handle keeps for its life: the same for every request. */
 static int conn_setup(struct fetch *f, struct conn *cn)
 {
 	struct http_priv *h = f->priv;
@@ -530,9 +633,7 @@ static int conn_setup(struct fetch *f, struct conn *cn)
 	    {CURLOPT_NOSIGNAL, 1L},
 	    {CURLOPT_FOLLOWLOCATION, 1L},
 	    {CURLOPT_MAXREDIRS, HTTP_MAX_REDIRS},
-	    {CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout_s},
 	    {CURLOPT_LOW_SPEED_LIMIT, HTTP_LOW_SPEED_BYTES},
-	    {CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_time_s},
 	    {CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L},
 	    {CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L},
 	    {CURLOPT_TCP_KEEPALIVE, 1L},
@@ -550,13 +651,8 @@ static int conn_setup(struct fetch *f, struct conn *cn)
 	    (h->capath &&
 	     curl_easy_setopt(cn->c, CURLOPT_CAPATH, h->capath) != CURLE_OK))
 		return -EINVAL;
-	if (curl_easy_setopt(cn->c, CURLOPT_SHARE, h->share) != CURLE_OK ||
-	    curl_easy_setopt(cn->c, CURLOPT_URL, f->url) != CURLE_OK ||
+	if (curl_easy_setopt(cn->c, CURLOPT_SHARE, client.share) != CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_PROTOCOLS_STR, "http,https") !=
-		CURLE_OK ||
-	    /* an https URL is never followed to plain http */
-	    curl_easy_setopt(cn->c, CURLOPT_REDIR_PROTOCOLS_STR,
-			     is_https(f->url) ? "https" : "http,https") !=
 		CURLE_OK ||
 	    curl_easy_setopt(cn->c, CURLOPT_USERAGENT, "sffs/0.1") !=
 		CURLE_OK ||
@@ -572,12 +668,14 @@ static int conn_setup(struct fetch *f, struct conn *cn)
 
 static struct conn *conn_new(struct fetch *f)
 {
+	struct http_priv *h = f->priv;
 	struct conn *cn = calloc(1, sizeof(*cn));
 
 	if (!cn)
 		return NULL;
 	cn->c = curl_easy_init();
-	if (!cn->c || conn_setup(f, cn) < 0) {
+	cn->trust = strdup(h->trust);
+	if (!cn->c || !cn->trust || conn_setup(f, cn) < 0) {
 		log_err("%s: cannot set up a libcurl handle", f->url);
 		conn_free(cn);
 		return NULL;
@@ -585,35 +683,38 @@ static struct conn *conn_new(struct fetch *f)
 	return cn;
 }
 
+/* An idle handle made with f's trust settings, or a new one. */
 static struct conn *pool_get(struct fetch *f)
 {
 	struct http_priv *h = f->priv;
-	struct conn *cn;
+	struct conn **pp, *cn = NULL;
 
-	pthread_mutex_lock(&h->pool_lock);
-	cn = h->idle;
-	if (cn) {
-		h->idle = cn->next;
-		h->nidle--;
+	pthread_mutex_lock(&client.lock);
+	for (pp = &client.idle; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->trust, h->trust)) {
+			cn = *pp;
+			*pp = cn->next;
+			client.nidle--;
+			break;
+		}
 	}
-	pthread_mutex_unlock(&h->pool_lock);
+	pthread_mutex_unlock(&client.lock);
 	return cn ? cn : conn_new(f);
 }
 
 /* Keeps cn for the next caller, or closes it when enough are idle. */
-static void pool_put(struct fetch *f, struct conn *cn)
+static void pool_put(struct conn *cn)
 {
-	struct http_priv *h = f->priv;
 	bool keep;
 
-	pthread_mutex_lock(&h->pool_lock);
-	keep = h->nidle < HTTP_POOL_IDLE_MAX;
+	pthread_mutex_lock(&client.lock);
+	keep = client.ready && client.nidle < HTTP_POOL_IDLE_MAX;
 	if (keep) {
-		cn->next = h->idle;
-		h->idle = cn;
-		h->nidle++;
+		cn->next = client.idle;
+		client.idle = cn;
+		client.nidle++;
 	}
-	pthread_mutex_unlock(&h->pool_lock);
+	pthread_mutex_unlock(&client.lock);
 	if (!keep)
 		conn_free(cn);
 }
@@ -638,7 +739,6 @@ static long time_left_ms(const struct xfer *x)
 /* Runs one request for [x->pos, x->end); fills x->msg on failure. */
 static CURLcode perform(struct xfer *x, const char *range)
 {
-	struct http_priv *h = x->f->priv;
 	CURL *c = x->conn->c;
 	curl_off_t ra = 0;
 	CURLcode rc;
@@ -649,11 +749,24 @@ static CURLcode perform(struct xfer *x, const char *range)
 	x->err = 0;
 	x->retry_after_ms = 0;
 	x->reason[0] = x->msg[0] = x->conn->errbuf[0] = '\0';
+	/* all set every time: a pooled handle keeps the last caller's
+	 * values, and the last caller may have read another artifact */
+	curl_easy_setopt(c, CURLOPT_URL, x->f->url);
+	/* an https URL is never followed to plain http */
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR,
+			 is_https(x->f->url) ? "https" : "http,https");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+			 (long)x->f->opts.connect_timeout_s);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+			 (long)x->f->opts.low_speed_time_s);
 	curl_easy_setopt(c, CURLOPT_RANGE, range);
-	/* set every time: a pooled handle keeps the last caller's value */
+	if (x->head)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, time_left_ms(x));
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER,
-			 (x->flags & FETCH_NOCACHE) ? h->nocache : NULL);
+			 (x->flags & FETCH_NOCACHE) ? client.nocache : NULL);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	atomic_fetch_add(&x->f->requests, 1);
@@ -812,7 +925,7 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 			 f->opts.retries);
 		atomic_fetch_add(&f->retries, 1);
 	}
-	pool_put(f, x->conn);
+	pool_put(x->conn);
 	x->conn = NULL;
 	return rc;
 }
@@ -822,53 +935,14 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 static void http_close(struct fetch *f)
 {
 	struct http_priv *h = f->priv;
-	struct conn *cn;
 
 	if (!h)
 		return;
-	while (h->idle) {
-		cn = h->idle;
-		h->idle = cn->next;
-		conn_free(cn);
-	}
-	curl_share_cleanup(h->share);
-	curl_slist_free_all(h->nocache);
 	free(h->cainfo);
 	free(h->capath);
-	if (h->locks_ready) {
-		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-			pthread_mutex_destroy(&h->share_lock[i]);
-		pthread_mutex_destroy(&h->pool_lock);
-	}
+	free(h->trust);
 	free(h);
 	f->priv = NULL;
-}
-
-static int http_share_new(struct http_priv *h)
-{
-	/* Only what libcurl supports sharing between easy handles used at
-	 * the same time: not CURL_LOCK_DATA_CONNECT. */
-	const curl_lock_data what[] = {CURL_LOCK_DATA_DNS,
-				       CURL_LOCK_DATA_SSL_SESSION};
-
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&h->share_lock[i], NULL);
-	pthread_mutex_init(&h->pool_lock, NULL);
-	h->locks_ready = true;
-	h->share = curl_share_init();
-	if (!h->share)
-		return -ENOMEM;
-	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++)
-		if (curl_share_setopt(h->share, CURLSHOPT_SHARE, what[i]) !=
-		    CURLSHE_OK)
-			return -EINVAL;
-	if (curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock) !=
-		CURLSHE_OK ||
-	    curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock) !=
-		CURLSHE_OK ||
-	    curl_share_setopt(h->share, CURLSHOPT_USERDATA, h) != CURLSHE_OK)
-		return -EINVAL;
-	return 0;
 }
 
 /* The CA settings the curl tool takes from the environment (libcurl reads
@@ -911,37 +985,123 @@ static int ca_setup(struct fetch *f, char *err, size_t errlen)
 	return h->cainfo ? 0 : -ENOMEM;
 }
 
-static int http_open(struct fetch *f, char *err, size_t errlen)
+/* f's private state: its trust settings and their pool key. */
+static int http_priv_new(struct fetch *f, char *err, size_t errlen)
 {
 	struct http_priv *h = calloc(1, sizeof(*h));
-	struct xfer x = {.f = f, .probe = true};
-	struct curl_slist *l;
 	int rc;
 
 	if (!h)
 		return -ENOMEM;
 	f->priv = h;
-	rc = http_share_new(h);
+	rc = client_get();
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot set up libcurl sharing: %s",
+		snprintf(err, errlen, "cannot set up libcurl: %s",
 			 strerror(-rc));
 		return rc;
 	}
 	rc = ca_setup(f, err, errlen);
 	if (rc < 0)
 		return rc;
-	l = curl_slist_append(NULL, "Cache-Control: no-cache");
-	h->nocache = l;
-	if (l)
-		h->nocache = curl_slist_append(l, "Pragma: no-cache");
-	if (!h->nocache) {
-		curl_slist_free_all(l);
+	if (asprintf(&h->trust, "%d|%s|%s", f->opts.insecure ? 1 : 0,
+		     h->cainfo ? h->cainfo : "", h->capath ? h->capath : "") <
+	    0) {
+		h->trust = NULL;
 		return -ENOMEM;
 	}
+	return 0;
+}
+
+static int http_open(struct fetch *f, char *err, size_t errlen)
+{
+	struct xfer x = {.f = f, .probe = true};
+	int rc = http_priv_new(f, err, errlen);
+
+	if (rc < 0)
+		return rc;
 	rc = run(&x, probe_attempt);
 	if (rc < 0)
 		snprintf(err, errlen, "%s", x.msg);
 	return rc;
+}
+
+/* ---- whole documents (listings, probes, signatures) ------------------- */
+
+static size_t doc_write(struct xfer *x, const char *data, size_t n)
+{
+	struct doc_buf *d = x->doc;
+	long status = 0;
+	char *p;
+	size_t cap;
+
+	curl_easy_getinfo(x->conn->c, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		x->done = true; /* an error body: the status says enough */
+		return 0;
+	}
+	if (n > d->max - d->len) {
+		fail(x, -EFBIG, false, "%s is larger than %zu bytes",
+		     effective_url(x), d->max);
+		return 0;
+	}
+	if (d->len + n + 1 > d->cap) {
+		cap = d->cap ? d->cap : 16384;
+		while (cap < d->len + n + 1)
+			cap *= 2;
+		p = realloc(d->p, cap);
+		if (!p) {
+			fail(x, -ENOMEM, false, "out of memory");
+			return 0;
+		}
+		d->p = p;
+		d->cap = cap;
+	}
+	memcpy(d->p + d->len, data, n);
+	d->len += n;
+	d->p[d->len] = '\0';
+	return n;
+}
+
+static int doc_attempt(struct xfer *x)
+{
+	long status = 0;
+	CURLcode rc;
+
+	x->doc->len = 0;
+	rc = perform(x, NULL);
+	if (x->err)
+		return x->err;
+	if (rc != CURLE_OK && !x->done)
+		return curl_error(x, rc);
+	curl_easy_getinfo(x->conn->c, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200)
+		return status_error(x, status);
+	return 0;
+}
+
+int fetch_http_document(struct fetch *f, bool head, size_t max, char **body,
+			size_t *len, char *err, size_t errlen)
+{
+	struct doc_buf d = {.max = max};
+	struct xfer x = {.f = f, .head = head, .doc = &d};
+	int rc = http_priv_new(f, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = run(&x, doc_attempt);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s", x.msg);
+		free(d.p);
+		return rc;
+	}
+	if (!d.p) {
+		d.p = strdup("");
+		if (!d.p)
+			return -ENOMEM;
+	}
+	*body = d.p;
+	*len = d.len;
+	return 0;
 }
 
 static int mem_sink(void *arg, const void *data, size_t len)

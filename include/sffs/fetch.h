@@ -10,7 +10,8 @@
  * versions of the file are never mixed: a change makes reads fail with -EIO
  * and logs why (once).
  *
- * HTTP is libcurl's easy interface: a pool of easy handles, one per
+ * HTTP is libcurl's easy interface: one pool of easy handles for the
+ * whole process (whatever the number of artifacts open), one per
  * concurrent caller, each keeping its own connection (reused by the next
  * caller that takes the handle); a share handle shares only the DNS cache
  * and TLS session IDs between them, which libcurl supports for concurrent
@@ -61,6 +62,9 @@ struct fetch_opts {
 	 * (a ':'-separated directory list, passed as is); else libcurl's
 	 * default. fetch_open() keeps its own copy. */
 	const char *cafile;
+	/* s3:// sources go to ENDPOINT/bucket/key (path style) instead of
+	 * https://bucket.s3.amazonaws.com/key; NULL: AWS. Borrowed. */
+	const char *s3_endpoint;
 };
 
 /* Fills o with the defaults above. */
@@ -77,11 +81,40 @@ void fetch_global_cleanup(void);
  * request. On failure returns NULL and writes a one-line, human message
  * naming the problem ("HTTP 404 Not Found: URL", "cannot connect to host:
  * ...", "server ignores Range requests ...", "cannot use CA file F: ...")
- * into err (always NUL terminated). o may be NULL for defaults.
+ * into err (always NUL terminated), and sets errno: ENOENT (no such
+ * object: HTTP 404/410, no such file), EACCES (HTTP 401/403, file
+ * permissions), EINVAL (bad source, Range ignored), ETIMEDOUT,
+ * ECONNREFUSED, EHOSTUNREACH, ENOMEM or EIO. Callers decide on errno,
+ * never on the message. o may be NULL for defaults.
  * The returned object is owned by the caller: fetch_free().
  */
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 			 char *err, size_t errlen);
+/*
+ * A small whole document that is not an artifact read by ranges: an S3
+ * listing, an existence probe (FETCH_DOC_HEAD: a HEAD request, *body ""),
+ * a signature. Same sources, options, retries and TLS rules as
+ * fetch_open, through the same process-wide HTTP client. 0 with *body a
+ * malloc'd, NUL-terminated copy of the *len <= max bytes (free() it), or
+ * -ENOENT (404/410, no file), -EACCES (401/403), -EFBIG (larger than
+ * max), -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -ENOMEM, -EINVAL (bad
+ * source), -EIO, with a one-line message in err.
+ */
+enum fetch_doc_flags { FETCH_DOC_HEAD = 1 << 0 };
+int fetch_document(const char *source, const struct fetch_opts *o,
+		   unsigned flags, size_t max, char **body, size_t *len,
+		   char *err, size_t errlen);
+
+/*
+ * For a source s3://BUCKET[/PREFIX]: the bucket's URL as reads and
+ * listings use it ("https://BUCKET.s3.amazonaws.com", or
+ * "ENDPOINT/BUCKET" with o->s3_endpoint) and PREFIX ("" when none), both
+ * malloc'd. 0, or -EINVAL (not s3://, bad bucket) / -ENOMEM with a
+ * message in err.
+ */
+int fetch_s3_split(const char *source, const struct fetch_opts *o,
+		   char **bucket_url, char **prefix, char *err, size_t errlen);
+
 /* Frees f; NULL does nothing. No call on f may be running. */
 void fetch_free(struct fetch *f);
 

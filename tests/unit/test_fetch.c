@@ -403,7 +403,7 @@ static void test_resolve(void)
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		enum fetch_kind kind = 99;
 		char *got =
-		    fetch_resolve_source(tab[i].src, &kind, err, sizeof(err));
+		    fetch_resolve_source(tab[i].src, NULL, &kind, err, sizeof(err));
 
 		if (!tab[i].want) {
 			CHECK(got == NULL && err[0]);
