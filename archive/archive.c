@@ -21,6 +21,8 @@
 
 #include "archive_i.h"
 
+static atomic_uint next_tag;
+
 void archive_opts_default(struct archive_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -275,6 +277,9 @@ out:
 
 int archive_start_blocks(struct archive *ar)
 {
+	/* cache keys hold a point in 24 bits (archive_i.h) */
+	if (ar->si && ar->si->n >= (UINT64_C(1) << 24))
+		return -EFBIG;
 	ar->blocks = blocks_new(ar->f, ar->block_size, ar->bdigests,
 				&ar->o.blocks);
 	return ar->blocks ? 0 : -ENOMEM;
@@ -302,8 +307,14 @@ static struct archive *archive_alloc(struct fetch *f,
 	pthread_mutex_init(&ar->seq_lock, NULL);
 	util_cond_init_monotonic(&ar->loaded);
 	ar->tree = tree_new(tree_warn, ar);
-	ar->cache = cache_new(ar->o.cache_mem);
-	ar->wcache = cache_new(ar->o.window_mem);
+	/* A tag for this archive's cache keys; 65536 archives in a row
+	 * before one comes back, and a freed archive leaves no key. */
+	ar->key_tag = (uint64_t)(atomic_fetch_add(&next_tag, 1) & 0xffffu)
+		      << ARCHIVE_KEY_SHIFT;
+	ar->own_cache = !ar->o.cache;
+	ar->own_wcache = !ar->o.wcache;
+	ar->cache = ar->o.cache ? ar->o.cache : cache_new(ar->o.cache_mem);
+	ar->wcache = ar->o.wcache ? ar->o.wcache : cache_new(ar->o.window_mem);
 	if (!ar->tree || !ar->cache || !ar->wcache) {
 		snprintf(err, errlen, "out of memory");
 		archive_free(ar);
@@ -338,8 +349,11 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 	}
 	if (archive_index(ar, o, seek_detect(head, hlen), err, errlen))
 		goto fail;
-	if (archive_start_blocks(ar)) {
-		snprintf(err, errlen, "out of memory");
+	rc = archive_start_blocks(ar);
+	if (rc) {
+		snprintf(err, errlen, "%s",
+			 rc == -EFBIG ? "more than 2^24 seek points"
+				      : "out of memory");
 		goto fail;
 	}
 	return ar;
@@ -357,8 +371,14 @@ void archive_free(struct archive *ar)
 	if (ar->spill)
 		fclose(ar->spill);
 	index_members_free(ar->members);
-	cache_free(ar->wcache);
-	cache_free(ar->cache);
+	if (ar->own_wcache)
+		cache_free(ar->wcache);
+	else
+		cache_drop(ar->wcache, ar->key_tag, ~0ull << ARCHIVE_KEY_SHIFT);
+	if (ar->own_cache)
+		cache_free(ar->cache);
+	else
+		cache_drop(ar->cache, ar->key_tag, ~0ull << ARCHIVE_KEY_SHIFT);
 	seek_index_free(ar->si);
 	tree_free(ar->tree);
 	pthread_cond_destroy(&ar->loaded);
@@ -423,7 +443,9 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 		ar->block_size = ar->ih.block_size;
 		rc = archive_start_blocks(ar);
 		if (rc)
-			snprintf(why, sizeof(why), "out of memory");
+			snprintf(why, sizeof(why), "%s",
+				 rc == -EFBIG ? "more than 2^24 seek points"
+					      : "out of memory");
 	}
 	if (!rc)
 		rc = check_edges(ar, why, sizeof(why));

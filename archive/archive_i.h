@@ -12,6 +12,11 @@
 #include "sffs/cache.h"
 #include "sffs/index.h"
 
+/* Cache keys: tag (16 bits) | span (24) | chunk (24), or tag | point.
+ * Spans and points stay below 2^24 (ARCHIVE_MAX_USIZE / the smallest
+ * spacing), chunks of a span too. */
+#define ARCHIVE_KEY_SHIFT 48
+
 /* Within a large span, decode this many chunks past the one asked for. */
 #define READAHEAD_CHUNKS 16
 /* Files whose sequential reading is followed at once (direct-mapped). */
@@ -49,8 +54,10 @@ struct archive {
 	struct fetch *f; /* borrowed */
 	struct tree *tree;
 	struct seek_index *si;
-	struct cache *cache;  /* decoded chunks */
-	struct cache *wcache; /* windows, keyed by point */
+	struct cache *cache;  /* decoded chunks (shared or own) */
+	struct cache *wcache; /* windows, keyed by point (shared or own) */
+	bool own_cache, own_wcache;
+	uint64_t key_tag; /* ARCHIVE_KEY_BITS-wide tag in the top bits */
 	struct blocks *blocks;
 	struct archive_opts o;
 	pthread_mutex_t lock;

@@ -238,6 +238,24 @@ void cache_insert(struct cache *c, uint64_t key, struct chunk *ch)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void cache_drop(struct cache *c, uint64_t value, uint64_t mask)
+{
+	struct centry *e, *tmp;
+
+	pthread_mutex_lock(&c->lock);
+	HASH_ITER(hh, c->table, e, tmp) {
+		if ((e->c.key & mask) != value)
+			continue;
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
+		HASH_DEL(c->table, e);
+		c->st.bytes -= e->c.len;
+		c->st.entries--;
+		c->st.evictions++;
+		cache_chunk_put(&e->c);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 void cache_get_stats(struct cache *c, struct cache_stats *st)
 {
 	pthread_mutex_lock(&c->lock);

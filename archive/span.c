@@ -22,9 +22,17 @@
 
 #include "archive_i.h"
 
-static uint64_t chunk_key(size_t span, uint64_t chunk)
+/* Keys carry the archive's tag in their top bits: caches may be shared
+ * by every archive of the process. */
+static uint64_t chunk_key(const struct archive *ar, size_t span,
+			  uint64_t chunk)
 {
-	return ((uint64_t)span << 24) | chunk;
+	return ar->key_tag | ((uint64_t)span << 24) | chunk;
+}
+
+static uint64_t window_key(const struct archive *ar, size_t point)
+{
+	return ar->key_tag | (uint64_t)point;
 }
 
 /* ---- windows: a bounded LRU in front of the index or spill file ---- */
@@ -62,7 +70,7 @@ static size_t window_run(struct archive *ar, size_t i, uint64_t *bytes)
 		if (pts[k].woff != next ||
 		    *bytes + pts[k].wlen > WINDOW_RUN_BYTES)
 			break;
-		c = cache_get(ar->wcache, k);
+		c = cache_get(ar->wcache, window_key(ar, k));
 		if (c) {
 			cache_chunk_put(c);
 			break;
@@ -98,7 +106,7 @@ static int window_split(struct archive *ar, size_t i, size_t end,
 		memcpy(c->data, w, pts[k].wlen);
 		c->len = pts[k].wlen;
 		atomic_fetch_add(&ar->windows_loaded, 1);
-		cache_insert(ar->wcache, k, c);
+		cache_insert(ar->wcache, window_key(ar, k), c);
 		if (k == i)
 			*out = c;
 		else
@@ -144,7 +152,7 @@ static int window_get(struct archive *ar, size_t i,
 	*out = NULL;
 	if (!pt->wlen)
 		return 0;
-	*out = cache_get(ar->wcache, i);
+	*out = cache_get(ar->wcache, window_key(ar, i));
 	if (*out)
 		return 0;
 	rc = wfail_check(ar, i);
@@ -206,7 +214,7 @@ static int sink_flush(struct sink *s)
 			s->cur = small;
 		}
 	}
-	cache_insert(s->ar->cache, chunk_key(s->span, s->chunk), s->cur);
+	cache_insert(s->ar->cache, chunk_key(s->ar, s->span, s->chunk), s->cur);
 	if (s->chunk == s->want)
 		s->got = s->cur;
 	else
@@ -391,7 +399,7 @@ static int span_chunk(struct archive *ar, size_t i, uint64_t j,
 	int rc;
 
 	for (;;) {
-		*out = cache_get(ar->cache, chunk_key(i, j));
+		*out = cache_get(ar->cache, chunk_key(ar, i, j));
 		if (*out)
 			return 0;
 		if (rq->nowait)

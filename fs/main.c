@@ -19,7 +19,7 @@
 #include "sffs/log.h"
 #include "sffs/util.h"
 #include "fs.h"
-#include "open.h"
+#include "sffs/open.h"
 
 struct cfg {
 	const char *source;

@@ -65,6 +65,10 @@ struct archive_opts {
 	uint32_t block_size; /* verified block size when indexing */
 	unsigned timeout_s;  /* a read's deadline */
 	struct blocks_opts blocks; /* fetchers, merging, block memory */
+	/* Caches shared by every archive of a process (borrowed; they must
+	 * outlive the archive, which drops its entries when freed), or NULL
+	 * for caches of the archive's own of cache_mem / window_mem bytes. */
+	struct cache *cache, *wcache;
 	archive_progress_cb progress;
 	void *progress_arg;
 };

@@ -54,6 +54,9 @@ struct chunk *cache_get(struct cache *c, uint64_t key);
  * keeps its one), evicting least recently used chunks. If key is already
  * stored, or ch is larger than the limit, nothing is stored. */
 void cache_insert(struct cache *c, uint64_t key, struct chunk *ch);
+/* Removes every stored chunk whose key & mask == value (an owner's keys
+ * when the owner goes); referenced chunks live on until put. */
+void cache_drop(struct cache *c, uint64_t value, uint64_t mask);
 void cache_get_stats(struct cache *c, struct cache_stats *st);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "open.h"
+#include "sffs/open.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -74,8 +74,8 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 
 	o->idx = fetch_open(where, &cfg->fo, err, sizeof(err));
 	if (!o->idx) {
-		if (missing_ok && (strstr(err, "404") || strstr(err, "403") ||
-				   strstr(err, "No such file")))
+		/* S3 answers 403 for a missing key where listing is denied */
+		if (missing_ok && (errno == ENOENT || errno == EACCES))
 			log_debug("no index at %s", where);
 		else
 			log_warn("index %s: %s", where, err);
@@ -131,7 +131,7 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	ao->progress = NULL;
 	if (!o->ar) {
 		log_err("%s", err);
-		return 1;
+		return errno == ENOMEM ? -ENOMEM : -EIO;
 	}
 	o->how = "indexed";
 	if (!cpath)
@@ -152,12 +152,15 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 {
 	char err[1024], cpath[PATH_MAX], *published = NULL;
 	bool cached;
+	int rc;
 
 	memset(o, 0, sizeof(*o));
 	o->f = fetch_open(cfg->source, &cfg->fo, err, sizeof(err));
 	if (!o->f) {
+		int e = errno ? errno : EIO;
+
 		log_err("%s", err);
-		return 1;
+		return -e;
 	}
 	cached = !cache_path(cfg, o->f, cpath, sizeof(cpath));
 	if (cached && access(cpath, R_OK) == 0 &&
@@ -182,7 +185,10 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		}
 		free(published);
 	}
-	return build_index(cfg, ao, cached ? cpath : NULL, o);
+	rc = build_index(cfg, ao, cached ? cpath : NULL, o);
+	if (rc)
+		artifact_close(o);
+	return rc;
 }
 
 void artifact_close(struct opened *o)
