@@ -558,7 +558,7 @@ int s3_list_parse(const char *xml, size_t len, struct s3_listing *out,
 	if (!xml || len == 0 || len > S3_LIST_MAX_BYTES) {
 		if (err && errlen)
 			snprintf(err, errlen, "S3 listing is %s",
-				 len ? "larger than 8 MiB" : "empty");
+				 xml && len ? "larger than 8 MiB" : "empty");
 		return -EINVAL;
 	}
 	st = calloc(1, sizeof(*st));
