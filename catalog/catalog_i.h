@@ -19,8 +19,7 @@
 	"{toolchain}/{version}/{arch}/"                                        \
 	"slurm-{version}-{toolchain}-{arch}-software.tar.gz"
 
-/* Longest version, toolchain or arch name, without the NUL. */
-#define CATALOG_NAME_MAX 64
+#include "sffs/catalog.h" /* CATALOG_NAME_MAX */
 
 /* Values of a template's placeholders; "" means not bound yet. */
 struct catalog_vars {

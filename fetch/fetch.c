@@ -342,7 +342,7 @@ static int file_document(const char *path, bool head, size_t max,
 		rc = -errno;
 	else if (!S_ISREG(st.st_mode))
 		rc = -EINVAL;
-	else if ((uint64_t)st.st_size > max)
+	else if (!head && (uint64_t)st.st_size > max)
 		rc = -EFBIG;
 	if (rc < 0 || head) {
 		close(fd);

@@ -1,10 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fs.h - the FUSE front end: maps kernel requests onto an archive.
+ * fs.h - the FUSE front end: maps kernel inodes onto (artifact, node).
  *
- * Inode numbers are tree node + 1 (FUSE_ROOT_ID is node 0). Content is
- * immutable while the artifact's identity holds, so entries, attributes
- * and pages are cached by the kernel for a long time.
+ * Single-artifact mode: inode = tree node + 1 (FUSE_ROOT_ID is node 0).
+ *
+ * Catalog mode (catalog.h), inode numbers:
+ *   1 root, 2 modules/, 3 modules/slurm/, 4 latest
+ *   FS_INO_VERSION + vidx   MNT/<version>/
+ *   FS_INO_ARTROOT + id     MNT/<version>/<toolchain>/ (node 0 of the
+ *                           artifact once attached; answered without it)
+ *   FS_INO_MODFILE + id     MNT/modules/slurm/<version>-<toolchain>.lua
+ *   bit 63 | id << 40 | epoch << 32 | node   any other node of an
+ *                           attached artifact (node >= 1)
+ * The kernel's lookups of node inodes are counted per attachment
+ * (catalog_ref/unref), so a released artifact is freed once the kernel
+ * forgets them. Content under a pinned identity is immutable, so node
+ * entries, attributes and pages are cached by the kernel for a long time;
+ * the catalog's own directories change, and are cached briefly.
  */
 #ifndef SFFS_FS_H
 #define SFFS_FS_H
@@ -17,16 +29,50 @@
 #include <stdbool.h>
 
 #include "sffs/archive.h"
+#include "sffs/catalog.h"
 
 /* Reads the FUSE workers hand on, and the threads that serve them. */
 #define FS_READERS 16
 #define FS_READ_SLOTS 256
 
+#define FS_INO_ROOT 1
+#define FS_INO_MODULES 2
+#define FS_INO_MODSLURM 3
+#define FS_INO_LATEST 4
+#define FS_INO_VERSION 0x10000000ull
+#define FS_INO_ARTROOT 0x20000000ull
+#define FS_INO_MODFILE 0x30000000ull
+#define FS_INO_NODE (1ull << 63)
+#define FS_ID_MAX (1u << 23)
+
+enum fs_kind {
+	FS_ROOT,
+	FS_MODULES,
+	FS_MODSLURM,
+	FS_LATEST,
+	FS_VERSION,
+	FS_ARTROOT,
+	FS_MODFILE,
+	FS_NODE,
+};
+
+/* What an inode stands for. For FS_NODE (and FS_ARTROOT once held) the
+ * archive is held until fs_unref. */
+struct fs_ref {
+	enum fs_kind kind;
+	struct catalog_entry *e; /* ARTROOT, MODFILE, NODE in a catalog */
+	uint32_t vidx;		 /* VERSION */
+	uint32_t epoch;		 /* NODE in a catalog */
+	struct archive *ar;	 /* NODE */
+	uint32_t node;		 /* NODE */
+	bool held;		 /* catalog_put owed */
+};
+
 /* One read waiting for, or being served by, a reader thread. Slots live
  * as long as the mount, so a late interrupt never touches freed memory. */
 struct fs_read {
 	fuse_req_t req; /* NULL while free; guarded by fs_readers.lock */
-	uint32_t node;
+	struct fs_ref ref;
 	uint64_t off;
 	size_t size;
 	atomic_bool cancel;
@@ -45,19 +91,47 @@ struct fs_readers {
 };
 
 struct fs {
-	struct archive *ar;      /* owned by main */
-	const struct tree *tree; /* archive_tree(ar) */
-	double timeout;          /* entry/attr timeout, seconds */
+	struct archive *ar;   /* single mode: the artifact (owned by main) */
+	struct catalog *cat;  /* catalog mode (owned by main) */
+	struct fuse_session *se;
+	double timeout;       /* node entry/attr timeout, seconds */
+	double vtimeout;      /* the catalog's directories */
+	double neg_timeout;   /* a name the catalog does not know */
+	time_t mtime;         /* of the catalog's own entries */
 	/* The kernel can open files / directories without asking us: set in
 	 * init, read-only afterwards. */
 	bool no_open, no_opendir;
 	struct fs_readers rd;
+	/* catalog mode: the thread that releases idle artifacts */
+	pthread_t reaper;
+	bool reaper_started;
+	pthread_mutex_t reaper_lock;
+	pthread_cond_t reaper_wake; /* CLOCK_MONOTONIC */
+	bool reaper_stop;	    /* guarded by reaper_lock */
+	unsigned reap_period_s;
 };
 
-/* Fills fs from ar. 0 or -errno. */
+/* Single mode: serves ar. 0 or -errno. */
 int fs_init(struct fs *fs, struct archive *ar, double timeout);
+/* Catalog mode: serves cat. 0 or -errno. */
+int fs_init_catalog(struct fs *fs, struct catalog *cat, double timeout);
 /* Frees what fs_init and the session made. */
 void fs_fini(struct fs *fs);
+
+/* fs/inode.c: what ino stands for, the archive held for FS_NODE. 0, or
+ * -ENOENT (never given out), -ESTALE (its artifact was released). */
+int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r);
+/* Gives back what fs_resolve (or fs_hold_artroot) held. */
+void fs_unref(struct fs *fs, struct fs_ref *r);
+/* For FS_ARTROOT: attaches the artifact and turns r into its node 0. */
+int fs_hold_artroot(struct fs *fs, struct fs_ref *r);
+/* The inode of node in r's archive (node 0: the artifact root). */
+fuse_ino_t fs_node_ino(const struct fs *fs, const struct fs_ref *r,
+		       uint32_t node);
+/* The kernel holds one more lookup of node inode ino (catalog_ref). */
+void fs_node_looked_up(struct fs *fs, const struct fs_ref *r);
+/* The kernel forgot n lookups of ino. */
+void fs_forget_ino(struct fs *fs, fuse_ino_t ino, uint64_t n);
 
 /* fs/read.c: starts the reader threads (from the init handler: after the
  * daemon forked). 0 or -errno. */
@@ -68,7 +142,11 @@ void fs_readers_stop(struct fs *fs);
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);
 /* Best-effort "name (inode N)" of a node, for error messages. */
-void fs_node_name(struct fs *fs, uint32_t node, char *buf, size_t len);
+void fs_node_name(struct archive *ar, uint32_t node, char *buf, size_t len);
+
+/* fs/reaper.c: catalog mode's release of idle artifacts. */
+int fs_reaper_start(struct fs *fs);
+void fs_reaper_stop(struct fs *fs);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 

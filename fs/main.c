@@ -2,9 +2,15 @@
 /*
  * main.c - sffs [options] SOURCE MOUNTPOINT
  *
- * Opens the artifact, indexes it in the foreground (with a progress line
- * on a terminal), mounts, and only then detaches, so that
- * `sffs URL /mnt && ls /mnt` works in scripts.
+ * Single artifact: opens it, indexes it in the foreground (with a
+ * progress line on a terminal), mounts, and only then detaches, so that
+ * `sffs URL /mnt && ls /mnt` works in scripts. A SOURCE ending in '/' is
+ * a catalog base: it is listed (or probed) before the mount, and each
+ * artifact is attached on first use (catalog.h).
+ *
+ * Options come from -o, from a config file (-o config=FILE: one option
+ * per line, '#' comments; command-line options win) and so from
+ * /etc/fstab through mount.fuse3.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -15,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sffs/catalog.h"
 #include "sffs/fetch.h"
 #include "sffs/log.h"
 #include "sffs/util.h"
@@ -22,7 +29,7 @@
 #include "sffs/open.h"
 
 struct cfg {
-	const char *source;
+	char *source; /* own copy: the parsed argv is freed */
 	char *cache_mem;
 	char *span;
 	char *index;     /* -o index=URL|PATH, or "none" */
@@ -36,6 +43,18 @@ struct cfg {
 	unsigned retries;
 	unsigned connect_timeout;
 	int insecure;
+	/* catalog mode */
+	char *layout;
+	char *tmpl;
+	char *arch;
+	char *s3_endpoint;
+	char *versions;
+	char *toolchains;
+	char *refresh;
+	char *negative_ttl;
+	char *release_after;
+	char *module_root;
+	char *config;
 	int verbose;
 	int quiet;
 	int show_help;
@@ -58,6 +77,17 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
 	CFG_OPT("insecure", insecure, 1),
 	CFG_OPT("cafile=%s", cafile, 0),
+	CFG_OPT("layout=%s", layout, 0),
+	CFG_OPT("template=%s", tmpl, 0),
+	CFG_OPT("arch=%s", arch, 0),
+	CFG_OPT("s3_endpoint=%s", s3_endpoint, 0),
+	CFG_OPT("versions=%s", versions, 0),
+	CFG_OPT("toolchains=%s", toolchains, 0),
+	CFG_OPT("refresh=%s", refresh, 0),
+	CFG_OPT("negative_ttl=%s", negative_ttl, 0),
+	CFG_OPT("release_after=%s", release_after, 0),
+	CFG_OPT("module_root=%s", module_root, 0),
+	CFG_OPT("config=%s", config, 0),
 	CFG_OPT("verbose", verbose, 1),
 	CFG_OPT("quiet", quiet, 1),
 	CFG_OPT("-h", show_help, 1),
@@ -69,9 +99,13 @@ static const struct fuse_opt cfg_opts[] = {
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] SOURCE MOUNTPOINT\n\n"
+	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
+	       "       %s [options] BASE/ MOUNTPOINT\n\n"
 	       "Mounts a remote tar, tar.gz or tar.zst read-only, fetching only "
-	       "the byte\nranges that are read.\n\n"
+	       "the byte\nranges that are read. A BASE ending in '/' mounts "
+	       "every artifact under it\nas MOUNTPOINT/<version>/<toolchain>/, "
+	       "with generated modulefiles in\nMOUNTPOINT/modules/slurm/ and "
+	       "MOUNTPOINT/latest.\n\n"
 	       "SOURCE: http(s)://host/path, s3://bucket/key, file:///path or "
 	       "a local path\n\n"
 	       "sffs options:\n"
@@ -101,13 +135,35 @@ static void usage(const char *prog)
 	       "with (default:\n"
 	       "                           CURL_CA_BUNDLE, SSL_CERT_FILE/_DIR, "
 	       "or the system's)\n"
+	       "    -o s3_endpoint=URL     s3:// goes to URL/bucket/key "
+	       "(default: AWS)\n"
+	       "    -o config=FILE         options from FILE, one per line "
+	       "(command line wins)\n"
 	       "    -o verbose / -o quiet  more / fewer log messages\n"
+	       "catalog options (BASE/):\n"
+	       "    -o layout=seed|factory URL layout (default seed: "
+	       "{version}/{toolchain}/...)\n"
+	       "    -o template=STRING     own layout with {version}, "
+	       "{toolchain}, {arch}\n"
+	       "    -o arch=NAME           {arch} (default this node's: "
+	       "amd64, arm64)\n"
+	       "    -o versions=A:B        versions to probe (a base that is "
+	       "not s3://)\n"
+	       "    -o toolchains=X:Y      toolchains to probe\n"
+	       "    -o refresh=SECONDS     listings trusted this long "
+	       "(default 300)\n"
+	       "    -o negative_ttl=SECONDS a missing name stays missing "
+	       "(default 30)\n"
+	       "    -o release_after=SECONDS unused artifacts released "
+	       "(default 600; 0 never)\n"
+	       "    -o module_root=PATH    the path modulefiles name "
+	       "(default MOUNTPOINT)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d                     FUSE debug output (implies -f)\n"
 	       "    -s                     single-threaded\n"
 	       "    -o allow_other         let other users see the mount\n"
-	       "Unmount with: fusermount3 -u MOUNTPOINT\n",
-	       prog);
+	       "Unmount with: fusermount3 -u MOUNTPOINT (man sffs for more)\n",
+	       prog, prog);
 }
 
 /* The first non-option is SOURCE (taken out), the second the mount point
@@ -121,8 +177,8 @@ static int cfg_proc(void *data, const char *arg, int key,
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
 	if (cfg->nargs++ == 0) {
-		cfg->source = arg;
-		return 0;
+		cfg->source = strdup(arg);
+		return cfg->source ? 0 : -1;
 	}
 	return 1;
 }
@@ -191,6 +247,18 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void fill_fetch_opts(const struct cfg *cfg, struct fetch_opts *fo)
+{
+	fetch_opts_default(fo);
+	if (cfg->retries)
+		fo->retries = cfg->retries;
+	if (cfg->connect_timeout)
+		fo->connect_timeout_s = cfg->connect_timeout;
+	fo->insecure = cfg->insecure;
+	fo->cafile = cfg->cafile;
+	fo->s3_endpoint = cfg->s3_endpoint;
+}
+
 /* Opens the artifact (open.h) and says how and how fast. */
 static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 			 struct opened *o)
@@ -202,13 +270,7 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 	char sz[32], mem[32];
 	double t0 = now_s();
 
-	fetch_opts_default(&oc.fo);
-	if (cfg->retries)
-		oc.fo.retries = cfg->retries;
-	if (cfg->connect_timeout)
-		oc.fo.connect_timeout_s = cfg->connect_timeout;
-	oc.fo.insecure = cfg->insecure;
-	oc.fo.cafile = cfg->cafile;
+	fill_fetch_opts(cfg, &oc.fo);
 	if (artifact_open(&oc, ao, o))
 		return 1;
 	archive_get_stats(o->ar, &st);
@@ -230,6 +292,163 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 			 archive_seek_index(o->ar)->n, now_s() - t0, o->how,
 			 util_format_size(st.index_mem, mem, sizeof(mem)));
 	return 0;
+}
+
+static int parse_seconds(const char *name, const char *val, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!val)
+		return 0;
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (errno || end == val || *end || v > 100u * 365 * 86400) {
+		log_err("bad %s value '%s' (seconds)", name, val);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Lists (or probes) the catalog before the mount, so that the first `ls`
+ * shows it; a base that cannot be listed now is still mounted (names are
+ * probed as they are looked up) after a warning. */
+static struct catalog *open_catalog(const struct cfg *cfg,
+				    const struct archive_opts *ao,
+				    const char *mountpoint)
+{
+	struct catalog_opts co;
+	struct catalog_stats st;
+	struct catalog *cat;
+	char err[1024], *root = NULL;
+	double t0 = now_s();
+	int rc;
+
+	catalog_opts_default(&co);
+	co.base = cfg->source;
+	if (cfg->layout)
+		co.layout = cfg->layout;
+	co.tmpl = cfg->tmpl;
+	co.arch = cfg->arch;
+	co.versions = cfg->versions;
+	co.toolchains = cfg->toolchains;
+	if (parse_seconds("refresh", cfg->refresh, &co.refresh_s) ||
+	    parse_seconds("negative_ttl", cfg->negative_ttl,
+			  &co.negative_ttl_s) ||
+	    parse_seconds("release_after", cfg->release_after,
+			  &co.release_after_s))
+		return NULL;
+	if (!cfg->module_root)
+		root = realpath(mountpoint, NULL);
+	co.module_root = cfg->module_root ? cfg->module_root : root;
+	if (!co.module_root) {
+		log_err("cannot resolve %s: %s", mountpoint, strerror(errno));
+		return NULL;
+	}
+	co.oc.index = cfg->index;
+	co.oc.cache_dir = cfg->cache_dir;
+	fill_fetch_opts(cfg, &co.oc.fo);
+	co.ao = *ao;
+	cat = catalog_new(&co, err, sizeof(err));
+	free(root);
+	if (!cat) {
+		log_err("%s", err);
+		return NULL;
+	}
+	rc = catalog_refresh(cat);
+	catalog_get_stats(cat, &st);
+	if (rc < 0)
+		log_warn("cannot list %s now (%s): mounting; names are probed "
+			 "as they are looked up",
+			 cfg->source, strerror(-rc));
+	if (!cfg->quiet)
+		log_info("%s: %" PRIu64 " artifacts in %.2f s (%" PRIu64
+			 " listing, %" PRIu64 " probe requests)",
+			 cfg->source, st.known, now_s() - t0, st.list_requests,
+			 st.probe_requests);
+	return cat;
+}
+
+/* Where -o config=FILE is in argv (as "-o a,config=F" or "-oconfig=F"),
+ * or NULL. Escaped commas are not looked at: a config path has none. */
+static char *find_config(int argc, char *argv[])
+{
+	for (int i = 1; i < argc; i++) {
+		const char *o = NULL, *p;
+
+		if (!strcmp(argv[i], "-o") && i + 1 < argc)
+			o = argv[++i];
+		else if (!strncmp(argv[i], "-o", 2))
+			o = argv[i] + 2;
+		for (p = o; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1
+							: NULL) {
+			if (!strncmp(p, "config=", 7))
+				return strndup(p + 7, strcspn(p + 7, ","));
+		}
+	}
+	return NULL;
+}
+
+/* The config file's options, one per line, as "-o" arguments put before
+ * the command line's (which so win). 0, or -errno after logging. */
+static int read_config(const char *path, struct fuse_args *out)
+{
+	char line[4096], *p, *end, *esc;
+	unsigned lineno = 0;
+	FILE *fp = fopen(path, "re");
+	int rc = 0;
+
+	if (!fp) {
+		log_err("config %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (!rc && fgets(line, sizeof(line), fp)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(fp)) {
+			log_err("config %s:%u: line too long", path, lineno);
+			rc = -EINVAL;
+			break;
+		}
+		*strchrnul(line, '#') = '\0';
+		for (p = line; *p == ' ' || *p == '\t'; p++)
+			;
+		end = p + strlen(p);
+		while (end > p && strchr(" \t\r\n", end[-1]))
+			*--end = '\0';
+		if (!*p)
+			continue;
+		if (!strncmp(p, "config=", 7)) {
+			log_err("config %s:%u: config= inside a config file",
+				path, lineno);
+			rc = -EINVAL;
+			break;
+		}
+		esc = NULL;
+		if (fuse_opt_add_opt_escaped(&esc, p) ||
+		    fuse_opt_add_arg(out, "-o") || fuse_opt_add_arg(out, esc))
+			rc = -ENOMEM;
+		free(esc);
+	}
+	if (!rc && ferror(fp))
+		rc = -EIO;
+	fclose(fp);
+	return rc;
+}
+
+/* argv with the config file's options (if any) first. */
+static int build_args(int argc, char *argv[], struct fuse_args *args)
+{
+	char *config = find_config(argc, argv);
+	int rc = fuse_opt_add_arg(args, argv[0]) ? -ENOMEM : 0;
+
+	if (!rc && config)
+		rc = read_config(config, args);
+	for (int i = 1; !rc && i < argc; i++)
+		if (fuse_opt_add_arg(args, argv[i]))
+			rc = -ENOMEM;
+	free(config);
+	return rc;
 }
 
 /* Read-only, no setuid, no devices, kernel permission checks - always. */
@@ -262,6 +481,7 @@ static int run_session(struct fuse_args *args,
 	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 	if (!se)
 		return 1;
+	fs->se = se;
 	if (fuse_set_signal_handlers(se))
 		goto out_destroy;
 	if (fuse_session_mount(se, opts->mountpoint)) {
@@ -291,16 +511,54 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
 	fuse_session_destroy(se);
+	fs->se = NULL;
 	return rc;
+}
+
+static bool is_catalog(const char *source)
+{
+	size_t n = strlen(source);
+
+	return n && source[n - 1] == '/';
+}
+
+static void cfg_free(struct cfg *cfg)
+{
+	char **strs[] = { &cfg->source, &cfg->cache_mem, &cfg->span, &cfg->index,
+			  &cfg->cache_dir, &cfg->readahead, &cfg->block,
+			  &cfg->window_mem, &cfg->cafile, &cfg->layout,
+			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
+			  &cfg->versions, &cfg->toolchains, &cfg->refresh,
+			  &cfg->negative_ttl, &cfg->release_after,
+			  &cfg->module_root, &cfg->config };
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
+		free(*strs[i]);
+		*strs[i] = NULL;
+	}
+}
+
+/* Seconds between looks for idle artifacts: a few per release_after. */
+static unsigned reap_period(const struct cfg *cfg)
+{
+	unsigned after = 600;
+
+	if (cfg->release_after)
+		after = (unsigned)strtoul(cfg->release_after, NULL, 10);
+	if (!after)
+		return 0;
+	after /= 2;
+	return after < 1 ? 1 : after > 5 ? 5 : after;
 }
 
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts opts = { 0 };
 	struct cfg cfg = { 0 };
 	struct archive_opts ao;
 	struct opened o = { 0 };
+	struct catalog *cat = NULL;
 	struct fs fs = { 0 };
 	int rc = 1;
 
@@ -310,7 +568,8 @@ int main(int argc, char *argv[])
 	 * but measured at half the streaming speed: a page fault per 4 KiB
 	 * of every chunk.) */
 	mallopt(M_ARENA_MAX, 2);
-	if (fuse_opt_parse(&args, &cfg, cfg_opts, cfg_proc))
+	if (build_args(argc, argv, &args) ||
+	    fuse_opt_parse(&args, &cfg, cfg_opts, cfg_proc))
 		goto out_args;
 	if (cfg.show_help) {
 		usage(argv[0]);
@@ -336,25 +595,29 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	if (fetch_global_init())
 		goto out_opts;
-	if (open_artifact(&cfg, &ao, &o))
-		goto out_fetch;
-	fs_init(&fs, o.ar, 86400.0);
+	if (is_catalog(cfg.source)) {
+		cat = open_catalog(&cfg, &ao, opts.mountpoint);
+		if (!cat)
+			goto out_fetch;
+		fs_init_catalog(&fs, cat, 86400.0);
+		fs.reap_period_s = reap_period(&cfg);
+		if (cfg.negative_ttl)
+			fs.neg_timeout = strtod(cfg.negative_ttl, NULL);
+	} else {
+		if (open_artifact(&cfg, &ao, &o))
+			goto out_fetch;
+		fs_init(&fs, o.ar, 86400.0);
+	}
 	rc = run_session(&args, &opts, &fs);
 	fs_fini(&fs);
 out_fetch:
+	catalog_free(cat);
 	artifact_close(&o);
 	fetch_global_cleanup();
 out_opts:
 	free(opts.mountpoint);
 out_args:
-	free(cfg.cache_mem);
-	free(cfg.span);
-	free(cfg.index);
-	free(cfg.cache_dir);
-	free(cfg.readahead);
-	free(cfg.block);
-	free(cfg.window_mem);
-	free(cfg.cafile);
+	cfg_free(&cfg);
 	fuse_opt_free_args(&args);
 	return rc;
 }

@@ -11,8 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "sffs/log.h"
+#include "sffs/util.h"
 #include "fs.h"
 
 #define XATTR_PREFIX "user.sffs."
@@ -22,21 +24,15 @@ static struct fs *req_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* fuse_ino_t -> node index; -ENOENT for numbers we never gave out. */
-static int ino_node(struct fs *fs, fuse_ino_t ino, uint32_t *node)
-{
-	if (ino < FUSE_ROOT_ID || ino - 1 >= tree_count(fs->tree))
-		return -ENOENT;
-	*node = (uint32_t)(ino - 1);
-	return 0;
-}
+/* ---- attributes ------------------------------------------------------ */
 
-static void fill_attr(struct fs *fs, uint32_t idx, struct stat *st)
+static void fill_node_attr(struct fs *fs, const struct fs_ref *r,
+			   uint32_t idx, struct stat *st)
 {
-	const struct tree_node *n = tree_node(fs->tree, idx);
+	const struct tree_node *n = tree_node(archive_tree(r->ar), idx);
 
 	memset(st, 0, sizeof(*st));
-	st->st_ino = (ino_t)idx + 1;
+	st->st_ino = fs_node_ino(fs, r, idx);
 	/* Never serve a setuid or setgid bit, whatever the archive says. */
 	st->st_mode = n->mode & ~(mode_t)(S_ISUID | S_ISGID);
 	st->st_nlink = n->nlink;
@@ -48,53 +44,197 @@ static void fill_attr(struct fs *fs, uint32_t idx, struct stat *st)
 	st->st_ctim = st->st_mtim;
 }
 
-static void fill_entry(struct fs *fs, uint32_t idx,
+/* The catalog's own inodes: directories, the latest link, modulefiles.
+ * An artifact's root is a plain directory until it is attached. */
+static void fill_virtual_attr(struct fs *fs, const struct fs_ref *r,
+			      fuse_ino_t ino, struct stat *st)
+{
+	const char *latest;
+	size_t len = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | 0555;
+	st->st_nlink = 2;
+	st->st_blksize = 4096;
+	st->st_mtim.tv_sec = fs->mtime;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+	if (r->kind == FS_LATEST) {
+		latest = catalog_latest(fs->cat);
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = latest ? (off_t)strlen(latest) : 0;
+	} else if (r->kind == FS_MODFILE) {
+		catalog_entry_module(r->e, &len);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)len;
+		st->st_blocks = (blkcnt_t)((len + 511) / 512);
+	}
+}
+
+static fuse_ino_t ref_ino(const struct fs *fs, const struct fs_ref *r)
+{
+	switch (r->kind) {
+	case FS_ROOT:
+		return FS_INO_ROOT;
+	case FS_MODULES:
+		return FS_INO_MODULES;
+	case FS_MODSLURM:
+		return FS_INO_MODSLURM;
+	case FS_LATEST:
+		return FS_INO_LATEST;
+	case FS_VERSION:
+		return FS_INO_VERSION + r->vidx;
+	case FS_ARTROOT:
+		return FS_INO_ARTROOT + catalog_entry_id(r->e);
+	case FS_MODFILE:
+		return FS_INO_MODFILE + catalog_entry_id(r->e);
+	case FS_NODE:
+		break;
+	}
+	return fs_node_ino(fs, r, r->node);
+}
+
+static void fill_attr(struct fs *fs, const struct fs_ref *r, struct stat *st)
+{
+	if (r->kind == FS_NODE)
+		fill_node_attr(fs, r, r->node, st);
+	else
+		fill_virtual_attr(fs, r, ref_ino(fs, r), st);
+}
+
+static double ref_timeout(const struct fs *fs, const struct fs_ref *r)
+{
+	return r->kind == FS_NODE ? fs->timeout : fs->vtimeout;
+}
+
+static void fill_entry(struct fs *fs, const struct fs_ref *r,
 		       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = (fuse_ino_t)idx + 1;
+	fill_attr(fs, r, &e->attr);
+	e->ino = e->attr.st_ino;
 	e->generation = 1;
-	e->attr_timeout = fs->timeout;
-	e->entry_timeout = fs->timeout;
-	fill_attr(fs, idx, &e->attr);
+	e->attr_timeout = ref_timeout(fs, r);
+	e->entry_timeout = e->attr_timeout;
+}
+
+/* ---- lookup ---------------------------------------------------------- */
+
+/* "<version>-<toolchain>.lua": names hold no '-' (catalog_name_ok). */
+static struct catalog_entry *modfile_entry(struct fs *fs, const char *name)
+{
+	char v[CATALOG_NAME_MAX + 1], t[CATALOG_NAME_MAX + 1];
+	const char *dash = strchr(name, '-');
+	size_t n = strlen(name);
+
+	if (!dash || n < 5 || strcmp(name + n - 4, ".lua") ||
+	    (size_t)(dash - name) > CATALOG_NAME_MAX ||
+	    (size_t)(name + n - 4 - dash - 1) > CATALOG_NAME_MAX)
+		return NULL;
+	snprintf(v, sizeof(v), "%.*s", (int)(dash - name), name);
+	snprintf(t, sizeof(t), "%.*s", (int)(name + n - 4 - dash - 1),
+		 dash + 1);
+	return catalog_find(fs->cat, v, t, true);
+}
+
+/* A name inside one of the catalog's directories. */
+static int lookup_virtual(struct fs *fs, const struct fs_ref *dir,
+			  const char *name, struct fs_ref *out)
+{
+	int v;
+
+	memset(out, 0, sizeof(*out));
+	switch (dir->kind) {
+	case FS_ROOT:
+		if (!strcmp(name, "modules")) {
+			out->kind = FS_MODULES;
+			return 0;
+		}
+		if (!strcmp(name, "latest")) {
+			out->kind = FS_LATEST;
+			return catalog_latest(fs->cat) ? 0 : -ENOENT;
+		}
+		v = catalog_version(fs->cat, name, true);
+		if (v < 0)
+			return v;
+		out->kind = FS_VERSION;
+		out->vidx = (uint32_t)v;
+		return 0;
+	case FS_MODULES:
+		out->kind = FS_MODSLURM;
+		return strcmp(name, "slurm") ? -ENOENT : 0;
+	case FS_MODSLURM:
+		out->kind = FS_MODFILE;
+		out->e = modfile_entry(fs, name);
+		return out->e ? 0 : -ENOENT;
+	case FS_VERSION:
+		out->kind = FS_ARTROOT;
+		out->e = catalog_find(fs->cat,
+				      catalog_version_name(fs->cat, dir->vidx),
+				      name, true);
+		return out->e ? 0 : -ENOENT;
+	default:
+		return -ENOTDIR;
+	}
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = req_fs(req);
 	struct fuse_entry_param e;
-	uint32_t dir, node;
-	int rc = ino_node(fs, parent, &dir);
+	struct fs_ref dir, child;
+	uint32_t node;
+	int rc = fs_resolve(fs, parent, &dir);
 
 	if (!rc)
-		rc = tree_lookup(fs->tree, dir, name, &node);
+		rc = fs_hold_artroot(fs, &dir);
+	if (!rc && dir.kind != FS_NODE) {
+		rc = lookup_virtual(fs, &dir, name, &child);
+		if (!rc) {
+			fill_entry(fs, &child, &e);
+			fuse_reply_entry(req, &e);
+			return;
+		}
+	} else if (!rc) {
+		rc = tree_lookup(archive_tree(dir.ar), dir.node, name, &node);
+		if (!rc) {
+			child = dir;
+			child.node = node;
+			fill_entry(fs, &child, &e);
+			if (node)
+				fs_node_looked_up(fs, &child);
+			fuse_reply_entry(req, &e);
+			fs_unref(fs, &dir);
+			return;
+		}
+	}
 	if (rc == -ENOENT) {
-		/* A negative entry: the name will not appear later either. */
+		/* A negative entry: an archive's names never appear later;
+		 * the catalog's may, after negative_ttl. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->timeout;
+		e.entry_timeout =
+		    dir.kind == FS_NODE ? fs->timeout : fs->neg_timeout;
 		fuse_reply_entry(req, &e);
-		return;
-	}
-	if (rc) {
+	} else {
 		fuse_reply_err(req, -rc);
-		return;
 	}
-	fill_entry(fs, node, &e);
-	fuse_reply_entry(req, &e);
+	fs_unref(fs, &dir);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)ino;
-	(void)nlookup;
-	fuse_reply_none(req); /* inodes live as long as the mount */
+	fs_forget_ino(req_fs(req), ino, nlookup);
+	fuse_reply_none(req);
 }
 
 static void fs_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	for (size_t i = 0; i < count; i++)
+		fs_forget_ino(req_fs(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -102,58 +242,75 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
+	struct fs_ref r;
 	struct stat st;
-	uint32_t node;
-	int rc = ino_node(fs, ino, &node);
+	int rc = fs_resolve(fs, ino, &r);
 
 	(void)fi;
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fill_attr(fs, node, &st);
-	fuse_reply_attr(req, &st, fs->timeout);
+	fill_attr(fs, &r, &st);
+	fuse_reply_attr(req, &st, ref_timeout(fs, &r));
+	fs_unref(fs, &r);
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = req_fs(req);
 	const struct tree_node *n;
-	uint32_t node;
-	int rc = ino_node(fs, ino, &node);
+	const char *latest;
+	struct fs_ref r;
+	int rc = fs_resolve(fs, ino, &r);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	n = tree_node(fs->tree, node);
-	if (!S_ISLNK(n->mode)) {
-		fuse_reply_err(req, EINVAL);
+	if (r.kind == FS_LATEST) {
+		latest = catalog_latest(fs->cat);
+		if (latest)
+			fuse_reply_readlink(req, latest);
+		else
+			fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fuse_reply_readlink(req, n->u.symlink);
+	n = r.kind == FS_NODE ? tree_node(archive_tree(r.ar), r.node) : NULL;
+	if (!n || !S_ISLNK(n->mode))
+		fuse_reply_err(req, EINVAL);
+	else
+		fuse_reply_readlink(req, n->u.symlink);
+	fs_unref(fs, &r);
+}
+
+static bool ref_is_dir(const struct fs_ref *r)
+{
+	if (r->kind == FS_NODE)
+		return S_ISDIR(tree_node(archive_tree(r->ar), r->node)->mode);
+	return r->kind != FS_LATEST && r->kind != FS_MODFILE;
 }
 
 static int do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 		   bool dir)
 {
-	const struct tree_node *n;
-	uint32_t node;
-	int rc = ino_node(fs, ino, &node);
+	struct fs_ref r;
+	int rc = fs_resolve(fs, ino, &r);
 
 	if (rc)
 		return rc;
-	n = tree_node(fs->tree, node);
-	if (dir != !!S_ISDIR(n->mode))
-		return dir ? -ENOTDIR : -EISDIR;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
-	    (fi->flags & (O_TRUNC | O_CREAT)))
-		return -EROFS;
-	/* Content cannot change under a pinned identity. */
+	if (dir != ref_is_dir(&r))
+		rc = dir ? -ENOTDIR : -EISDIR;
+	else if ((fi->flags & O_ACCMODE) != O_RDONLY ||
+		 (fi->flags & (O_TRUNC | O_CREAT)))
+		rc = -EROFS;
+	/* Content cannot change under a pinned identity; the catalog's own
+	 * directories can, and are read afresh. */
 	fi->keep_cache = 1;
 	if (dir)
-		fi->cache_readdir = 1;
-	return 0;
+		fi->cache_readdir = r.kind == FS_NODE || r.kind == FS_ARTROOT;
+	fs_unref(fs, &r);
+	return rc;
 }
 
 /*
@@ -162,7 +319,8 @@ static int do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
  * such files, keep_cache and cache_readdir - exactly what immutable content
  * wants. That takes two requests per directory off a hot `find` and two
  * per file off every program start. The mount is read-only, so the kernel
- * itself refuses opens for writing.
+ * itself refuses opens for writing. A catalog's directories change, so
+ * catalog mode answers opendir itself (without cache_readdir for them).
  */
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -189,84 +347,209 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino,
 
 /* Best-effort name of a node for error messages: a scan of every
  * directory, done only when a read has failed. */
-void fs_node_name(struct fs *fs, uint32_t node, char *buf, size_t len)
+void fs_node_name(struct archive *ar, uint32_t node, char *buf, size_t len)
 {
-	uint32_t d, child, count = tree_count(fs->tree);
+	const struct tree *t = archive_tree(ar);
+	uint32_t d, child, count = tree_count(t);
 	const char *name;
 	size_t i;
 
 	for (d = 0; d < count; d++) {
-		for (i = 0; !tree_dir_entry(fs->tree, d, i, &name, &child);
-		     i++) {
+		for (i = 0; !tree_dir_entry(t, d, i, &name, &child); i++) {
 			if (child == node) {
-				snprintf(buf, len, "%s (inode %" PRIu32 ")",
-					 name, node + 1);
+				snprintf(buf, len, "%s (node %" PRIu32 ")",
+					 name, node);
 				return;
 			}
 		}
 	}
-	snprintf(buf, len, "inode %" PRIu32, node + 1);
+	snprintf(buf, len, "node %" PRIu32, node);
 }
 
-/* Fills buf with entries from offset off ("." is 0, ".." 1, then the
- * directory's sorted entries); returns the bytes used. */
-static size_t fill_dir(fuse_req_t req, struct fs *fs, uint32_t dir,
-		       char *buf, size_t size, off_t off, bool plus)
-{
-	const struct tree_node *d = tree_node(fs->tree, dir);
-	size_t used = 0, n;
-	off_t k;
+/* ---- directories ----------------------------------------------------- */
 
-	for (k = off; k >= 0; k++) {
-		struct fuse_entry_param e;
-		const char *name;
-		uint32_t node;
+/* Adds one entry at offset k (the next is k + 1); false when full. */
+struct dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+	bool plus;
+};
+
+static bool dir_add(struct fs *fs, struct dirbuf *d, const char *name,
+		    const struct fs_ref *r, off_t k, bool counted)
+{
+	struct fuse_entry_param e;
+	size_t n;
+
+	fill_entry(fs, r, &e);
+	if (d->plus)
+		n = fuse_add_direntry_plus(d->req, d->buf + d->used,
+					   d->size - d->used, name, &e, k + 1);
+	else
+		n = fuse_add_direntry(d->req, d->buf + d->used,
+				      d->size - d->used, name, &e.attr, k + 1);
+	if (n > d->size - d->used)
+		return false;
+	d->used += n;
+	/* readdirplus entries but "." and ".." count as lookups */
+	if (d->plus && counted)
+		fs_node_looked_up(fs, r);
+	return true;
+}
+
+/* An archive directory: "." is 0, ".." 1, then its sorted entries. */
+static void fill_node_dir(struct fs *fs, const struct fs_ref *dir,
+			  struct dirbuf *d, off_t off)
+{
+	const struct tree *t = archive_tree(dir->ar);
+	const struct tree_node *dn = tree_node(t, dir->node);
+	struct fs_ref r = *dir;
+	const char *name;
+	uint32_t node;
+
+	for (off_t k = off; k >= 0; k++) {
+		bool up = false;
 
 		if (k == 0) {
 			name = ".";
-			node = dir;
+			node = dir->node;
 		} else if (k == 1) {
 			name = "..";
-			node = dir ? d->u.parent : 0;
-		} else if (tree_dir_entry(fs->tree, dir, (size_t)k - 2, &name,
+			node = dir->node ? dn->u.parent : 0;
+			/* the artifact root's parent is its version */
+			up = fs->cat && !dir->node;
+		} else if (tree_dir_entry(t, dir->node, (size_t)k - 2, &name,
 					  &node)) {
 			break;
 		}
-		fill_entry(fs, node, &e);
-		if (plus)
-			n = fuse_add_direntry_plus(req, buf + used,
-						   size - used, name, &e, k + 1);
-		else
-			n = fuse_add_direntry(req, buf + used, size - used,
-					      name, &e.attr, k + 1);
-		if (n > size - used)
+		if (up) {
+			struct fs_ref v = { .kind = FS_VERSION,
+					    .vidx = catalog_entry_vidx(dir->e) };
+
+			if (!dir_add(fs, d, name, &v, k, false))
+				break;
+			continue;
+		}
+		r.node = node;
+		if (!dir_add(fs, d, name, &r, k, k >= 2 && node))
 			break;
-		used += n;
 	}
-	return used;
+}
+
+#define LIST_MAX 4096
+
+/* The catalog's directories, listed afresh each time. */
+static void fill_virtual_dir(struct fs *fs, const struct fs_ref *dir,
+			     struct dirbuf *d, off_t off)
+{
+	const char *vers[LIST_MAX];
+	struct fs_ref r, up = { .kind = FS_ROOT };
+	char name[2 * CATALOG_NAME_MAX + 8];
+	size_t n = 0, fixed = 2;
+	off_t k;
+
+	if (dir->kind == FS_ROOT && off == 0)
+		catalog_maybe_refresh(fs->cat);
+	if (dir->kind == FS_ROOT)
+		fixed = catalog_latest(fs->cat) ? 4 : 3;
+	else if (dir->kind == FS_MODULES)
+		fixed = 3;
+	else if (dir->kind == FS_MODSLURM)
+		up.kind = FS_MODULES;
+	else if (dir->kind == FS_VERSION)
+		up.kind = FS_ROOT;
+	for (k = off; k >= 0; k++) {
+		struct catalog_entry *one[1];
+
+		memset(&r, 0, sizeof(r));
+		if (k == 0) {
+			r = *dir;
+			snprintf(name, sizeof(name), ".");
+		} else if (k == 1) {
+			r = up;
+			snprintf(name, sizeof(name), "..");
+		} else if (k < (off_t)fixed) {
+			bool mod = dir->kind == FS_MODULES || k == 2;
+
+			r.kind = dir->kind == FS_MODULES ? FS_MODSLURM
+				 : mod			 ? FS_MODULES
+							 : FS_LATEST;
+			snprintf(name, sizeof(name), "%s",
+				 dir->kind == FS_MODULES ? "slurm"
+				 : mod			 ? "modules"
+							 : "latest");
+		} else if (dir->kind == FS_ROOT) {
+			n = catalog_versions(fs->cat, vers, LIST_MAX);
+			if ((size_t)k - fixed >= n || (size_t)k - fixed >= LIST_MAX)
+				break;
+			r.kind = FS_VERSION;
+			r.vidx = (uint32_t)catalog_version(
+			    fs->cat, vers[k - (off_t)fixed], false);
+			snprintf(name, sizeof(name), "%s",
+				 vers[k - (off_t)fixed]);
+		} else if (dir->kind == FS_VERSION || dir->kind == FS_MODSLURM) {
+			struct catalog_entry **all = malloc(LIST_MAX * sizeof(*all));
+
+			if (!all)
+				break;
+			n = dir->kind == FS_VERSION
+				? catalog_entries(fs->cat, dir->vidx, all, LIST_MAX)
+				: catalog_all(fs->cat, all, LIST_MAX);
+			if ((size_t)k - fixed >= n || (size_t)k - fixed >= LIST_MAX) {
+				free(all);
+				break;
+			}
+			one[0] = all[k - (off_t)fixed];
+			free(all);
+			r.e = one[0];
+			if (dir->kind == FS_VERSION) {
+				r.kind = FS_ARTROOT;
+				snprintf(name, sizeof(name), "%s",
+					 catalog_entry_toolchain(r.e));
+			} else {
+				r.kind = FS_MODFILE;
+				snprintf(name, sizeof(name), "%s-%s.lua",
+					 catalog_entry_version(r.e),
+					 catalog_entry_toolchain(r.e));
+			}
+		} else {
+			break;
+		}
+		if (!dir_add(fs, d, name, &r, k, false))
+			break;
+	}
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       bool plus)
 {
 	struct fs *fs = req_fs(req);
-	uint32_t dir;
-	char *buf;
-	int rc = ino_node(fs, ino, &dir);
+	struct dirbuf d = { .req = req, .size = size, .plus = plus };
+	struct fs_ref dir;
+	int rc = fs_resolve(fs, ino, &dir);
 
-	if (!rc && !S_ISDIR(tree_node(fs->tree, dir)->mode))
+	if (!rc)
+		rc = fs_hold_artroot(fs, &dir);
+	if (!rc && !ref_is_dir(&dir))
 		rc = -ENOTDIR;
+	if (!rc) {
+		d.buf = malloc(size ? size : 1);
+		if (!d.buf)
+			rc = -ENOMEM;
+	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
+		fs_unref(fs, &dir);
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fuse_reply_buf(req, buf, fill_dir(req, fs, dir, buf, size, off, plus));
-	free(buf);
+	if (dir.kind == FS_NODE)
+		fill_node_dir(fs, &dir, &d, off);
+	else
+		fill_virtual_dir(fs, &dir, &d, off);
+	fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+	fs_unref(fs, &dir);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -286,29 +569,36 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = req_fs(req);
-	const struct seek_index *si = archive_seek_index(fs->ar);
+	struct catalog_stats cs;
 	struct statvfs sv;
 
 	(void)ino;
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
-	sv.f_blocks = (fsblkcnt_t)((si->usize + 4095) / 4096);
-	sv.f_files = tree_count(fs->tree);
+	if (fs->ar) {
+		sv.f_blocks = (fsblkcnt_t)((archive_seek_index(fs->ar)->usize +
+					    4095) / 4096);
+		sv.f_files = tree_count(archive_tree(fs->ar));
+	} else {
+		catalog_get_stats(fs->cat, &cs);
+		sv.f_files = cs.known;
+	}
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
 	fuse_reply_statfs(req, &sv);
 }
 
-/* ---- extended attributes: the mount root describes the artifact ---- */
+/* ---- extended attributes: roots describe their artifact or catalog --- */
 
 static const char *const xattr_names[] = { XATTR_PREFIX "url",
 					   XATTR_PREFIX "identity",
 					   XATTR_PREFIX "stats" };
 
-static int xattr_value(struct fs *fs, const char *name, char *buf, size_t len)
+static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
+			 char *buf, size_t len)
 {
-	struct fetch *f = archive_fetch(fs->ar);
+	struct fetch *f = archive_fetch(ar);
 	struct archive_stats as;
 	struct fetch_stats fst;
 
@@ -319,7 +609,7 @@ static int xattr_value(struct fs *fs, const char *name, char *buf, size_t len)
 				fetch_identity(f));
 	if (strcmp(name, xattr_names[2]))
 		return -ENODATA;
-	archive_get_stats(fs->ar, &as);
+	archive_get_stats(ar, &as);
 	fetch_get_stats(f, &fst);
 	return snprintf(
 	    buf, len,
@@ -345,17 +635,62 @@ static int xattr_value(struct fs *fs, const char *name, char *buf, size_t len)
 	    (uint64_t)atomic_load(&fs->rd.sync),
 	    (uint64_t)atomic_load(&fs->rd.errors),
 	    (uint64_t)atomic_load(&fs->rd.interrupted), as.index_mem,
-	    tree_count(fs->tree));
+	    tree_count(archive_tree(ar)));
+}
+
+static int catalog_xattr(struct fs *fs, const char *name, char *buf,
+			 size_t len)
+{
+	struct catalog_stats cs;
+
+	if (strcmp(name, xattr_names[2]))
+		return -ENODATA;
+	catalog_get_stats(fs->cat, &cs);
+	return snprintf(
+	    buf, len,
+	    "known=%" PRIu64 " attached=%" PRIu64 " attaches=%" PRIu64
+	    " attach_failures=%" PRIu64 " releases=%" PRIu64
+	    " list_requests=%" PRIu64 " probe_requests=%" PRIu64
+	    " probes_found=%" PRIu64 " reads_cached=%" PRIu64
+	    " reads_queued=%" PRIu64 " read_errors=%" PRIu64 "\n",
+	    cs.known, cs.attached, cs.attaches, cs.attach_failures,
+	    cs.releases, cs.list_requests, cs.probe_requests, cs.probes_found,
+	    (uint64_t)atomic_load(&fs->rd.fast),
+	    (uint64_t)atomic_load(&fs->rd.queued),
+	    (uint64_t)atomic_load(&fs->rd.errors));
+}
+
+/* The mount root (the artifact, or the catalog's counters) and, in a
+ * catalog, each attached artifact's root. Never attaches. */
+static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name,
+		       char *buf, size_t len)
+{
+	struct archive *ar;
+	struct fs_ref r;
+	int n;
+
+	if (!fs->cat)
+		return ino == FUSE_ROOT_ID
+			   ? archive_xattr(fs, fs->ar, name, buf, len)
+			   : -ENODATA;
+	if (ino == FS_INO_ROOT)
+		return catalog_xattr(fs, name, buf, len);
+	if (fs_resolve(fs, ino, &r) || r.kind != FS_ARTROOT)
+		return -ENODATA;
+	/* an attached artifact only: this never attaches one */
+	if (catalog_peek(fs->cat, r.e, &ar))
+		return -ENODATA;
+	n = archive_xattr(fs, ar, name, buf, len);
+	catalog_put(fs->cat, r.e);
+	return n;
 }
 
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
 	char buf[2048];
-	int n = -ENODATA;
+	int n = xattr_value(req_fs(req), ino, name, buf, sizeof(buf));
 
-	if (ino == FUSE_ROOT_ID)
-		n = xattr_value(req_fs(req), name, buf, sizeof(buf));
 	if (n >= (int)sizeof(buf))
 		n = (int)sizeof(buf) - 1;
 	if (n < 0)
@@ -370,11 +705,15 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct fs *fs = req_fs(req);
 	char buf[256];
-	size_t i, n = 0;
+	size_t i, n = 0, first = 0;
 
-	if (ino == FUSE_ROOT_ID) {
-		for (i = 0; i < sizeof(xattr_names) / sizeof(*xattr_names);
+	if (fs->cat && ino == FS_INO_ROOT)
+		first = 2; /* the catalog has stats only */
+	if (ino == FUSE_ROOT_ID || (fs->cat && (ino & ~0xfffffffull) ==
+						   FS_INO_ARTROOT)) {
+		for (i = first; i < sizeof(xattr_names) / sizeof(*xattr_names);
 		     i++) {
 			memcpy(buf + n, xattr_names[i],
 			       strlen(xattr_names[i]) + 1);
@@ -484,7 +823,9 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	struct fs *fs = userdata;
 
 	fs->no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
-	fs->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+	/* a catalog's directories change: it answers opendir (do_open) */
+	fs->no_opendir = !fs->cat &&
+			 (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -497,10 +838,13 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	(void)fs_readers_start(fs);
+	if (fs->cat)
+		(void)fs_reaper_start(fs);
 }
 
 static void fs_destroy(void *userdata)
 {
+	fs_reaper_stop(userdata);
 	fs_readers_stop(userdata);
 }
 
@@ -535,20 +879,40 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fallocate = fs_fallocate,
 };
 
+static void fs_init_common(struct fs *fs, double timeout)
+{
+	fs->timeout = timeout;
+	fs->vtimeout = 5.0;
+	fs->neg_timeout = 5.0;
+	fs->mtime = time(NULL);
+	pthread_mutex_init(&fs->rd.lock, NULL);
+	pthread_cond_init(&fs->rd.work, NULL);
+	pthread_mutex_init(&fs->reaper_lock, NULL);
+	util_cond_init_monotonic(&fs->reaper_wake);
+}
+
 int fs_init(struct fs *fs, struct archive *ar, double timeout)
 {
 	memset(fs, 0, sizeof(*fs));
 	fs->ar = ar;
-	fs->tree = archive_tree(ar);
-	fs->timeout = timeout;
-	pthread_mutex_init(&fs->rd.lock, NULL);
-	pthread_cond_init(&fs->rd.work, NULL);
+	fs_init_common(fs, timeout);
+	return 0;
+}
+
+int fs_init_catalog(struct fs *fs, struct catalog *cat, double timeout)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->cat = cat;
+	fs_init_common(fs, timeout);
 	return 0;
 }
 
 void fs_fini(struct fs *fs)
 {
+	fs_reaper_stop(fs);
 	fs_readers_stop(fs);
 	pthread_cond_destroy(&fs->rd.work);
 	pthread_mutex_destroy(&fs->rd.lock);
+	pthread_cond_destroy(&fs->reaper_wake);
+	pthread_mutex_destroy(&fs->reaper_lock);
 }

@@ -57,15 +57,17 @@ static void reply_iov(fuse_req_t req, struct archive_req *rq)
 	fuse_reply_data(req, &bv.v, 0);
 }
 
-static void log_failure(struct fs *fs, struct fs_read *r, int rc)
+static void log_failure(struct fs_read *r, int rc)
 {
+	const char *url = fetch_url(archive_fetch(r->ref.ar));
 	char what[300];
 
 	if (rc == -EINTR)
 		return;
-	fs_node_name(fs, r->node, what, sizeof(what));
-	log_err("read of %s at offset %" PRIu64 " (%zu bytes) failed: %s",
-		what, r->off, r->size,
+	fs_node_name(r->ref.ar, r->ref.node, what, sizeof(what));
+	log_err("read of %s in %s at offset %" PRIu64
+		" (%zu bytes) failed: %s",
+		what, url, r->off, r->size,
 		rc == -ETIMEDOUT ? "deadline passed" : strerror(-rc));
 }
 
@@ -73,7 +75,8 @@ static void log_failure(struct fs *fs, struct fs_read *r, int rc)
 static void serve(struct fs *fs, struct fs_read *r)
 {
 	struct archive_req rq = { .cancel = &r->cancel };
-	ssize_t n = archive_read_iov(fs->ar, r->node, r->off, r->size, &rq);
+	struct archive *ar = r->ref.ar;
+	ssize_t n = archive_read_iov(ar, r->ref.node, r->off, r->size, &rq);
 	char *buf;
 
 	if (n >= 0) {
@@ -83,7 +86,7 @@ static void serve(struct fs *fs, struct fs_read *r)
 	}
 	if (n == -ENOTSUP) { /* sparse or too many pieces: copy */
 		buf = malloc(r->size ? r->size : 1);
-		n = buf ? archive_read_req(fs->ar, r->node, r->off, r->size,
+		n = buf ? archive_read_req(ar, r->ref.node, r->off, r->size,
 					   buf, &rq)
 			: -ENOMEM;
 		if (n >= 0)
@@ -95,7 +98,7 @@ static void serve(struct fs *fs, struct fs_read *r)
 	if (n == -EINTR)
 		atomic_fetch_add(&fs->rd.interrupted, 1);
 	atomic_fetch_add(&fs->rd.errors, 1);
-	log_failure(fs, r, (int)n);
+	log_failure(r, (int)n);
 	fuse_reply_err(r->req, read_errno((int)n));
 }
 
@@ -113,6 +116,7 @@ static void *reader_main(void *arg)
 	struct fs *fs = arg;
 	struct fs_readers *rd = &fs->rd;
 	struct fs_read *r;
+	struct fs_ref held;
 
 	pthread_mutex_lock(&rd->lock);
 	while (!rd->stop) {
@@ -126,7 +130,9 @@ static void *reader_main(void *arg)
 			rd->tail = NULL;
 		pthread_mutex_unlock(&rd->lock);
 		serve(fs, r);
-		slot_free(rd, r);
+		held = r->ref;
+		slot_free(rd, r); /* no interrupt can reach it from here */
+		fs_unref(fs, &held);
 		pthread_mutex_lock(&rd->lock);
 	}
 	pthread_mutex_unlock(&rd->lock);
@@ -143,11 +149,12 @@ static void on_interrupt(fuse_req_t req, void *data)
 
 	pthread_mutex_lock(&fs->rd.lock);
 	hit = r->req == req;
-	if (hit)
+	if (hit) {
 		atomic_store(&r->cancel, true);
+		/* the slot holds the archive until the read is answered */
+		archive_wake(r->ref.ar);
+	}
 	pthread_mutex_unlock(&fs->rd.lock);
-	if (hit)
-		archive_wake(fs->ar);
 }
 
 static struct fs_read *slot_take(struct fs_readers *rd, fuse_req_t req)
@@ -178,29 +185,56 @@ static void enqueue(struct fs_readers *rd, struct fs_read *r)
 	pthread_mutex_unlock(&rd->lock);
 }
 
+/* A generated modulefile: bytes of the catalog's text. */
+static void read_module(fuse_req_t req, const struct fs_ref *r, size_t size,
+			off_t off)
+{
+	size_t len;
+	const char *text = catalog_entry_module(r->e, &len);
+
+	if ((uint64_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, text + off,
+			       size < len - (size_t)off ? size
+							: len - (size_t)off);
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct archive_req rq = { .nowait = true };
 	struct fs_read tmp, *r;
+	struct fs_ref ref;
 	ssize_t n;
+	int rc = fs_resolve(fs, ino, &ref);
 
 	(void)fi;
-	if (ino < FUSE_ROOT_ID || ino - 1 >= tree_count(fs->tree) || off < 0) {
-		fuse_reply_err(req, ino < FUSE_ROOT_ID ? ENOENT : EINVAL);
+	if (!rc && off < 0)
+		rc = -EINVAL;
+	if (!rc && ref.kind == FS_MODFILE) {
+		read_module(req, &ref, size, off);
 		return;
 	}
-	n = archive_read_iov(fs->ar, (uint32_t)(ino - 1), (uint64_t)off, size,
-			     &rq);
+	if (!rc && ref.kind != FS_NODE)
+		rc = -EISDIR;
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		fs_unref(fs, &ref);
+		return;
+	}
+	n = archive_read_iov(ref.ar, ref.node, (uint64_t)off, size, &rq);
 	if (n >= 0) {
 		atomic_fetch_add(&fs->rd.fast, 1);
 		reply_iov(req, &rq);
 		archive_req_release(&rq);
+		fs_unref(fs, &ref);
 		return;
 	}
 	if (n != -EAGAIN && n != -ENOTSUP) {
 		fuse_reply_err(req, read_errno((int)n));
+		fs_unref(fs, &ref);
 		return;
 	}
 	r = slot_take(&fs->rd, req);
@@ -209,12 +243,13 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		r = &tmp;
 		r->req = req;
 	}
-	r->node = (uint32_t)(ino - 1);
+	r->ref = ref;
 	r->off = (uint64_t)off;
 	r->size = size;
 	if (r == &tmp) {
 		atomic_fetch_add(&fs->rd.sync, 1);
 		serve(fs, r);
+		fs_unref(fs, &r->ref);
 		return;
 	}
 	atomic_fetch_add(&fs->rd.queued, 1);

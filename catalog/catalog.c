@@ -1,0 +1,1146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * catalog.c - the set of artifacts under one base (catalog.h).
+ *
+ * Entries are never removed while the catalog lives (their ids and
+ * version indexes are inode numbers); one that vanishes from a listing is
+ * marked absent and hidden. c->lock guards the tables and the negative
+ * cache; each entry's attach state has its own lock, so attaching one
+ * artifact never holds up lookups of another. No lock is held during a
+ * listing, a probe or an attach.
+ */
+#include "sffs/catalog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sffs/fetch.h"
+#include "sffs/log.h"
+#include "sffs/util.h"
+
+#include "catalog_i.h"
+
+#define TEMPLATE_SEGMENTS_MAX 16
+/* A listing or a probe answer larger than this is refused. */
+#define DOC_MAX S3_LIST_MAX_BYTES
+/* Listing requests in one refresh, at most (pages x directories). */
+#define LIST_REQUESTS_MAX 10000
+#define NEG_SLOTS 256
+#define NAMES_MAX 64 /* configured versions / toolchains */
+
+struct catalog_entry {
+	uint32_t id, vidx;
+	char version[CATALOG_NAME_MAX + 1];
+	char toolchain[CATALOG_NAME_MAX + 1];
+	char *url;
+	char *module;
+	size_t module_len;
+	atomic_bool present;
+	atomic_uint seen; /* the refresh that last found it */
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t changed;
+	bool attaching, releasing;
+	struct opened o; /* o.ar set while attached */
+	uint32_t epoch;
+	uint64_t nlookup, active;
+	uint64_t last_used_ns, fail_ns;
+	int fail_err;
+};
+
+struct neg_slot {
+	char key[2 * CATALOG_NAME_MAX + 2];
+	uint64_t when; /* 0: empty */
+};
+
+struct catalog {
+	struct catalog_opts o;
+	char *base;	  /* ends in '/' */
+	char *tmpl;
+	char *seg[TEMPLATE_SEGMENTS_MAX];
+	size_t nseg;
+	bool has_arch;
+	char arch[CATALOG_NAME_MAX + 1];
+	bool s3;
+	char *bucket_url, *prefix; /* s3: listing URL and key prefix */
+	char *module_root;
+	char *names[2][NAMES_MAX]; /* configured versions, toolchains */
+	size_t nnames[2];
+	struct cache *cache, *wcache;
+
+	pthread_mutex_t lock; /* guards the tables and neg[] */
+	struct catalog_entry **ents;
+	size_t n, cap;
+	char **vers; /* by vidx */
+	size_t nv, vcap;
+	struct neg_slot neg[NEG_SLOTS];
+	uint64_t refreshed_ns; /* 0: never */
+	bool refreshing;
+	atomic_uint gen; /* refreshes begun */
+
+	atomic_uint_fast64_t attaches, attach_failures, releases;
+	atomic_uint_fast64_t list_requests, probe_requests, probes_found;
+};
+
+void catalog_opts_default(struct catalog_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->layout = "seed";
+	o->refresh_s = 300;
+	o->negative_ttl_s = 30;
+	o->release_after_s = 600;
+	o->attach_retry_s = 5;
+	fetch_opts_default(&o->oc.fo);
+	archive_opts_default(&o->ao);
+}
+
+static uint64_t now_ns(void)
+{
+	return fetch_now_ns();
+}
+
+/* ---- set up ---------------------------------------------------------- */
+
+/* Splits a ':' list of names into c->names[which]. */
+static int parse_names(struct catalog *c, int which, const char *list,
+		       char *err, size_t errlen)
+{
+	const char *p = list, *q;
+	char name[CATALOG_NAME_MAX + 1];
+	size_t len;
+
+	if (!list)
+		return 0;
+	for (; *p; p = *q ? q + 1 : q) {
+		q = strchr(p, ':');
+		if (!q)
+			q = p + strlen(p);
+		len = (size_t)(q - p);
+		if (!len)
+			continue;
+		if (len > CATALOG_NAME_MAX)
+			goto bad;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (which == 0 ? !catalog_version_ok(name)
+			       : !catalog_name_ok(name))
+			goto bad;
+		if (c->nnames[which] == NAMES_MAX) {
+			snprintf(err, errlen, "more than %d %s", NAMES_MAX,
+				 which ? "toolchains" : "versions");
+			return -EINVAL;
+		}
+		c->names[which][c->nnames[which]] = strdup(name);
+		if (!c->names[which][c->nnames[which]])
+			return -ENOMEM;
+		c->nnames[which]++;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad %s name '%.*s' in '%s'",
+		 which ? "toolchain" : "version", (int)len, p, list);
+	return -EINVAL;
+}
+
+static int setup_template(struct catalog *c, char *err, size_t errlen)
+{
+	const struct catalog_opts *o = &c->o;
+	const char *t = o->tmpl;
+
+	if (!t) {
+		if (!o->layout || !strcmp(o->layout, "seed"))
+			t = CATALOG_SEED_TEMPLATE;
+		else if (!strcmp(o->layout, "factory"))
+			t = CATALOG_FACTORY_TEMPLATE;
+		else {
+			snprintf(err, errlen,
+				 "unknown layout '%s' (seed or factory, or "
+				 "give template=)",
+				 o->layout);
+			return -EINVAL;
+		}
+	}
+	if (catalog_template_check(t, err, errlen) < 0)
+		return -EINVAL;
+	c->tmpl = strdup(t);
+	if (!c->tmpl ||
+	    catalog_template_segments(c->tmpl, c->seg, TEMPLATE_SEGMENTS_MAX,
+				      &c->nseg) < 0) {
+		snprintf(err, errlen, "template '%s': too many segments or "
+				      "out of memory", t);
+		return -EINVAL;
+	}
+	c->has_arch = strstr(t, "{arch}") != NULL;
+	if (o->arch) {
+		if (!catalog_name_ok(o->arch)) {
+			snprintf(err, errlen, "bad arch '%s'", o->arch);
+			return -EINVAL;
+		}
+		snprintf(c->arch, sizeof(c->arch), "%s", o->arch);
+	} else if (catalog_node_arch(c->arch, sizeof(c->arch)) < 0 ||
+		   !catalog_name_ok(c->arch)) {
+		snprintf(err, errlen, "cannot tell this node's arch: give "
+				      "arch=");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int setup_base(struct catalog *c, char *err, size_t errlen)
+{
+	const char *b = c->o.base;
+	size_t n = b ? strlen(b) : 0;
+
+	if (!n || b[n - 1] != '/') {
+		snprintf(err, errlen, "a catalog base ends in '/': %s",
+			 b ? b : "(none)");
+		return -EINVAL;
+	}
+	c->base = strdup(b);
+	if (!c->base)
+		return -ENOMEM;
+	if (strncasecmp(b, "s3://", 5))
+		return 0;
+	c->s3 = true;
+	return fetch_s3_split(b, &c->o.oc.fo, &c->bucket_url, &c->prefix, err,
+			      errlen);
+}
+
+struct catalog *catalog_new(const struct catalog_opts *o, char *err,
+			    size_t errlen)
+{
+	struct catalog *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->o = *o;
+	pthread_mutex_init(&c->lock, NULL);
+	err[0] = '\0';
+	if (setup_template(c, err, errlen) || setup_base(c, err, errlen) ||
+	    parse_names(c, 0, o->versions, err, errlen) ||
+	    parse_names(c, 1, o->toolchains, err, errlen))
+		goto fail;
+	c->module_root = strdup(o->module_root ? o->module_root : "/sf");
+	c->cache = cache_new(o->ao.cache_mem);
+	c->wcache = cache_new(o->ao.window_mem);
+	if (!c->module_root || !c->cache || !c->wcache) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* strings the caller owns are not kept */
+	c->o.base = c->o.layout = c->o.tmpl = c->o.arch = NULL;
+	c->o.versions = c->o.toolchains = c->o.module_root = NULL;
+	return c;
+fail:
+	if (!err[0])
+		snprintf(err, errlen, "out of memory");
+	catalog_free(c);
+	return NULL;
+}
+
+static void entry_free(struct catalog_entry *e)
+{
+	if (!e)
+		return;
+	artifact_close(&e->o);
+	pthread_cond_destroy(&e->changed);
+	pthread_mutex_destroy(&e->lock);
+	free(e->url);
+	free(e->module);
+	free(e);
+}
+
+void catalog_free(struct catalog *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->n; i++)
+		entry_free(c->ents[i]);
+	free(c->ents);
+	for (i = 0; i < c->nv; i++)
+		free(c->vers[i]);
+	free(c->vers);
+	for (i = 0; i < 2; i++)
+		for (size_t k = 0; k < c->nnames[i]; k++)
+			free(c->names[i][k]);
+	catalog_segments_free(c->seg, c->nseg);
+	cache_free(c->cache);
+	cache_free(c->wcache);
+	free(c->tmpl);
+	free(c->base);
+	free(c->bucket_url);
+	free(c->prefix);
+	free(c->module_root);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* ---- the tables ------------------------------------------------------ */
+
+/* vidx of version, added if new. Caller holds c->lock. -ENOMEM. */
+static int version_index(struct catalog *c, const char *version)
+{
+	char **nv;
+	size_t i;
+
+	for (i = 0; i < c->nv; i++)
+		if (!strcmp(c->vers[i], version))
+			return (int)i;
+	if (c->nv == c->vcap) {
+		nv = realloc(c->vers, (c->vcap ? 2 * c->vcap : 16) *
+					  sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		c->vers = nv;
+		c->vcap = c->vcap ? 2 * c->vcap : 16;
+	}
+	c->vers[c->nv] = strdup(version);
+	return c->vers[c->nv] ? (int)c->nv++ : -ENOMEM;
+}
+
+/* Caller holds c->lock. */
+static struct catalog_entry *find_locked(struct catalog *c,
+					 const char *version,
+					 const char *toolchain)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->ents[i]->version, version) &&
+		    !strcmp(c->ents[i]->toolchain, toolchain))
+			return c->ents[i];
+	return NULL;
+}
+
+static char *artifact_url(struct catalog *c, const struct catalog_vars *v)
+{
+	char *rel = catalog_template_expand(c->tmpl, v), *url = NULL;
+
+	if (rel && asprintf(&url, "%s%s", c->base, rel) < 0)
+		url = NULL;
+	free(rel);
+	return url;
+}
+
+static struct catalog_entry *entry_new(struct catalog *c,
+				       const struct catalog_vars *v)
+{
+	struct catalog_entry *e = calloc(1, sizeof(*e));
+	char *root = NULL;
+
+	if (!e)
+		return NULL;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->changed, NULL);
+	snprintf(e->version, sizeof(e->version), "%s", v->version);
+	snprintf(e->toolchain, sizeof(e->toolchain), "%s", v->toolchain);
+	e->url = artifact_url(c, v);
+	if (e->url && asprintf(&root, "%s/%s/%s", c->module_root, v->version,
+			       v->toolchain) >= 0)
+		e->module = catalog_modulefile(v->version, v->toolchain,
+					       c->has_arch ? c->arch : NULL,
+					       root, e->url);
+	free(root);
+	if (!e->url || !e->module) {
+		entry_free(e);
+		return NULL;
+	}
+	e->module_len = strlen(e->module);
+	return e;
+}
+
+/* Records that (version, toolchain) exists; the entry, or NULL (ENOMEM). */
+static struct catalog_entry *entry_found(struct catalog *c,
+					 const struct catalog_vars *v)
+{
+	struct catalog_entry *e, *made = NULL, **ne;
+	int vidx;
+
+	pthread_mutex_lock(&c->lock);
+	e = find_locked(c, v->version, v->toolchain);
+	pthread_mutex_unlock(&c->lock);
+	if (e) {
+		atomic_store(&e->seen, atomic_load(&c->gen));
+		atomic_store(&e->present, true);
+		return e;
+	}
+	made = entry_new(c, v); /* no lock held while making it */
+	if (!made)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	e = find_locked(c, v->version, v->toolchain);
+	if (!e) {
+		vidx = version_index(c, v->version);
+		if (vidx >= 0 && c->n == c->cap) {
+			ne = realloc(c->ents, (c->cap ? 2 * c->cap : 16) *
+						  sizeof(*ne));
+			if (ne) {
+				c->ents = ne;
+				c->cap = c->cap ? 2 * c->cap : 16;
+			}
+		}
+		if (vidx >= 0 && c->n < c->cap) {
+			made->id = (uint32_t)c->n;
+			made->vidx = (uint32_t)vidx;
+			c->ents[c->n++] = made;
+			e = made;
+			made = NULL;
+		}
+	}
+	if (e) {
+		atomic_store(&e->seen, atomic_load(&c->gen));
+		atomic_store(&e->present, true);
+	}
+	pthread_mutex_unlock(&c->lock);
+	entry_free(made);
+	return e;
+}
+
+/* ---- negative answers ------------------------------------------------ */
+
+static struct neg_slot *neg_slot(struct catalog *c, const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &c->neg[h % NEG_SLOTS];
+}
+
+static void neg_key(char *key, size_t len, const char *version,
+		    const char *toolchain)
+{
+	snprintf(key, len, "%s/%s", version, toolchain ? toolchain : "");
+}
+
+static bool neg_hit(struct catalog *c, const char *version,
+		    const char *toolchain)
+{
+	char key[sizeof(c->neg[0].key)];
+	struct neg_slot *s;
+	bool hit;
+
+	neg_key(key, sizeof(key), version, toolchain);
+	pthread_mutex_lock(&c->lock);
+	s = neg_slot(c, key);
+	hit = s->when && !strcmp(s->key, key) &&
+	      now_ns() - s->when < (uint64_t)c->o.negative_ttl_s * 1000000000u;
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void neg_note(struct catalog *c, const char *version,
+		     const char *toolchain)
+{
+	char key[sizeof(c->neg[0].key)];
+	struct neg_slot *s;
+
+	neg_key(key, sizeof(key), version, toolchain);
+	pthread_mutex_lock(&c->lock);
+	s = neg_slot(c, key);
+	snprintf(s->key, sizeof(s->key), "%s", key);
+	s->when = now_ns();
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- probes and listings -------------------------------------------- */
+
+/* A HEAD of the artifact (version, toolchain): 0 (exists), -ENOENT, or
+ * another -errno (the server could not tell). */
+static int probe(struct catalog *c, const char *version,
+		 const char *toolchain)
+{
+	struct catalog_vars v = { 0 };
+	struct fetch_opts fo = c->o.oc.fo;
+	char err[512], *url, *body = NULL;
+	size_t len;
+	int rc;
+
+	snprintf(v.version, sizeof(v.version), "%s", version);
+	snprintf(v.toolchain, sizeof(v.toolchain), "%s", toolchain);
+	snprintf(v.arch, sizeof(v.arch), "%s", c->arch);
+	url = artifact_url(c, &v);
+	if (!url)
+		return -ENOMEM;
+	/* a lookup waits for this: one retry, not five */
+	if (fo.retries > 1)
+		fo.retries = 1;
+	atomic_fetch_add(&c->probe_requests, 1);
+	rc = fetch_document(url, &fo, FETCH_DOC_HEAD, 0, &body, &len, err,
+			    sizeof(err));
+	free(body);
+	if (rc == -EACCES)
+		rc = -ENOENT; /* S3 without ListBucket: 403 for no such key */
+	if (rc == 0) {
+		atomic_fetch_add(&c->probes_found, 1);
+		if (!entry_found(c, &v))
+			rc = -ENOMEM;
+	} else if (rc != -ENOENT) {
+		log_warn("probing %s: %s", url, err);
+	}
+	free(url);
+	return rc;
+}
+
+/* One ListObjectsV2 listing of prefix with delimiter '/', all pages; cb
+ * gets each key's or common prefix's last component. */
+struct walk {
+	struct catalog *c;
+	unsigned requests;
+	int err;
+};
+
+static int list_all(struct walk *w, const char *prefix,
+		    int (*cb)(struct walk *w, const char *name, bool dir,
+			      void *arg),
+		    void *arg)
+{
+	struct catalog *c = w->c;
+	struct s3_listing l;
+	char err[512], *url, *body, *token = NULL;
+	size_t len, plen = strlen(prefix), i;
+	int rc = 0;
+
+	do {
+		if (++w->requests > LIST_REQUESTS_MAX) {
+			log_err("listing %s: more than %d requests; stopped",
+				c->base, LIST_REQUESTS_MAX);
+			rc = -E2BIG;
+			break;
+		}
+		url = s3_list_url(c->bucket_url, prefix, "/", token, 0);
+		if (!url) {
+			rc = -ENOMEM;
+			break;
+		}
+		atomic_fetch_add(&c->list_requests, 1);
+		rc = fetch_document(url, &c->o.oc.fo, 0, DOC_MAX, &body, &len,
+				    err, sizeof(err));
+		if (rc == 0) {
+			rc = s3_list_parse(body, len, &l, err, sizeof(err));
+			free(body);
+		}
+		if (rc < 0) {
+			log_err("listing %s: %s", url, err);
+			free(url);
+			break;
+		}
+		free(url);
+		for (i = 0; i < l.nprefixes && !rc; i++) {
+			const char *p = l.prefixes[i];
+			size_t n = strlen(p);
+			char name[CATALOG_NAME_MAX * 4];
+
+			if (n <= plen + 1 || strncmp(p, prefix, plen) ||
+			    p[n - 1] != '/' || n - plen - 1 >= sizeof(name))
+				continue;
+			memcpy(name, p + plen, n - plen - 1);
+			name[n - plen - 1] = '\0';
+			if (!strchr(name, '/'))
+				rc = cb(w, name, true, arg);
+		}
+		for (i = 0; i < l.nobjects && !rc; i++) {
+			const char *k = l.objects[i].key;
+
+			if (strlen(k) > plen && !strncmp(k, prefix, plen) &&
+			    !strchr(k + plen, '/'))
+				rc = cb(w, k + plen, false, arg);
+		}
+		free(token);
+		token = NULL;
+		if (l.truncated && l.next_token) {
+			token = strdup(l.next_token);
+			if (!token)
+				rc = -ENOMEM;
+		}
+		s3_listing_free(&l);
+	} while (!rc && token);
+	free(token);
+	return rc;
+}
+
+struct walk_at {
+	size_t depth;
+	const char *prefix;
+	struct catalog_vars v;
+};
+
+static int walk_level(struct walk *w, size_t depth, const char *prefix,
+		      const struct catalog_vars *v);
+
+static int walk_cb(struct walk *w, const char *name, bool dir, void *arg)
+{
+	const struct walk_at *at = arg;
+	struct catalog *c = w->c;
+	struct catalog_vars v = at->v;
+	bool last = at->depth + 1 == c->nseg;
+	char *sub;
+	int rc;
+
+	if (dir == last ||
+	    catalog_segment_match(c->seg[at->depth], name, &v) < 0)
+		return 0;
+	if (c->has_arch && v.arch[0] && strcmp(v.arch, c->arch))
+		return 0; /* another CPU's artifact */
+	if (last)
+		return entry_found(c, &v) ? 0 : -ENOMEM;
+	if (asprintf(&sub, "%s%s/", at->prefix, name) < 0)
+		return -ENOMEM;
+	rc = walk_level(w, at->depth + 1, sub, &v);
+	free(sub);
+	return rc;
+}
+
+/* Lists one level of the template under prefix: literal segments are
+ * stepped into without a request. */
+static int walk_level(struct walk *w, size_t depth, const char *prefix,
+		      const struct catalog_vars *v)
+{
+	struct catalog *c = w->c;
+	struct walk_at at = { .depth = depth, .prefix = prefix, .v = *v };
+	char *sub;
+	int rc;
+
+	if (depth + 1 < c->nseg && !strchr(c->seg[depth], '{')) {
+		if (asprintf(&sub, "%s%s/", prefix, c->seg[depth]) < 0)
+			return -ENOMEM;
+		rc = walk_level(w, depth + 1, sub, v);
+		free(sub);
+		return rc;
+	}
+	return list_all(w, prefix, walk_cb, &at);
+}
+
+static int refresh_s3(struct catalog *c)
+{
+	struct walk w = { .c = c };
+	struct catalog_vars v = { 0 };
+
+	snprintf(v.arch, sizeof(v.arch), "%s", c->has_arch ? c->arch : "");
+	return walk_level(&w, 0, c->prefix, &v);
+}
+
+/* Probes every configured (version, toolchain) and every entry known. */
+static int refresh_probe(struct catalog *c)
+{
+	size_t i, k, n;
+	int rc = 0, r;
+
+	for (i = 0; i < c->nnames[0]; i++)
+		for (k = 0; k < c->nnames[1]; k++) {
+			r = probe(c, c->names[0][i], c->names[1][k]);
+			if (r && r != -ENOENT)
+				rc = r;
+		}
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < n; i++) {
+		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
+
+		r = probe(c, e->version, e->toolchain);
+		if (r == -ENOENT)
+			atomic_store(&e->present, false);
+	}
+	return rc;
+}
+
+int catalog_refresh(struct catalog *c)
+{
+	unsigned gen;
+	size_t n, i;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->refreshing) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	c->refreshing = true;
+	gen = atomic_fetch_add(&c->gen, 1) + 1;
+	pthread_mutex_unlock(&c->lock);
+	rc = c->s3 ? refresh_s3(c) : refresh_probe(c);
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	pthread_mutex_unlock(&c->lock);
+	/* a complete listing hides what it no longer shows; an incomplete
+	 * one hides nothing */
+	for (i = 0; c->s3 && rc == 0 && i < n; i++) {
+		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
+
+		if (atomic_load(&e->seen) != gen)
+			atomic_store(&e->present, false);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->refreshing = false;
+	c->refreshed_ns = now_ns();
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void catalog_maybe_refresh(struct catalog *c)
+{
+	uint64_t last;
+
+	pthread_mutex_lock(&c->lock);
+	last = c->refreshed_ns;
+	pthread_mutex_unlock(&c->lock);
+	if (!last || now_ns() - last >= (uint64_t)c->o.refresh_s * 1000000000u)
+		catalog_refresh(c);
+}
+
+/* ---- names ----------------------------------------------------------- */
+
+static int cmp_version(const void *a, const void *b)
+{
+	return catalog_version_cmp(*(const char *const *)a,
+				   *(const char *const *)b);
+}
+
+/* Is version vidx shown (one of its entries present)? Holds c->lock. */
+static bool version_shown(struct catalog *c, size_t vidx)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->ents[i]->vidx == vidx &&
+		    atomic_load(&c->ents[i]->present))
+			return true;
+	return false;
+}
+
+size_t catalog_versions(struct catalog *c, const char **names, size_t max)
+{
+	size_t i, n = 0;
+	const char **all;
+
+	pthread_mutex_lock(&c->lock);
+	all = calloc(c->nv ? c->nv : 1, sizeof(*all));
+	for (i = 0; all && i < c->nv; i++)
+		if (version_shown(c, i))
+			all[n++] = c->vers[i];
+	pthread_mutex_unlock(&c->lock);
+	if (!all)
+		return 0;
+	qsort(all, n, sizeof(*all), cmp_version);
+	memcpy(names, all, (n < max ? n : max) * sizeof(*names));
+	free(all);
+	return n;
+}
+
+const char *catalog_latest(struct catalog *c)
+{
+	const char *best = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nv; i++)
+		if (version_shown(c, i) &&
+		    (!best || catalog_version_cmp(c->vers[i], best) > 0))
+			best = c->vers[i];
+	pthread_mutex_unlock(&c->lock);
+	return best;
+}
+
+static int version_find(struct catalog *c, const char *name)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nv; i++)
+		if (!strcmp(c->vers[i], name) && version_shown(c, i))
+			rc = (int)i;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* Toolchains to probe for a new version: configured and known ones. */
+static size_t probe_toolchains(struct catalog *c, char names[][CATALOG_NAME_MAX + 1],
+			       size_t max)
+{
+	size_t n = 0, i, k;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nnames[1] + c->n && n < max; i++) {
+		const char *t = i < c->nnames[1]
+				    ? c->names[1][i]
+				    : c->ents[i - c->nnames[1]]->toolchain;
+
+		for (k = 0; k < n && strcmp(names[k], t); k++)
+			;
+		if (k == n)
+			snprintf(names[n++], CATALOG_NAME_MAX + 1, "%s", t);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+int catalog_version(struct catalog *c, const char *name, bool do_probe)
+{
+	char tcs[NAMES_MAX][CATALOG_NAME_MAX + 1];
+	size_t n, i;
+	int rc = version_find(c, name);
+
+	if (rc >= 0 || !do_probe || !catalog_version_ok(name) ||
+	    neg_hit(c, name, NULL))
+		return rc;
+	n = probe_toolchains(c, tcs, NAMES_MAX);
+	for (i = 0; i < n; i++)
+		probe(c, name, tcs[i]);
+	rc = version_find(c, name);
+	if (rc < 0)
+		neg_note(c, name, NULL);
+	return rc;
+}
+
+const char *catalog_version_name(struct catalog *c, uint32_t vidx)
+{
+	const char *s = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (vidx < c->nv)
+		s = c->vers[vidx];
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct catalog_entry *x = *(struct catalog_entry *const *)a;
+	const struct catalog_entry *y = *(struct catalog_entry *const *)b;
+	int r = catalog_version_cmp(x->version, y->version);
+
+	return r ? r : strcmp(x->toolchain, y->toolchain);
+}
+
+/* Present entries (of vidx, or all when vidx is UINT32_MAX), sorted. */
+static size_t collect(struct catalog *c, uint32_t vidx,
+		      struct catalog_entry **out, size_t max)
+{
+	struct catalog_entry **all;
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	all = calloc(c->n ? c->n : 1, sizeof(*all));
+	for (i = 0; all && i < c->n; i++)
+		if ((vidx == UINT32_MAX || c->ents[i]->vidx == vidx) &&
+		    atomic_load(&c->ents[i]->present))
+			all[n++] = c->ents[i];
+	pthread_mutex_unlock(&c->lock);
+	if (!all)
+		return 0;
+	qsort(all, n, sizeof(*all), cmp_entry);
+	memcpy(out, all, (n < max ? n : max) * sizeof(*out));
+	free(all);
+	return n;
+}
+
+size_t catalog_entries(struct catalog *c, uint32_t vidx,
+		       struct catalog_entry **out, size_t max)
+{
+	return collect(c, vidx, out, max);
+}
+
+size_t catalog_all(struct catalog *c, struct catalog_entry **out, size_t max)
+{
+	return collect(c, UINT32_MAX, out, max);
+}
+
+struct catalog_entry *catalog_find(struct catalog *c, const char *version,
+				   const char *toolchain, bool do_probe)
+{
+	struct catalog_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = find_locked(c, version, toolchain);
+	pthread_mutex_unlock(&c->lock);
+	if (e && atomic_load(&e->present))
+		return e;
+	if (!do_probe || !catalog_version_ok(version) ||
+	    !catalog_name_ok(toolchain) || neg_hit(c, version, toolchain)) {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (probe(c, version, toolchain) == 0) {
+		pthread_mutex_lock(&c->lock);
+		e = find_locked(c, version, toolchain);
+		pthread_mutex_unlock(&c->lock);
+		if (e)
+			return e;
+	}
+	neg_note(c, version, toolchain);
+	errno = ENOENT;
+	return NULL;
+}
+
+struct catalog_entry *catalog_entry_by_id(struct catalog *c, uint32_t id)
+{
+	struct catalog_entry *e = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (id < c->n)
+		e = c->ents[id];
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+uint32_t catalog_entry_id(const struct catalog_entry *e)
+{
+	return e->id;
+}
+
+uint32_t catalog_entry_vidx(const struct catalog_entry *e)
+{
+	return e->vidx;
+}
+
+const char *catalog_entry_version(const struct catalog_entry *e)
+{
+	return e->version;
+}
+
+const char *catalog_entry_toolchain(const struct catalog_entry *e)
+{
+	return e->toolchain;
+}
+
+const char *catalog_entry_url(const struct catalog_entry *e)
+{
+	return e->url;
+}
+
+bool catalog_entry_present(const struct catalog_entry *e)
+{
+	return atomic_load(&e->present);
+}
+
+const char *catalog_entry_module(const struct catalog_entry *e, size_t *len)
+{
+	*len = e->module_len;
+	return e->module;
+}
+
+/* ---- attach and release --------------------------------------------- */
+
+/* Frees e's archive if released and unused. Called with e->lock held;
+ * returns with it released. */
+static void unlock_maybe_free(struct catalog *c, struct catalog_entry *e)
+{
+	struct opened o;
+
+	if (!e->o.ar || !e->releasing || e->nlookup || e->active) {
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	o = e->o;
+	memset(&e->o, 0, sizeof(e->o));
+	e->releasing = false;
+	pthread_cond_broadcast(&e->changed);
+	pthread_mutex_unlock(&e->lock);
+	artifact_close(&o);
+	/* give the freed index and tree back to the system */
+	malloc_trim(0);
+	atomic_fetch_add(&c->releases, 1);
+	log_info("%s/%s released", e->version, e->toolchain);
+}
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+int catalog_attach(struct catalog *c, struct catalog_entry *e,
+		   struct archive **ar, uint32_t *epoch)
+{
+	struct open_cfg oc = c->o.oc;
+	struct archive_opts ao = c->o.ao;
+	struct opened o;
+	uint64_t t0;
+	int rc;
+
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		if (e->o.ar) {
+			e->active++;
+			e->releasing = false;
+			e->last_used_ns = now_ns();
+			*ar = e->o.ar;
+			*epoch = e->epoch;
+			pthread_mutex_unlock(&e->lock);
+			return 0;
+		}
+		if (!e->attaching)
+			break;
+		pthread_cond_wait(&e->changed, &e->lock);
+	}
+	if (e->fail_ns &&
+	    now_ns() - e->fail_ns < (uint64_t)c->o.attach_retry_s * 1000000000u) {
+		rc = e->fail_err;
+		pthread_mutex_unlock(&e->lock);
+		return rc;
+	}
+	e->attaching = true;
+	pthread_mutex_unlock(&e->lock);
+
+	t0 = now_ns();
+	oc.source = e->url;
+	oc.quiet = true;
+	ao.cache = c->cache;
+	ao.wcache = c->wcache;
+	rc = artifact_open(&oc, &ao, &o);
+
+	pthread_mutex_lock(&e->lock);
+	e->attaching = false;
+	pthread_cond_broadcast(&e->changed);
+	if (rc) {
+		e->fail_err = rc;
+		e->fail_ns = now_ns();
+		pthread_mutex_unlock(&e->lock);
+		atomic_fetch_add(&c->attach_failures, 1);
+		log_err("cannot attach %s/%s (%s): %s; retried after %u s",
+			e->version, e->toolchain, e->url, strerror(-rc),
+			c->o.attach_retry_s);
+		return rc;
+	}
+	e->o = o;
+	e->epoch = (e->epoch + 1) & 0xff;
+	e->active = 1;
+	e->nlookup = 0;
+	e->releasing = false;
+	e->fail_ns = 0;
+	e->last_used_ns = now_ns();
+	*ar = e->o.ar;
+	*epoch = e->epoch;
+	pthread_mutex_unlock(&e->lock);
+	atomic_fetch_add(&c->attaches, 1);
+	log_info("%s/%s attached in %.2f s (%s, %" PRIu32 " inodes)",
+		 e->version, e->toolchain, secs(now_ns() - t0), o.how,
+		 tree_count(archive_tree(o.ar)));
+	return 0;
+}
+
+int catalog_get(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
+		struct archive **ar)
+{
+	int rc = -ESTALE;
+
+	(void)c;
+	pthread_mutex_lock(&e->lock);
+	if (e->o.ar && e->epoch == epoch) {
+		e->active++;
+		e->releasing = false;
+		e->last_used_ns = now_ns();
+		*ar = e->o.ar;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+int catalog_peek(struct catalog *c, struct catalog_entry *e,
+		 struct archive **ar)
+{
+	int rc = -ESTALE;
+
+	(void)c;
+	pthread_mutex_lock(&e->lock);
+	if (e->o.ar) {
+		e->active++;
+		*ar = e->o.ar;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+void catalog_put(struct catalog *c, struct catalog_entry *e)
+{
+	pthread_mutex_lock(&e->lock);
+	if (e->active)
+		e->active--;
+	e->last_used_ns = now_ns();
+	unlock_maybe_free(c, e);
+}
+
+void catalog_ref(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
+		 uint64_t n)
+{
+	(void)c;
+	pthread_mutex_lock(&e->lock);
+	if (e->o.ar && e->epoch == epoch)
+		e->nlookup += n;
+	pthread_mutex_unlock(&e->lock);
+}
+
+void catalog_unref(struct catalog *c, struct catalog_entry *e,
+		   uint32_t epoch, uint64_t n)
+{
+	pthread_mutex_lock(&e->lock);
+	if (e->o.ar && e->epoch == epoch)
+		e->nlookup = e->nlookup > n ? e->nlookup - n : 0;
+	unlock_maybe_free(c, e);
+}
+
+size_t catalog_idle(struct catalog *c,
+		    void (*cb)(void *arg, struct catalog_entry *e), void *arg)
+{
+	uint64_t after = (uint64_t)c->o.release_after_s * 1000000000u;
+	size_t n, i, count = 0;
+	bool go;
+
+	if (!c->o.release_after_s)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < n; i++) {
+		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
+
+		pthread_mutex_lock(&e->lock);
+		go = e->o.ar && !e->releasing && !e->active &&
+		     now_ns() - e->last_used_ns >= after;
+		if (go)
+			e->releasing = true;
+		pthread_mutex_unlock(&e->lock);
+		if (!go)
+			continue;
+		count++;
+		log_debug("%s/%s unused for %u s: releasing", e->version,
+			  e->toolchain, c->o.release_after_s);
+		if (cb)
+			cb(arg, e);
+		pthread_mutex_lock(&e->lock);
+		unlock_maybe_free(c, e);
+	}
+	return count;
+}
+
+void catalog_get_stats(struct catalog *c, struct catalog_stats *st)
+{
+	size_t i, n;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	for (i = 0; i < n; i++)
+		st->known += atomic_load(&c->ents[i]->present);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < n; i++) {
+		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
+
+		pthread_mutex_lock(&e->lock);
+		st->attached += e->o.ar != NULL;
+		pthread_mutex_unlock(&e->lock);
+	}
+	st->attaches = atomic_load(&c->attaches);
+	st->attach_failures = atomic_load(&c->attach_failures);
+	st->releases = atomic_load(&c->releases);
+	st->list_requests = atomic_load(&c->list_requests);
+	st->probe_requests = atomic_load(&c->probe_requests);
+	st->probes_found = atomic_load(&c->probes_found);
+}

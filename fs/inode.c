@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.c - inode numbers <-> (artifact, node), and the references that
+ * keep an archive alive while a request or the kernel uses it (fs.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fs.h"
+
+static int resolve_single(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
+{
+	if (ino < FUSE_ROOT_ID || ino - 1 >= tree_count(archive_tree(fs->ar)))
+		return -ENOENT;
+	r->kind = FS_NODE;
+	r->ar = fs->ar;
+	r->node = (uint32_t)(ino - 1);
+	return 0;
+}
+
+/* FS_INO_VERSION .. FS_INO_MODFILE ranges: base + index below 2^28. */
+static int in_range(fuse_ino_t ino, uint64_t base, uint32_t *idx)
+{
+	if (ino < base || ino - base >= 0x10000000ull)
+		return 0;
+	*idx = (uint32_t)(ino - base);
+	return 1;
+}
+
+static int resolve_node(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
+{
+	uint32_t id = (uint32_t)((ino >> 40) & (FS_ID_MAX - 1));
+	int rc;
+
+	r->kind = FS_NODE;
+	r->e = catalog_entry_by_id(fs->cat, id);
+	r->epoch = (uint32_t)((ino >> 32) & 0xff);
+	r->node = (uint32_t)ino;
+	if (!r->e || !r->node)
+		return -ENOENT;
+	rc = catalog_get(fs->cat, r->e, r->epoch, &r->ar);
+	if (rc)
+		return rc;
+	r->held = true;
+	if (r->node >= tree_count(archive_tree(r->ar))) {
+		fs_unref(fs, r);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
+{
+	uint32_t idx;
+
+	memset(r, 0, sizeof(*r));
+	if (!fs->cat)
+		return resolve_single(fs, ino, r);
+	if (ino & FS_INO_NODE)
+		return resolve_node(fs, ino, r);
+	switch (ino) {
+	case FS_INO_ROOT:
+		r->kind = FS_ROOT;
+		return 0;
+	case FS_INO_MODULES:
+		r->kind = FS_MODULES;
+		return 0;
+	case FS_INO_MODSLURM:
+		r->kind = FS_MODSLURM;
+		return 0;
+	case FS_INO_LATEST:
+		r->kind = FS_LATEST;
+		return 0;
+	}
+	if (in_range(ino, FS_INO_VERSION, &idx)) {
+		if (!catalog_version_name(fs->cat, idx))
+			return -ENOENT;
+		r->kind = FS_VERSION;
+		r->vidx = idx;
+		return 0;
+	}
+	if (in_range(ino, FS_INO_ARTROOT, &idx) ||
+	    in_range(ino, FS_INO_MODFILE, &idx)) {
+		r->e = catalog_entry_by_id(fs->cat, idx);
+		if (!r->e)
+			return -ENOENT;
+		r->kind = ino >= FS_INO_MODFILE ? FS_MODFILE : FS_ARTROOT;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void fs_unref(struct fs *fs, struct fs_ref *r)
+{
+	if (r->held)
+		catalog_put(fs->cat, r->e);
+	r->held = false;
+}
+
+int fs_hold_artroot(struct fs *fs, struct fs_ref *r)
+{
+	int rc;
+
+	if (r->kind != FS_ARTROOT)
+		return 0;
+	rc = catalog_attach(fs->cat, r->e, &r->ar, &r->epoch);
+	if (rc)
+		return rc;
+	r->held = true;
+	r->kind = FS_NODE;
+	r->node = 0;
+	return 0;
+}
+
+fuse_ino_t fs_node_ino(const struct fs *fs, const struct fs_ref *r,
+		       uint32_t node)
+{
+	uint64_t id;
+
+	if (!fs->cat)
+		return (fuse_ino_t)node + 1;
+	id = catalog_entry_id(r->e);
+	if (!node)
+		return FS_INO_ARTROOT + id;
+	return FS_INO_NODE | id << 40 | (uint64_t)(r->epoch & 0xff) << 32 |
+	       node;
+}
+
+void fs_node_looked_up(struct fs *fs, const struct fs_ref *r)
+{
+	if (fs->cat && r->e)
+		catalog_ref(fs->cat, r->e, r->epoch, 1);
+}
+
+void fs_forget_ino(struct fs *fs, fuse_ino_t ino, uint64_t n)
+{
+	struct catalog_entry *e;
+
+	if (!fs->cat || !(ino & FS_INO_NODE))
+		return;
+	e = catalog_entry_by_id(fs->cat,
+				(uint32_t)((ino >> 40) & (FS_ID_MAX - 1)));
+	if (e)
+		catalog_unref(fs->cat, e, (uint32_t)((ino >> 32) & 0xff), n);
+}

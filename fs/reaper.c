@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reaper.c - releases the catalog's idle artifacts: every few seconds,
+ * catalog_idle() marks those unused for release_after seconds, and for
+ * each the kernel is told to drop its entry (and so the whole subtree of
+ * dentries under it, and then its inodes: the forgets that let the
+ * catalog free the archive) and its root's cached attributes and
+ * listing. Runs in its own thread: the kernel may answer a notification
+ * only after requests ahead of it, which a FUSE worker must not wait for.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "sffs/log.h"
+#include "fs.h"
+
+static void drop_entry(void *arg, struct catalog_entry *e)
+{
+	struct fs *fs = arg;
+	const char *tc = catalog_entry_toolchain(e);
+	int rc;
+
+	rc = fuse_lowlevel_notify_inval_entry(
+	    fs->se, FS_INO_VERSION + catalog_entry_vidx(e), tc, strlen(tc));
+	if (rc && rc != -ENOENT)
+		log_debug("dropping %s/%s: %s", catalog_entry_version(e), tc,
+			  strerror(-rc));
+	rc = fuse_lowlevel_notify_inval_inode(
+	    fs->se, FS_INO_ARTROOT + catalog_entry_id(e), 0, 0);
+	if (rc && rc != -ENOENT)
+		log_debug("dropping %s/%s's root: %s",
+			  catalog_entry_version(e), tc, strerror(-rc));
+}
+
+static void *reaper_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&fs->reaper_lock);
+	while (!fs->reaper_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += fs->reap_period_s;
+		pthread_cond_timedwait(&fs->reaper_wake, &fs->reaper_lock, &ts);
+		if (fs->reaper_stop)
+			break;
+		pthread_mutex_unlock(&fs->reaper_lock);
+		catalog_idle(fs->cat, fs->se ? drop_entry : NULL, fs);
+		pthread_mutex_lock(&fs->reaper_lock);
+	}
+	pthread_mutex_unlock(&fs->reaper_lock);
+	return NULL;
+}
+
+int fs_reaper_start(struct fs *fs)
+{
+	int rc;
+
+	if (!fs->cat || fs->reaper_started || !fs->reap_period_s)
+		return 0;
+	fs->reaper_stop = false;
+	rc = pthread_create(&fs->reaper, NULL, reaper_main, fs);
+	if (rc) {
+		log_warn("no release thread: idle artifacts stay attached");
+		return -rc;
+	}
+	fs->reaper_started = true;
+	return 0;
+}
+
+void fs_reaper_stop(struct fs *fs)
+{
+	if (!fs->reaper_started)
+		return;
+	pthread_mutex_lock(&fs->reaper_lock);
+	fs->reaper_stop = true;
+	pthread_cond_broadcast(&fs->reaper_wake);
+	pthread_mutex_unlock(&fs->reaper_lock);
+	pthread_join(fs->reaper, NULL);
+	fs->reaper_started = false;
+}

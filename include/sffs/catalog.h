@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * catalog.h - every published artifact under one base, as a set of
+ * (version, toolchain) entries: URL templates and layouts, discovery (S3
+ * ListObjectsV2, HEAD probes), lazy attach and release of each artifact
+ * through the open policy (open.h), and generated modulefiles.
+ *
+ * The catalog knows no FUSE. Its front end (fs/) asks it for names, and
+ * tells it what the kernel holds:
+ *  - catalog_attach() gets an artifact's archive ready (one attach at a
+ *    time per artifact; concurrent callers wait for it) and takes an
+ *    "active" reference for the request; catalog_get() takes one on an
+ *    artifact already attached; catalog_put() gives it back.
+ *  - catalog_ref()/catalog_unref() count the kernel's lookups of the
+ *    archive's inodes (entries replied, forgets).
+ *  - catalog_idle() marks artifacts unused for release_after seconds as
+ *    releasing and names them, so that the front end can tell the kernel
+ *    to drop their entries. A releasing artifact is freed once the kernel
+ *    holds none of its inodes and no request uses it; a lookup before
+ *    then takes it back into use.
+ * Memory is per process: one chunk cache and one window cache shared by
+ * every attached archive, one HTTP client (fetch.h).
+ *
+ * Thread safety: every function may be called from any thread.
+ */
+#ifndef SFFS_CATALOG_H
+#define SFFS_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sffs/archive.h"
+#include "sffs/open.h"
+
+struct catalog;
+struct catalog_entry; /* one artifact; lives as long as the catalog */
+
+/* Longest version, toolchain or arch name, without the NUL. */
+#define CATALOG_NAME_MAX 64
+
+struct catalog_opts {
+	const char *base;      /* ends in '/': http(s)://, s3://, file://, path */
+	const char *layout;    /* "seed" (default) or "factory" */
+	const char *tmpl;      /* own template; overrides layout */
+	const char *arch;      /* {arch}; NULL: the node's */
+	const char *versions;  /* ':'-separated names to probe, or NULL */
+	const char *toolchains;
+	unsigned refresh_s;       /* a listing is redone after this (300) */
+	unsigned negative_ttl_s;  /* a missing name stays missing (30) */
+	unsigned release_after_s; /* unused this long: released (600; 0 off) */
+	unsigned attach_retry_s;  /* a failed attach is retried after (5) */
+	const char *module_root;  /* absolute path modulefiles name */
+	struct open_cfg oc;       /* index, cache_dir, fetch options */
+	struct archive_opts ao;   /* per artifact; caches: the catalog's */
+};
+
+void catalog_opts_default(struct catalog_opts *o);
+
+/* Checks the options (template, base, arch) and sets up; lists nothing.
+ * NULL with a one-line reason in err. */
+struct catalog *catalog_new(const struct catalog_opts *o, char *err,
+			    size_t errlen);
+/* Frees everything; no other call may be running. */
+void catalog_free(struct catalog *c);
+
+/* Lists (S3) or probes (versions x toolchains) now. 0, or -errno when
+ * the listing failed (what was known stays). */
+int catalog_refresh(struct catalog *c);
+/* catalog_refresh when the last one is older than refresh_s. */
+void catalog_maybe_refresh(struct catalog *c);
+
+/* ---- names --------------------------------------------------------- */
+
+/* Versions known now, in version order: names[0..n) point into the
+ * catalog (stable), n at most max; returns the count (may exceed max). */
+size_t catalog_versions(struct catalog *c, const char **names, size_t max);
+/* Index of version name (stable, for inode numbers), or -ENOENT. With
+ * probe, an unknown name (not negatively cached) is probed first. */
+int catalog_version(struct catalog *c, const char *name, bool probe);
+const char *catalog_version_name(struct catalog *c, uint32_t vidx);
+/* The newest version, or NULL. */
+const char *catalog_latest(struct catalog *c);
+
+/* Entries of version vidx, in toolchain order; as catalog_versions. */
+size_t catalog_entries(struct catalog *c, uint32_t vidx,
+		       struct catalog_entry **out, size_t max);
+/* Every entry, in (version, toolchain) order. */
+size_t catalog_all(struct catalog *c, struct catalog_entry **out,
+		   size_t max);
+/* The entry (version, toolchain), or NULL (errno ENOENT). probe: as
+ * catalog_version. */
+struct catalog_entry *catalog_find(struct catalog *c, const char *version,
+				   const char *toolchain, bool probe);
+/* By id (stable, for inode numbers), or NULL. */
+struct catalog_entry *catalog_entry_by_id(struct catalog *c, uint32_t id);
+
+uint32_t catalog_entry_id(const struct catalog_entry *e);
+uint32_t catalog_entry_vidx(const struct catalog_entry *e);
+const char *catalog_entry_version(const struct catalog_entry *e);
+const char *catalog_entry_toolchain(const struct catalog_entry *e);
+const char *catalog_entry_url(const struct catalog_entry *e);
+/* Is it listed now (a released or never attached entry that vanished
+ * from the listing is not)? */
+bool catalog_entry_present(const struct catalog_entry *e);
+/* Its generated modulefile (catalog_i.h), made without fetching it. */
+const char *catalog_entry_module(const struct catalog_entry *e, size_t *len);
+
+/* ---- attach and release -------------------------------------------- */
+
+/*
+ * The entry's archive, attached if need be (index from the cache dir,
+ * published, or built once), with an active reference: 0 and *ar, *epoch
+ * (the attach generation, for inode numbers), or -errno (attach failed:
+ * logged; the same error is given for attach_retry_s, then retried).
+ */
+int catalog_attach(struct catalog *c, struct catalog_entry *e,
+		   struct archive **ar, uint32_t *epoch);
+/* An active reference on the entry's archive of generation epoch, if
+ * attached: 0 and *ar, or -ESTALE (not attached, or another generation). */
+int catalog_get(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
+		struct archive **ar);
+/* An active reference on the entry's archive if it is attached now (any
+ * generation; never attaches): 0 and *ar, or -ESTALE. */
+int catalog_peek(struct catalog *c, struct catalog_entry *e,
+		 struct archive **ar);
+void catalog_put(struct catalog *c, struct catalog_entry *e);
+/* The kernel now holds n more (ref) or fewer (unref) lookups of inodes
+ * of generation epoch. */
+void catalog_ref(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
+		 uint64_t n);
+void catalog_unref(struct catalog *c, struct catalog_entry *e,
+		   uint32_t epoch, uint64_t n);
+
+/* Marks attached entries unused for release_after_s as releasing; calls
+ * cb for each (the front end drops the kernel's entries there). Returns
+ * how many. */
+size_t catalog_idle(struct catalog *c,
+		    void (*cb)(void *arg, struct catalog_entry *e),
+		    void *arg);
+
+struct catalog_stats {
+	uint64_t known, attached, attaches, attach_failures, releases;
+	uint64_t list_requests, probe_requests, probes_found;
+};
+void catalog_get_stats(struct catalog *c, struct catalog_stats *st);
+
+#endif
