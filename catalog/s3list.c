@@ -25,9 +25,7 @@
 #define NS_SEP '|'
 /* S3 nests 4 deep (ListBucketResult/Contents/Owner/ID). */
 #define MAX_DEPTH 32
-#define TOKEN_MAX 1024
 #define SIZE_TEXT_MAX 32
-_Static_assert(TOKEN_MAX <= S3_KEY_MAX, "a token must fit state.text");
 
 enum elem {
 	E_OTHER,
@@ -79,11 +77,10 @@ static void fail(struct state *st, int rc, const char *fmt, ...)
 	if (st->rc)
 		return;
 	st->rc = rc;
-	if (st->err && st->errlen) {
-		va_start(ap, fmt);
+	va_start(ap, fmt);
+	if (st->err && st->errlen)
 		vsnprintf(st->err, st->errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_end(ap);
 	XML_StopParser(st->parser, XML_FALSE);
 }
 
@@ -107,8 +104,9 @@ static const char *elem_name(enum elem e)
 	return names[e];
 }
 
-/* The longest text a leaf may hold; past it the text is refused, except
- * an Error's Code and Message, which are cut. */
+/* The longest text a leaf may hold (keys, prefixes, tokens and ETags:
+ * S3_KEY_MAX); past it the text is refused, except an Error's Code and
+ * Message, which are cut. */
 static size_t text_max(enum elem e)
 {
 	switch (e) {
@@ -116,8 +114,6 @@ static size_t text_max(enum elem e)
 		return SIZE_TEXT_MAX;
 	case E_TRUNCATED:
 		return 8;
-	case E_TOKEN:
-		return TOKEN_MAX;
 	default:
 		return S3_KEY_MAX;
 	}
@@ -620,8 +616,8 @@ static void add_param(char *buf, size_t *pos, const char *name,
 	const unsigned char *v = (const unsigned char *)value;
 	size_t n = *pos;
 
-	memcpy(buf + n, name, strlen(name));
-	n += strlen(name);
+	for (; *name; name++)
+		buf[n++] = *name;
 	for (; *v; v++) {
 		if (unreserved(*v)) {
 			buf[n++] = (char)*v;
@@ -669,10 +665,7 @@ char *s3_list_url(const char *bucket_url, const char *prefix,
 		errno = ENOMEM;
 		return NULL;
 	}
-	memcpy(buf, bucket_url, strlen(bucket_url));
-	pos = strlen(bucket_url);
-	memcpy(buf + pos, "?list-type=2", strlen("?list-type=2"));
-	pos += strlen("?list-type=2");
+	pos = (size_t)snprintf(buf, total, "%s?list-type=2", bucket_url);
 	add_param(buf, &pos, "&prefix=", prefix);
 	if (delimiter)
 		add_param(buf, &pos, "&delimiter=", delimiter);

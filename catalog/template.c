@@ -203,8 +203,8 @@ char *catalog_template_expand(const char *tmpl, const struct catalog_vars *v)
 	char *buf;
 	enum ph ph;
 
-	if (!tmpl || !v ||
-	    (tlen = strnlen(tmpl, TEMPLATE_MAX + 1)) > TEMPLATE_MAX) {
+	tlen = tmpl ? strnlen(tmpl, TEMPLATE_MAX + 1) : 0;
+	if (!tmpl || !v || tlen > TEMPLATE_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
