@@ -244,6 +244,9 @@ void cache_drop(struct cache *c, uint64_t value, uint64_t mask)
 
 	pthread_mutex_lock(&c->lock);
 	HASH_ITER(hh, c->table, e, tmp) {
+		/* HASH_ITER sets e before the body runs (cppcheck cannot
+		 * see through the macro) */
+		// cppcheck-suppress uninitvar
 		if ((e->c.key & mask) != value)
 			continue;
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)

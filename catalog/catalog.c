@@ -381,7 +381,7 @@ static struct catalog_entry *entry_found(struct catalog *c,
 		vidx = version_index(c, v->version);
 		if (vidx >= 0 && c->n == c->cap) {
 			ne = realloc(c->ents, (c->cap ? 2 * c->cap : 16) *
-						  sizeof(*ne));
+						  sizeof(struct catalog_entry *));
 			if (ne) {
 				c->ents = ne;
 				c->cap = c->cap ? 2 * c->cap : 16;
@@ -510,6 +510,7 @@ static int list_all(struct walk *w, const char *prefix,
 	int rc = 0;
 
 	do {
+		memset(&l, 0, sizeof(l));
 		if (++w->requests > LIST_REQUESTS_MAX) {
 			log_err("listing %s: more than %d requests; stopped",
 				c->base, LIST_REQUESTS_MAX);
@@ -729,7 +730,8 @@ size_t catalog_versions(struct catalog *c, const char **names, size_t max)
 	if (!all)
 		return 0;
 	qsort(all, n, sizeof(*all), cmp_version);
-	memcpy(names, all, (n < max ? n : max) * sizeof(*names));
+	if (names)
+		memcpy(names, all, (n < max ? n : max) * sizeof(*names));
 	free(all);
 	return n;
 }
@@ -826,7 +828,7 @@ static size_t collect(struct catalog *c, uint32_t vidx,
 	size_t i, n = 0;
 
 	pthread_mutex_lock(&c->lock);
-	all = calloc(c->n ? c->n : 1, sizeof(*all));
+	all = calloc(c->n ? c->n : 1, sizeof(struct catalog_entry *));
 	for (i = 0; all && i < c->n; i++)
 		if ((vidx == UINT32_MAX || c->ents[i]->vidx == vidx) &&
 		    atomic_load(&c->ents[i]->present))
@@ -834,8 +836,10 @@ static size_t collect(struct catalog *c, uint32_t vidx,
 	pthread_mutex_unlock(&c->lock);
 	if (!all)
 		return 0;
-	qsort(all, n, sizeof(*all), cmp_entry);
-	memcpy(out, all, (n < max ? n : max) * sizeof(*out));
+	qsort(all, n, sizeof(struct catalog_entry *), cmp_entry);
+	if (out)
+		memcpy(out, all,
+		       (n < max ? n : max) * sizeof(struct catalog_entry *));
 	free(all);
 	return n;
 }

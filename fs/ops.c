@@ -437,88 +437,138 @@ static void fill_node_dir(struct fs *fs, const struct fs_ref *dir,
 	}
 }
 
-#define LIST_MAX 4096
-
-/* The catalog's directories, listed afresh each time. */
-static void fill_virtual_dir(struct fs *fs, const struct fs_ref *dir,
-			     struct dirbuf *d, off_t off)
-{
-	const char *vers[LIST_MAX];
-	struct fs_ref r, up = { .kind = FS_ROOT };
+/* One entry of a catalog directory listing. */
+struct ventry {
 	char name[2 * CATALOG_NAME_MAX + 8];
-	size_t n = 0, fixed = 2;
-	off_t k;
+	struct fs_ref r;
+};
+
+static struct ventry *vlist_add(struct ventry **v, size_t *n, size_t *cap)
+{
+	struct ventry *nv;
+
+	if (*n == *cap) {
+		nv = realloc(*v, (*cap ? 2 * *cap : 16) * sizeof(struct ventry));
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = *cap ? 2 * *cap : 16;
+	}
+	memset(&(*v)[*n], 0, sizeof(struct ventry));
+	return &(*v)[(*n)++];
+}
+
+/* The whole listing of a catalog directory ("." and ".." first), made
+ * afresh for each request: the catalog may have changed. NULL: ENOMEM. */
+static struct ventry *virtual_list(struct fs *fs, const struct fs_ref *dir,
+				   size_t *n)
+{
+	struct catalog_entry **ents = NULL;
+	const char **vers = NULL;
+	struct ventry *v = NULL, *x;
+	size_t cap = 0, k, m = 0;
+
+	*n = 0;
+	if ((x = vlist_add(&v, n, &cap))) {
+		snprintf(x->name, sizeof(x->name), ".");
+		x->r = *dir;
+	}
+	if (x && (x = vlist_add(&v, n, &cap))) {
+		snprintf(x->name, sizeof(x->name), "..");
+		x->r.kind = dir->kind == FS_MODSLURM ? FS_MODULES : FS_ROOT;
+	}
+	if (!x)
+		goto fail;
+	switch (dir->kind) {
+	case FS_ROOT:
+		if (!(x = vlist_add(&v, n, &cap)))
+			goto fail;
+		snprintf(x->name, sizeof(x->name), "modules");
+		x->r.kind = FS_MODULES;
+		if (catalog_latest(fs->cat)) {
+			if (!(x = vlist_add(&v, n, &cap)))
+				goto fail;
+			snprintf(x->name, sizeof(x->name), "latest");
+			x->r.kind = FS_LATEST;
+		}
+		m = catalog_versions(fs->cat, NULL, 0);
+		vers = calloc(m ? m : 1, sizeof(const char *));
+		if (!vers)
+			goto fail;
+		m = catalog_versions(fs->cat, vers, m);
+		for (k = 0; k < m; k++) {
+			int idx = catalog_version(fs->cat, vers[k], false);
+
+			if (idx < 0)
+				continue;
+			if (!(x = vlist_add(&v, n, &cap)))
+				goto fail;
+			snprintf(x->name, sizeof(x->name), "%s", vers[k]);
+			x->r.kind = FS_VERSION;
+			x->r.vidx = (uint32_t)idx;
+		}
+		break;
+	case FS_MODULES:
+		if (!(x = vlist_add(&v, n, &cap)))
+			goto fail;
+		snprintf(x->name, sizeof(x->name), "slurm");
+		x->r.kind = FS_MODSLURM;
+		break;
+	case FS_VERSION:
+	case FS_MODSLURM:
+		m = dir->kind == FS_VERSION
+			? catalog_entries(fs->cat, dir->vidx, NULL, 0)
+			: catalog_all(fs->cat, NULL, 0);
+		ents = calloc(m ? m : 1, sizeof(struct catalog_entry *));
+		if (!ents)
+			goto fail;
+		m = dir->kind == FS_VERSION
+			? catalog_entries(fs->cat, dir->vidx, ents, m)
+			: catalog_all(fs->cat, ents, m);
+		for (k = 0; k < m; k++) {
+			if (!(x = vlist_add(&v, n, &cap)))
+				goto fail;
+			x->r.e = ents[k];
+			x->r.kind = dir->kind == FS_VERSION ? FS_ARTROOT
+							    : FS_MODFILE;
+			if (dir->kind == FS_VERSION)
+				snprintf(x->name, sizeof(x->name), "%s",
+					 catalog_entry_toolchain(ents[k]));
+			else
+				snprintf(x->name, sizeof(x->name), "%s-%s.lua",
+					 catalog_entry_version(ents[k]),
+					 catalog_entry_toolchain(ents[k]));
+		}
+		break;
+	default:
+		break;
+	}
+	free(vers);
+	free(ents);
+	return v;
+fail:
+	free(vers);
+	free(ents);
+	free(v);
+	return NULL;
+}
+
+static int fill_virtual_dir(struct fs *fs, const struct fs_ref *dir,
+			    struct dirbuf *d, off_t off)
+{
+	struct ventry *v;
+	size_t n;
 
 	if (dir->kind == FS_ROOT && off == 0)
 		catalog_maybe_refresh(fs->cat);
-	if (dir->kind == FS_ROOT)
-		fixed = catalog_latest(fs->cat) ? 4 : 3;
-	else if (dir->kind == FS_MODULES)
-		fixed = 3;
-	else if (dir->kind == FS_MODSLURM)
-		up.kind = FS_MODULES;
-	else if (dir->kind == FS_VERSION)
-		up.kind = FS_ROOT;
-	for (k = off; k >= 0; k++) {
-		struct catalog_entry *one[1];
-
-		memset(&r, 0, sizeof(r));
-		if (k == 0) {
-			r = *dir;
-			snprintf(name, sizeof(name), ".");
-		} else if (k == 1) {
-			r = up;
-			snprintf(name, sizeof(name), "..");
-		} else if (k < (off_t)fixed) {
-			bool mod = dir->kind == FS_MODULES || k == 2;
-
-			r.kind = dir->kind == FS_MODULES ? FS_MODSLURM
-				 : mod			 ? FS_MODULES
-							 : FS_LATEST;
-			snprintf(name, sizeof(name), "%s",
-				 dir->kind == FS_MODULES ? "slurm"
-				 : mod			 ? "modules"
-							 : "latest");
-		} else if (dir->kind == FS_ROOT) {
-			n = catalog_versions(fs->cat, vers, LIST_MAX);
-			if ((size_t)k - fixed >= n || (size_t)k - fixed >= LIST_MAX)
-				break;
-			r.kind = FS_VERSION;
-			r.vidx = (uint32_t)catalog_version(
-			    fs->cat, vers[k - (off_t)fixed], false);
-			snprintf(name, sizeof(name), "%s",
-				 vers[k - (off_t)fixed]);
-		} else if (dir->kind == FS_VERSION || dir->kind == FS_MODSLURM) {
-			struct catalog_entry **all = malloc(LIST_MAX * sizeof(*all));
-
-			if (!all)
-				break;
-			n = dir->kind == FS_VERSION
-				? catalog_entries(fs->cat, dir->vidx, all, LIST_MAX)
-				: catalog_all(fs->cat, all, LIST_MAX);
-			if ((size_t)k - fixed >= n || (size_t)k - fixed >= LIST_MAX) {
-				free(all);
-				break;
-			}
-			one[0] = all[k - (off_t)fixed];
-			free(all);
-			r.e = one[0];
-			if (dir->kind == FS_VERSION) {
-				r.kind = FS_ARTROOT;
-				snprintf(name, sizeof(name), "%s",
-					 catalog_entry_toolchain(r.e));
-			} else {
-				r.kind = FS_MODFILE;
-				snprintf(name, sizeof(name), "%s-%s.lua",
-					 catalog_entry_version(r.e),
-					 catalog_entry_toolchain(r.e));
-			}
-		} else {
+	v = virtual_list(fs, dir, &n);
+	if (!v)
+		return -ENOMEM;
+	for (off_t k = off; k >= 0 && (size_t)k < n; k++)
+		if (!dir_add(fs, d, v[k].name, &v[k].r, k, false))
 			break;
-		}
-		if (!dir_add(fs, d, name, &r, k, false))
-			break;
-	}
+	free(v);
+	return 0;
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -533,21 +583,25 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		rc = fs_hold_artroot(fs, &dir);
 	if (!rc && !ref_is_dir(&dir))
 		rc = -ENOTDIR;
-	if (!rc) {
-		d.buf = malloc(size ? size : 1);
-		if (!d.buf)
-			rc = -ENOMEM;
-	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
+		fs_unref(fs, &dir);
+		return;
+	}
+	d.buf = malloc(size ? size : 1);
+	if (!d.buf) {
+		fuse_reply_err(req, ENOMEM);
 		fs_unref(fs, &dir);
 		return;
 	}
 	if (dir.kind == FS_NODE)
 		fill_node_dir(fs, &dir, &d, off);
 	else
-		fill_virtual_dir(fs, &dir, &d, off);
-	fuse_reply_buf(req, d.buf, d.used);
+		rc = fill_virtual_dir(fs, &dir, &d, off);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
 	free(d.buf);
 	fs_unref(fs, &dir);
 }

@@ -73,7 +73,8 @@ void catalog_maybe_refresh(struct catalog *c);
 /* ---- names --------------------------------------------------------- */
 
 /* Versions known now, in version order: names[0..n) point into the
- * catalog (stable), n at most max; returns the count (may exceed max). */
+ * catalog (stable), n at most max; returns the count (may exceed max;
+ * names may be NULL to count). */
 size_t catalog_versions(struct catalog *c, const char **names, size_t max);
 /* Index of version name (stable, for inode numbers), or -ENOENT. With
  * probe, an unknown name (not negatively cached) is probed first. */
@@ -82,7 +83,8 @@ const char *catalog_version_name(struct catalog *c, uint32_t vidx);
 /* The newest version, or NULL. */
 const char *catalog_latest(struct catalog *c);
 
-/* Entries of version vidx, in toolchain order; as catalog_versions. */
+/* Entries of version vidx, in toolchain order; as catalog_versions (out
+ * may be NULL to count). */
 size_t catalog_entries(struct catalog *c, uint32_t vidx,
 		       struct catalog_entry **out, size_t max);
 /* Every entry, in (version, toolchain) order. */
