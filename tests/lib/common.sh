@@ -380,3 +380,52 @@ sffs_mount() {
 	is_mounted "$mnt" || fail "sffs returned but $mnt is not mounted"
 	log "mounted $url at $mnt"
 }
+
+# s3_listening PORT: something accepts connections on 127.0.0.1:PORT (a
+# bare connect: no request, so nothing in the server's log).
+s3_listening() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# s3_start ROOT BUCKET [PAGE_SIZE]: serve the files under ROOT as bucket
+# BUCKET with tests/lib/s3server.py (path style: object KEY is
+# ROOT/KEY; ListObjectsV2 pages of at most PAGE_SIZE entries when given) on
+# 127.0.0.1:<free port>. Sets S3_URL (http://127.0.0.1:PORT, without the
+# bucket), S3_BUCKET_URL ($S3_URL/BUCKET), S3_LOG (one line per request:
+# "METHOD PATH?QUERY STATUS RANGE BYTES_SENT", RANGE "-" when none) and
+# S3_PID; stopped on exit.
+s3_start() {
+	local root=$1 bucket=$2 page=${3:-} dir port i
+	require_tool python3
+	[ -d "$root" ] || fail "s3_start: no directory $root"
+	root=$(cd "$root" && pwd)
+	dir=$(mktemp -d "$TEST_TMP/s3.XXXXXX")
+	S3_LOG=$dir/requests.log
+	: >"$S3_LOG"
+	# A free port can be taken before the server binds it: try a few.
+	for i in 1 2 3; do
+		port=$(free_port)
+		S3_URL=http://127.0.0.1:$port
+		S3_BUCKET_URL=$S3_URL/$bucket
+		python3 "$SFFS_SRC/tests/lib/s3server.py" --root "$root" \
+			--bucket "$bucket" --port "$port" --log "$S3_LOG" \
+			${page:+--page-size "$page"} >"$dir/stdout" 2>"$dir/stderr" &
+		S3_PID=$!
+		cleanup_push "kill_pid $S3_PID"
+		if wait_until 10 eval "s3_listening $port || ! kill -0 $S3_PID 2>/dev/null" &&
+			kill -0 "$S3_PID" 2>/dev/null; then
+			log "s3server serving $root as $S3_BUCKET_URL${page:+ (pages of $page)}"
+			return 0
+		fi
+		kill_pid "$S3_PID"
+	done
+	cat "$dir/stderr" >&2 || true
+	fail "s3server.py did not start"
+}
+
+# s3_requests PATTERN: how many logged requests match the grep -E PATTERN
+# (e.g. s3_requests '^GET /bkt/seed/25\.11/noble/[^ ?]*\.tar\.gz 206 ').
+s3_requests() {
+	[ -n "${S3_LOG:-}" ] || fail "s3_requests: no s3_start"
+	grep -c -E -e "$1" "$S3_LOG" || true
+}
