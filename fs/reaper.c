@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reaper.c - releases the catalog's idle artifacts: every few seconds,
+ * reaper.c - keeps the kernel's view of the catalog fresh: when a newer
+ * version appears, the cached target of latest is dropped; and it
+ * releases the catalog's idle artifacts: every few seconds,
  * catalog_idle() marks those unused for release_after seconds, and for
  * each the kernel is told to drop its entry (and so the whole subtree of
  * dentries under it, and then its inodes: the forgets that let the
@@ -33,9 +35,23 @@ static void drop_entry(void *arg, struct catalog_entry *e)
 			  catalog_entry_version(e), tc, strerror(-rc));
 }
 
+/* The kernel caches symlink targets: when a newer version appears,
+ * latest's cached target is dropped. */
+static void check_latest(struct fs *fs, const char **seen)
+{
+	const char *now = catalog_latest(fs->cat);
+
+	if (now == *seen || !fs->se)
+		return;
+	*seen = now;
+	fuse_lowlevel_notify_inval_inode(fs->se, FS_INO_LATEST, 0, 0);
+	fuse_lowlevel_notify_inval_entry(fs->se, FS_INO_ROOT, "latest", 6);
+}
+
 static void *reaper_main(void *arg)
 {
 	struct fs *fs = arg;
+	const char *latest = catalog_latest(fs->cat);
 	struct timespec ts;
 
 	pthread_mutex_lock(&fs->reaper_lock);
@@ -46,6 +62,7 @@ static void *reaper_main(void *arg)
 		if (fs->reaper_stop)
 			break;
 		pthread_mutex_unlock(&fs->reaper_lock);
+		check_latest(fs, &latest);
 		catalog_idle(fs->cat, fs->se ? drop_entry : NULL, fs);
 		pthread_mutex_lock(&fs->reaper_lock);
 	}
@@ -57,8 +74,10 @@ int fs_reaper_start(struct fs *fs)
 {
 	int rc;
 
-	if (!fs->cat || fs->reaper_started || !fs->reap_period_s)
+	if (!fs->cat || fs->reaper_started)
 		return 0;
+	if (!fs->reap_period_s)
+		fs->reap_period_s = 5; /* latest only: nothing is released */
 	fs->reaper_stop = false;
 	rc = pthread_create(&fs->reaper, NULL, reaper_main, fs);
 	if (rc) {
