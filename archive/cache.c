@@ -200,6 +200,17 @@ struct chunk *cache_get(struct cache *c, uint64_t key)
 	return e ? &e->c : NULL;
 }
 
+/* Removes e from the table; its reference goes. Caller holds lock. */
+static void cache_evict(struct cache *c, struct centry *e)
+{
+	// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
+	HASH_DEL(c->table, e);
+	c->st.bytes -= e->c.len;
+	c->st.entries--;
+	c->st.evictions++;
+	cache_chunk_put(&e->c);
+}
+
 /* Evicts from the LRU end until need more bytes fit. Caller holds lock. */
 static void cache_make_room(struct cache *c, size_t need)
 {
@@ -208,12 +219,7 @@ static void cache_make_room(struct cache *c, size_t need)
 	HASH_ITER(hh, c->table, e, tmp) {
 		if (c->st.bytes + need <= c->max_bytes)
 			break;
-		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-		HASH_DEL(c->table, e);
-		c->st.bytes -= e->c.len;
-		c->st.entries--;
-		c->st.evictions++;
-		cache_chunk_put(&e->c);
+		cache_evict(c, e);
 	}
 }
 
@@ -247,14 +253,8 @@ void cache_drop(struct cache *c, uint64_t value, uint64_t mask)
 		/* HASH_ITER sets e before the body runs (cppcheck cannot
 		 * see through the macro) */
 		// cppcheck-suppress uninitvar
-		if ((e->c.key & mask) != value)
-			continue;
-		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-		HASH_DEL(c->table, e);
-		c->st.bytes -= e->c.len;
-		c->st.entries--;
-		c->st.evictions++;
-		cache_chunk_put(&e->c);
+		if ((e->c.key & mask) == value)
+			cache_evict(c, e);
 	}
 	pthread_mutex_unlock(&c->lock);
 }

@@ -1028,14 +1028,14 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	return 0;
 }
 
-int catalog_get(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
+/* An active reference if attached (of generation epoch, unless any). */
+static int take(struct catalog_entry *e, bool any, uint32_t epoch,
 		struct archive **ar)
 {
 	int rc = -ESTALE;
 
-	(void)c;
 	pthread_mutex_lock(&e->lock);
-	if (e->o.ar && e->epoch == epoch) {
+	if (e->o.ar && (any || e->epoch == epoch)) {
 		e->active++;
 		e->releasing = false;
 		e->last_used_ns = now_ns();
@@ -1046,20 +1046,18 @@ int catalog_get(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
 	return rc;
 }
 
+int catalog_get(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
+		struct archive **ar)
+{
+	(void)c;
+	return take(e, false, epoch, ar);
+}
+
 int catalog_peek(struct catalog *c, struct catalog_entry *e,
 		 struct archive **ar)
 {
-	int rc = -ESTALE;
-
 	(void)c;
-	pthread_mutex_lock(&e->lock);
-	if (e->o.ar) {
-		e->active++;
-		*ar = e->o.ar;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&e->lock);
-	return rc;
+	return take(e, true, 0, ar);
 }
 
 void catalog_put(struct catalog *c, struct catalog_entry *e)

@@ -82,6 +82,19 @@ static void lua_quoted(struct text *t, const char *s, size_t n)
 	add(t, "\"", 1);
 }
 
+/* Writes fn(<s as one quoted literal>) and frees s. */
+static void call_text(struct text *t, const char *fn, struct text *s)
+{
+	puts_(t, fn);
+	puts_(t, "(");
+	if (s->oom)
+		t->oom = true;
+	else
+		lua_quoted(t, s->p, s->len);
+	puts_(t, ")\n");
+	free(s->p);
+}
+
 /* Writes fn("label" .. value) as one literal: fn("Label: value"). */
 static void call_str(struct text *t, const char *fn, const char *label,
 		     const char *value)
@@ -90,14 +103,7 @@ static void call_str(struct text *t, const char *fn, const char *label,
 
 	puts_(&s, label);
 	puts_(&s, value);
-	puts_(t, fn);
-	puts_(t, "(");
-	if (s.oom)
-		t->oom = true;
-	else
-		lua_quoted(t, s.p, s.len);
-	puts_(t, ")\n");
-	free(s.p);
+	call_text(t, fn, &s);
 }
 
 static void add_help(struct text *t, const char *version, const char *toolchain,
@@ -122,13 +128,7 @@ static void add_help(struct text *t, const char *version, const char *toolchain,
 	puts_(&s, "\n\nSets PATH, LD_LIBRARY_PATH and MANPATH (for the "
 		  "directories present),\nSLURM_INSTALL_PREFIX and "
 		  "SLURM_ROOT.\n");
-	puts_(t, "help(");
-	if (s.oom)
-		t->oom = true;
-	else
-		lua_quoted(t, s.p, s.len);
-	puts_(t, ")\n");
-	free(s.p);
+	call_text(t, "help", &s);
 }
 
 /* The directories each variable gets, in prepend order: the last one

@@ -316,7 +316,8 @@ static int parse_seconds(const char *name, const char *val, unsigned *out)
  * probed as they are looked up) after a warning. */
 static struct catalog *open_catalog(const struct cfg *cfg,
 				    const struct archive_opts *ao,
-				    const char *mountpoint)
+				    const char *mountpoint,
+				    struct catalog_opts *out)
 {
 	struct catalog_opts co;
 	struct catalog_stats st;
@@ -352,6 +353,8 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 	co.ao = *ao;
 	cat = catalog_new(&co, err, sizeof(err));
 	free(root);
+	co.module_root = NULL; /* freed: not for the caller */
+	*out = co;
 	if (!cat) {
 		log_err("%s", err);
 		return NULL;
@@ -538,17 +541,15 @@ static void cfg_free(struct cfg *cfg)
 	}
 }
 
-/* Seconds between looks for idle artifacts: a few per release_after. */
-static unsigned reap_period(const struct cfg *cfg)
+/* Seconds between looks for idle artifacts: a few per release_after
+ * (0: nothing is released; the reaper then only watches latest). */
+static unsigned reap_period(unsigned release_after_s)
 {
-	unsigned after = 600;
+	unsigned half = release_after_s / 2;
 
-	if (cfg->release_after)
-		after = (unsigned)strtoul(cfg->release_after, NULL, 10);
-	if (!after)
+	if (!release_after_s)
 		return 0;
-	after /= 2;
-	return after < 1 ? 1 : after > 5 ? 5 : after;
+	return half < 1 ? 1 : half > 5 ? 5 : half;
 }
 
 int main(int argc, char *argv[])
@@ -559,6 +560,7 @@ int main(int argc, char *argv[])
 	struct archive_opts ao;
 	struct opened o = { 0 };
 	struct catalog *cat = NULL;
+	struct catalog_opts co;
 	struct fs fs = { 0 };
 	int rc = 1;
 
@@ -596,13 +598,13 @@ int main(int argc, char *argv[])
 	if (fetch_global_init())
 		goto out_opts;
 	if (is_catalog(cfg.source)) {
-		cat = open_catalog(&cfg, &ao, opts.mountpoint);
+		cat = open_catalog(&cfg, &ao, opts.mountpoint, &co);
 		if (!cat)
 			goto out_fetch;
 		fs_init_catalog(&fs, cat, 86400.0);
-		fs.reap_period_s = reap_period(&cfg);
-		if (cfg.negative_ttl)
-			fs.neg_timeout = strtod(cfg.negative_ttl, NULL);
+		fs.reap_period_s = reap_period(co.release_after_s);
+		/* the kernel's negative entries expire with the catalog's */
+		fs.neg_timeout = co.negative_ttl_s < 5 ? co.negative_ttl_s : 5;
 	} else {
 		if (open_artifact(&cfg, &ao, &o))
 			goto out_fetch;
