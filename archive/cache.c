@@ -219,6 +219,9 @@ static void cache_make_room(struct cache *c, size_t need)
 	HASH_ITER(hh, c->table, e, tmp) {
 		if (c->st.bytes + need <= c->max_bytes)
 			break;
+		/* HASH_ITER sets e before the body runs (cppcheck cannot
+		 * see through the macro) */
+		// cppcheck-suppress uninitvar
 		cache_evict(c, e);
 	}
 }
