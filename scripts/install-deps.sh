@@ -21,6 +21,8 @@ PACKAGES=(
 	libssl-dev uthash-dev
 	# ListObjectsV2 listings (catalog discovery on S3)
 	libexpat1-dev
+	# OpenPGP signatures (trust/); gpg makes the tests' throwaway keys
+	librnp-dev gnupg
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr
