@@ -629,9 +629,13 @@ static int refresh_s3(struct catalog *c)
 	return walk_level(&w, 0, c->prefix, &v);
 }
 
-/* Probes every configured (version, toolchain) and every entry known. */
+/* Probes every configured (version, toolchain), then every entry known
+ * that this refresh has not found yet (one discovered by a lookup, or a
+ * configured one that answered 404 and so may be gone): at mount each
+ * configured artifact costs one HEAD, not two. */
 static int refresh_probe(struct catalog *c)
 {
+	unsigned gen = atomic_load(&c->gen);
 	size_t i, k, n;
 	int rc = 0, r;
 
@@ -647,6 +651,8 @@ static int refresh_probe(struct catalog *c)
 	for (i = 0; i < n; i++) {
 		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
 
+		if (atomic_load(&e->seen) == gen)
+			continue; /* found by this refresh: just probed */
 		r = probe(c, e->version, e->toolchain);
 		if (r == -ENOENT)
 			atomic_store(&e->present, false);

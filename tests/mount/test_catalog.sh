@@ -46,6 +46,9 @@ mnt=$TEST_TMP/sf
 sffs_mount "$NGINX_URL/" "$mnt" -o versions=23.11:24.11:25.11,toolchains=noble:jammy \
 	-o release_after=3,negative_ttl=2,cache_dir="$TEST_TMP/cache"
 log "mounted: $(getfattr --absolute-names --only-values -n user.sffs.stats "$mnt")"
+# one HEAD per configured (version, toolchain) at mount, found or not
+[ "$(grep -c ' HEAD ' "$NGINX_LOG")" = 6 ] ||
+	fail "the mount probed $(grep -c ' HEAD ' "$NGINX_LOG") times for 6 artifacts: $(grep ' HEAD ' "$NGINX_LOG")"
 
 step listing
 [ "$(ls "$mnt" | tr '\n' ' ')" = "23.11 24.11 25.11 latest modules " ] ||
