@@ -216,10 +216,12 @@ static enum trust_status judge_one(const struct trust *t, rnp_ffi_t ffi,
 	char *s = NULL;
 	enum trust_status ret;
 
-	if (!rnp_op_verify_signature_get_handle(sig, &h) &&
-	    !rnp_signature_get_keyid(h, &s))
-		copy_hex(r->keyid, sizeof(r->keyid), s);
-	rnp_signature_handle_destroy(h);
+	/* On failure librnp 0.16 leaves h pointing at memory it freed. */
+	if (!rnp_op_verify_signature_get_handle(sig, &h)) {
+		if (!rnp_signature_get_keyid(h, &s))
+			copy_hex(r->keyid, sizeof(r->keyid), s);
+		rnp_signature_handle_destroy(h);
+	}
 	if (rnp_op_verify_signature_get_key(sig, &key) || !key) {
 		if (st == RNP_ERROR_SIGNATURE_UNKNOWN ||
 		    st == RNP_ERROR_NOT_SUPPORTED)
@@ -283,12 +285,22 @@ static enum trust_status open_for(const struct trust *t, rnp_ffi_t *ffi,
 	return TRUST_OK;
 }
 
-/* librnp wants a non-NULL buffer even for no bytes. */
-static const uint8_t *nonnull(const void *p)
+static bool read_nothing(void *ctx, void *buf, size_t len, size_t *read)
 {
-	static const uint8_t none[1];
+	(void)ctx;
+	(void)buf;
+	(void)len;
+	*read = 0;
+	return true;
+}
 
-	return p ? p : none;
+/* An input over data; librnp refuses a memory input of no bytes, so
+ * empty data is a reader at EOF. */
+static rnp_result_t input_of(rnp_input_t *in, const void *data, size_t len)
+{
+	if (!len)
+		return rnp_input_from_callback(in, read_nothing, NULL, NULL);
+	return rnp_input_from_memory(in, data, len, false);
 }
 
 enum trust_status trust_verify_detached(const struct trust *t,
@@ -311,7 +323,7 @@ enum trust_status trust_verify_detached(const struct trust *t,
 					siglen, TRUST_MAX_SIG);
 	if (open_for(t, &ffi, r))
 		return r->status;
-	if (rnp_input_from_memory(&din, nonnull(data), len, false) ||
+	if (input_of(&din, data, len) ||
 	    rnp_input_from_memory(&sin, sig, siglen, false) ||
 	    rnp_op_verify_detached_create(&op, ffi, din, sin)) {
 		trust_result_set(r, TRUST_ERROR, "cannot set up librnp");
