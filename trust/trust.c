@@ -242,15 +242,14 @@ static int primaries(rnp_ffi_t ffi, struct trust_fprs *out)
 static int learn_keys(const void *data, size_t len, struct trust_fprs *out,
 		      char *err, size_t errlen)
 {
-	struct trust_keys one = { .len = len, .n = 1, .ends = &len,
-				  .data = (unsigned char *)data };
+	struct trust_keys one = {
+	    .len = len, .n = 1, .ends = &len, .data = (unsigned char *)data};
 	rnp_ffi_t ffi;
 	int rc;
 
 	rc = trust_ffi_open(&one, &ffi);
 	if (rc == -EIO) {
-		errf(err, errlen,
-		     "not OpenPGP public key data (or malformed)");
+		errf(err, errlen, "not OpenPGP public key data (or malformed)");
 		return -EINVAL;
 	}
 	if (rc) {
@@ -297,10 +296,10 @@ static int publish(struct trust *t, const void *data, size_t len)
 	return 0;
 }
 
-int trust_add_keys(struct trust *t, const void *data, size_t len,
-		   bool operator, char *err, size_t errlen)
+int trust_add_keys(struct trust *t, const void *data, size_t len, bool operator,
+		   char * err, size_t errlen)
 {
-	struct trust_fprs found = { 0 };
+	struct trust_fprs found = {0};
 	size_t i;
 	int n, rc;
 
@@ -325,7 +324,7 @@ int trust_add_keys(struct trust *t, const void *data, size_t len,
 	}
 	if (!rc)
 		rc = publish(t, data, len);
-	for (i = 0; !rc && operator && i < found.n; i++)
+	for (i = 0; !rc && operator&& i<found.n; i++)
 		rc = fprs_add(&t->opkeys, found.v[i]);
 	pthread_mutex_unlock(&t->lock);
 	if (rc) {

@@ -103,16 +103,11 @@ static void copy_hex(char *out, size_t cap, char *s)
 static int rank(enum trust_status s)
 {
 	static const int ranks[] = {
-	    [TRUST_OK] = 100,
-	    [TRUST_BAD_SIGNATURE] = 90,
-	    [TRUST_KEY_REVOKED] = 85,
-	    [TRUST_KEY_EXPIRED] = 80,
-	    [TRUST_SIG_EXPIRED] = 75,
-	    [TRUST_UNSUPPORTED] = 60,
-	    [TRUST_ERROR] = 50,
-	    [TRUST_UNTRUSTED_KEY] = 40,
-	    [TRUST_UNKNOWN_KEY] = 30,
-	    [TRUST_NO_SIGNATURE] = 10,
+	    [TRUST_OK] = 100,	      [TRUST_BAD_SIGNATURE] = 90,
+	    [TRUST_KEY_REVOKED] = 85, [TRUST_KEY_EXPIRED] = 80,
+	    [TRUST_SIG_EXPIRED] = 75, [TRUST_UNSUPPORTED] = 60,
+	    [TRUST_ERROR] = 50,	      [TRUST_UNTRUSTED_KEY] = 40,
+	    [TRUST_UNKNOWN_KEY] = 30, [TRUST_NO_SIGNATURE] = 10,
 	};
 
 	return ranks[s];
@@ -279,9 +274,8 @@ static enum trust_status open_for(const struct trust *t, rnp_ffi_t *ffi,
 
 	trust_keys_put(keys);
 	if (rc)
-		return trust_result_set(r, TRUST_ERROR,
-					"cannot set up librnp: %s",
-					strerror(-rc));
+		return trust_result_set(
+		    r, TRUST_ERROR, "cannot set up librnp: %s", strerror(-rc));
 	return TRUST_OK;
 }
 
@@ -303,10 +297,9 @@ static rnp_result_t input_of(rnp_input_t *in, const void *data, size_t len)
 	return rnp_input_from_memory(in, data, len, false);
 }
 
-enum trust_status trust_verify_detached(const struct trust *t,
-					const void *data, size_t len,
-					const void *sig, size_t siglen,
-					struct trust_result *r)
+enum trust_status trust_verify_detached(const struct trust *t, const void *data,
+					size_t len, const void *sig,
+					size_t siglen, struct trust_result *r)
 {
 	rnp_input_t din = NULL, sin = NULL;
 	rnp_op_verify_t op = NULL;

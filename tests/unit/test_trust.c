@@ -100,7 +100,7 @@ static struct trust *set_of(const char *const *names)
 	return t;
 }
 
-static const char *const all_ops[] = { "rsa", "ed", "sub", "exp", "rev", NULL };
+static const char *const all_ops[] = {"rsa", "ed", "sub", "exp", "rev", NULL};
 
 static void show(const char *what, const struct trust_result *r,
 		 enum trust_status want)
@@ -178,8 +178,8 @@ static void test_fpr(void)
 				      "B3A3 D5B1 C0A1"),
 		     0);
 	CHECK(trust_is_trusted(t, fa));
-	CHECK_EQ_U64(trust_add_fpr(t, "fdea9066b1b64a8c2c2d9a3be6c5b3a3d5b1c0a1"),
-		     0);
+	CHECK_EQ_U64(
+	    trust_add_fpr(t, "fdea9066b1b64a8c2c2d9a3be6c5b3a3d5b1c0a1"), 0);
 	CHECK_EQ_U64(trust_count(t), 1);
 	CHECK(!trust_is_trusted(t, "fdea9066b1b64a8c2c2d9a3be6c5b3a3d5b1c0a1"));
 	CHECK(!trust_is_trusted(t, fb));
@@ -188,22 +188,27 @@ static void test_fpr(void)
 
 	/* a list: ':' or ',', blanks around entries; a bad entry adds
 	 * nothing and is named */
-	CHECK_EQ_U64(trust_add_fpr_list(t, "0123456789abcdef0123456789abcdef"
-					   "01234567,nothex",
+	CHECK_EQ_U64(trust_add_fpr_list(t,
+					"0123456789abcdef0123456789abcdef"
+					"01234567,nothex",
 					err, sizeof(err)),
 		     -EINVAL);
 	CHECK(strstr(err, "nothex") != NULL);
 	CHECK_EQ_U64(trust_count(t), 1);
 	CHECK_EQ_U64(trust_add_fpr_list(t, "", err, sizeof(err)), -EINVAL);
 	CHECK_EQ_U64(trust_add_fpr_list(t, " : ,", err, sizeof(err)), -EINVAL);
-	CHECK_EQ_U64(trust_add_fpr_list(t, "E6C5B3A3D5B1C0A1", err, sizeof(err)),
-		     -EINVAL);
+	CHECK_EQ_U64(
+	    trust_add_fpr_list(t, "E6C5B3A3D5B1C0A1", err, sizeof(err)),
+	    -EINVAL);
 	CHECK(strstr(err, "E6C5B3A3D5B1C0A1") != NULL);
 	CHECK_EQ_U64(trust_add_fpr_list(t, NULL, err, sizeof(err)), -EINVAL);
-	CHECK_EQ_U64(trust_add_fpr_list(t, " FDEA 9066 B1B6 4A8C 2C2D  9A3B E6C5 B3A3 D5B1 C0A1 : "
-					"0123456789abcdef0123456789abcdef01234567",
-					err, sizeof(err)),
-		     0);
+	CHECK_EQ_U64(
+	    trust_add_fpr_list(
+		t,
+		" FDEA 9066 B1B6 4A8C 2C2D  9A3B E6C5 B3A3 D5B1 C0A1 : "
+		"0123456789abcdef0123456789abcdef01234567",
+		err, sizeof(err)),
+	    0);
 	CHECK_EQ_U64(trust_count(t), 2);
 	CHECK(trust_is_trusted(t, fb));
 
@@ -231,7 +236,8 @@ static void test_add_keys(void)
 	CHECK_EQ_U64(add(t, "ed", "gpg", true), 1);
 	CHECK_EQ_U64(add(t, "sub", "gpg", true), 1); /* a subkey: one primary */
 	CHECK_EQ_U64(trust_count(t), 3);
-	CHECK(trust_is_trusted(t, fpr("rsa")) && trust_is_trusted(t, fpr("ed")));
+	CHECK(trust_is_trusted(t, fpr("rsa")) &&
+	      trust_is_trusted(t, fpr("ed")));
 	CHECK(trust_is_trusted(t, fpr("sub")));
 	/* offered by a server: held, not trusted */
 	CHECK_EQ_U64(add(t, "other", "asc", false), 1);
@@ -249,8 +255,8 @@ static void test_add_keys(void)
 	two = malloc(alen + blen);
 	memcpy(two, a, alen);
 	memcpy(two + alen, b, blen);
-	CHECK_EQ_U64(trust_add_keys(t, two, alen + blen, true, err, sizeof(err)),
-		     2);
+	CHECK_EQ_U64(
+	    trust_add_keys(t, two, alen + blen, true, err, sizeof(err)), 2);
 	free(a);
 	free(b);
 	free(two);
@@ -259,8 +265,8 @@ static void test_add_keys(void)
 	two = malloc(alen + blen);
 	memcpy(two, a, alen);
 	memcpy(two + alen, b, blen);
-	CHECK_EQ_U64(trust_add_keys(t, two, alen + blen, true, err, sizeof(err)),
-		     2);
+	CHECK_EQ_U64(
+	    trust_add_keys(t, two, alen + blen, true, err, sizeof(err)), 2);
 	CHECK_EQ_U64(trust_count(t), 2);
 
 	/* no key: garbage, nothing, a signature */
@@ -269,15 +275,18 @@ static void test_add_keys(void)
 		     -EINVAL);
 	CHECK(err[0] != '\0');
 	CHECK_EQ_U64(trust_add_keys(t, "", 0, true, err, sizeof(err)), -EINVAL);
-	CHECK_EQ_U64(trust_add_keys(t, NULL, 0, true, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_U64(trust_add_keys(t, NULL, 0, true, err, sizeof(err)),
+		     -EINVAL);
 	free(a);
 	a = slurp("data.ed.asc", &alen);
 	err[0] = '\0';
-	CHECK_EQ_U64(trust_add_keys(t, a, alen, true, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_U64(trust_add_keys(t, a, alen, true, err, sizeof(err)),
+		     -EINVAL);
 	CHECK(err[0] != '\0');
 	free(a);
 	a = slurp("data.ed.sig", &alen);
-	CHECK_EQ_U64(trust_add_keys(t, a, alen, true, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_U64(trust_add_keys(t, a, alen, true, err, sizeof(err)),
+		     -EINVAL);
 	free(a);
 	/* a cut key */
 	CHECK_EQ_U64(trust_add_keys(t, b, 20, true, err, sizeof(err)), -EINVAL);
@@ -286,9 +295,9 @@ static void test_add_keys(void)
 
 	/* beyond the bound, at once and in all */
 	big = calloc(1, TRUST_MAX_KEYS + 1);
-	CHECK_EQ_U64(trust_add_keys(t, big, TRUST_MAX_KEYS + 1, true, err,
-				    sizeof(err)),
-		     -E2BIG);
+	CHECK_EQ_U64(
+	    trust_add_keys(t, big, TRUST_MAX_KEYS + 1, true, err, sizeof(err)),
+	    -E2BIG);
 	CHECK(strstr(err, "more than") != NULL);
 	free(big);
 	CHECK_EQ_U64(trust_count(t), 2);
@@ -304,7 +313,8 @@ static void test_add_keys(void)
 	CHECK_EQ_U64(rc, -ENOENT);
 	CHECK(strstr(err, "nonexistent") != NULL);
 	snprintf(path, sizeof(path), "%s/doc.txt", dir);
-	CHECK_EQ_U64(trust_add_keyring_file(t, path, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_U64(trust_add_keyring_file(t, path, err, sizeof(err)),
+		     -EINVAL);
 	CHECK(strstr(err, "doc.txt") != NULL);
 	CHECK_EQ_U64(trust_add_keyring_file(t, dir, err, sizeof(err)), -EINVAL);
 	CHECK_EQ_U64(trust_count(t), 1);
@@ -326,7 +336,8 @@ static void test_detached(void)
 			NULL);
 	expect_detached(t, "data.bin", "data.ed.asc", TRUST_OK, fpr("ed"),
 			keyid("ed"));
-	expect_detached(t, "data.bin", "data.ed.sig", TRUST_OK, fpr("ed"), NULL);
+	expect_detached(t, "data.bin", "data.ed.sig", TRUST_OK, fpr("ed"),
+			NULL);
 	expect_detached(t, "data.bin", "data.sub.sig", TRUST_OK, fpr("sub"),
 			NULL);
 	/* changed data */
@@ -337,8 +348,8 @@ static void test_detached(void)
 	expect_detached(t, "data.bad", "data.sub.asc", TRUST_BAD_SIGNATURE,
 			fpr("sub"), NULL);
 	/* a key the set does not hold */
-	expect_detached(t, "data.bin", "data.other.sig", TRUST_UNKNOWN_KEY, NULL,
-			keyid("other"));
+	expect_detached(t, "data.bin", "data.other.sig", TRUST_UNKNOWN_KEY,
+			NULL, keyid("other"));
 	/* expired in 2021, signed while valid; revoked after signing */
 	expect_detached(t, "data.bin", "data.exp.sig", TRUST_KEY_EXPIRED,
 			fpr("exp"), keyid("exp"));
@@ -483,7 +494,8 @@ static void test_clearsigned(void)
 	/* oversized */
 	big = calloc(1, TRUST_MAX_DOC + 1);
 	memcpy(big, "-----BEGIN PGP SIGNED MESSAGE-----\n", 35);
-	trust_verify_clearsigned(t, big, TRUST_MAX_DOC + 1, &text, &textlen, &r);
+	trust_verify_clearsigned(t, big, TRUST_MAX_DOC + 1, &text, &textlen,
+				 &r);
 	CHECK_EQ_U64(r.status, TRUST_NO_SIGNATURE);
 	CHECK(text == NULL);
 	free(big);
@@ -538,7 +550,7 @@ static double now(void)
 
 static void test_stream(void)
 {
-	static const size_t pieces[] = { 1, 7, 4096, 1u << 20 };
+	static const size_t pieces[] = {1, 7, 4096, 1u << 20};
 	struct trust *t = set_of(all_ops);
 	struct trust_stream *s;
 	struct trust_result r;
@@ -548,14 +560,15 @@ static void test_stream(void)
 	int rc = 0;
 
 	for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
-		expect_stream(t, "data.bin", "data.rsa.asc", pieces[i], TRUST_OK,
-			      fpr("rsa"));
+		expect_stream(t, "data.bin", "data.rsa.asc", pieces[i],
+			      TRUST_OK, fpr("rsa"));
 		expect_stream(t, "data.bin", "data.ed.sig", pieces[i], TRUST_OK,
 			      fpr("ed"));
 		expect_stream(t, "data.bad", "data.ed.sig", pieces[i],
 			      TRUST_BAD_SIGNATURE, fpr("ed"));
 	}
-	expect_stream(t, "data.bin", "data.sub.sig", 1000, TRUST_OK, fpr("sub"));
+	expect_stream(t, "data.bin", "data.sub.sig", 1000, TRUST_OK,
+		      fpr("sub"));
 	expect_stream(t, "data.bin", "data.other.asc", 65536, TRUST_UNKNOWN_KEY,
 		      NULL);
 	expect_stream(t, "data.bin", "data.exp.sig", 65536, TRUST_KEY_EXPIRED,
@@ -609,7 +622,7 @@ static void test_stream(void)
 /* zero.ed.sig over zero.mib MiB of zeros fed in 1 MiB pieces: MB/s. */
 static void test_stream_rate(void)
 {
-	static const char *const ed[] = { "ed", NULL };
+	static const char *const ed[] = {"ed", NULL};
 	struct trust *t = set_of(ed);
 	struct trust_stream *s;
 	struct trust_result r;
@@ -655,7 +668,8 @@ static void *worker(void *arg)
 	struct trust_result r;
 	size_t dlen, blen, slen, clen, textlen;
 	char *d = slurp("data.bin", &dlen), *bad = slurp("data.bad", &blen);
-	char *sig = slurp("data.ed.sig", &slen), *doc = slurp("doc.rsa.asc", &clen);
+	char *sig = slurp("data.ed.sig", &slen),
+	     *doc = slurp("doc.rsa.asc", &clen);
 	char *text;
 	struct trust_stream *s;
 	unsigned i;
@@ -695,7 +709,7 @@ static void *worker(void *arg)
 
 static void test_threads(void)
 {
-	static const char *const names[] = { "rsa", "ed", NULL };
+	static const char *const names[] = {"rsa", "ed", NULL};
 	struct trust *t = set_of(names);
 	struct worker w[8];
 	pthread_t th[8];
@@ -704,7 +718,7 @@ static void test_threads(void)
 
 	atomic_init(&failures, 0);
 	for (i = 0; i < 8; i++) {
-		w[i] = (struct worker){ t, i, &failures };
+		w[i] = (struct worker){t, i, &failures};
 		CHECK_EQ_U64(pthread_create(&th[i], NULL, worker, &w[i]), 0);
 	}
 	/* keys added while they verify: held, never trusted */
