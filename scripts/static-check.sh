@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Static analysis with zero findings allowed: cppcheck and clang-tidy over
-# fetch/ archive/ open/ catalog/ fs/ util/ tools/.
+# fetch/ archive/ open/ catalog/ trust/ fs/ util/ tools/.
 #
 #   scripts/static-check.sh
 #
@@ -16,7 +16,7 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$src"
 jobs=$(nproc)
 dirs=()
-for d in fetch archive open catalog fs util tools; do
+for d in fetch archive open catalog trust fs util tools; do
 	[ -d "$d" ] && dirs+=("$d")
 done
 status=0
