@@ -147,7 +147,13 @@ static int hash_blocks(struct open_ctx *ctx, const unsigned char *p,
 static int on_compressed(void *arg, const void *data, size_t len)
 {
 	struct open_ctx *ctx = arg;
-	int rc = seek_indexer_feed(ctx->ix, data, len);
+	int rc = ctx->o->tap ? ctx->o->tap(ctx->o->tap_arg, data, len) : 0;
+
+	if (rc) {
+		ctx->failed_stage = 4;
+		return rc;
+	}
+	rc = seek_indexer_feed(ctx->ix, data, len);
 
 	if (!EVP_DigestUpdate(ctx->md, data, len) && !rc)
 		rc = -ENOMEM;
@@ -166,7 +172,10 @@ static void describe_failure(struct open_ctx *ctx, int rc, char *err,
 {
 	const char *url = fetch_url(ctx->ar->f);
 
-	if (ctx->failed_stage == 3)
+	if (ctx->failed_stage == 4)
+		snprintf(err, errlen, "%s: stopped at compressed offset %" PRIu64
+			 ": %s", url, ctx->done, strerror(-rc));
+	else if (ctx->failed_stage == 3)
 		snprintf(err, errlen, "%s: uncompressed size exceeds %" PRIu64
 			 " bytes (at compressed offset %" PRIu64 "): refused",
 			 url, (uint64_t)ARCHIVE_MAX_USIZE, ctx->done);
@@ -347,7 +356,8 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			 strerror(-rc));
 		goto fail;
 	}
-	if (archive_index(ar, o, seek_detect(head, hlen), err, errlen))
+	rc = archive_index(ar, o, seek_detect(head, hlen), err, errlen);
+	if (rc)
 		goto fail;
 	rc = archive_start_blocks(ar);
 	if (rc) {
@@ -359,6 +369,7 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 	return ar;
 fail:
 	archive_free(ar);
+	errno = rc < 0 ? -rc : EIO;
 	return NULL;
 }
 
@@ -438,7 +449,8 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 		return NULL;
 	ar->idx = idx;
 	rc = index_load(idx, fetch_size(f), &ar->ih, ar->tree, &ar->si,
-			&ar->bdigests, why, sizeof(why));
+			&ar->bdigests, ar->o.check_index, ar->o.check_arg, why,
+			sizeof(why));
 	if (!rc) {
 		ar->block_size = ar->ih.block_size;
 		rc = archive_start_blocks(ar);
@@ -459,11 +471,23 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 		snprintf(err, errlen, "index %s refused: %s", fetch_url(idx),
 			 why);
 		archive_free(ar);
+		errno = rc < 0 ? -rc : EINVAL;
 		return NULL;
 	}
 	memcpy(ar->sha256, ar->ih.artifact_sha256, sizeof(ar->sha256));
 	ar->spacing = ar->ih.spacing;
 	return ar;
+}
+
+void archive_set_signer(struct archive *ar, const char *signer)
+{
+	snprintf(ar->ih.signer, sizeof(ar->ih.signer), "%s",
+		 signer ? signer : "");
+}
+
+const char *archive_signer(const struct archive *ar)
+{
+	return ar->ih.signer;
 }
 
 int archive_spill_read(struct archive *ar, uint64_t off, size_t len,
@@ -500,6 +524,7 @@ int archive_write_index(struct archive *ar, const char *path,
 		return rc;
 	if (identity)
 		snprintf(h.identity, sizeof(h.identity), "%s", identity);
+	snprintf(h.signer, sizeof(h.signer), "%s", ar->ih.signer);
 	rc = index_write(path, &h, ar->members, ar->si, ar->bdigests, &w);
 	index_members_free(ar->members);
 	ar->members = NULL;

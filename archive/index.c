@@ -416,9 +416,19 @@ int index_parse_points(const void *raw, size_t len,
 #define H_SECTION_SIZE 56
 #define H_IDENTITY (H_SECTIONS + INDEX_NSECTIONS * H_SECTION_SIZE)
 
+/* Identity, then (minor 1) the signer field when there is a signer. */
+static size_t header_len(const struct index_header *h)
+{
+	size_t slen = strlen(h->signer);
+
+	return H_IDENTITY + 2 + strlen(h->identity) + (slen ? 2 + slen : 0) +
+	       32;
+}
+
 static size_t encode_header(const struct index_header *h, unsigned char *p)
 {
-	size_t idlen = strlen(h->identity), k;
+	size_t idlen = strlen(h->identity), slen = strlen(h->signer), k;
+	size_t hlen = header_len(h);
 	unsigned char *s;
 
 	memset(p, 0, INDEX_HEADER_MAX);
@@ -426,7 +436,7 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 	memcpy(p, INDEX_MAGIC, 8); // NOLINT(bugprone-not-null-terminated-result)
 	put_le(p + 8, INDEX_MAJOR, 2);
 	put_le(p + 10, INDEX_MINOR, 2);
-	put_le(p + 12, H_IDENTITY + 2 + idlen + 32, 4);
+	put_le(p + 12, hlen, 4);
 	put_le(p + 16, h->artifact_size, 8);
 	memcpy(p + 24, h->artifact_sha256, 32);
 	p[56] = (unsigned char)h->codec;
@@ -447,8 +457,31 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 	}
 	put_le(p + H_IDENTITY, idlen, 2);
 	memcpy(p + H_IDENTITY + 2, h->identity, idlen);
-	sha256(p, H_IDENTITY + 2 + idlen, p + H_IDENTITY + 2 + idlen);
-	return H_IDENTITY + 2 + idlen + 32;
+	if (slen) {
+		s = p + H_IDENTITY + 2 + idlen;
+		put_le(s, slen, 2);
+		memcpy(s + 2, h->signer, slen);
+	}
+	sha256(p, hlen - 32, p + hlen - 32);
+	return hlen;
+}
+
+/* Minor 1's signer field, if the header has room for one. */
+static int parse_signer(const unsigned char *p, size_t at,
+			struct index_header *h)
+{
+	size_t slen;
+
+	if (at + 32 == h->hlen)
+		return 0;
+	if (at + 2 + 32 > h->hlen)
+		return -EINVAL;
+	slen = (size_t)get_le(p + at, 2);
+	if (slen > INDEX_MAX_SIGNER || at + 2 + slen + 32 > h->hlen)
+		return -EINVAL;
+	memcpy(h->signer, p + at + 2, slen);
+	h->signer[slen] = '\0';
+	return strlen(h->signer) == slen ? 0 : -EINVAL;
 }
 
 /* The sections follow the header in order, without gaps. */
@@ -521,7 +554,8 @@ int index_parse_header(const void *buf, size_t len, struct index_header *h)
 	}
 	memcpy(h->identity, p + H_IDENTITY + 2, idlen);
 	h->identity[idlen] = '\0';
-	if (strlen(h->identity) != idlen || !sections_ok(h))
+	if (strlen(h->identity) != idlen || !sections_ok(h) ||
+	    parse_signer(p, H_IDENTITY + 2 + idlen, h))
 		return -EINVAL;
 	return 0;
 }
@@ -622,7 +656,7 @@ static int write_file(FILE *fd, struct index_header *h, const struct buf *mem,
 		      const struct index_windows *w)
 {
 	unsigned char hdr[INDEX_HEADER_MAX];
-	size_t hlen = H_IDENTITY + 2 + strlen(h->identity) + 32;
+	size_t hlen = header_len(h);
 	int rc;
 
 	h->sec[INDEX_MEMBERS].off = hlen;
@@ -659,6 +693,7 @@ int index_write(const char *path, struct index_header *hdr,
 	int rc;
 
 	if (strlen(hdr->identity) > INDEX_MAX_IDENTITY ||
+	    strlen(hdr->signer) > INDEX_MAX_SIGNER ||
 	    hdr->block_size < BLOCKS_MIN_SIZE ||
 	    hdr->block_size > BLOCKS_MAX_SIZE)
 		return -EINVAL;
@@ -714,7 +749,8 @@ static int decompress_section(const unsigned char *stored,
 }
 
 static int load_header(struct fetch *idx, uint64_t artifact_size,
-		       struct index_header *h, char *err, size_t errlen)
+		       struct index_header *h, index_check_cb check,
+		       void *check_arg, char *err, size_t errlen)
 {
 	unsigned char buf[INDEX_HEADER_MAX];
 	uint64_t size = fetch_size(idx);
@@ -743,6 +779,8 @@ static int load_header(struct fetch *idx, uint64_t artifact_size,
 		snprintf(err, errlen, "index is for an artifact of %" PRIu64
 			 " bytes, this one has %" PRIu64, h->artifact_size,
 			 artifact_size);
+	} else if (check) {
+		rc = check(check_arg, buf, h, err, errlen);
 	}
 	return rc;
 }
@@ -782,13 +820,15 @@ int index_edge_digests(struct fetch *f, unsigned char first[32],
 
 int index_load(struct fetch *idx, uint64_t artifact_size,
 	       struct index_header *h, struct tree *t, struct seek_index **si,
-	       unsigned char **blocks, char *err, size_t errlen)
+	       unsigned char **blocks, index_check_cb check, void *check_arg,
+	       char *err, size_t errlen)
 {
 	const struct index_section_desc *ms = &h->sec[INDEX_MEMBERS];
 	const struct index_section_desc *ps = &h->sec[INDEX_POINTS];
 	const struct index_section_desc *bsd = &h->sec[INDEX_BLOCKS];
 	unsigned char *eager = NULL, *mraw = NULL, *praw = NULL;
-	int rc = load_header(idx, artifact_size, h, err, errlen);
+	int rc = load_header(idx, artifact_size, h, check, check_arg, err,
+			     errlen);
 
 	*si = NULL;
 	*blocks = NULL;

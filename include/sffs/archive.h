@@ -35,6 +35,7 @@
 #include "sffs/blocks.h"
 #include "sffs/cache.h"
 #include "sffs/fetch.h"
+#include "sffs/index.h"
 #include "sffs/seek.h"
 #include "sffs/tree.h"
 
@@ -71,6 +72,15 @@ struct archive_opts {
 	struct cache *cache, *wcache;
 	archive_progress_cb progress;
 	void *progress_arg;
+	/* archive_open: sees every compressed byte as it streams by, in
+	 * order (a signature check over the whole artifact); nonzero
+	 * (-errno) stops the pass. */
+	int (*tap)(void *arg, const void *data, size_t len);
+	void *tap_arg;
+	/* archive_open_index: sees the index's header before anything
+	 * else of the index is read (index_check_cb in index.h). */
+	index_check_cb check_index;
+	void *check_arg;
 };
 
 void archive_opts_default(struct archive_opts *o);
@@ -80,7 +90,8 @@ void archive_opts_default(struct archive_opts *o);
  * archive_free). On failure returns NULL with a one-line message in err
  * that names the problem and where ("gzip: incorrect data check at
  * compressed offset 1234", "not a tar archive: bad header checksum at
- * offset 0").
+ * offset 0"), and errno set (ENOMEM, EIO, the tap's errno if it stopped
+ * the pass, ...).
  */
 struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			     char *err, size_t errlen);
@@ -91,11 +102,20 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
  * the index's digests; windows come from idx when a read first needs
  * them. Both f and idx are borrowed. NULL with a reason in err if the
  * index is unusable (corrupt, truncated, another version, another
- * artifact) - then use archive_open.
+ * artifact) - then use archive_open - and errno set: the check_index
+ * callback's errno if it refused, else EINVAL, ESTALE, ENOMEM or EIO.
  */
 struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 				   const struct archive_opts *o, char *err,
 				   size_t errlen);
+/*
+ * Who verified the artifact ("openpgp:<fingerprint>"), as the open policy
+ * decided; "" if nobody. archive_write_index records it; an archive
+ * loaded from an index starts with the index's record, which the open
+ * policy must overwrite unless it trusts where the index came from.
+ */
+void archive_set_signer(struct archive *ar, const char *signer);
+const char *archive_signer(const struct archive *ar);
 /*
  * Writes the index of an archive made by archive_open to path (atomic
  * rename); identity may be NULL. Frees the member records it needs, so

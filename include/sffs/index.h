@@ -17,7 +17,7 @@
  * small ranges) before it trusts the index.
  *
  * Output is deterministic: it depends only on the artifact's bytes and the
- * spacing (and on the identity string, which is empty unless given).
+ * spacing (and on the identity and signer strings, empty unless given).
  * Parsers bound every count and length and fail with -EINVAL (malformed),
  * -EPROTO (unknown major version) or -ENOMEM; they never trust a length
  * without checking it against the bytes they hold.
@@ -36,11 +36,12 @@
 
 #define INDEX_MAGIC "SFFSIDX\n"
 #define INDEX_MAJOR 2
-#define INDEX_MINOR 0
+#define INDEX_MINOR 1 /* 1: the optional verified-signer field */
 #define INDEX_HEADER_MAX 4096u
 #define INDEX_MAX_IDENTITY 1024u
 #define INDEX_MAX_SECTION (UINT64_C(1) << 30) /* 1 GiB, stored or raw */
 #define INDEX_EDGE 4096u
+#define INDEX_MAX_SIGNER 64u
 
 enum index_section { INDEX_MEMBERS, INDEX_POINTS, INDEX_BLOCKS,
 		     INDEX_WINDOWS, INDEX_NSECTIONS };
@@ -70,7 +71,20 @@ struct index_header {
 	unsigned char first_edge[32], last_edge[32];
 	struct index_section_desc sec[INDEX_NSECTIONS];
 	char identity[INDEX_MAX_IDENTITY + 1]; /* "" if unknown */
+	/* Minor 1: who verified the artifact this index was built from, as
+	 * "openpgp:<fingerprint>", or "". Written by the daemon into its own
+	 * cache; the open policy believes it only there, never from a
+	 * published index (whose trust is its detached signature). */
+	char signer[INDEX_MAX_SIGNER + 1];
 };
+
+/* Called by index_load with the raw header (its first h->hlen bytes,
+ * self-digest checked and parsed into h) before any other byte of the
+ * index is read: 0 to go on, or -errno (with a reason in why) to refuse
+ * the index. */
+typedef int (*index_check_cb)(void *arg, const void *raw,
+			      const struct index_header *h, char *why,
+			      size_t whylen);
 
 /* ---- writing ---- */
 
@@ -123,14 +137,16 @@ int index_parse_points(const void *raw, size_t len,
 /*
  * Loads the eager part of the index behind idx for the artifact of
  * artifact_size: header, MEMBERS into t, POINTS into *si, BLOCKS into
- * *blocks (malloc'd, h->nblocks * 32 bytes; the caller frees it). Checks
+ * *blocks (malloc'd, h->nblocks * 32 bytes; the caller frees it). check
+ * (may be NULL) sees the header before anything else is read. Checks
  * every digest and that the index describes an artifact of that size
  * (-ESTALE otherwise). On failure a one-line reason goes to err and
  * nothing is left to free. 0 or -errno.
  */
 int index_load(struct fetch *idx, uint64_t artifact_size,
 	       struct index_header *h, struct tree *t, struct seek_index **si,
-	       unsigned char **blocks, char *err, size_t errlen);
+	       unsigned char **blocks, index_check_cb check, void *check_arg,
+	       char *err, size_t errlen);
 
 /* Fetches point i's window from idx into a new buffer after checking
  * its digest. 0 and *out (malloc'd, pts[i].wlen bytes), or -errno. */

@@ -124,8 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&claimed, 0, sizeof(claimed));
 	if (index_parse_header(data, size, &claimed))
 		claimed.artifact_size = 1;
-	if (index_load(f, claimed.artifact_size, &h, t, &si, &blocks, err,
-		       sizeof(err)) == 0 &&
+	if (index_load(f, claimed.artifact_size, &h, t, &si, &blocks, NULL,
+		       NULL, err, sizeof(err)) == 0 &&
 	    tree_finish(t) == 0) {
 		check_points(si, &h);
 		check_tree(t);

@@ -13,10 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <zlib.h>
 
 #include "check.h"
 #include "sffs/archive.h"
+#include "sffs/index.h"
 #include "sffs/log.h"
 
 #define NFILES 6
@@ -446,6 +448,119 @@ static void test_sequential(struct world *w)
 	CHECK(st.window_mem > 0);
 }
 
+/* ---- the index's signer record and the header check (open policy's
+ * seams: the header is seen before any other byte of the index) ---- */
+
+struct hdr_seen {
+	int calls;
+	int answer;
+	char signer[INDEX_MAX_SIGNER + 1];
+	uint32_t hlen;
+	bool digest_ok;
+};
+
+static int see_header(void *arg, const void *raw,
+		      const struct index_header *h, char *why, size_t whylen)
+{
+	struct hdr_seen *hs = arg;
+
+	hs->calls++;
+	snprintf(hs->signer, sizeof(hs->signer), "%s", h->signer);
+	hs->hlen = h->hlen;
+	/* raw is the header as stored: its own digest closes it */
+	hs->digest_ok = false;
+	{
+		unsigned char md[32];
+		unsigned int n = 0;
+
+		hs->digest_ok = EVP_Digest(raw, h->hlen - 32, md, &n,
+					   EVP_sha256(), NULL) &&
+				!memcmp(md, (const unsigned char *)raw +
+						h->hlen - 32, 32);
+	}
+	if (hs->answer)
+		snprintf(why, whylen, "refused by the test");
+	return hs->answer;
+}
+
+static void test_index_signer(struct world *w)
+{
+	static const char signer[] =
+	    "openpgp:0123456789ABCDEF0123456789ABCDEF01234567";
+	const char *base = getenv("SFFS_TEST_TMP");
+	char path[512], plain[512], err[512];
+	struct archive_opts o;
+	struct fetch_stats st;
+	struct hdr_seen hs = { 0 };
+	struct archive *ar;
+	struct fetch *idx;
+
+	snprintf(path, sizeof(path), "%s/test_read_signed.%d.sfidx",
+		 base ? base : "/tmp", (int)getpid());
+	snprintf(plain, sizeof(plain), "%s/test_read_plain.%d.sfidx",
+		 base ? base : "/tmp", (int)getpid());
+	(void)!system(base ? "mkdir -p \"$SFFS_TEST_TMP\"" : "true");
+	/* each write frees the member records: one archive per index */
+	world_close(w);
+	CHECK(world_open(w, 8u * 1024 * 1024) == 0);
+	CHECK(archive_write_index(w->ar, plain, NULL) == 0);
+	world_close(w);
+	CHECK(world_open(w, 8u * 1024 * 1024) == 0);
+	archive_set_signer(w->ar, signer);
+	CHECK(!strcmp(archive_signer(w->ar), signer));
+	CHECK(archive_write_index(w->ar, path, NULL) == 0);
+
+	archive_opts_default(&o);
+	o.check_index = see_header;
+	o.check_arg = &hs;
+	/* accepted: the hook saw the record, and the archive carries it */
+	idx = fetch_open(path, NULL, err, sizeof(err));
+	CHECK(idx != NULL);
+	ar = idx ? archive_open_index(w->f, idx, &o, err, sizeof(err)) : NULL;
+	CHECK(ar != NULL);
+	CHECK_EQ_U64(hs.calls, 1);
+	CHECK(hs.digest_ok);
+	/* fixed fields, empty identity, signer field, digest */
+	CHECK_EQ_U64(hs.hlen, 394 + 2 + strlen(signer) + 32);
+	CHECK(!strcmp(hs.signer, signer));
+	CHECK(ar && !strcmp(archive_signer(ar), signer));
+	CHECK(ar && read_ok(w, 2, 1000, 5000));
+	archive_free(ar);
+	fetch_free(idx);
+
+	/* refused by the hook: the hook's errno, and nothing but the
+	 * header was read */
+	hs.answer = -EKEYREJECTED;
+	idx = fetch_open(path, NULL, err, sizeof(err));
+	CHECK(idx != NULL);
+	errno = 0;
+	ar = idx ? archive_open_index(w->f, idx, &o, err, sizeof(err)) : NULL;
+	CHECK(ar == NULL);
+	CHECK_EQ_U64(errno, EKEYREJECTED);
+	CHECK(strstr(err, "refused by the test") != NULL);
+	if (idx) {
+		fetch_get_stats(idx, &st);
+		CHECK(st.bytes <= INDEX_HEADER_MAX);
+	}
+	fetch_free(idx);
+
+	/* without a signer the header is the minor-0 layout: 32 bytes of
+	 * digest right after the identity, and no record */
+	hs.answer = 0;
+	hs.calls = 0;
+	idx = fetch_open(plain, NULL, err, sizeof(err));
+	ar = idx ? archive_open_index(w->f, idx, &o, err, sizeof(err)) : NULL;
+	CHECK(ar != NULL);
+	CHECK_EQ_U64(hs.calls, 1);
+	CHECK_EQ_U64(hs.hlen, 394 + 32);
+	CHECK(hs.signer[0] == '\0');
+	CHECK(ar && archive_signer(ar)[0] == '\0');
+	archive_free(ar);
+	fetch_free(idx);
+	unlink(path);
+	unlink(plain);
+}
+
 int main(void)
 {
 	struct world w;
@@ -461,6 +576,7 @@ int main(void)
 	test_failed_load_shared(&w);
 	test_stall(&w);
 	test_sequential(&w);
+	test_index_signer(&w);
 	world_free(&w);
 	return check_done();
 }
