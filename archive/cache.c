@@ -147,6 +147,21 @@ static void pool_put(struct cache_pool *p, struct centry *e)
 	pool_unuse(p);
 }
 
+void cache_trim(struct cache *c)
+{
+	struct centry *e, *next;
+
+	pthread_mutex_lock(&c->pool->lock);
+	e = c->pool->free;
+	c->pool->free = NULL;
+	c->pool->nfree = 0;
+	pthread_mutex_unlock(&c->pool->lock);
+	for (; e; e = next) {
+		next = e->next_free;
+		munmap(e, e->maplen);
+	}
+}
+
 void cache_chunk_put(struct chunk *ch)
 {
 	struct centry *e;

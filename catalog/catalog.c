@@ -953,7 +953,8 @@ static void unlock_maybe_free(struct catalog *c, struct catalog_entry *e)
 	pthread_cond_broadcast(&e->changed);
 	pthread_mutex_unlock(&e->lock);
 	artifact_close(&o);
-	/* give the freed index and tree back to the system */
+	/* give the freed index, tree and spare chunks back to the system */
+	cache_trim(c->cache);
 	malloc_trim(0);
 	atomic_fetch_add(&c->releases, 1);
 	log_info("%s/%s released", e->version, e->toolchain);
@@ -1028,8 +1029,9 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	*epoch = e->epoch;
 	pthread_mutex_unlock(&e->lock);
 	atomic_fetch_add(&c->attaches, 1);
-	log_info("%s/%s attached in %.2f s (%s, %" PRIu32 " inodes)",
+	log_info("%s/%s attached in %.2f s (%s%s%s, %" PRIu32 " inodes)",
 		 e->version, e->toolchain, secs(now_ns() - t0), o.how,
+		 o.signer[0] ? ", signed by " : "", o.signer,
 		 tree_count(archive_tree(o.ar)));
 	return 0;
 }

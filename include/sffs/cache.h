@@ -57,6 +57,9 @@ void cache_insert(struct cache *c, uint64_t key, struct chunk *ch);
 /* Removes every stored chunk whose key & mask == value (an owner's keys
  * when the owner goes); referenced chunks live on until put. */
 void cache_drop(struct cache *c, uint64_t value, uint64_t mask);
+/* Unmaps the few freed chunks kept for reuse (after an artifact is
+ * released, so that an idle process gives its memory back). */
+void cache_trim(struct cache *c);
 void cache_get_stats(struct cache *c, struct cache_stats *st);
 
 #endif
