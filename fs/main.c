@@ -24,6 +24,7 @@
 #include "sffs/catalog.h"
 #include "sffs/fetch.h"
 #include "sffs/log.h"
+#include "sffs/trust.h"
 #include "sffs/util.h"
 #include "fs.h"
 #include "sffs/open.h"
@@ -54,6 +55,10 @@ struct cfg {
 	char *negative_ttl;
 	char *release_after;
 	char *module_root;
+	/* OpenPGP (trust.h) */
+	char *trust;   /* -o trust=FPR[:FPR...] */
+	char *keyring; /* -o keyring=FILE|URL */
+	char *verify;  /* -o verify=require|off */
 	char *config;
 	int verbose;
 	int quiet;
@@ -87,6 +92,9 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("negative_ttl=%s", negative_ttl, 0),
 	CFG_OPT("release_after=%s", release_after, 0),
 	CFG_OPT("module_root=%s", module_root, 0),
+	CFG_OPT("trust=%s", trust, 0),
+	CFG_OPT("keyring=%s", keyring, 0),
+	CFG_OPT("verify=%s", verify, 0),
 	CFG_OPT("config=%s", config, 0),
 	CFG_OPT("verbose", verbose, 1),
 	CFG_OPT("quiet", quiet, 1),
@@ -139,6 +147,17 @@ static void usage(const char *prog)
 	       "(default: AWS)\n"
 	       "    -o config=FILE         options from FILE, one per line "
 	       "(command line wins)\n"
+	       "    -o trust=FPR[:FPR]     OpenPGP keys (40-hex fingerprints) "
+	       "whose signatures\n"
+	       "                           are trusted; then nothing "
+	       "unverified is served\n"
+	       "    -o keyring=FILE|URL    their public keys (a local FILE's "
+	       "keys are trusted\n"
+	       "                           without trust=; a URL's only "
+	       "through trust=)\n"
+	       "    -o verify=require|off  refuse unverified artifacts "
+	       "(default with trust)\n"
+	       "                           or serve them anyway (testing)\n"
 	       "    -o verbose / -o quiet  more / fewer log messages\n"
 	       "catalog options (BASE/):\n"
 	       "    -o layout=seed|factory URL layout (default seed: "
@@ -259,13 +278,93 @@ static void fill_fetch_opts(const struct cfg *cfg, struct fetch_opts *fo)
 	fo->s3_endpoint = cfg->s3_endpoint;
 }
 
+static bool is_url(const char *s)
+{
+	return strstr(s, "://") && strncmp(s, "file://", 7);
+}
+
+/* A keyring from a URL is offered, not trusted: its keys count only
+ * through trust=. A local file is the operator's own. */
+static int add_keyring(const struct cfg *cfg, struct trust *t)
+{
+	struct fetch_opts fo;
+	char err[512], *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!is_url(cfg->keyring)) {
+		rc = trust_add_keyring_file(t, cfg->keyring, err, sizeof(err));
+		goto out;
+	}
+	fill_fetch_opts(cfg, &fo);
+	rc = fetch_document(cfg->keyring, &fo, 0, TRUST_MAX_KEYS, &body, &len,
+			    err, sizeof(err));
+	if (!rc)
+		rc = trust_add_keys(t, body, len, false, err, sizeof(err));
+	free(body);
+out:
+	if (rc < 0)
+		log_err("keyring %s: %s", cfg->keyring, err);
+	return rc < 0 ? rc : 0;
+}
+
+/* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
+ * is verified. 0, or -EINVAL after logging why. */
+static int build_trust(const struct cfg *cfg, struct trust **out)
+{
+	bool off = cfg->verify && !strcmp(cfg->verify, "off");
+	char err[256], fprs[512];
+	struct trust *t;
+
+	*out = NULL;
+	if (cfg->verify && !off && strcmp(cfg->verify, "require")) {
+		log_err("bad verify value '%s' (require or off)", cfg->verify);
+		return -EINVAL;
+	}
+	if (off) {
+		if (cfg->trust || cfg->keyring)
+			log_warn("verify=off: serving artifacts without "
+				 "checking their signatures");
+		return 0;
+	}
+	if (!cfg->trust && !cfg->keyring) {
+		if (cfg->verify)
+			log_err("verify=require needs -o trust=FPR or "
+				"-o keyring=FILE");
+		return cfg->verify ? -EINVAL : 0;
+	}
+	t = trust_new();
+	if (!t)
+		return -ENOMEM;
+	if (cfg->trust &&
+	    trust_add_fpr_list(t, cfg->trust, err, sizeof(err)) < 0) {
+		log_err("trust=%s: %s", cfg->trust, err);
+		goto fail;
+	}
+	if (cfg->keyring && add_keyring(cfg, t))
+		goto fail;
+	if (!trust_count(t)) {
+		log_err("no key is trusted: keys fetched from %s count only "
+			"through -o trust=FPR", cfg->keyring);
+		goto fail;
+	}
+	trust_describe(t, fprs, sizeof(fprs));
+	if (!cfg->quiet)
+		log_info("verifying every artifact: trusted %s", fprs);
+	*out = t;
+	return 0;
+fail:
+	trust_free(t);
+	return -EINVAL;
+}
+
 /* Opens the artifact (open.h) and says how and how fast. */
 static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
-			 struct opened *o)
+			 const struct trust *trust, struct opened *o)
 {
 	struct open_cfg oc = { .source = cfg->source, .index = cfg->index,
 			       .cache_dir = cfg->cache_dir,
-			       .quiet = cfg->quiet };
+			       .quiet = cfg->quiet, .trust = trust };
 	struct archive_stats st;
 	char sz[32], mem[32];
 	double t0 = now_s();
@@ -284,12 +383,13 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 			 fetch_url(o->f));
 	if (!cfg->quiet)
 		log_info("%s: %s %s, %" PRIu32 " inodes, %zu seek points, "
-			 "ready in %.2f s (%s), index memory %s",
+			 "ready in %.2f s (%s%s%s), index memory %s",
 			 fetch_url(o->f),
 			 util_format_size(fetch_size(o->f), sz, sizeof(sz)),
 			 seek_codec_name(archive_seek_index(o->ar)->codec),
 			 tree_count(archive_tree(o->ar)),
 			 archive_seek_index(o->ar)->n, now_s() - t0, o->how,
+			 o->signer[0] ? ", signed by " : "", o->signer,
 			 util_format_size(st.index_mem, mem, sizeof(mem)));
 	return 0;
 }
@@ -316,6 +416,7 @@ static int parse_seconds(const char *name, const char *val, unsigned *out)
  * probed as they are looked up) after a warning. */
 static struct catalog *open_catalog(const struct cfg *cfg,
 				    const struct archive_opts *ao,
+				    const struct trust *trust,
 				    const char *mountpoint,
 				    struct catalog_opts *out)
 {
@@ -349,6 +450,7 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 	}
 	co.oc.index = cfg->index;
 	co.oc.cache_dir = cfg->cache_dir;
+	co.oc.trust = trust;
 	fill_fetch_opts(cfg, &co.oc.fo);
 	co.ao = *ao;
 	cat = catalog_new(&co, err, sizeof(err));
@@ -533,7 +635,8 @@ static void cfg_free(struct cfg *cfg)
 			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
 			  &cfg->versions, &cfg->toolchains, &cfg->refresh,
 			  &cfg->negative_ttl, &cfg->release_after,
-			  &cfg->module_root, &cfg->config };
+			  &cfg->module_root, &cfg->trust, &cfg->keyring,
+			  &cfg->verify, &cfg->config };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
 		free(*strs[i]);
@@ -561,6 +664,7 @@ int main(int argc, char *argv[])
 	struct opened o = { 0 };
 	struct catalog *cat = NULL;
 	struct catalog_opts co;
+	struct trust *trust = NULL;
 	struct fs fs = { 0 };
 	int rc = 1;
 
@@ -597,8 +701,10 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	if (fetch_global_init())
 		goto out_opts;
+	if (build_trust(&cfg, &trust))
+		goto out_fetch;
 	if (is_catalog(cfg.source)) {
-		cat = open_catalog(&cfg, &ao, opts.mountpoint, &co);
+		cat = open_catalog(&cfg, &ao, trust, opts.mountpoint, &co);
 		if (!cat)
 			goto out_fetch;
 		fs_init_catalog(&fs, cat, 86400.0);
@@ -606,7 +712,7 @@ int main(int argc, char *argv[])
 		/* the kernel's negative entries expire with the catalog's */
 		fs.neg_timeout = co.negative_ttl_s < 5 ? co.negative_ttl_s : 5;
 	} else {
-		if (open_artifact(&cfg, &ao, &o))
+		if (open_artifact(&cfg, &ao, trust, &o))
 			goto out_fetch;
 		fs_init(&fs, o.ar, 86400.0);
 	}
@@ -615,6 +721,7 @@ int main(int argc, char *argv[])
 out_fetch:
 	catalog_free(cat);
 	artifact_close(&o);
+	trust_free(trust);
 	fetch_global_cleanup();
 out_opts:
 	free(opts.mountpoint);

@@ -645,9 +645,14 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- extended attributes: roots describe their artifact or catalog --- */
 
+/* The catalog's root has stats only: keep it at index 2. */
 static const char *const xattr_names[] = { XATTR_PREFIX "url",
 					   XATTR_PREFIX "identity",
-					   XATTR_PREFIX "stats" };
+					   XATTR_PREFIX "stats",
+					   XATTR_PREFIX "signer",
+					   XATTR_PREFIX "verified" };
+#define XATTR_CATALOG_FIRST 2
+#define XATTR_CATALOG_END 3
 
 static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 			 char *buf, size_t len)
@@ -661,6 +666,14 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 	if (!strcmp(name, xattr_names[1]))
 		return snprintf(buf, len, "size=%" PRIu64 " %s", fetch_size(f),
 				fetch_identity(f));
+	/* signer: the fingerprint that verified it ("" if none) */
+	if (!strcmp(name, xattr_names[3]))
+		return snprintf(buf, len, "%s",
+				strchrnul(archive_signer(ar), ':') +
+				    !!*archive_signer(ar));
+	if (!strcmp(name, xattr_names[4]))
+		return snprintf(buf, len, "%s",
+				*archive_signer(ar) ? "yes" : "no");
 	if (strcmp(name, xattr_names[2]))
 		return -ENODATA;
 	archive_get_stats(ar, &as);
@@ -762,13 +775,15 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs *fs = req_fs(req);
 	char buf[256];
 	size_t i, n = 0, first = 0;
+	size_t end = sizeof(xattr_names) / sizeof(*xattr_names);
 
-	if (fs->cat && ino == FS_INO_ROOT)
-		first = 2; /* the catalog has stats only */
+	if (fs->cat && ino == FS_INO_ROOT) {
+		first = XATTR_CATALOG_FIRST;
+		end = XATTR_CATALOG_END;
+	}
 	if (ino == FUSE_ROOT_ID || (fs->cat && (ino & ~0xfffffffull) ==
 						   FS_INO_ARTROOT)) {
-		for (i = first; i < sizeof(xattr_names) / sizeof(*xattr_names);
-		     i++) {
+		for (i = first; i < end; i++) {
 			memcpy(buf + n, xattr_names[i],
 			       strlen(xattr_names[i]) + 1);
 			n += strlen(xattr_names[i]) + 1;

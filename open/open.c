@@ -66,11 +66,59 @@ static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
 	return snprintf(buf, len, "%s/%s.sfidx", dir, hex) >= (int)len;
 }
 
-/* Tries the index at where; quiet about a missing one when asked. */
-static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
-		     const char *where, bool missing_ok, struct opened *o)
+/* How an index is checked under a trust set: a cached one by its
+ * record, a published one by its detached signature over the header. */
+struct sig_check {
+	const struct open_cfg *cfg;
+	bool cached;
+	const char *sig_url;
+	char *sig;
+	size_t siglen;
+	struct trust_result res;
+};
+
+static int check_header(void *arg, const void *raw,
+			const struct index_header *h, char *why, size_t whylen)
 {
-	char err[1024];
+	struct sig_check *sc = arg;
+	size_t plen = strlen(OPEN_SIGNER_PREFIX);
+
+	if (sc->cached) {
+		const char *fpr = h->signer + plen;
+
+		if (strncmp(h->signer, OPEN_SIGNER_PREFIX, plen) ||
+		    !trust_is_trusted(sc->cfg->trust, fpr)) {
+			snprintf(why, whylen, "%s%s%s", h->signer[0]
+				 ? "built from an artifact verified by "
+				 : "built from an unverified artifact",
+				 h->signer, h->signer[0]
+				 ? ", a key not trusted now" : "");
+			return -EKEYREJECTED;
+		}
+		snprintf(sc->res.fpr, sizeof(sc->res.fpr), "%s", fpr);
+		return 0;
+	}
+	if (trust_verify_detached(sc->cfg->trust, raw, h->hlen, sc->sig,
+				  sc->siglen, &sc->res) != TRUST_OK) {
+		snprintf(why, whylen, "signature %s: %s%s", sc->sig_url,
+			 sc->res.detail,
+			 sc->res.status == TRUST_BAD_SIGNATURE
+			     ? " (it must cover the index header: sign with "
+			       "`sffs-index --sign-with KEY`)"
+			     : "");
+		return -EKEYREJECTED;
+	}
+	return 0;
+}
+
+/* Tries the index at where; quiet about a missing one when asked. With
+ * sc, the index must pass check_header first. */
+static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
+		     const char *where, bool missing_ok, struct sig_check *sc,
+		     struct opened *o, char *why, size_t whylen)
+{
+	char err[640];
+	int rc;
 
 	o->idx = fetch_open(where, &cfg->fo, err, sizeof(err));
 	if (!o->idx) {
@@ -79,16 +127,83 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 			log_debug("no index at %s", where);
 		else
 			log_warn("index %s: %s", where, err);
+		snprintf(why, whylen, "index %s: %s", where, err);
 		return -ENOENT;
 	}
+	ao->check_index = sc ? check_header : NULL;
+	ao->check_arg = sc;
 	o->ar = archive_open_index(o->f, o->idx, ao, err, sizeof(err));
-	if (!o->ar) {
-		log_warn("%s; indexing the artifact instead", err);
+	rc = o->ar ? 0 : -errno;
+	ao->check_index = NULL;
+	ao->check_arg = NULL;
+	if (rc) {
+		snprintf(why, whylen, "%s", err);
+		if (rc == -EKEYREJECTED)
+			log_warn("%s", err);
+		else
+			log_warn("%s; indexing the artifact instead", err);
 		fetch_free(o->idx);
 		o->idx = NULL;
-		return -EINVAL;
+		return rc;
+	}
+	/* A record is believed only from the cache, and only under trust. */
+	archive_set_signer(o->ar, NULL);
+	if (sc) {
+		char signer[sizeof(OPEN_SIGNER_PREFIX) + TRUST_FPR_LEN];
+
+		snprintf(o->signer, sizeof(o->signer), "%s", sc->res.fpr);
+		snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s",
+			 o->signer);
+		archive_set_signer(o->ar, signer);
 	}
 	return 0;
+}
+
+/* The detached signature beside url (url + ".asc"): 0 with *sig, or
+ * -errno (-ENOENT: none published) with a reason in why. */
+static int fetch_signature(const struct open_cfg *cfg, const char *url,
+			   char **sig_url, char **sig, size_t *siglen,
+			   char *why, size_t whylen)
+{
+	char err[512];
+	int rc;
+
+	*sig = NULL;
+	*sig_url = fetch_sibling_url(url, ".asc");
+	if (!*sig_url) {
+		snprintf(why, whylen, "no signature URL beside %s", url);
+		return -ENOMEM;
+	}
+	rc = fetch_document(*sig_url, &cfg->fo, 0, TRUST_MAX_SIG, sig, siglen,
+			    err, sizeof(err));
+	if (rc == -ENOENT || rc == -EACCES)
+		snprintf(why, whylen, "no signature at %s", *sig_url);
+	else if (rc)
+		snprintf(why, whylen, "signature %s: %s", *sig_url, err);
+	return rc;
+}
+
+/* The published index under trust: only with its signature. */
+static int try_signed_index(const struct open_cfg *cfg,
+			    struct archive_opts *ao, const char *where,
+			    struct opened *o, char *why, size_t whylen)
+{
+	struct sig_check sc = { .cfg = cfg };
+	char *sig_url;
+	int rc;
+
+	rc = fetch_signature(cfg, where, &sig_url, &sc.sig, &sc.siglen, why,
+			     whylen);
+	if (rc == -ENOENT || rc == -EACCES) {
+		log_debug("%s: the published index is not used", why);
+	} else if (!rc) {
+		sc.sig_url = sig_url;
+		rc = try_index(cfg, ao, where, !cfg->index, &sc, o, why,
+			       whylen);
+	}
+	free(sc.sig);
+	free(sig_url);
+	return rc;
 }
 
 static void on_progress(void *arg, uint64_t done, uint64_t total)
@@ -114,25 +229,89 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-/* One streaming pass; then the index goes to the cache for next time. */
-static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
-		       const char *cpath, struct opened *o)
+static int tap_verify(void *arg, const void *data, size_t len)
 {
-	struct progress *pg;
-	char err[1024];
-	int rc;
+	return trust_stream_feed(arg, data, len);
+}
 
+/* The one streaming pass, checking the artifact's own signature over the
+ * whole stream as it goes when there is a trust set. */
+static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
+		      struct opened *o, char *why, size_t whylen)
+{
+	struct trust_stream *ts = NULL;
+	struct trust_result res;
+	struct progress *pg;
+	char err[1024], *sig_url = NULL, *sig = NULL;
+	size_t siglen = 0;
+	int rc = 0;
+
+	if (cfg->trust) {
+		rc = fetch_signature(cfg, fetch_url(o->f), &sig_url, &sig,
+				     &siglen, err, sizeof(err));
+		if (!rc) {
+			ts = trust_stream_new(cfg->trust, sig, siglen, &res);
+			if (!ts) {
+				snprintf(err, sizeof(err), "signature %s: %s",
+					 sig_url, res.detail);
+				rc = -EKEYREJECTED;
+			}
+		} else if (rc == -ENOENT || rc == -EACCES) {
+			rc = -EKEYREJECTED;
+		}
+		if (rc) {
+			snprintf(why, whylen, "%s", err);
+			goto out;
+		}
+		ao->tap = tap_verify;
+		ao->tap_arg = ts;
+	}
 	pg = cfg->quiet ? NULL
-			: progress_new("indexing", fetch_size(o->f), false);
+			: progress_new(ts ? "indexing and verifying"
+					  : "indexing",
+				       fetch_size(o->f), false);
 	ao->progress = on_progress;
 	ao->progress_arg = pg;
 	o->ar = archive_open(o->f, ao, err, sizeof(err));
+	rc = o->ar ? 0 : -errno;
 	progress_finish(pg);
 	ao->progress = NULL;
-	if (!o->ar) {
-		log_err("%s", err);
-		return errno == ENOMEM ? -ENOMEM : -EIO;
+	ao->tap = NULL;
+	ao->tap_arg = NULL;
+	if (ts && rc) {
+		trust_stream_abort(ts);
+	} else if (ts && trust_stream_finish(ts, &res) != TRUST_OK) {
+		snprintf(err, sizeof(err), "signature %s: %s", sig_url,
+			 res.detail);
+		rc = -EKEYREJECTED;
+	} else if (ts) {
+		char signer[sizeof(OPEN_SIGNER_PREFIX) + TRUST_FPR_LEN];
+
+		snprintf(o->signer, sizeof(o->signer), "%s", res.fpr);
+		snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s",
+			 res.fpr);
+		archive_set_signer(o->ar, signer);
 	}
+	if (rc) {
+		snprintf(why, whylen, "%s", err);
+		if (rc != -EKEYREJECTED && rc != -ENOMEM)
+			rc = -EIO;
+	}
+out:
+	free(sig);
+	free(sig_url);
+	return rc;
+}
+
+/* One streaming pass; then the index goes to the cache for next time. */
+static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
+		       const char *cpath, struct opened *o, char *why,
+		       size_t whylen)
+{
+	int rc = index_pass(cfg, ao, o, why, whylen);
+
+	if (rc)
+		return rc;
 	o->how = "indexed";
 	if (!cpath)
 		return 0;
@@ -151,6 +330,9 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		  struct opened *o)
 {
 	char err[1024], cpath[PATH_MAX], *published = NULL;
+	char why_cache[1024] = "", why_idx[1024] = "", why[1024] = "";
+	struct sig_check cached_check = { .cfg = cfg, .cached = true };
+	const char *where;
 	bool cached;
 	int rc;
 
@@ -164,7 +346,9 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 	}
 	cached = !cache_path(cfg, o->f, cpath, sizeof(cpath));
 	if (cached && access(cpath, R_OK) == 0 &&
-	    !try_index(cfg, ao, cpath, true, o)) {
+	    !try_index(cfg, ao, cpath, true,
+		       cfg->trust ? &cached_check : NULL, o, why_cache,
+		       sizeof(why_cache))) {
 		o->how = "cache";
 		return 0;
 	}
@@ -173,19 +357,30 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		if (!cfg->index)
 			published =
 			    fetch_sibling_url(fetch_url(o->f), ".sfidx");
-		if (!cfg->index && !published)
+		where = cfg->index ? cfg->index : published;
+		if (!where)
 			log_warn("no index URL beside %s: %s", fetch_url(o->f),
 				 strerror(errno));
-		else if (!try_index(cfg, ao,
-				    cfg->index ? cfg->index : published,
-				    !cfg->index, o)) {
+		else if (!(cfg->trust ? try_signed_index(cfg, ao, where, o,
+							 why_idx,
+							 sizeof(why_idx))
+				      : try_index(cfg, ao, where, !cfg->index,
+						  NULL, o, why_idx,
+						  sizeof(why_idx)))) {
 			free(published);
 			o->how = "published index";
 			return 0;
 		}
 		free(published);
 	}
-	rc = build_index(cfg, ao, cached ? cpath : NULL, o);
+	rc = build_index(cfg, ao, cached ? cpath : NULL, o, why, sizeof(why));
+	/* every way tried, the streaming pass's first */
+	if (rc == -EKEYREJECTED)
+		log_err("%s refused: not verified: %s%s%s%s%s",
+			fetch_url(o->f), why, why_idx[0] ? "; " : "", why_idx,
+			why_cache[0] ? "; cached index: " : "", why_cache);
+	else if (rc)
+		log_err("%s", why);
 	if (rc)
 		artifact_close(o);
 	return rc;

@@ -2,7 +2,9 @@
 /*
  * sffs-index - build the published index (.sfidx) of an artifact.
  *
- *   sffs-index [--span SIZE] [--block SIZE] [--identity STR] ARTIFACT [-o OUT]
+ *   sffs-index [--span SIZE] [--block SIZE] [--identity STR]
+ *              [--sign-with KEY] ARTIFACT [-o OUT]
+ *   sffs-index --header INDEX > HEADER
  *   sffs-index --repack [--to gzip|zstd] [--level N] IN OUT
  *
  * ARTIFACT is a local path or URL (as sffs takes it). One streaming pass,
@@ -10,6 +12,11 @@
  * defaults to the artifact's file name plus ".sfidx" in the current
  * directory. This is what the factory runs after building each tarball;
  * sffs itself writes the very same file into its cache directory.
+ *
+ * An index is signed over its header (which holds the digests of every
+ * other byte of it and of the artifact): --sign-with KEY runs
+ * `gpg --detach-sign --armor --local-user KEY` on the header and writes
+ * OUT.asc; --header prints the header for signing with other tools.
  *
  * --repack rewrites a tarball (tar, tar.gz, tar.zst) as a .tar.gz or
  * .tar.zst in which every member starts a new gzip member or zstd frame
@@ -25,9 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sffs/archive.h"
 #include "sffs/fetch.h"
+#include "sffs/index.h"
 #include "sffs/log.h"
 #include "sffs/repack.h"
 #include "sffs/util.h"
@@ -40,6 +50,10 @@ static void usage(FILE *to)
 		    "  --block SIZE     verified block size (default 256K; "
 		    "4K to 16M)\n"
 		    "  --identity STR   record this ETag/Last-Modified\n"
+		    "  --sign-with KEY  sign the index header with gpg's KEY "
+		    "into OUT.asc\n"
+		    "usage: sffs-index --header INDEX   (its header, to sign "
+		    "it with other tools)\n"
 		    "usage: sffs-index --repack [--to gzip|zstd] [--level N] "
 		    "IN OUT\n"
 		    "  --to CODEC       output codec (default: the input's; "
@@ -91,6 +105,81 @@ static int build(const char *src, const char *out, struct archive_opts *ao,
 	archive_free(ar);
 	fetch_free(f);
 	return rc ? 1 : 0;
+}
+
+/* The header of the index at path: its first hlen bytes into buf. */
+static int read_header(const char *path, unsigned char *buf, size_t *len)
+{
+	struct index_header h;
+	FILE *fp = fopen(path, "rb");
+	size_t n;
+
+	if (!fp) {
+		log_err("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	n = fread(buf, 1, INDEX_HEADER_MAX, fp);
+	fclose(fp);
+	if (index_parse_header(buf, n, &h)) {
+		log_err("%s: not an sffs index (or a corrupt header)", path);
+		return -EINVAL;
+	}
+	*len = h.hlen;
+	return 0;
+}
+
+static int print_header(const char *path)
+{
+	unsigned char buf[INDEX_HEADER_MAX];
+	size_t len;
+
+	if (read_header(path, buf, &len))
+		return 1;
+	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout)) {
+		log_err("writing the header: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* gpg --detach-sign --armor over the index header, into OUT.asc. */
+static int sign_header(const char *out, const char *key)
+{
+	unsigned char buf[INDEX_HEADER_MAX];
+	char *asc = NULL;
+	size_t len;
+	int fds[2], status = 0;
+	pid_t pid;
+
+	if (read_header(out, buf, &len) || asprintf(&asc, "%s.asc", out) < 0)
+		return 1;
+	if (pipe(fds)) {
+		free(asc);
+		return 1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[0], 0);
+		close(fds[0]);
+		close(fds[1]);
+		execlp("gpg", "gpg", "--batch", "--yes", "--armor",
+		       "--detach-sign", "--local-user", key, "--output", asc,
+		       (char *)NULL);
+		perror("gpg");
+		_exit(127);
+	}
+	close(fds[0]);
+	if (pid < 0 || write(fds[1], buf, len) != (ssize_t)len)
+		status = -1;
+	close(fds[1]);
+	if (pid > 0 && waitpid(pid, &status, 0) < 0)
+		status = -1;
+	if (status)
+		log_err("gpg could not sign %s with key %s", out, key);
+	else
+		log_info("%s: the index header signed by %s", asc, key);
+	free(asc);
+	return status ? 1 : 0;
 }
 
 /* Warns when OUT's name says another codec than the one written. */
@@ -149,6 +238,8 @@ struct args {
 	struct archive_opts ao;
 	const char *identity;
 	const char *out;
+	const char *sign_with;
+	int header;
 	struct repack_opts ro;
 	int quiet, repack;
 };
@@ -203,6 +294,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "repack", no_argument, NULL, 'r' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "to", required_argument, NULL, 't' },
+		{ "sign-with", required_argument, NULL, 'S' },
+		{ "header", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -233,6 +326,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'r':
 			a->repack = 1;
+			break;
+		case 'S':
+			a->sign_with = optarg;
+			break;
+		case 'H':
+			a->header = 1;
 			break;
 		case 'l':
 		case 't':
@@ -267,16 +366,22 @@ int main(int argc, char **argv)
 		return rc;
 	if (fetch_global_init())
 		return 1;
-	if (a.repack) {
+	if (a.header) {
+		rc = print_header(argv[optind]);
+	} else if (a.repack) {
 		rc = repack(argv[optind], argv[optind + 1], &a.ro);
-	} else if (a.out) {
-		rc = build(argv[optind], a.out, &a.ao, a.identity, a.quiet);
 	} else {
 		tmp = strdup(argv[optind]);
 		rc = 1;
-		if (tmp && asprintf(&out, "%s.sfidx", basename(tmp)) >= 0)
+		out = a.out ? strdup(a.out) : NULL;
+		if (!a.out && tmp &&
+		    asprintf(&out, "%s.sfidx", basename(tmp)) < 0)
+			out = NULL;
+		if (out)
 			rc = build(argv[optind], out, &a.ao, a.identity,
 				   a.quiet);
+		if (!rc && a.sign_with)
+			rc = sign_header(out, a.sign_with);
 	}
 	fetch_global_cleanup();
 	free(out);

@@ -6,6 +6,19 @@
  * cache. Every index is checked against the artifact it claims
  * (archive_open_index). Used by the single-artifact daemon and by the
  * catalog for each artifact it attaches. No FUSE.
+ *
+ * With a trust set (trust.h) nothing unverified is served:
+ *   - a cached index is used only if it records (index.h, signer) that
+ *     the artifact it was built from was verified by a key trusted now;
+ *   - a published index only with its detached signature
+ *     (INDEX.asc, over the index header, whose digests chain every other
+ *     byte of the index and, through the block digests, of the
+ *     artifact), checked before anything else of the index is read;
+ *   - else the one streaming pass checks SOURCE.asc over the whole
+ *     artifact as it indexes, and the index kept in the cache records
+ *     the signer.
+ * An artifact none of these verifies is refused: -EKEYREJECTED, after
+ * logging the artifact, the key and the reason.
  */
 #ifndef SFFS_OPEN_H
 #define SFFS_OPEN_H
@@ -14,6 +27,7 @@
 
 #include "sffs/archive.h"
 #include "sffs/fetch.h"
+#include "sffs/trust.h"
 
 struct open_cfg {
 	const char *source;
@@ -21,19 +35,25 @@ struct open_cfg {
 	const char *cache_dir; /* NULL: default, "none": no cache */
 	struct fetch_opts fo;
 	bool quiet;
+	const struct trust *trust; /* NULL: serve unverified (verify=off) */
 };
+
+/* archive_signer() of a verified artifact starts with this. */
+#define OPEN_SIGNER_PREFIX "openpgp:"
 
 struct opened {
 	struct fetch *f;    /* the artifact */
 	struct fetch *idx;  /* the index windows come from, or NULL */
 	struct archive *ar;
 	const char *how;    /* "cache", "published index", "indexed" */
+	/* The signer's fingerprint when a trust set verified it, or "". */
+	char signer[TRUST_FPR_LEN + 1];
 };
 
 /* 0 and *out filled, or -errno after logging why nothing could be
  * opened: -ENOENT (no such artifact), -EACCES, -ETIMEDOUT,
  * -ECONNREFUSED, -EHOSTUNREACH (the network), -EIO (not a usable
- * archive), -ENOMEM. */
+ * archive), -EKEYREJECTED (not verified under cfg->trust), -ENOMEM. */
 int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		  struct opened *out);
 /* Frees what artifact_open filled; safe on a zeroed struct. */
