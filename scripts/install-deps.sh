@@ -23,6 +23,8 @@ PACKAGES=(
 	libexpat1-dev
 	# OpenPGP signatures (trust/); gpg makes the tests' throwaway keys
 	librnp-dev gnupg
+	# Spack buildcache manifests and indexes (JSON)
+	libjson-c-dev
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * buildcache.h - a Spack buildcache (layout v3, else v2) as a set of
+ * packages, each a package tarball (a blob) whose install prefix sffs
+ * mounts lazily like any artifact.
+ *
+ * Layout v3 (Spack >= 1.0):
+ *   v3/layout.json
+ *   v3/manifests/index/index.manifest.json     (unsigned) -> index blob
+ *   v3/manifests/spec/<name>/<name>-<version>-<hash>.spec.manifest.json
+ *                                              (clearsigned when signed)
+ *   v3/manifests/key/<FPR>.key.manifest.json   -> key blob
+ *   blobs/sha256/<first 2 hex>/<sha256>
+ * Layout v2:
+ *   build_cache/index.json
+ *   build_cache/<arch>-<compiler>-<cver>-<name>-<ver>-<hash>.spec.json.sig
+ *                                              (or .spec.json unsigned)
+ *   build_cache/<arch>/<compiler>-<cver>/<name>-<ver>/<same>.spack
+ *   build_cache/_pgp/<FPR>.pub
+ *
+ * The pure parts (bc_parse_*, bc_*_path, bc_package_name: catalog/bcparse.c,
+ * JSON through json-c) do no I/O; every input is bounded and malformed
+ * input returns -EINVAL with a reason, never a crash. No FUSE.
+ */
+#ifndef SFFS_BUILDCACHE_H
+#define SFFS_BUILDCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BC_MAX_DOC (64u * 1024 * 1024) /* an index or manifest */
+#define BC_MAX_SPECS 100000u
+#define BC_MAX_BLOBS 16u /* data[] entries of one manifest */
+#define BC_FIELD_MAX 128 /* name, version, arch, compiler fields */
+
+/* ---- pure parsers ---- */
+
+/* One data[] entry of a v3 manifest. Unknown keys are ignored. */
+struct bc_blob {
+	char media_type[BC_FIELD_MAX];
+	char compression[16];     /* "gzip", "none", ... ("" if absent) */
+	char checksum[65];        /* lower-case hex sha256 of the stored bytes */
+	uint64_t content_length;  /* stored bytes */
+};
+
+struct bc_manifest {
+	size_t n;
+	struct bc_blob data[BC_MAX_BLOBS];
+};
+
+#define BC_MEDIA_TARBALL "application/vnd.spack.install.v2.tar+gzip"
+#define BC_MEDIA_SPEC "application/vnd.spack.spec.v5+json"
+#define BC_MEDIA_INDEX "application/vnd.spack.db.v8+json"
+#define BC_MEDIA_KEY "application/pgp-keys"
+
+/*
+ * A v3 manifest (index, spec or key manifest; for a signed spec manifest,
+ * the text trust_verify_clearsigned handed out). Requires "version": 3
+ * and a data array of objects each with mediaType, checksumAlgorithm
+ * "sha256", a 64-hex checksum and a contentLength; 0 or -EINVAL (reason
+ * in err).
+ */
+int bc_parse_manifest(const char *doc, size_t len, struct bc_manifest *out,
+		      char *err, size_t errlen);
+/* The entry of media type mt, or NULL. */
+const struct bc_blob *bc_manifest_find(const struct bc_manifest *m,
+				       const char *mt);
+
+/* One install of a buildcache's database (v3 index blob: db v8; v2
+ * index.json: db v6/v7). */
+struct bc_spec {
+	char name[BC_FIELD_MAX];
+	char version[BC_FIELD_MAX];
+	char hash[33];                 /* 32 base32 characters */
+	char platform[BC_FIELD_MAX];   /* arch.platform, e.g. "linux" */
+	char os[BC_FIELD_MAX];         /* arch.platform_os, "ubuntu22.04" */
+	char target[BC_FIELD_MAX];     /* arch.target (or its name) */
+	char compiler[BC_FIELD_MAX];   /* "gcc", or "none" (v2 naming) */
+	char compiler_version[BC_FIELD_MAX]; /* "11.4.0", or "none" */
+};
+
+/*
+ * The installs of a database document that are in the buildcache
+ * (in_buildcache true, or absent), in the document's order: *specs
+ * malloc'd (free it), *n of them (<= BC_MAX_SPECS). Each must have a
+ * name, a version and a 32-character hash made of [a-z0-9]; name,
+ * version and the arch fields must be non-empty and hold no '/' and no
+ * NUL, and must not be "." or "..". 0 or -EINVAL.
+ */
+int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
+		size_t *n, char *err, size_t errlen);
+
+/*
+ * A v2 spec document (the signed text of .spec.json.sig, or .spec.json):
+ * its binary_cache_checksum (hash_algorithm "sha256") into tarball
+ * (checksum set, content_length 0: v2 does not say), after checking that
+ * the spec's node for expect->hash has expect's name and version. 0 or
+ * -EINVAL.
+ */
+int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
+		     struct bc_blob *tarball, char *err, size_t errlen);
+
+/* "<name>-<version>-<first 7 of hash>": the directory a package gets. */
+int bc_package_name(const struct bc_spec *s, char *buf, size_t len);
+
+/* Paths relative to the mirror root (no leading '/'); 0, or -ENAMETOOLONG
+ * if buf is too small. */
+int bc_v3_spec_manifest_path(const struct bc_spec *s, char *buf, size_t len);
+int bc_v3_blob_path(const char *sha256hex, char *buf, size_t len);
+int bc_v3_key_manifest_path(const char *fpr, char *buf, size_t len);
+/* v2: "<platform>-<os>-<target>-<compiler>-<cver>-<name>-<ver>-<hash>"
+ * plus ".spec.json.sig" / ".spec.json" (signed true / false), and the
+ * tarball "<platform>-<os>-<target>/<compiler>-<cver>/<name>-<ver>/
+ * <same>.spack", both under "build_cache/". */
+int bc_v2_spec_path(const struct bc_spec *s, bool sig, char *buf, size_t len);
+int bc_v2_tarball_path(const struct bc_spec *s, char *buf, size_t len);
+int bc_v2_key_path(const char *fpr, char *buf, size_t len);
+
+#endif
