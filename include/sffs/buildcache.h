@@ -72,21 +72,27 @@ const struct bc_blob *bc_manifest_find(const struct bc_manifest *m,
 struct bc_spec {
 	char name[BC_FIELD_MAX];
 	char version[BC_FIELD_MAX];
-	char hash[33];                 /* 32 base32 characters */
+	char hash[33];                 /* 32 base32 characters [a-z2-7] */
 	char platform[BC_FIELD_MAX];   /* arch.platform, e.g. "linux" */
 	char os[BC_FIELD_MAX];         /* arch.platform_os, "ubuntu22.04" */
 	char target[BC_FIELD_MAX];     /* arch.target (or its name) */
 	char compiler[BC_FIELD_MAX];   /* "gcc", or "none" (v2 naming) */
-	char compiler_version[BC_FIELD_MAX]; /* "11.4.0", or "none" */
+	char compiler_version[BC_FIELD_MAX]; /* "11.4.0" (a leading '=' of
+					      * a concrete version dropped),
+					      * or "none" */
 };
 
 /*
  * The installs of a database document that are in the buildcache
  * (in_buildcache true, or absent), in the document's order: *specs
  * malloc'd (free it), *n of them (<= BC_MAX_SPECS). Each must have a
- * name, a version and a 32-character hash made of [a-z0-9]; name,
- * version and the arch fields must be non-empty and hold no '/' and no
- * NUL, and must not be "." or "..". 0 or -EINVAL.
+ * name, a version, an arch and a 32-character hash of Spack's base32
+ * alphabet [a-z2-7] (the installs key, equal to spec.hash if that is
+ * there; Spack's file-name regex allows [a-z0-9], but b32encode never
+ * makes 0, 1, 8 or 9); name, version, the arch and compiler fields must
+ * be non-empty and hold no '/' and no NUL, and must not be "." or "..".
+ * database.version must be "6", "7" (v2 index.json) or "8" (v3).
+ * 0 or -EINVAL (-ENOMEM).
  */
 int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
 		size_t *n, char *err, size_t errlen);
@@ -94,9 +100,11 @@ int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
 /*
  * A v2 spec document (the signed text of .spec.json.sig, or .spec.json):
  * its binary_cache_checksum (hash_algorithm "sha256") into tarball
- * (checksum set, content_length 0: v2 does not say), after checking that
- * the spec's node for expect->hash has expect's name and version. 0 or
- * -EINVAL.
+ * (checksum set, content_length 0: v2 does not say; media_type
+ * BC_MEDIA_TARBALL, compression "gzip"), after checking that the spec's
+ * node for expect->hash has expect's name and version, and that
+ * buildcache_layout_version is 1 or 2 (Spack 0.20-0.22: a gzip tar of
+ * the prefix; 0 or absent was a tar holding a tarball). 0 or -EINVAL.
  */
 int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
 		     struct bc_blob *tarball, char *err, size_t errlen);
@@ -105,7 +113,9 @@ int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
 int bc_package_name(const struct bc_spec *s, char *buf, size_t len);
 
 /* Paths relative to the mirror root (no leading '/'); 0, or -ENAMETOOLONG
- * if buf is too small. */
+ * if buf is too small (buf then holds ""), -EINVAL for a sha256 that is
+ * not 64 hex digits (either case; the path has lower case) or a
+ * fingerprint that is not 1-64 hex digits. */
 int bc_v3_spec_manifest_path(const struct bc_spec *s, char *buf, size_t len);
 int bc_v3_blob_path(const char *sha256hex, char *buf, size_t len);
 int bc_v3_key_manifest_path(const char *fpr, char *buf, size_t len);

@@ -1,0 +1,788 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bcparse.c - the pure parts of buildcache.h: Spack's v3 manifests, its
+ * buildcache databases (db v6/v7 in a v2 index.json, db v8 in a v3 index
+ * blob), v2 spec documents, and the paths Spack names things by.
+ *
+ * Every document goes through one strict json-c tokener with a depth
+ * limit (parse_doc): no NUL byte, nothing but white space after the
+ * value, at most BC_MAX_DOC bytes, valid UTF-8. Fields are then read
+ * with type checks, and every string copied into a fixed field is
+ * checked for length first: too long is an error, never cut. Unknown
+ * keys are ignored everywhere, as Spack's own schemas allow.
+ */
+#include "sffs/buildcache.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Spack's documents nest about 6 deep (spec, nodes, node, arch, target,
+ * parents); 32 leaves room for parameters without letting a hostile
+ * document recurse far. */
+#define BC_JSON_DEPTH 32
+#define BC_HASH_LEN 32
+#define BC_SHA256_LEN 64
+#define BC_FPR_MAX 64 /* a v5 OpenPGP fingerprint; v4 has 40 */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the reason into err; always -EINVAL. */
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static void err_clear(char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+}
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The tokener's verdict on the whole of doc[0..len). */
+static int tokenize(struct json_tokener *tok, const char *doc, size_t len,
+		    const char *what, struct json_object **out, char *err,
+		    size_t errlen)
+{
+	struct json_object *obj;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	obj = json_tokener_parse_ex(tok, doc, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (!obj && jerr == json_tokener_continue)
+		return fail(err, errlen, "%s is truncated", what);
+	if (!obj || jerr != json_tokener_success) {
+		json_object_put(obj);
+		return fail(err, errlen, "%s is not JSON: %s", what,
+			    json_tokener_error_desc(jerr));
+	}
+	for (end = json_tokener_get_parse_end(tok); end < len; end++)
+		if (!is_ws(doc[end])) {
+			json_object_put(obj);
+			return fail(err, errlen,
+				    "%s has trailing bytes after offset %zu",
+				    what, end);
+		}
+	*out = obj;
+	return 0;
+}
+
+/* doc as a JSON object (put it), or -EINVAL/-ENOMEM with a reason. */
+static int parse_doc(const char *doc, size_t len, const char *what,
+		     struct json_object **out, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	int rc;
+
+	*out = NULL;
+	if (!doc || len == 0)
+		return fail(err, errlen, "%s is empty", what);
+	if (len > BC_MAX_DOC)
+		return fail(err, errlen, "%s is larger than %u bytes", what,
+			    BC_MAX_DOC);
+	if (memchr(doc, '\0', len))
+		return fail(err, errlen, "%s holds a NUL byte", what);
+	tok = json_tokener_new_ex(BC_JSON_DEPTH);
+	if (!tok)
+		return -ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					JSON_TOKENER_VALIDATE_UTF8);
+	rc = tokenize(tok, doc, len, what, out, err, errlen);
+	json_tokener_free(tok);
+	if (rc == 0 && !json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
+		rc = fail(err, errlen, "%s is not a JSON object", what);
+	}
+	return rc;
+}
+
+/* The member key of obj if it has type t; NULL if absent. A member of
+ * another type is an error (*rc). */
+static struct json_object *member(struct json_object *obj, const char *key,
+				  enum json_type t, int *rc, char *err,
+				  size_t errlen)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v))
+		return NULL;
+	if (!json_object_is_type(v, t)) {
+		*rc = fail(err, errlen, "\"%s\" is a %s, not a %s", key,
+			   json_type_to_name(json_object_get_type(v)),
+			   json_type_to_name(t));
+		return NULL;
+	}
+	return v;
+}
+
+/* Like member, but absence is an error too. */
+static struct json_object *need(struct json_object *obj, const char *key,
+				enum json_type t, char *err, size_t errlen)
+{
+	int rc = 0;
+	struct json_object *v = member(obj, key, t, &rc, err, errlen);
+
+	if (!v && !rc)
+		fail(err, errlen, "no \"%s\"", key);
+	return v;
+}
+
+/* Copies JSON string v into dst[cap]: no NUL inside, shorter than cap. */
+static int copy_str(char *dst, size_t cap, struct json_object *v,
+		    const char *key, char *err, size_t errlen)
+{
+	const char *s = json_object_get_string(v);
+	size_t n = (size_t)json_object_get_string_len(v);
+
+	if (memchr(s, '\0', n))
+		return fail(err, errlen, "\"%s\" holds a NUL", key);
+	if (n >= cap)
+		return fail(err, errlen, "\"%s\" is longer than %zu bytes",
+			    key, cap - 1);
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* The string member key of obj into dst[cap]; absent is an error. */
+static int get_str(struct json_object *obj, const char *key, char *dst,
+		   size_t cap, char *err, size_t errlen)
+{
+	struct json_object *v = need(obj, key, json_type_string, err, errlen);
+
+	if (!v)
+		return -EINVAL;
+	return copy_str(dst, cap, v, key, err, errlen);
+}
+
+/* sha256 hex of either case into dst[65], lower case. */
+static int get_sha256(const char *s, size_t n, char dst[BC_SHA256_LEN + 1],
+		      const char *key, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (n != BC_SHA256_LEN)
+		return fail(err, errlen,
+			    "\"%s\" is %zu characters, not 64 hex digits", key,
+			    n);
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return fail(err, errlen, "\"%s\" is not hex", key);
+		dst[i] = c;
+	}
+	dst[n] = '\0';
+	return 0;
+}
+
+/* ---- manifests ---- */
+
+static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
+		      size_t errlen)
+{
+	struct json_object *v;
+	char alg[16];
+	int64_t len;
+	int rc;
+
+	if (!json_object_is_type(o, json_type_object))
+		return fail(err, errlen, "a data[] entry is not an object");
+	rc = get_str(o, "mediaType", b->media_type, sizeof(b->media_type), err,
+		     errlen);
+	if (rc)
+		return rc;
+	/* Spack's schema requires compression; "" stands for absent. */
+	v = member(o, "compression", json_type_string, &rc, err, errlen);
+	if (rc)
+		return rc;
+	if (v && copy_str(b->compression, sizeof(b->compression), v,
+			  "compression", err, errlen))
+		return -EINVAL;
+	rc = get_str(o, "checksumAlgorithm", alg, sizeof(alg), err, errlen);
+	if (rc)
+		return rc;
+	if (strcmp(alg, "sha256") != 0)
+		return fail(err, errlen, "checksumAlgorithm \"%s\" is not sha256",
+			    alg);
+	v = need(o, "checksum", json_type_string, err, errlen);
+	if (!v)
+		return -EINVAL;
+	rc = get_sha256(json_object_get_string(v),
+			(size_t)json_object_get_string_len(v), b->checksum,
+			"checksum", err, errlen);
+	if (rc)
+		return rc;
+	v = need(o, "contentLength", json_type_int, err, errlen);
+	if (!v)
+		return -EINVAL;
+	/* json-c keeps integers past INT64_MAX as uint64 and clamps
+	 * get_int64 to INT64_MAX: refuse that too, lengths are off_t. */
+	len = json_object_get_int64(v);
+	if (len < 0 || len == INT64_MAX)
+		return fail(err, errlen, "contentLength %s out of range",
+			    json_object_get_string(v));
+	b->content_length = (uint64_t)len;
+	return 0;
+}
+
+static int check_version3(struct json_object *root, char *err, size_t errlen)
+{
+	struct json_object *v = need(root, "version", json_type_int, err, errlen);
+
+	if (!v)
+		return -EINVAL;
+	if (json_object_get_int64(v) != 3)
+		return fail(err, errlen, "manifest version %s, not 3",
+			    json_object_get_string(v));
+	return 0;
+}
+
+int bc_parse_manifest(const char *doc, size_t len, struct bc_manifest *out,
+		      char *err, size_t errlen)
+{
+	struct json_object *root, *data;
+	size_t i, n;
+	int rc;
+
+	err_clear(err, errlen);
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	rc = parse_doc(doc, len, "manifest", &root, err, errlen);
+	if (rc)
+		return rc;
+	rc = check_version3(root, err, errlen);
+	if (rc)
+		goto out_put;
+	data = need(root, "data", json_type_array, err, errlen);
+	if (!data) {
+		rc = -EINVAL;
+		goto out_put;
+	}
+	n = json_object_array_length(data);
+	if (n > BC_MAX_BLOBS) {
+		rc = fail(err, errlen, "manifest has %zu blobs, more than %u",
+			  n, BC_MAX_BLOBS);
+		goto out_put;
+	}
+	for (i = 0; i < n && !rc; i++)
+		rc = parse_blob(json_object_array_get_idx(data, i),
+				&out->data[i], err, errlen);
+	out->n = n;
+out_put:
+	json_object_put(root);
+	if (rc)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+const struct bc_blob *bc_manifest_find(const struct bc_manifest *m,
+				       const char *mt)
+{
+	size_t i;
+
+	if (!m || !mt)
+		return NULL;
+	for (i = 0; i < m->n && i < BC_MAX_BLOBS; i++)
+		if (!strcmp(m->data[i].media_type, mt))
+			return &m->data[i];
+	return NULL;
+}
+
+/* ---- databases ---- */
+
+/* A name, version or arch field: non-empty, no '/', not "." or "..". */
+static int check_component(const char *s, const char *key, char *err,
+			   size_t errlen)
+{
+	if (!*s)
+		return fail(err, errlen, "empty \"%s\"", key);
+	if (strchr(s, '/'))
+		return fail(err, errlen, "\"%s\" holds a '/'", key);
+	if (!strcmp(s, ".") || !strcmp(s, ".."))
+		return fail(err, errlen, "\"%s\" is \"%s\"", key, s);
+	return 0;
+}
+
+/* 32 characters of Spack's base32 alphabet (RFC 4648, lower case). */
+static bool hash_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != BC_HASH_LEN)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '2' && s[i] <= '7')))
+			return false;
+	return true;
+}
+
+/* arch.target: a string ("x86_64_v3") or an object with a "name"
+ * (a microarchitecture, as archspec writes it). */
+static int parse_target(struct json_object *arch, struct bc_spec *s,
+			char *err, size_t errlen)
+{
+	struct json_object *t;
+
+	if (!json_object_object_get_ex(arch, "target", &t))
+		return fail(err, errlen, "no \"target\" in arch");
+	if (json_object_is_type(t, json_type_string))
+		return copy_str(s->target, sizeof(s->target), t, "target", err,
+				errlen);
+	if (json_object_is_type(t, json_type_object))
+		return get_str(t, "name", s->target, sizeof(s->target), err,
+			       errlen);
+	return fail(err, errlen, "\"target\" is neither a string nor an object");
+}
+
+static int parse_arch(struct json_object *spec, struct bc_spec *s, char *err,
+		      size_t errlen)
+{
+	struct json_object *arch = need(spec, "arch", json_type_object, err,
+					errlen);
+	int rc;
+
+	if (!arch)
+		return -EINVAL;
+	rc = get_str(arch, "platform", s->platform, sizeof(s->platform), err,
+		     errlen);
+	if (!rc)
+		rc = get_str(arch, "platform_os", s->os, sizeof(s->os), err,
+			     errlen);
+	if (!rc)
+		rc = parse_target(arch, s, err, errlen);
+	if (!rc)
+		rc = check_component(s->platform, "platform", err, errlen);
+	if (!rc)
+		rc = check_component(s->os, "platform_os", err, errlen);
+	if (!rc)
+		rc = check_component(s->target, "target", err, errlen);
+	return rc;
+}
+
+/* spec.compiler {name, version} (spec formats up to v4); without one
+ * (Spack >= 1.0, or a compiler-less package) Spack's v2 file names say
+ * "none-none". */
+static int parse_compiler(struct json_object *spec, struct bc_spec *s,
+			  char *err, size_t errlen)
+{
+	struct json_object *c;
+	int rc = 0;
+
+	c = member(spec, "compiler", json_type_object, &rc, err, errlen);
+	if (rc)
+		return rc;
+	if (!c) {
+		snprintf(s->compiler, sizeof(s->compiler), "none");
+		snprintf(s->compiler_version, sizeof(s->compiler_version),
+			 "none");
+		return 0;
+	}
+	rc = get_str(c, "name", s->compiler, sizeof(s->compiler), err, errlen);
+	if (!rc)
+		rc = get_str(c, "version", s->compiler_version,
+			     sizeof(s->compiler_version), err, errlen);
+	/* A concrete version may be written "=11.4.0"; Spack's
+	 * {compiler.version} in file names has no '='. */
+	if (!rc && s->compiler_version[0] == '=')
+		memmove(s->compiler_version, s->compiler_version + 1,
+			strlen(s->compiler_version));
+	if (!rc)
+		rc = check_component(s->compiler, "compiler.name", err, errlen);
+	if (!rc)
+		rc = check_component(s->compiler_version, "compiler.version",
+				     err, errlen);
+	return rc;
+}
+
+/* The hash: the installs key, equal to spec.hash when that is there. */
+static int parse_hash(const char *key, struct json_object *spec,
+		      struct bc_spec *s, char *err, size_t errlen)
+{
+	struct json_object *h;
+	int rc = 0;
+
+	if (!hash_ok(key, strlen(key)))
+		return fail(err, errlen,
+			    "install key \"%.40s\" is not a 32-character "
+			    "base32 hash",
+			    key);
+	h = member(spec, "hash", json_type_string, &rc, err, errlen);
+	if (rc)
+		return rc;
+	if (h && strcmp(json_object_get_string(h), key) != 0)
+		return fail(err, errlen, "install %s has spec.hash %.40s", key,
+			    json_object_get_string(h));
+	memcpy(s->hash, key, BC_HASH_LEN + 1);
+	return 0;
+}
+
+static int parse_install(const char *key, struct json_object *rec,
+			 struct bc_spec *s, char *err, size_t errlen)
+{
+	struct json_object *spec;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	spec = need(rec, "spec", json_type_object, err, errlen);
+	if (!spec)
+		return -EINVAL;
+	rc = parse_hash(key, spec, s, err, errlen);
+	if (!rc)
+		rc = get_str(spec, "name", s->name, sizeof(s->name), err,
+			     errlen);
+	if (!rc)
+		rc = check_component(s->name, "name", err, errlen);
+	if (!rc)
+		rc = get_str(spec, "version", s->version, sizeof(s->version),
+			     err, errlen);
+	if (!rc)
+		rc = check_component(s->version, "version", err, errlen);
+	if (!rc)
+		rc = parse_arch(spec, s, err, errlen);
+	if (!rc)
+		rc = parse_compiler(spec, s, err, errlen);
+	return rc;
+}
+
+/* database.version: "6" or "7" (v2 caches), "8" (v3). Spack writes a
+ * string; an integer is taken too, as Spack's Version() would. */
+static int check_db_version(struct json_object *db, char *err, size_t errlen)
+{
+	struct json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(db, "version", &v))
+		return fail(err, errlen, "database has no \"version\"");
+	if (!json_object_is_type(v, json_type_string) &&
+	    !json_object_is_type(v, json_type_int))
+		return fail(err, errlen, "database version is a %s",
+			    json_type_to_name(json_object_get_type(v)));
+	s = json_object_get_string(v);
+	if (strcmp(s, "6") != 0 && strcmp(s, "7") != 0 && strcmp(s, "8") != 0)
+		return fail(err, errlen,
+			    "database version \"%.16s\" is not 6, 7 or 8", s);
+	return 0;
+}
+
+/* false when the record says in_buildcache: false; an error (*rc) when
+ * that is not a boolean. */
+static bool in_buildcache(struct json_object *rec, int *rc, char *err,
+			  size_t errlen)
+{
+	struct json_object *v;
+
+	v = member(rec, "in_buildcache", json_type_boolean, rc, err, errlen);
+	return !v || json_object_get_boolean(v);
+}
+
+static int parse_installs(struct json_object *installs, struct bc_spec *out,
+			  size_t *n, char *err, size_t errlen)
+{
+	char why[256];
+	int rc = 0;
+
+	json_object_object_foreach(installs, key, rec)
+	{
+		if (!json_object_is_type(rec, json_type_object))
+			return fail(err, errlen, "install %.40s is not an object",
+				    key);
+		if (!in_buildcache(rec, &rc, why, sizeof(why)) && !rc)
+			continue;
+		if (!rc)
+			rc = parse_install(key, rec, &out[*n], why,
+					   sizeof(why));
+		if (rc)
+			return fail(err, errlen, "install %.40s: %s", key, why);
+		(*n)++;
+	}
+	return 0;
+}
+
+int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
+		size_t *n, char *err, size_t errlen)
+{
+	struct json_object *root, *db, *installs;
+	struct bc_spec *out = NULL;
+	size_t count, got = 0;
+	int rc;
+
+	err_clear(err, errlen);
+	if (!specs || !n)
+		return -EINVAL;
+	*specs = NULL;
+	*n = 0;
+	rc = parse_doc(doc, len, "database", &root, err, errlen);
+	if (rc)
+		return rc;
+	rc = -EINVAL;
+	db = need(root, "database", json_type_object, err, errlen);
+	if (!db || check_db_version(db, err, errlen))
+		goto out_put;
+	installs = need(db, "installs", json_type_object, err, errlen);
+	if (!installs)
+		goto out_put;
+	count = (size_t)json_object_object_length(installs);
+	if (count > BC_MAX_SPECS) {
+		fail(err, errlen, "database has %zu installs, more than %u",
+		     count, BC_MAX_SPECS);
+		goto out_put;
+	}
+	out = calloc(count ? count : 1, sizeof(*out));
+	if (!out) {
+		rc = -ENOMEM;
+		goto out_put;
+	}
+	rc = parse_installs(installs, out, &got, err, errlen);
+	if (rc)
+		goto out_free;
+	*specs = out;
+	*n = got;
+	json_object_put(root);
+	return 0;
+out_free:
+	free(out);
+out_put:
+	json_object_put(root);
+	return rc;
+}
+
+/* ---- v2 spec documents ---- */
+
+static bool str_is(struct json_object *obj, const char *key, const char *want)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(obj, key, &v) &&
+	       json_object_is_type(v, json_type_string) &&
+	       !strcmp(json_object_get_string(v), want);
+}
+
+/* The node of spec.nodes whose hash is expect->hash, checked against
+ * expect's name and version. */
+static int check_node(struct json_object *root, const struct bc_spec *expect,
+		      char *err, size_t errlen)
+{
+	struct json_object *spec, *nodes, *node;
+	size_t i, cnt;
+
+	spec = need(root, "spec", json_type_object, err, errlen);
+	if (!spec)
+		return -EINVAL;
+	nodes = need(spec, "nodes", json_type_array, err, errlen);
+	if (!nodes)
+		return -EINVAL;
+	cnt = json_object_array_length(nodes);
+	for (i = 0; i < cnt; i++) {
+		node = json_object_array_get_idx(nodes, i);
+		if (json_object_is_type(node, json_type_object) &&
+		    str_is(node, "hash", expect->hash))
+			break;
+	}
+	if (i == cnt)
+		return fail(err, errlen, "spec has no node with hash %.32s",
+			    expect->hash);
+	if (!str_is(node, "name", expect->name))
+		return fail(err, errlen, "node %.32s is not named \"%.64s\"",
+			    expect->hash, expect->name);
+	if (!str_is(node, "version", expect->version))
+		return fail(err, errlen, "node %.32s is not version \"%.64s\"",
+			    expect->hash, expect->version);
+	return 0;
+}
+
+/* buildcache_layout_version 1 (a gzip tar of the prefix) or 2 (the same
+ * with its parent directories); 0 or absent was a tar holding a tarball,
+ * which cannot be mounted as it is. */
+static int check_layout(struct json_object *root, char *err, size_t errlen)
+{
+	struct json_object *v;
+	int rc = 0;
+	int64_t lv;
+
+	v = member(root, "buildcache_layout_version", json_type_int, &rc, err,
+		   errlen);
+	if (rc)
+		return rc;
+	lv = v ? json_object_get_int64(v) : 0;
+	if (lv != 1 && lv != 2)
+		return fail(err, errlen,
+			    "buildcache_layout_version %lld is not 1 or 2",
+			    (long long)lv);
+	return 0;
+}
+
+static int get_checksum(struct json_object *root, struct bc_blob *tarball,
+			char *err, size_t errlen)
+{
+	struct json_object *bcc, *h;
+
+	bcc = need(root, "binary_cache_checksum", json_type_object, err,
+		   errlen);
+	if (!bcc)
+		return -EINVAL;
+	if (!str_is(bcc, "hash_algorithm", "sha256"))
+		return fail(err, errlen,
+			    "binary_cache_checksum.hash_algorithm is not "
+			    "\"sha256\"");
+	h = need(bcc, "hash", json_type_string, err, errlen);
+	if (!h)
+		return -EINVAL;
+	return get_sha256(json_object_get_string(h),
+			  (size_t)json_object_get_string_len(h),
+			  tarball->checksum, "hash", err, errlen);
+}
+
+int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
+		     struct bc_blob *tarball, char *err, size_t errlen)
+{
+	struct json_object *root;
+	int rc;
+
+	err_clear(err, errlen);
+	if (!expect || !tarball)
+		return -EINVAL;
+	memset(tarball, 0, sizeof(*tarball));
+	rc = parse_doc(doc, len, "spec document", &root, err, errlen);
+	if (rc)
+		return rc;
+	rc = check_layout(root, err, errlen);
+	if (!rc)
+		rc = check_node(root, expect, err, errlen);
+	if (!rc)
+		rc = get_checksum(root, tarball, err, errlen);
+	json_object_put(root);
+	if (rc) {
+		memset(tarball, 0, sizeof(*tarball));
+		return rc;
+	}
+	snprintf(tarball->media_type, sizeof(tarball->media_type), "%s",
+		 BC_MEDIA_TARBALL);
+	snprintf(tarball->compression, sizeof(tarball->compression), "gzip");
+	return 0;
+}
+
+/* ---- names and paths ---- */
+
+static int put(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* snprintf into buf; -ENAMETOOLONG when it does not fit. */
+static int put(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!buf || len == 0)
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		buf[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int bc_package_name(const struct bc_spec *s, char *buf, size_t len)
+{
+	if (!s)
+		return -EINVAL;
+	return put(buf, len, "%s-%s-%.7s", s->name, s->version, s->hash);
+}
+
+int bc_v3_spec_manifest_path(const struct bc_spec *s, char *buf, size_t len)
+{
+	if (!s)
+		return -EINVAL;
+	return put(buf, len, "v3/manifests/spec/%s/%s-%s-%s.spec.manifest.json",
+		   s->name, s->name, s->version, s->hash);
+}
+
+int bc_v3_blob_path(const char *sha256hex, char *buf, size_t len)
+{
+	char hex[BC_SHA256_LEN + 1];
+
+	if (!sha256hex || get_sha256(sha256hex, strlen(sha256hex), hex,
+				     "sha256", NULL, 0))
+		return -EINVAL;
+	return put(buf, len, "blobs/sha256/%.2s/%s", hex, hex);
+}
+
+/* An OpenPGP fingerprint as gpg prints it: hex, at most 64 digits. */
+static bool fpr_ok(const char *fpr)
+{
+	size_t i, n;
+
+	if (!fpr)
+		return false;
+	n = strlen(fpr);
+	if (n == 0 || n > BC_FPR_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((fpr[i] >= '0' && fpr[i] <= '9') ||
+		      (fpr[i] >= 'A' && fpr[i] <= 'F') ||
+		      (fpr[i] >= 'a' && fpr[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int bc_v3_key_manifest_path(const char *fpr, char *buf, size_t len)
+{
+	if (!fpr_ok(fpr))
+		return -EINVAL;
+	return put(buf, len, "v3/manifests/key/%s.key.manifest.json", fpr);
+}
+
+int bc_v2_spec_path(const struct bc_spec *s, bool sig, char *buf, size_t len)
+{
+	if (!s)
+		return -EINVAL;
+	return put(buf, len, "build_cache/%s-%s-%s-%s-%s-%s-%s-%s%s",
+		   s->platform, s->os, s->target, s->compiler,
+		   s->compiler_version, s->name, s->version, s->hash,
+		   sig ? ".spec.json.sig" : ".spec.json");
+}
+
+int bc_v2_tarball_path(const struct bc_spec *s, char *buf, size_t len)
+{
+	if (!s)
+		return -EINVAL;
+	return put(buf, len,
+		   "build_cache/%s-%s-%s/%s-%s/%s-%s/"
+		   "%s-%s-%s-%s-%s-%s-%s-%s.spack",
+		   s->platform, s->os, s->target, s->compiler,
+		   s->compiler_version, s->name, s->version, s->platform,
+		   s->os, s->target, s->compiler, s->compiler_version, s->name,
+		   s->version, s->hash);
+}
+
+int bc_v2_key_path(const char *fpr, char *buf, size_t len)
+{
+	if (!fpr_ok(fpr))
+		return -EINVAL;
+	return put(buf, len, "build_cache/_pgp/%s.pub", fpr);
+}
