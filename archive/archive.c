@@ -490,6 +490,21 @@ const char *archive_signer(const struct archive *ar)
 	return ar->ih.signer;
 }
 
+const unsigned char *archive_sha256(const struct archive *ar)
+{
+	return ar->sha256;
+}
+
+void archive_set_root(struct archive *ar, uint32_t node)
+{
+	ar->root = node;
+}
+
+uint32_t archive_root(const struct archive *ar)
+{
+	return ar->root;
+}
+
 int archive_spill_read(struct archive *ar, uint64_t off, size_t len,
 		       unsigned char *buf)
 {

@@ -80,6 +80,7 @@ struct archive {
 	FILE *spill;
 	uint64_t spill_len;
 	uint64_t warnings; /* while opening (single threaded) */
+	uint32_t root;     /* the node served as the root (set once) */
 	atomic_uint_fast64_t spans_loaded;
 	atomic_uint_fast64_t windows_loaded;
 	atomic_size_t last_window; /* point of the last window loaded, + 1 */

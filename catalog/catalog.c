@@ -21,8 +21,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sffs/buildcache.h"
 #include "sffs/fetch.h"
 #include "sffs/log.h"
+#include "sffs/trust.h"
 #include "sffs/util.h"
 
 #include "catalog_i.h"
@@ -42,6 +44,10 @@ struct catalog_entry {
 	char *url;
 	char *module;
 	size_t module_len;
+	/* a buildcache package: its blob's digest and who signed it */
+	unsigned char sha256[32];
+	bool has_sha;
+	char signer[TRUST_FPR_LEN + 1];
 	atomic_bool present;
 	atomic_uint seen; /* the refresh that last found it */
 	pthread_mutex_t lock; /* guards everything below */
@@ -67,6 +73,9 @@ struct catalog {
 	size_t nseg;
 	bool has_arch;
 	char arch[CATALOG_NAME_MAX + 1];
+	bool flat; /* layout=buildcache: MNT/<package>/ */
+	char *bc_index; /* guarded by lock: the database document */
+	size_t bc_index_len;
 	bool s3;
 	char *bucket_url, *prefix; /* s3: listing URL and key prefix */
 	char *module_root;
@@ -153,6 +162,10 @@ static int setup_template(struct catalog *c, char *err, size_t errlen)
 	const struct catalog_opts *o = &c->o;
 	const char *t = o->tmpl;
 
+	if (!t && o->layout && !strcmp(o->layout, "buildcache")) {
+		c->flat = true;
+		return 0;
+	}
 	if (!t) {
 		if (!o->layout || !strcmp(o->layout, "seed"))
 			t = CATALOG_SEED_TEMPLATE;
@@ -160,8 +173,8 @@ static int setup_template(struct catalog *c, char *err, size_t errlen)
 			t = CATALOG_FACTORY_TEMPLATE;
 		else {
 			snprintf(err, errlen,
-				 "unknown layout '%s' (seed or factory, or "
-				 "give template=)",
+				 "unknown layout '%s' (seed, factory or "
+				 "buildcache, or give template=)",
 				 o->layout);
 			return -EINVAL;
 		}
@@ -281,6 +294,7 @@ void catalog_free(struct catalog *c)
 	free(c->bucket_url);
 	free(c->prefix);
 	free(c->module_root);
+	free(c->bc_index);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -342,6 +356,10 @@ static struct catalog_entry *entry_new(struct catalog *c,
 	pthread_cond_init(&e->changed, NULL);
 	snprintf(e->version, sizeof(e->version), "%s", v->version);
 	snprintf(e->toolchain, sizeof(e->toolchain), "%s", v->toolchain);
+	if (c->flat) {
+		/* the caller sets url and digest; no modulefile */
+		return e;
+	}
 	e->url = artifact_url(c, v);
 	if (e->url && asprintf(&root, "%s/%s/%s", c->module_root, v->version,
 			       v->toolchain) >= 0)
@@ -464,6 +482,8 @@ static int probe(struct catalog *c, const char *version,
 	size_t len;
 	int rc;
 
+	if (c->flat)
+		return -ENOENT; /* a buildcache is listed, never probed */
 	snprintf(v.version, sizeof(v.version), "%s", version);
 	snprintf(v.toolchain, sizeof(v.toolchain), "%s", toolchain);
 	snprintf(v.arch, sizeof(v.arch), "%s", c->arch);
@@ -660,6 +680,92 @@ static int refresh_probe(struct catalog *c)
 	return rc;
 }
 
+/* A buildcache package found (entry_found, then its blob and digest;
+ * a package republished under the same name gets its new ones). */
+static int bc_found(struct catalog *c, const struct bc_package *p)
+{
+	struct catalog_vars v = { 0 };
+	struct catalog_entry *e;
+	char *url;
+
+	snprintf(v.version, sizeof(v.version), "%s", p->dir);
+	e = entry_found(c, &v);
+	if (!e)
+		return -ENOMEM;
+	pthread_mutex_lock(&e->lock);
+	/* an attach reads url and digest unlocked: a package republished
+	 * under its name is taken up once it is not attached */
+	if ((!e->url || strcmp(e->url, p->url) ||
+	     memcmp(e->sha256, p->sha256, 32)) &&
+	    !e->attaching && !e->o.ar) {
+		url = strdup(p->url);
+		if (!url) {
+			pthread_mutex_unlock(&e->lock);
+			return -ENOMEM;
+		}
+		free(e->url);
+		e->url = url;
+		memcpy(e->sha256, p->sha256, 32);
+	}
+	e->has_sha = true;
+	snprintf(e->signer, sizeof(e->signer), "%s", p->signer);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+/* The buildcache's packages that verify (buildcache.h). Trust is
+ * const for the catalog, but offered keys may be added to it: the set's
+ * additions are locked (trust.h). */
+static int refresh_buildcache(struct catalog *c)
+{
+	struct bc_listing l;
+	int rc;
+
+	atomic_fetch_add(&c->list_requests, 1);
+	rc = bc_list(c->base, &c->o.oc.fo, (struct trust *)c->o.oc.trust, &l);
+	if (rc)
+		return rc;
+	atomic_fetch_add(&c->list_requests, l.requests - 1);
+	for (size_t i = 0; i < l.n && !rc; i++)
+		rc = bc_found(c, &l.pkgs[i]);
+	log_info("%s: buildcache layout v%d, %zu packages%s (%zu hidden), "
+		 "%" PRIu64 " requests", c->base, l.layout, l.n,
+		 c->o.oc.trust ? " verified" : ", verify=off", l.hidden,
+		 l.requests);
+	pthread_mutex_lock(&c->lock);
+	free(c->bc_index);
+	c->bc_index = l.index;
+	c->bc_index_len = l.index_len;
+	l.index = NULL;
+	pthread_mutex_unlock(&c->lock);
+	bc_listing_free(&l);
+	return rc;
+}
+
+bool catalog_flat(const struct catalog *c)
+{
+	return c->flat;
+}
+
+size_t catalog_bc_index(struct catalog *c, uint64_t off, void *buf,
+			size_t len)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->bc_index && off < c->bc_index_len) {
+		n = c->bc_index_len - (size_t)off < len
+			? c->bc_index_len - (size_t)off
+			: len;
+		if (buf)
+			memcpy(buf, c->bc_index + off, n);
+	}
+	if (!buf)
+		n = c->bc_index ? c->bc_index_len : 0;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 int catalog_refresh(struct catalog *c)
 {
 	unsigned gen;
@@ -674,13 +780,14 @@ int catalog_refresh(struct catalog *c)
 	c->refreshing = true;
 	gen = atomic_fetch_add(&c->gen, 1) + 1;
 	pthread_mutex_unlock(&c->lock);
-	rc = c->s3 ? refresh_s3(c) : refresh_probe(c);
+	rc = c->flat ? refresh_buildcache(c)
+	     : c->s3 ? refresh_s3(c) : refresh_probe(c);
 	pthread_mutex_lock(&c->lock);
 	n = c->n;
 	pthread_mutex_unlock(&c->lock);
 	/* a complete listing hides what it no longer shows; an incomplete
 	 * one hides nothing */
-	for (i = 0; c->s3 && rc == 0 && i < n; i++) {
+	for (i = 0; (c->s3 || c->flat) && rc == 0 && i < n; i++) {
 		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
 
 		if (atomic_load(&e->seen) != gen)
@@ -965,6 +1072,25 @@ static double secs(uint64_t ns)
 	return (double)ns / 1e9;
 }
 
+/* A package's root is its install prefix; its signer, its manifest's. */
+static int package_root(struct catalog_entry *e, struct opened *o)
+{
+	char signer[sizeof(OPEN_SIGNER_PREFIX) + TRUST_FPR_LEN];
+	uint32_t root;
+
+	if (bc_find_prefix(archive_tree(o->ar), &root)) {
+		log_err("%s: no .spack/binary_distribution in the package "
+			"tarball %s", e->version, e->url);
+		artifact_close(o);
+		return -EBADMSG;
+	}
+	archive_set_root(o->ar, root);
+	snprintf(o->signer, sizeof(o->signer), "%s", e->signer);
+	snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s", e->signer);
+	archive_set_signer(o->ar, e->signer[0] ? signer : NULL);
+	return 0;
+}
+
 int catalog_attach(struct catalog *c, struct catalog_entry *e,
 		   struct archive **ar, uint32_t *epoch)
 {
@@ -999,11 +1125,14 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	pthread_mutex_unlock(&e->lock);
 
 	t0 = now_ns();
-	oc.source = e->url;
+	oc.source = e->url; /* stable while attaching (bc_found) */
 	oc.quiet = true;
+	oc.expect_sha256 = e->has_sha ? e->sha256 : NULL;
 	ao.cache = c->cache;
 	ao.wcache = c->wcache;
 	rc = artifact_open(&oc, &ao, &o);
+	if (!rc && c->flat)
+		rc = package_root(e, &o);
 
 	pthread_mutex_lock(&e->lock);
 	e->attaching = false;

@@ -6,12 +6,15 @@
  *
  * Catalog mode (catalog.h), inode numbers:
  *   1 root, 2 modules/, 3 modules/slurm/, 4 latest
+ *   (layout=buildcache: 1 root, 5 index.json, and MNT/<package>/ are
+ *   artifact roots straight under the root)
  *   FS_INO_VERSION + vidx   MNT/<version>/
- *   FS_INO_ARTROOT + id     MNT/<version>/<toolchain>/ (node 0 of the
- *                           artifact once attached; answered without it)
+ *   FS_INO_ARTROOT + id     MNT/<version>/<toolchain>/ (the artifact's
+ *                           root node once attached - node 0, or a Spack
+ *                           package's prefix; answered without it)
  *   FS_INO_MODFILE + id     MNT/modules/slurm/<version>-<toolchain>.lua
  *   bit 63 | id << 40 | epoch << 32 | node   any other node of an
- *                           attached artifact (node >= 1)
+ *                           attached artifact (node >= 1, not its root)
  * The kernel's lookups of node inodes are counted per attachment
  * (catalog_ref/unref), so a released artifact is freed once the kernel
  * forgets them. Content under a pinned identity is immutable, so node
@@ -39,6 +42,7 @@
 #define FS_INO_MODULES 2
 #define FS_INO_MODSLURM 3
 #define FS_INO_LATEST 4
+#define FS_INO_BCINDEX 5 /* layout=buildcache: MNT/index.json */
 #define FS_INO_VERSION 0x10000000ull
 #define FS_INO_ARTROOT 0x20000000ull
 #define FS_INO_MODFILE 0x30000000ull
@@ -53,6 +57,7 @@ enum fs_kind {
 	FS_VERSION,
 	FS_ARTROOT,
 	FS_MODFILE,
+	FS_BCINDEX,
 	FS_NODE,
 };
 
@@ -123,9 +128,10 @@ void fs_fini(struct fs *fs);
 int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r);
 /* Gives back what fs_resolve (or fs_hold_artroot) held. */
 void fs_unref(struct fs *fs, struct fs_ref *r);
-/* For FS_ARTROOT: attaches the artifact and turns r into its node 0. */
+/* For FS_ARTROOT: attaches the artifact and turns r into its root node
+ * (archive_root). */
 int fs_hold_artroot(struct fs *fs, struct fs_ref *r);
-/* The inode of node in r's archive (node 0: the artifact root). */
+/* The inode of node in r's archive (its root: the artifact root's). */
 fuse_ino_t fs_node_ino(const struct fs *fs, const struct fs_ref *r,
 		       uint32_t node);
 /* The kernel holds one more lookup of node inode ino (catalog_ref). */

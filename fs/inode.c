@@ -42,7 +42,9 @@ static int resolve_node(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
 	if (rc)
 		return rc;
 	r->held = true;
-	if (r->node >= tree_count(archive_tree(r->ar))) {
+	/* the served root is the artifact root's inode, never a node one */
+	if (r->node >= tree_count(archive_tree(r->ar)) ||
+	    r->node == archive_root(r->ar)) {
 		fs_unref(fs, r);
 		return -ENOENT;
 	}
@@ -70,6 +72,9 @@ int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
 		return 0;
 	case FS_INO_LATEST:
 		r->kind = FS_LATEST;
+		return 0;
+	case FS_INO_BCINDEX:
+		r->kind = FS_BCINDEX;
 		return 0;
 	}
 	if (in_range(ino, FS_INO_VERSION, &idx)) {
@@ -108,7 +113,7 @@ int fs_hold_artroot(struct fs *fs, struct fs_ref *r)
 		return rc;
 	r->held = true;
 	r->kind = FS_NODE;
-	r->node = 0;
+	r->node = archive_root(r->ar);
 	return 0;
 }
 
@@ -120,7 +125,7 @@ fuse_ino_t fs_node_ino(const struct fs *fs, const struct fs_ref *r,
 	if (!fs->cat)
 		return (fuse_ino_t)node + 1;
 	id = catalog_entry_id(r->e);
-	if (!node)
+	if (node == archive_root(r->ar))
 		return FS_INO_ARTROOT + id;
 	return FS_INO_NODE | id << 40 | (uint64_t)(r->epoch & 0xff) << 32 |
 	       node;

@@ -65,8 +65,11 @@ static void fill_virtual_attr(struct fs *fs, const struct fs_ref *r,
 		st->st_mode = S_IFLNK | 0777;
 		st->st_nlink = 1;
 		st->st_size = latest ? (off_t)strlen(latest) : 0;
-	} else if (r->kind == FS_MODFILE) {
-		catalog_entry_module(r->e, &len);
+	} else if (r->kind == FS_MODFILE || r->kind == FS_BCINDEX) {
+		if (r->kind == FS_MODFILE)
+			catalog_entry_module(r->e, &len);
+		else
+			len = catalog_bc_index(fs->cat, 0, NULL, 0);
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		st->st_size = (off_t)len;
@@ -85,6 +88,8 @@ static fuse_ino_t ref_ino(const struct fs *fs, const struct fs_ref *r)
 		return FS_INO_MODSLURM;
 	case FS_LATEST:
 		return FS_INO_LATEST;
+	case FS_BCINDEX:
+		return FS_INO_BCINDEX;
 	case FS_VERSION:
 		return FS_INO_VERSION + r->vidx;
 	case FS_ARTROOT:
@@ -147,6 +152,16 @@ static int lookup_virtual(struct fs *fs, const struct fs_ref *dir,
 	int v;
 
 	memset(out, 0, sizeof(*out));
+	if (dir->kind == FS_ROOT && catalog_flat(fs->cat)) {
+		if (!strcmp(name, "index.json")) {
+			out->kind = FS_BCINDEX;
+			return catalog_bc_index(fs->cat, 0, NULL, 0) ? 0
+								     : -ENOENT;
+		}
+		out->kind = FS_ARTROOT;
+		out->e = catalog_find(fs->cat, name, "", false);
+		return out->e ? 0 : -ENOENT;
+	}
 	switch (dir->kind) {
 	case FS_ROOT:
 		if (!strcmp(name, "modules")) {
@@ -204,7 +219,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			child = dir;
 			child.node = node;
 			fill_entry(fs, &child, &e);
-			if (node)
+			if (node != archive_root(dir.ar))
 				fs_node_looked_up(fs, &child);
 			fuse_reply_entry(req, &e);
 			fs_unref(fs, &dir);
@@ -288,7 +303,8 @@ static bool ref_is_dir(const struct fs_ref *r)
 {
 	if (r->kind == FS_NODE)
 		return S_ISDIR(tree_node(archive_tree(r->ar), r->node)->mode);
-	return r->kind != FS_LATEST && r->kind != FS_MODFILE;
+	return r->kind != FS_LATEST && r->kind != FS_MODFILE &&
+	       r->kind != FS_BCINDEX;
 }
 
 static int do_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -404,6 +420,7 @@ static void fill_node_dir(struct fs *fs, const struct fs_ref *dir,
 {
 	const struct tree *t = archive_tree(dir->ar);
 	const struct tree_node *dn = tree_node(t, dir->node);
+	uint32_t root = archive_root(dir->ar);
 	struct fs_ref r = *dir;
 	const char *name;
 	uint32_t node;
@@ -416,9 +433,9 @@ static void fill_node_dir(struct fs *fs, const struct fs_ref *dir,
 			node = dir->node;
 		} else if (k == 1) {
 			name = "..";
-			node = dir->node ? dn->u.parent : 0;
+			node = dir->node != root ? dn->u.parent : root;
 			/* the artifact root's parent is its version */
-			up = fs->cat && !dir->node;
+			up = fs->cat && dir->node == root;
 		} else if (tree_dir_entry(t, dir->node, (size_t)k - 2, &name,
 					  &node)) {
 			break;
@@ -427,12 +444,15 @@ static void fill_node_dir(struct fs *fs, const struct fs_ref *dir,
 			struct fs_ref v = { .kind = FS_VERSION,
 					    .vidx = catalog_entry_vidx(dir->e) };
 
+			if (catalog_flat(fs->cat))
+				v.kind = FS_ROOT;
+
 			if (!dir_add(fs, d, name, &v, k, false))
 				break;
 			continue;
 		}
 		r.node = node;
-		if (!dir_add(fs, d, name, &r, k, k >= 2 && node))
+		if (!dir_add(fs, d, name, &r, k, k >= 2 && node != root))
 			break;
 	}
 }
@@ -458,6 +478,42 @@ static struct ventry *vlist_add(struct ventry **v, size_t *n, size_t *cap)
 	return &(*v)[(*n)++];
 }
 
+/* A buildcache's root: index.json, then its packages. */
+static struct ventry *flat_list(struct fs *fs, struct ventry *v, size_t *n,
+				size_t cap)
+{
+	struct catalog_entry **ents;
+	struct ventry *x;
+	size_t m, k;
+
+	if (catalog_bc_index(fs->cat, 0, NULL, 0)) {
+		if (!(x = vlist_add(&v, n, &cap)))
+			goto fail;
+		snprintf(x->name, sizeof(x->name), "index.json");
+		x->r.kind = FS_BCINDEX;
+	}
+	m = catalog_all(fs->cat, NULL, 0);
+	ents = calloc(m ? m : 1, sizeof(*ents));
+	if (!ents)
+		goto fail;
+	m = catalog_all(fs->cat, ents, m);
+	for (k = 0; k < m; k++) {
+		if (!(x = vlist_add(&v, n, &cap))) {
+			free(ents);
+			goto fail;
+		}
+		snprintf(x->name, sizeof(x->name), "%s",
+			 catalog_entry_version(ents[k]));
+		x->r.kind = FS_ARTROOT;
+		x->r.e = ents[k];
+	}
+	free(ents);
+	return v;
+fail:
+	free(v);
+	return NULL;
+}
+
 /* The whole listing of a catalog directory ("." and ".." first), made
  * afresh for each request: the catalog may have changed. NULL: ENOMEM. */
 static struct ventry *virtual_list(struct fs *fs, const struct fs_ref *dir,
@@ -479,6 +535,8 @@ static struct ventry *virtual_list(struct fs *fs, const struct fs_ref *dir,
 	}
 	if (!x)
 		goto fail;
+	if (dir->kind == FS_ROOT && catalog_flat(fs->cat))
+		return flat_list(fs, v, n, cap);
 	switch (dir->kind) {
 	case FS_ROOT:
 		if (!(x = vlist_add(&v, n, &cap)))

@@ -200,6 +200,21 @@ static void read_module(fuse_req_t req, const struct fs_ref *r, size_t size,
 							: len - (size_t)off);
 }
 
+static void read_bc_index(fuse_req_t req, struct fs *fs, size_t size,
+			  off_t off)
+{
+	char *buf = malloc(size ? size : 1);
+	size_t n;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = catalog_bc_index(fs->cat, (uint64_t)off, buf, size);
+	fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
@@ -215,6 +230,10 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		rc = -EINVAL;
 	if (!rc && ref.kind == FS_MODFILE) {
 		read_module(req, &ref, size, off);
+		return;
+	}
+	if (!rc && ref.kind == FS_BCINDEX) {
+		read_bc_index(req, fs, size, off);
 		return;
 	}
 	if (!rc && ref.kind != FS_NODE)

@@ -23,8 +23,14 @@ static void drop_entry(void *arg, struct catalog_entry *e)
 	const char *tc = catalog_entry_toolchain(e);
 	int rc;
 
-	rc = fuse_lowlevel_notify_inval_entry(
-	    fs->se, FS_INO_VERSION + catalog_entry_vidx(e), tc, strlen(tc));
+	if (catalog_flat(fs->cat))
+		rc = fuse_lowlevel_notify_inval_entry(
+		    fs->se, FS_INO_ROOT, catalog_entry_version(e),
+		    strlen(catalog_entry_version(e)));
+	else
+		rc = fuse_lowlevel_notify_inval_entry(
+		    fs->se, FS_INO_VERSION + catalog_entry_vidx(e), tc,
+		    strlen(tc));
 	if (rc && rc != -ENOENT)
 		log_debug("dropping %s/%s: %s", catalog_entry_version(e), tc,
 			  strerror(-rc));

@@ -83,6 +83,16 @@ static int check_header(void *arg, const void *raw,
 	struct sig_check *sc = arg;
 	size_t plen = strlen(OPEN_SIGNER_PREFIX);
 
+	if (sc->cached && sc->cfg->expect_sha256) {
+		/* computed by this daemon over the bytes its block digests
+		 * cover: the digest a signed manifest names is enough */
+		if (memcmp(h->artifact_sha256, sc->cfg->expect_sha256, 32)) {
+			snprintf(why, whylen, "built from an artifact with "
+				 "another SHA-256 than its manifest's");
+			return -EKEYREJECTED;
+		}
+		return 0;
+	}
 	if (sc->cached) {
 		const char *fpr = h->signer + plen;
 
@@ -148,7 +158,7 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	}
 	/* A record is believed only from the cache, and only under trust. */
 	archive_set_signer(o->ar, NULL);
-	if (sc) {
+	if (sc && sc->res.fpr[0]) {
 		char signer[sizeof(OPEN_SIGNER_PREFIX) + TRUST_FPR_LEN];
 
 		snprintf(o->signer, sizeof(o->signer), "%s", sc->res.fpr);
@@ -246,7 +256,7 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 	size_t siglen = 0;
 	int rc = 0;
 
-	if (cfg->trust) {
+	if (cfg->trust && !cfg->expect_sha256) {
 		rc = fetch_signature(cfg, fetch_url(o->f), &sig_url, &sig,
 				     &siglen, err, sizeof(err));
 		if (!rc) {
@@ -292,9 +302,17 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 			 res.fpr);
 		archive_set_signer(o->ar, signer);
 	}
+	if (!rc && cfg->expect_sha256 &&
+	    memcmp(archive_sha256(o->ar), cfg->expect_sha256, 32)) {
+		snprintf(err, sizeof(err), "%s: its SHA-256 is not the one its "
+			 "manifest names", fetch_url(o->f));
+		archive_free(o->ar);
+		o->ar = NULL;
+		rc = -EBADMSG;
+	}
 	if (rc) {
 		snprintf(why, whylen, "%s", err);
-		if (rc != -EKEYREJECTED && rc != -ENOMEM)
+		if (rc != -EKEYREJECTED && rc != -ENOMEM && rc != -EBADMSG)
 			rc = -EIO;
 	}
 out:
@@ -347,12 +365,14 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 	cached = !cache_path(cfg, o->f, cpath, sizeof(cpath));
 	if (cached && access(cpath, R_OK) == 0 &&
 	    !try_index(cfg, ao, cpath, true,
-		       cfg->trust ? &cached_check : NULL, o, why_cache,
+		       cfg->trust || cfg->expect_sha256 ? &cached_check : NULL,
+		       o, why_cache,
 		       sizeof(why_cache))) {
 		o->how = "cache";
 		return 0;
 	}
-	if (!cfg->index || strcmp(cfg->index, "none")) {
+	/* a published index's digest is only its claim */
+	if (!cfg->expect_sha256 && (!cfg->index || strcmp(cfg->index, "none"))) {
 		/* ".sfidx" goes on the path: a presigned URL keeps its query */
 		if (!cfg->index)
 			published =

@@ -116,6 +116,13 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
  */
 void archive_set_signer(struct archive *ar, const char *signer);
 const char *archive_signer(const struct archive *ar);
+/* The SHA-256 of the whole artifact: computed by the streaming pass, or
+ * as the index records it. */
+const unsigned char *archive_sha256(const struct archive *ar);
+/* The directory served as the artifact's root (a Spack package's install
+ * prefix inside its tarball); node 0 unless set. */
+void archive_set_root(struct archive *ar, uint32_t node);
+uint32_t archive_root(const struct archive *ar);
 /*
  * Writes the index of an archive made by archive_open to path (atomic
  * rename); identity may be NULL. Frees the member records it needs, so

@@ -127,4 +127,50 @@ int bc_v2_spec_path(const struct bc_spec *s, bool sig, char *buf, size_t len);
 int bc_v2_tarball_path(const struct bc_spec *s, char *buf, size_t len);
 int bc_v2_key_path(const char *fpr, char *buf, size_t len);
 
+/* ---- listing a buildcache (catalog/buildcache.c: fetches, verifies) ---- */
+
+struct trust;
+struct fetch_opts;
+
+#define BC_DIR_MAX 64 /* a package directory's name (CATALOG_NAME_MAX) */
+
+/* A package that passed: its signed manifest (or .spec.json.sig)
+ * verified against a trusted key, unless verify is off. */
+struct bc_package {
+	char dir[BC_DIR_MAX + 1];         /* <name>-<version>-<hash7> */
+	char *url;                        /* its tarball blob (malloc'd) */
+	unsigned char sha256[32];         /* of the blob, as signed */
+	char signer[41];                  /* fingerprint, or "" (verify off) */
+};
+
+struct bc_listing {
+	int layout;                       /* 3 or 2 */
+	struct bc_package *pkgs;
+	size_t n;
+	size_t hidden;                    /* packages that did not verify */
+	char *index;                      /* the database document */
+	size_t index_len;
+	uint64_t requests;
+};
+
+/*
+ * Lists the buildcache at base (a mirror root ending in '/'): layout v3
+ * where base/v3/layout.json exists, else v2. With trust, keys the cache
+ * offers for trusted fingerprints are added (as offered keys), and a
+ * package is listed only if its manifest verifies; each one hidden is
+ * logged with why. Without trust (verify=off) unsigned and signed
+ * manifests are read unchecked. 0 and *out filled (free with
+ * bc_listing_free), or -errno (no buildcache there, the index is
+ * unusable: logged).
+ */
+int bc_list(const char *base, const struct fetch_opts *fo,
+	    struct trust *trust, struct bc_listing *out);
+void bc_listing_free(struct bc_listing *l);
+
+/* The install prefix inside a package tarball's tree: the shortest
+ * directory holding .spack/binary_distribution. 0 and *node, or
+ * -ENOENT. */
+struct tree;
+int bc_find_prefix(const struct tree *t, uint32_t *node);
+
 #endif

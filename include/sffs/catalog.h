@@ -41,7 +41,8 @@ struct catalog_entry; /* one artifact; lives as long as the catalog */
 
 struct catalog_opts {
 	const char *base;      /* ends in '/': http(s)://, s3://, file://, path */
-	const char *layout;    /* "seed" (default) or "factory" */
+	const char *layout;    /* "seed" (default), "factory", or "buildcache":
+				  a Spack buildcache's packages, flat */
 	const char *tmpl;      /* own template; overrides layout */
 	const char *arch;      /* {arch}; NULL: the node's */
 	const char *versions;  /* ':'-separated names to probe, or NULL */
@@ -146,5 +147,15 @@ struct catalog_stats {
 	uint64_t list_requests, probe_requests, probes_found;
 };
 void catalog_get_stats(struct catalog *c, struct catalog_stats *st);
+
+/* ---- layout=buildcache ---------------------------------------------- */
+/* The packages are entries of version "<name>-<version>-<hash7>" and
+ * toolchain "", shown flat: MNT/<package>/ is the package's install
+ * prefix. */
+bool catalog_flat(const struct catalog *c);
+/* Copies up to len bytes at off of the buildcache's database document
+ * into buf and returns how many; with buf NULL, its whole size. */
+size_t catalog_bc_index(struct catalog *c, uint64_t off, void *buf,
+			size_t len);
 
 #endif

@@ -36,6 +36,13 @@ struct open_cfg {
 	struct fetch_opts fo;
 	bool quiet;
 	const struct trust *trust; /* NULL: serve unverified (verify=off) */
+	/* The artifact's SHA-256 as a signed document gives it (a Spack
+	 * manifest), or NULL. Then that digest is the anchor instead of a
+	 * signature of the artifact's own: a cached index is used if it
+	 * records that digest (the daemon computed it over the same bytes
+	 * as its block digests), a published one never, and the streaming
+	 * pass must compute it (else -EBADMSG). */
+	const unsigned char *expect_sha256;
 };
 
 /* archive_signer() of a verified artifact starts with this. */

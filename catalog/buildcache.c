@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * buildcache.c - a Spack buildcache listed and verified (buildcache.h):
+ * the database from the index, each package's manifest (v3) or spec
+ * document (v2), checked against the trust set, giving the tarball blob
+ * and its SHA-256 that every later read chains to.
+ */
+#include "sffs/buildcache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+#include "sffs/fetch.h"
+#include "sffs/log.h"
+#include "sffs/trust.h"
+#include "sffs/tree.h"
+
+#define CLEARSIGN_BEGIN "-----BEGIN PGP SIGNED MESSAGE-----"
+#define CLEARSIGN_SIG "\n-----BEGIN PGP SIGNATURE-----"
+#define KEY_MAX (1u << 20)
+
+struct bc_ctx {
+	const char *base;
+	const struct fetch_opts *fo;
+	struct trust *trust;
+	struct bc_listing *l;
+};
+
+static int get(struct bc_ctx *x, const char *rel, size_t max, char **body,
+	       size_t *len, char *err, size_t errlen)
+{
+	char *url;
+	int rc;
+
+	if (asprintf(&url, "%s%s", x->base, rel) < 0)
+		return -ENOMEM;
+	x->l->requests++;
+	rc = fetch_document(url, x->fo, 0, max, body, len, err, errlen);
+	free(url);
+	return rc;
+}
+
+static int hex_to_bin(const char *hex, unsigned char out[32])
+{
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+static bool digest_is(const void *p, size_t len, const char *hex)
+{
+	unsigned char md[32], want[32];
+
+	return !hex_to_bin(hex, want) &&
+	       EVP_Digest(p, len, md, NULL, EVP_sha256(), NULL) &&
+	       !memcmp(md, want, 32);
+}
+
+/*
+ * The text of a manifest: verified under trust (a failure says why in
+ * r), read unchecked without it. *text malloc'd; 0, or -EKEYREJECTED
+ * (not verified), -EINVAL (a clearsigned document that cannot be read).
+ */
+static int manifest_text(struct bc_ctx *x, const char *doc, size_t len,
+			 char **text, size_t *tlen, struct trust_result *r)
+{
+	bool sig = len >= strlen(CLEARSIGN_BEGIN) &&
+		   !strncmp(doc, CLEARSIGN_BEGIN, strlen(CLEARSIGN_BEGIN));
+	const char *p, *end;
+	char *out, *w;
+
+	memset(r, 0, sizeof(*r));
+	*text = NULL;
+	if (x->trust) {
+		if (!sig) {
+			snprintf(r->detail, sizeof(r->detail),
+				 "it is not signed");
+			return -EKEYREJECTED;
+		}
+		return trust_verify_clearsigned(x->trust, doc, len, text, tlen,
+						r) == TRUST_OK
+			   ? 0
+			   : -EKEYREJECTED;
+	}
+	if (!sig) {
+		*text = strndup(doc, len);
+		*tlen = len;
+		return *text ? 0 : -ENOMEM;
+	}
+	/* verify=off: the text between the armour headers' blank line and
+	 * the signature, dash-escaping undone (RFC 4880 7.1) */
+	p = strstr(doc, "\n\n");
+	end = strstr(doc, CLEARSIGN_SIG);
+	if (!p || !end || end < p + 1)
+		return -EINVAL;
+	out = w = malloc((size_t)(end - p) + 1);
+	if (!out)
+		return -ENOMEM;
+	for (p += 2; p < end;) {
+		if (p[0] == '-' && p[1] == ' ')
+			p += 2;
+		while (p < end && *p != '\n')
+			*w++ = *p++;
+		if (p < end)
+			*w++ = *p++;
+	}
+	*w = '\0';
+	*text = out;
+	*tlen = (size_t)(w - out);
+	return 0;
+}
+
+/* Keys the cache offers for the trusted fingerprints (used only because
+ * their fingerprints are trusted). Best effort: a missing key shows up
+ * as "unknown key" on the manifests it signed. */
+static void offered_keys(struct bc_ctx *x)
+{
+	char fprs[4096], rel[256], err[256], *body = NULL, *blob = NULL;
+	struct bc_manifest m;
+	const struct bc_blob *b;
+	size_t len, blen;
+	char *fpr, *save = NULL;
+
+	if (!x->trust)
+		return;
+	trust_describe(x->trust, fprs, sizeof(fprs));
+	for (fpr = strtok_r(fprs, ":", &save); fpr;
+	     fpr = strtok_r(NULL, ":", &save)) {
+		body = blob = NULL;
+		if (x->l->layout == 3) {
+			if (bc_v3_key_manifest_path(fpr, rel, sizeof(rel)) ||
+			    get(x, rel, BC_MAX_DOC, &body, &len, err,
+				sizeof(err)) ||
+			    bc_parse_manifest(body, len, &m, err, sizeof(err)))
+				goto next;
+			b = bc_manifest_find(&m, BC_MEDIA_KEY);
+			if (!b || bc_v3_blob_path(b->checksum, rel, sizeof(rel)) ||
+			    get(x, rel, KEY_MAX, &blob, &blen, err, sizeof(err)) ||
+			    !digest_is(blob, blen, b->checksum))
+				goto next;
+		} else if (bc_v2_key_path(fpr, rel, sizeof(rel)) ||
+			   get(x, rel, KEY_MAX, &blob, &blen, err,
+			       sizeof(err))) {
+			goto next;
+		}
+		if (trust_add_keys(x->trust, blob, blen, false, err,
+				   sizeof(err)) < 0)
+			log_warn("%s: the key offered for %s: %s", x->base, fpr,
+				 err);
+		else
+			log_debug("%s: key %s from the cache", x->base, fpr);
+next:
+		free(body);
+		free(blob);
+	}
+}
+
+/* The database: v3 through its (unsigned) index manifest, whose blob
+ * must have the digest the manifest names; v2 build_cache/index.json. */
+static int load_db(struct bc_ctx *x, struct bc_spec **specs, size_t *n)
+{
+	char err[512], rel[256], *doc = NULL, *blob = NULL;
+	struct bc_manifest m;
+	const struct bc_blob *b;
+	size_t len, blen;
+	int rc;
+
+	if (x->l->layout == 2) {
+		rc = get(x, "build_cache/index.json", BC_MAX_DOC, &doc, &len,
+			 err, sizeof(err));
+		if (!rc)
+			rc = bc_parse_db(doc, len, specs, n, err, sizeof(err));
+		if (rc)
+			log_err("%sbuild_cache/index.json: %s", x->base, err);
+		if (!rc) {
+			x->l->index = doc;
+			x->l->index_len = len;
+			doc = NULL;
+		}
+		free(doc);
+		return rc;
+	}
+	rc = get(x, "v3/manifests/index/index.manifest.json", BC_MAX_DOC,
+		 &doc, &len, err, sizeof(err));
+	if (!rc)
+		rc = bc_parse_manifest(doc, len, &m, err, sizeof(err));
+	b = rc ? NULL : bc_manifest_find(&m, BC_MEDIA_INDEX);
+	if (!rc && !b) {
+		snprintf(err, sizeof(err), "no %s entry", BC_MEDIA_INDEX);
+		rc = -EINVAL;
+	}
+	if (!rc && bc_v3_blob_path(b->checksum, rel, sizeof(rel)))
+		rc = -EINVAL;
+	if (!rc)
+		rc = get(x, rel, BC_MAX_DOC, &blob, &blen, err, sizeof(err));
+	if (!rc && !digest_is(blob, blen, b->checksum)) {
+		snprintf(err, sizeof(err), "the index blob %s does not have "
+			 "the SHA-256 its manifest names", rel);
+		rc = -EINVAL;
+	}
+	if (!rc)
+		rc = bc_parse_db(blob, blen, specs, n, err, sizeof(err));
+	if (rc)
+		log_err("%sv3/manifests/index/index.manifest.json: %s",
+			x->base, err);
+	if (!rc) {
+		x->l->index = blob;
+		x->l->index_len = blen;
+		blob = NULL;
+	}
+	free(doc);
+	free(blob);
+	return rc;
+}
+
+/* One package: its manifest fetched, verified, read. 0 (added), or
+ * -errno (hidden; logged). */
+static int add_package(struct bc_ctx *x, const struct bc_spec *s)
+{
+	char rel[1024], err[512], dir[BC_DIR_MAX + 1], *doc = NULL;
+	char *text = NULL, *url = NULL;
+	struct trust_result r;
+	struct bc_manifest m;
+	struct bc_blob tb;
+	const struct bc_blob *b = NULL;
+	struct bc_package *p, *np;
+	size_t len, tlen;
+	int rc;
+
+	if (bc_package_name(s, dir, sizeof(dir))) {
+		log_warn("%s: package %s-%s: name too long, not shown",
+			 x->base, s->name, s->version);
+		return -ENAMETOOLONG;
+	}
+	rc = x->l->layout == 3
+		 ? bc_v3_spec_manifest_path(s, rel, sizeof(rel))
+		 : bc_v2_spec_path(s, x->trust != NULL, rel, sizeof(rel));
+	if (!rc)
+		rc = get(x, rel, BC_MAX_DOC, &doc, &len, err, sizeof(err));
+	if (rc == -ENOENT && x->l->layout == 2 && !x->trust &&
+	    !bc_v2_spec_path(s, true, rel, sizeof(rel)))
+		rc = get(x, rel, BC_MAX_DOC, &doc, &len, err, sizeof(err));
+	if (rc) {
+		log_warn("%s: package %s hidden: %s%s: %s", x->base, dir,
+			 x->base, rel, err);
+		goto out;
+	}
+	rc = manifest_text(x, doc, len, &text, &tlen, &r);
+	if (rc == -EKEYREJECTED) {
+		log_warn("%s: package %s hidden: %s%s: %s", x->base, dir,
+			 x->base, rel, r.detail);
+		goto out;
+	}
+	if (!rc && x->l->layout == 3) {
+		rc = bc_parse_manifest(text, tlen, &m, err, sizeof(err));
+		b = rc ? NULL : bc_manifest_find(&m, BC_MEDIA_TARBALL);
+		if (!rc && !b) {
+			snprintf(err, sizeof(err), "no %s entry",
+				 BC_MEDIA_TARBALL);
+			rc = -EINVAL;
+		}
+		if (!rc)
+			rc = bc_v3_blob_path(b->checksum, rel, sizeof(rel));
+	} else if (!rc) {
+		rc = bc_parse_v2_spec(text, tlen, s, &tb, err, sizeof(err));
+		b = &tb;
+		if (!rc)
+			rc = bc_v2_tarball_path(s, rel, sizeof(rel));
+	} else {
+		snprintf(err, sizeof(err), "unreadable clearsigned document");
+	}
+	if (rc) {
+		log_warn("%s: package %s hidden: its manifest: %s", x->base,
+			 dir, err);
+		goto out;
+	}
+	np = realloc(x->l->pkgs, (x->l->n + 1) * sizeof(*np));
+	if (!np || asprintf(&url, "%s%s", x->base, rel) < 0) {
+		if (np)
+			x->l->pkgs = np;
+		rc = -ENOMEM;
+		goto out;
+	}
+	x->l->pkgs = np;
+	p = &np[x->l->n++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	p->url = url;
+	hex_to_bin(b->checksum, p->sha256);
+	snprintf(p->signer, sizeof(p->signer), "%s", r.fpr);
+out:
+	free(text);
+	free(doc);
+	return rc;
+}
+
+int bc_list(const char *base, const struct fetch_opts *fo,
+	    struct trust *trust, struct bc_listing *out)
+{
+	struct bc_ctx x = { .base = base, .fo = fo, .trust = trust, .l = out };
+	struct bc_spec *specs = NULL;
+	char err[512], *body = NULL;
+	size_t n = 0, len, i, k;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = get(&x, "v3/layout.json", 65536, &body, &len, err, sizeof(err));
+	free(body);
+	out->layout = rc == 0 ? 3 : 2;
+	if (rc && rc != -ENOENT && rc != -EACCES) {
+		log_err("%sv3/layout.json: %s", base, err);
+		return rc;
+	}
+	offered_keys(&x);
+	rc = load_db(&x, &specs, &n);
+	if (rc)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		rc = add_package(&x, &specs[i]);
+		if (rc == -ENOMEM)
+			goto fail;
+		out->hidden += rc != 0;
+	}
+	/* one name, one package: a clash (same name, version and first 7
+	 * of two hashes) keeps the first */
+	for (i = 0; i < out->n; i++)
+		for (k = i + 1; k < out->n; k++)
+			if (!strcmp(out->pkgs[i].dir, out->pkgs[k].dir))
+				log_warn("%s: two packages named %s: the "
+					 "second is not shown", base,
+					 out->pkgs[k].dir);
+	free(specs);
+	return 0;
+fail:
+	free(specs);
+	bc_listing_free(out);
+	return rc;
+}
+
+void bc_listing_free(struct bc_listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->pkgs[i].url);
+	free(l->pkgs);
+	free(l->index);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Breadth first, so the shortest prefix wins. */
+int bc_find_prefix(const struct tree *t, uint32_t *node)
+{
+	uint32_t n = tree_count(t), *queue, head = 0, tail = 0, d, spack, bd;
+	const char *name;
+	uint32_t child;
+	int rc = -ENOENT;
+
+	queue = malloc((n ? n : 1) * sizeof(*queue));
+	if (!queue)
+		return -ENOMEM;
+	queue[tail++] = 0;
+	while (head < tail && rc) {
+		d = queue[head++];
+		if (!tree_lookup(t, d, ".spack", &spack) &&
+		    S_ISDIR(tree_node(t, spack)->mode) &&
+		    !tree_lookup(t, spack, "binary_distribution", &bd)) {
+			*node = d;
+			rc = 0;
+			break;
+		}
+		for (size_t i = 0; !tree_dir_entry(t, d, i, &name, &child);
+		     i++)
+			if (S_ISDIR(tree_node(t, child)->mode) && tail < n)
+				queue[tail++] = child;
+	}
+	free(queue);
+	return rc;
+}
