@@ -84,6 +84,36 @@ static int tokenize(struct json_tokener *tok, const char *doc, size_t len,
 	return 0;
 }
 
+/* A NUL anywhere, or a single quote outside strings: json-c takes
+ * single-quoted names even when strict, JSON (and Spack) does not. */
+static int prescan(const char *doc, size_t len, const char *what, char *err,
+		   size_t errlen)
+{
+	bool in_str = false;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		char c = doc[i];
+
+		if (c == '\0')
+			return fail(err, errlen, "%s holds a NUL byte", what);
+		if (in_str) {
+			if (c == '\\')
+				i++; /* a NUL after it is caught by json-c */
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '\'') {
+			return fail(err, errlen,
+				    "%s is not JSON: a single quote at offset "
+				    "%zu",
+				    what, i);
+		}
+	}
+	return 0;
+}
+
 /* doc as a JSON object (put it), or -EINVAL/-ENOMEM with a reason. */
 static int parse_doc(const char *doc, size_t len, const char *what,
 		     struct json_object **out, char *err, size_t errlen)
@@ -97,8 +127,9 @@ static int parse_doc(const char *doc, size_t len, const char *what,
 	if (len > BC_MAX_DOC)
 		return fail(err, errlen, "%s is larger than %u bytes", what,
 			    BC_MAX_DOC);
-	if (memchr(doc, '\0', len))
-		return fail(err, errlen, "%s holds a NUL byte", what);
+	rc = prescan(doc, len, what, err, errlen);
+	if (rc)
+		return rc;
 	tok = json_tokener_new_ex(BC_JSON_DEPTH);
 	if (!tok)
 		return -ENOMEM;
