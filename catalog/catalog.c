@@ -1142,8 +1142,9 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 		e->fail_ns = now_ns();
 		pthread_mutex_unlock(&e->lock);
 		atomic_fetch_add(&c->attach_failures, 1);
-		log_err("cannot attach %s/%s (%s): %s; retried after %u s",
-			e->version, e->toolchain, e->url, strerror(-rc),
+		log_err("cannot attach %s%s%s (%s): %s; retried after %u s",
+			e->version, e->toolchain[0] ? "/" : "", e->toolchain,
+			e->url, strerror(-rc),
 			c->o.attach_retry_s);
 		return rc;
 	}
@@ -1158,8 +1159,9 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	*epoch = e->epoch;
 	pthread_mutex_unlock(&e->lock);
 	atomic_fetch_add(&c->attaches, 1);
-	log_info("%s/%s attached in %.2f s (%s%s%s, %" PRIu32 " inodes)",
-		 e->version, e->toolchain, secs(now_ns() - t0), o.how,
+	log_info("%s%s%s attached in %.2f s (%s%s%s, %" PRIu32 " inodes)",
+		 e->version, e->toolchain[0] ? "/" : "", e->toolchain,
+		 secs(now_ns() - t0), o.how,
 		 o.signer[0] ? ", signed by " : "", o.signer,
 		 tree_count(archive_tree(o.ar)));
 	return 0;

@@ -707,6 +707,13 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	if (build_trust(&cfg, &trust))
 		goto out_fetch;
+	if (cfg.layout && !strcmp(cfg.layout, "buildcache") && !trust &&
+	    !(cfg.verify && !strcmp(cfg.verify, "off"))) {
+		log_err("layout=buildcache lists only packages whose manifests "
+			"verify: give -o trust=FPR (keys are taken from the "
+			"cache) or -o keyring=FILE, or -o verify=off");
+		goto out_fetch;
+	}
 	if (is_catalog(cfg.source)) {
 		cat = open_catalog(&cfg, &ao, trust, opts.mountpoint, &co);
 		if (!cat)

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Spack buildcaches as browsable, signature-checked trees (-o
+# layout=buildcache), from caches made here in both layouts out of the
+# fixture's real binaries (tests/lib/make-buildcache.py, signed with a
+# throwaway GnuPG key):
+#   - every package listed as <name>-<version>-<hash7>/, equal to its
+#     install prefix in `tar -xzf` of its blob; the same package built for
+#     two targets appears twice; index.json is the database;
+#   - listing fetches no package tarball; opening one file of one package
+#     fetches that package's blob only;
+#   - a tampered manifest, an untrusted signer and an unsigned cache hide
+#     the package (or every package) with a log line; a flipped byte in a
+#     blob makes that package refuse to attach (its SHA-256 is not the
+#     manifest's); -o verify=off lists unsigned caches;
+#   - keys are taken from the cache only for trusted fingerprints.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+require_tool gpg gpgconf python3 getfattr
+
+fx=$(fixture_dir)
+mk=$SFFS_SRC/tests/lib/make-buildcache.py
+www=$TEST_TMP/www
+mkdir -p "$www"
+
+step "keys"
+export GNUPGHOME=$TEST_TMP/gnupg
+mkdir -m 700 "$GNUPGHOME"
+cleanup_push "gpgconf --homedir '$GNUPGHOME' --kill all"
+genkey() {
+	gpg --batch --quiet --passphrase '' --quick-gen-key "$1" ed25519 sign 0 2>/dev/null
+	gpg --with-colons --list-keys "$1" 2>/dev/null | awk -F: '/^fpr/ { print $10; exit }'
+}
+KEY=$(genkey "bc test <bc@test>")
+OTHER=$(genkey "someone else <other@test>")
+[[ $KEY =~ ^[0-9A-F]{40}$ && $OTHER =~ ^[0-9A-F]{40}$ ]] || fail "no keys made"
+
+step "buildcaches"
+make_cache() { # name layout [options...]: a cache in $www/name, its --list in name.tsv
+	local name=$1 layout=$2
+	shift 2
+	python3 "$mk" --fixture "$fx/extract" --out "$www/$name" --layout "$layout" \
+		--gnupghome "$GNUPGHOME" --list "$@" >"$TEST_TMP/$name.tsv" 2>"$TEST_TMP/$name.mk.log" ||
+		fail "make-buildcache $name: $(cat "$TEST_TMP/$name.mk.log")"
+	log "$name: $(tail -1 "$TEST_TMP/$name.mk.log")"
+}
+make_cache v3 v3 --sign-with "$KEY" --arch-twice
+make_cache v2 v2 --sign-with "$KEY"
+make_cache unsigned v3
+make_cache bad v3 --sign-with "$KEY" --tamper-manifest zlib --flip-blob lz4 \
+	--sign-with-untrusted "$OTHER" --untrusted-name xz
+nginx_start "$www"
+
+mount_fg() { # url mnt log [opts...]
+	local url=$1 mnt=$2 logf=$3
+	shift 3
+	mkdir -p "$mnt"
+	"$SFFS_BIN" -f -o layout=buildcache,cache_dir="$TEST_TMP/cache" "$@" "$url" "$mnt" 2>"$logf" &
+	cleanup_push "sffs_unmount '$mnt'"
+	wait_until 60 is_mounted "$mnt" || { cat "$logf" >&2; fail "no mount at $mnt"; }
+}
+
+# compare MNT CACHE: every listed package equals its blob's prefix
+compare_all() {
+	local mnt=$1 name=$2 dir blob prefix rest n=0 x=$TEST_TMP/x
+	while IFS=$'\t' read -r dir blob prefix rest; do
+		rm -rf "$x" && mkdir -p "$x"
+		tar -xzf "$www/$name/$blob" -C "$x"
+		[ -f "$x/${prefix#/}/.spack/binary_distribution" ] || fail "$dir: no prefix in its tarball"
+		diff -r --no-dereference "$mnt/$dir" "$x/${prefix#/}" >"$TEST_TMP/diff" 2>&1 ||
+			fail "$dir differs from its tarball: $(head -5 "$TEST_TMP/diff")"
+		cmp "$mnt/$dir/.spack/spec.json" "$x/${prefix#/}/.spack/spec.json" || fail "$dir: spec.json differs"
+		n=$((n + 1))
+	done <"$TEST_TMP/$name.tsv"
+	log "$name: $n packages equal to tar -xzf of their blobs"
+}
+
+step "v3: listing fetches no package"
+mnt=$TEST_TMP/m3
+mount_fg "$NGINX_URL/v3/" "$mnt" "$TEST_TMP/m3.log" -o trust="$KEY"
+npk=$(wc -l <"$TEST_TMP/v3.tsv")
+listed=$(ls "$mnt" | grep -vcx index.json)
+[ "$listed" -eq "$npk" ] || fail "$listed packages listed, the cache has $npk: $(cat "$TEST_TMP/m3.log")"
+grep -q "buildcache layout v3, $npk packages verified (0 hidden)" "$TEST_TMP/m3.log" || fail "listing: $(cat "$TEST_TMP/m3.log")"
+blobs_listed=$(nginx_requests "/v3/blobs/")
+# the index blob and the key blob, no package tarball
+[ "$blobs_listed" -le 2 ] || fail "listing fetched $blobs_listed blobs"
+twice=$(ls "$mnt" | sed 's/-[a-z2-7]\{7\}$//' | sort | uniq -d | head -1)
+[ -n "$twice" ] || fail "no package listed twice (two targets)"
+log "listed $listed packages; $twice twice"
+# index.json is the database blob
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["database"]["installs"] else 1)' "$mnt/index.json" ||
+	fail "index.json is not the database"
+
+step "v3: one file of one package fetches that package only"
+IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
+drop=$(nginx_requests "/v3/blobs/")
+cat "$mnt/$dir/lib/libslurm.so"* >/dev/null 2>&1 || ls "$mnt/$dir/lib" >/dev/null
+[ "$(($(nginx_requests "/v3/blobs/") - drop))" -eq "$(nginx_requests "/v3/$blob")" ] ||
+	fail "opening one package fetched other blobs"
+[ "$(nginx_requests "/v3/$blob")" -ge 1 ] || fail "the package's blob was not fetched"
+[ "$(getfattr --absolute-names -n user.sffs.signer --only-values "$mnt/$dir")" = "$KEY" ] || fail "no signer xattr"
+compare_all "$mnt" v3
+sffs_unmount "$mnt"
+
+step "v2"
+mount_fg "$NGINX_URL/v2/" "$TEST_TMP/m2" "$TEST_TMP/m2.log" -o trust="$KEY"
+grep -q "buildcache layout v2, $(wc -l <"$TEST_TMP/v2.tsv") packages verified (0 hidden)" "$TEST_TMP/m2.log" ||
+	fail "v2 listing: $(cat "$TEST_TMP/m2.log")"
+compare_all "$TEST_TMP/m2" v2
+sffs_unmount "$TEST_TMP/m2"
+
+step "refusals"
+mount_fg "$NGINX_URL/bad/" "$TEST_TMP/mb" "$TEST_TMP/mb.log" -o trust="$KEY"
+for pkg in zlib xz; do
+	if ls "$TEST_TMP/mb" | grep -q "^$pkg-[0-9]"; then
+		fail "$pkg listed: $(cat "$TEST_TMP/mb.log")"
+	fi
+	grep -q "package $pkg-[^ ]* hidden" "$TEST_TMP/mb.log" || fail "$pkg: no log line: $(cat "$TEST_TMP/mb.log")"
+	log "$(grep -m1 "package $pkg-" "$TEST_TMP/mb.log")"
+done
+grep "package zlib-" "$TEST_TMP/mb.log" | grep -qi "bad signature" || fail "tampered manifest: not a bad signature"
+grep "package xz-" "$TEST_TMP/mb.log" | grep -qi "unknown key\|not trusted" || fail "untrusted signer: wrong reason"
+lz=$(ls "$TEST_TMP/mb" | grep -m1 '^lz4-') || fail "lz4 (flipped blob) not listed"
+if ls "$TEST_TMP/mb/$lz/" >/dev/null 2>"$TEST_TMP/lz.err"; then
+	fail "a package whose blob was changed attached"
+fi
+# a flipped byte fails gzip's check, or else the manifest's SHA-256
+grep -q "Bad message\|Input/output error" "$TEST_TMP/lz.err" || fail "flipped blob: $(cat "$TEST_TMP/lz.err")"
+grep -q "cannot attach $lz" "$TEST_TMP/mb.log" || fail "flipped blob: no log line: $(cat "$TEST_TMP/mb.log")"
+log "flipped blob: $(grep -m1 "$lz\|lz4" "$TEST_TMP/mb.log" | grep -v hidden | head -1)"
+sffs_unmount "$TEST_TMP/mb"
+
+step "a blob replaced by another valid tarball: refused by its SHA-256"
+cp -a "$www/v3" "$www/swap"
+IFS=$'\t' read -r a_dir a_blob rest < <(sed -n 1p "$TEST_TMP/v3.tsv")
+IFS=$'\t' read -r b_dir b_blob rest < <(sed -n 2p "$TEST_TMP/v3.tsv")
+cp "$www/v3/$b_blob" "$www/swap/$a_blob"
+mount_fg "$NGINX_URL/swap/" "$TEST_TMP/ms" "$TEST_TMP/ms.log" -o trust="$KEY",cache_dir=none
+if ls "$TEST_TMP/ms/$a_dir/" >/dev/null 2>"$TEST_TMP/ms.err"; then
+	fail "a blob with another SHA-256 than its manifest's was served"
+fi
+grep -q "Bad message" "$TEST_TMP/ms.err" || fail "swapped blob: $(cat "$TEST_TMP/ms.err")"
+grep -q "SHA-256 is not the one its manifest names" "$TEST_TMP/ms.log" || fail "swapped blob: no log line"
+ls "$TEST_TMP/ms/$b_dir/" >/dev/null || fail "the other packages must still attach"
+log "swapped blob: $(grep -m1 'manifest names' "$TEST_TMP/ms.log")"
+sffs_unmount "$TEST_TMP/ms"
+
+step "unsigned cache: hidden under trust, listed with verify=off"
+mount_fg "$NGINX_URL/unsigned/" "$TEST_TMP/mu" "$TEST_TMP/mu.log" -o trust="$KEY"
+[ "$(ls "$TEST_TMP/mu" | grep -vcx index.json || true)" -eq 0 ] || fail "unsigned packages listed under trust"
+grep -q "it is not signed" "$TEST_TMP/mu.log" || fail "no reason logged: $(cat "$TEST_TMP/mu.log")"
+sffs_unmount "$TEST_TMP/mu"
+mount_fg "$NGINX_URL/unsigned/" "$TEST_TMP/mo" "$TEST_TMP/mo.log" -o verify=off
+compare_all "$TEST_TMP/mo" unsigned
+[ "$(getfattr --absolute-names -n user.sffs.verified --only-values "$TEST_TMP/mo/$(head -1 "$TEST_TMP/unsigned.tsv" | cut -f1)")" = no ] ||
+	fail "verify=off package claims verified"
+sffs_unmount "$TEST_TMP/mo"
