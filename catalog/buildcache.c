@@ -8,6 +8,8 @@
 #include "sffs/buildcache.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +25,21 @@
 #define CLEARSIGN_BEGIN "-----BEGIN PGP SIGNED MESSAGE-----"
 #define CLEARSIGN_SIG "\n-----BEGIN PGP SIGNATURE-----"
 #define KEY_MAX (1u << 20)
+/* Manifests fetched and verified at once: a WAN round trip each. */
+#define BC_FETCHERS 8
 
 struct bc_ctx {
 	const char *base;
 	const struct fetch_opts *fo;
 	struct trust *trust;
 	struct bc_listing *l;
+	atomic_uint_fast64_t requests;
+	/* the packages' manifests, shared out among BC_FETCHERS threads */
+	const struct bc_spec *specs;
+	size_t nspecs;
+	atomic_size_t next;
+	struct bc_package *slots; /* one per spec; url NULL: hidden */
+	atomic_int nomem;
 };
 
 static int get(struct bc_ctx *x, const char *rel, size_t max, char **body,
@@ -39,7 +50,7 @@ static int get(struct bc_ctx *x, const char *rel, size_t max, char **body,
 
 	if (asprintf(&url, "%s%s", x->base, rel) < 0)
 		return -ENOMEM;
-	x->l->requests++;
+	atomic_fetch_add(&x->requests, 1);
 	rc = fetch_document(url, x->fo, 0, max, body, len, err, errlen);
 	free(url);
 	return rc;
@@ -223,9 +234,10 @@ static int load_db(struct bc_ctx *x, struct bc_spec **specs, size_t *n)
 	return rc;
 }
 
-/* One package: its manifest fetched, verified, read. 0 (added), or
- * -errno (hidden; logged). */
-static int add_package(struct bc_ctx *x, const struct bc_spec *s)
+/* One package: its manifest fetched, verified, read into p. 0, or
+ * -errno (hidden; logged). Runs in any fetcher thread. */
+static int read_package(struct bc_ctx *x, const struct bc_spec *s,
+			struct bc_package *p)
 {
 	char rel[1024], err[512], dir[BC_DIR_MAX + 1], *doc = NULL;
 	char *text = NULL, *url = NULL;
@@ -233,7 +245,6 @@ static int add_package(struct bc_ctx *x, const struct bc_spec *s)
 	struct bc_manifest m;
 	struct bc_blob tb;
 	const struct bc_blob *b = NULL;
-	struct bc_package *p, *np;
 	size_t len, tlen;
 	int rc;
 
@@ -284,16 +295,10 @@ static int add_package(struct bc_ctx *x, const struct bc_spec *s)
 			 dir, err);
 		goto out;
 	}
-	np = realloc(x->l->pkgs, (x->l->n + 1) * sizeof(*np));
-	if (!np || asprintf(&url, "%s%s", x->base, rel) < 0) {
-		if (np)
-			x->l->pkgs = np;
+	if (asprintf(&url, "%s%s", x->base, rel) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	x->l->pkgs = np;
-	p = &np[x->l->n++];
-	memset(p, 0, sizeof(*p));
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	p->url = url;
 	hex_to_bin(b->checksum, p->sha256);
@@ -302,6 +307,48 @@ out:
 	free(text);
 	free(doc);
 	return rc;
+}
+
+static void *fetcher(void *arg)
+{
+	struct bc_ctx *x = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&x->next, 1)) < x->nspecs)
+		if (read_package(x, &x->specs[i], &x->slots[i]) == -ENOMEM)
+			atomic_store(&x->nomem, 1);
+	return NULL;
+}
+
+/* Every package's manifest, BC_FETCHERS at a time; the packages that
+ * passed go to out in the database's order. */
+static int read_packages(struct bc_ctx *x, const struct bc_spec *specs,
+			 size_t n)
+{
+	pthread_t th[BC_FETCHERS];
+	size_t i, k, started = 0;
+
+	x->specs = specs;
+	x->nspecs = n;
+	x->slots = calloc(n ? n : 1, sizeof(*x->slots));
+	if (!x->slots)
+		return -ENOMEM;
+	for (i = 0; i < BC_FETCHERS && i < n; i++)
+		if (!pthread_create(&th[i], NULL, fetcher, x))
+			started++;
+	if (!started)
+		fetcher(x); /* no thread to be had: this one does it all */
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (i = k = 0; i < n; i++) {
+		if (x->slots[i].url)
+			x->slots[k++] = x->slots[i];
+		else
+			x->l->hidden++;
+	}
+	x->l->pkgs = x->slots;
+	x->l->n = k;
+	return atomic_load(&x->nomem) ? -ENOMEM : 0;
 }
 
 int bc_list(const char *base, const struct fetch_opts *fo,
@@ -314,6 +361,9 @@ int bc_list(const char *base, const struct fetch_opts *fo,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	atomic_init(&x.requests, 0);
+	atomic_init(&x.next, 0);
+	atomic_init(&x.nomem, 0);
 	rc = get(&x, "v3/layout.json", 65536, &body, &len, err, sizeof(err));
 	free(body);
 	out->layout = rc == 0 ? 3 : 2;
@@ -323,14 +373,11 @@ int bc_list(const char *base, const struct fetch_opts *fo,
 	}
 	offered_keys(&x);
 	rc = load_db(&x, &specs, &n);
+	if (!rc)
+		rc = read_packages(&x, specs, n);
+	out->requests = atomic_load(&x.requests);
 	if (rc)
 		goto fail;
-	for (i = 0; i < n; i++) {
-		rc = add_package(&x, &specs[i]);
-		if (rc == -ENOMEM)
-			goto fail;
-		out->hidden += rc != 0;
-	}
 	/* one name, one package: a clash (same name, version and first 7
 	 * of two hashes) keeps the first */
 	for (i = 0; i < out->n; i++)
