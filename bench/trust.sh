@@ -122,7 +122,7 @@ med_curl=$(stats "${pass[curl]}" | awk -F' / ' '{ print $2 }')
 for c in curl plain verify; do
 	med=$(stats "${pass[$c]}" | awk -F' / ' '{ print $2 }')
 	printf '| %s | %s | %s | %s%% |\n' \
-		"$(case $c in curl) echo 'curl | gzip -dc' ;; plain) echo 'sffs, no trust' ;; *) echo 'sffs, checking the .asc' ;; esac)" \
+		"$(case $c in curl) echo 'curl \| gzip -dc' ;; plain) echo 'sffs, no trust' ;; *) echo 'sffs, checking the .asc' ;; esac)" \
 		"$(stats "${pass[$c]}")" "$(rate "$size" "$med")" \
 		"$(awk -v a="$med_curl" -v b="$med" 'BEGIN { printf "%.0f", 100 * a / b }')"
 done

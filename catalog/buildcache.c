@@ -56,14 +56,27 @@ static int get(struct bc_ctx *x, const char *rel, size_t max, char **body,
 	return rc;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* 64 hex digits (the parsers checked them) into 32 bytes. */
 static int hex_to_bin(const char *hex, unsigned char out[32])
 {
 	for (int i = 0; i < 32; i++) {
-		unsigned v;
+		int hi = hex_digit(hex[2 * i]), lo;
 
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+		lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
+		if (lo < 0)
 			return -EINVAL;
-		out[i] = (unsigned char)v;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return 0;
 }

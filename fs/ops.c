@@ -493,7 +493,7 @@ static struct ventry *flat_list(struct fs *fs, struct ventry *v, size_t *n,
 		x->r.kind = FS_BCINDEX;
 	}
 	m = catalog_all(fs->cat, NULL, 0);
-	ents = calloc(m ? m : 1, sizeof(*ents));
+	ents = calloc(m ? m : 1, sizeof(struct catalog_entry *));
 	if (!ents)
 		goto fail;
 	m = catalog_all(fs->cat, ents, m);

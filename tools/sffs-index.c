@@ -114,9 +114,12 @@ static int read_header(const char *path, unsigned char *buf, size_t *len)
 	FILE *fp = fopen(path, "rb");
 	size_t n;
 
+	*len = 0;
 	if (!fp) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
+		int e = errno ? errno : EIO;
+
+		log_err("%s: %s", path, strerror(e));
+		return -e;
 	}
 	n = fread(buf, 1, INDEX_HEADER_MAX, fp);
 	fclose(fp);
@@ -131,7 +134,7 @@ static int read_header(const char *path, unsigned char *buf, size_t *len)
 static int print_header(const char *path)
 {
 	unsigned char buf[INDEX_HEADER_MAX];
-	size_t len;
+	size_t len = 0;
 
 	if (read_header(path, buf, &len))
 		return 1;
@@ -147,7 +150,7 @@ static int sign_header(const char *out, const char *key)
 {
 	unsigned char buf[INDEX_HEADER_MAX];
 	char *asc = NULL;
-	size_t len;
+	size_t len = 0;
 	int fds[2], status = 0;
 	pid_t pid;
 
