@@ -36,6 +36,8 @@
 #define LIST_REQUESTS_MAX 10000
 #define NEG_SLOTS 256
 #define NAMES_MAX 64 /* configured versions / toolchains */
+/* Entries at most: an id must fit the front end's inode numbers. */
+#define FS_ENTRY_LIMIT (1u << 23)
 
 struct catalog_entry {
 	uint32_t id, vidx;
@@ -48,6 +50,13 @@ struct catalog_entry {
 	unsigned char sha256[32];
 	bool has_sha;
 	char signer[TRUST_FPR_LEN + 1];
+	/* a package of an artifact's buildcaches: that artifact (NULL for
+	 * artifacts and for the packages of layout=buildcache) */
+	struct catalog_entry *parent;
+	/* an artifact's buildcaches: listed when (guarded by lock) */
+	uint64_t bc_listed_ns;
+	bool bc_listing;
+	unsigned bc_gen;
 	atomic_bool present;
 	atomic_uint seen; /* the refresh that last found it */
 	pthread_mutex_t lock; /* guards everything below */
@@ -74,6 +83,11 @@ struct catalog {
 	bool has_arch;
 	char arch[CATALOG_NAME_MAX + 1];
 	bool flat; /* layout=buildcache: MNT/<package>/ */
+	/* -o buildcache_base=: each artifact's buildcaches, as templates
+	 * relative to bc_base */
+	char *bc_base;
+	char *bc_tmpl[TEMPLATE_SEGMENTS_MAX];
+	size_t nbc;
 	char *bc_index; /* guarded by lock: the database document */
 	size_t bc_index_len;
 	bool s3;
@@ -225,6 +239,49 @@ static int setup_base(struct catalog *c, char *err, size_t errlen)
 			      errlen);
 }
 
+/* The seed's two buildcaches of an artifact (catalog.h). */
+#define CATALOG_BC_TEMPLATES \
+	"{toolchain}/slurm/deps/buildcache/:{toolchain}/slurm/{version}/buildcache/"
+
+static int setup_buildcaches(struct catalog *c, char *err, size_t errlen)
+{
+	const char *list = c->o.bc_templates ? c->o.bc_templates
+					     : CATALOG_BC_TEMPLATES;
+	const char *p, *q;
+	size_t n = c->o.bc_base ? strlen(c->o.bc_base) : 0;
+
+	if (!n)
+		return 0;
+	if (c->flat) {
+		snprintf(err, errlen, "buildcache_base= is for a catalog of "
+			 "artifacts, not for layout=buildcache");
+		return -EINVAL;
+	}
+	if (asprintf(&c->bc_base, "%s%s", c->o.bc_base,
+		     c->o.bc_base[n - 1] == '/' ? "" : "/") < 0) {
+		c->bc_base = NULL;
+		return -ENOMEM;
+	}
+	for (p = list; *p; p = *q ? q + 1 : q) {
+		q = strchr(p, ':');
+		if (!q)
+			q = p + strlen(p);
+		if (q == p)
+			continue;
+		if (c->nbc == TEMPLATE_SEGMENTS_MAX || *p == '/' ||
+		    strstr(p, "..")) {
+			snprintf(err, errlen, "bad buildcache template list "
+				 "'%s'", list);
+			return -EINVAL;
+		}
+		c->bc_tmpl[c->nbc] = strndup(p, (size_t)(q - p));
+		if (!c->bc_tmpl[c->nbc])
+			return -ENOMEM;
+		c->nbc++;
+	}
+	return 0;
+}
+
 struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 			    size_t errlen)
 {
@@ -241,6 +298,8 @@ struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 	    parse_names(c, 0, o->versions, err, errlen) ||
 	    parse_names(c, 1, o->toolchains, err, errlen))
 		goto fail;
+	if (setup_buildcaches(c, err, errlen))
+		goto fail;
 	c->module_root = strdup(o->module_root ? o->module_root : "/sf");
 	c->cache = cache_new(o->ao.cache_mem);
 	c->wcache = cache_new(o->ao.window_mem);
@@ -251,6 +310,7 @@ struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 	/* strings the caller owns are not kept */
 	c->o.base = c->o.layout = c->o.tmpl = c->o.arch = NULL;
 	c->o.versions = c->o.toolchains = c->o.module_root = NULL;
+	c->o.bc_base = c->o.bc_templates = NULL;
 	return c;
 fail:
 	if (!err[0])
@@ -295,6 +355,9 @@ void catalog_free(struct catalog *c)
 	free(c->prefix);
 	free(c->module_root);
 	free(c->bc_index);
+	free(c->bc_base);
+	for (i = 0; i < c->nbc; i++)
+		free(c->bc_tmpl[i]);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -671,7 +734,7 @@ static int refresh_probe(struct catalog *c)
 	for (i = 0; i < n; i++) {
 		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
 
-		if (atomic_load(&e->seen) == gen)
+		if (e->parent || atomic_load(&e->seen) == gen)
 			continue; /* found by this refresh: just probed */
 		r = probe(c, e->version, e->toolchain);
 		if (r == -ENOENT)
@@ -680,18 +743,26 @@ static int refresh_probe(struct catalog *c)
 	return rc;
 }
 
+static int set_package(struct catalog_entry *e, const struct bc_package *p);
+
 /* A buildcache package found (entry_found, then its blob and digest;
  * a package republished under the same name gets its new ones). */
 static int bc_found(struct catalog *c, const struct bc_package *p)
 {
 	struct catalog_vars v = { 0 };
 	struct catalog_entry *e;
-	char *url;
 
 	snprintf(v.version, sizeof(v.version), "%s", p->dir);
 	e = entry_found(c, &v);
 	if (!e)
 		return -ENOMEM;
+	return set_package(e, p);
+}
+
+static int set_package(struct catalog_entry *e, const struct bc_package *p)
+{
+	char *url;
+
 	pthread_mutex_lock(&e->lock);
 	/* an attach reads url and digest unlocked: a package republished
 	 * under its name is taken up once it is not attached */
@@ -742,6 +813,207 @@ static int refresh_buildcache(struct catalog *c)
 	return rc;
 }
 
+/* ---- an artifact's buildcaches ----------------------------------- */
+
+/* Caller holds c->lock. */
+static struct catalog_entry *find_pkg_locked(struct catalog *c,
+					     const struct catalog_entry *art,
+					     const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->ents[i]->parent == art &&
+		    !strcmp(c->ents[i]->version, name))
+			return c->ents[i];
+	return NULL;
+}
+
+/* A package of art's buildcaches found: the entry (made if new), or NULL
+ * (ENOMEM). */
+static struct catalog_entry *pkg_found(struct catalog *c,
+				       struct catalog_entry *art,
+				       const struct bc_package *p, unsigned gen)
+{
+	struct catalog_entry *e, *made = NULL, **ne;
+
+	pthread_mutex_lock(&c->lock);
+	e = find_pkg_locked(c, art, p->dir);
+	pthread_mutex_unlock(&c->lock);
+	if (!e) {
+		made = calloc(1, sizeof(*made));
+		if (!made)
+			return NULL;
+		pthread_mutex_init(&made->lock, NULL);
+		pthread_cond_init(&made->changed, NULL);
+		snprintf(made->version, sizeof(made->version), "%s", p->dir);
+		made->parent = art;
+		made->vidx = art->vidx;
+		pthread_mutex_lock(&c->lock);
+		e = find_pkg_locked(c, art, p->dir);
+		if (!e && c->n == c->cap && c->n < FS_ENTRY_LIMIT) {
+			ne = realloc(c->ents, (c->cap ? 2 * c->cap : 16) *
+						  sizeof(struct catalog_entry *));
+			if (ne) {
+				c->ents = ne;
+				c->cap = c->cap ? 2 * c->cap : 16;
+			}
+		}
+		if (!e && c->n < c->cap) {
+			made->id = (uint32_t)c->n;
+			c->ents[c->n++] = made;
+			e = made;
+			made = NULL;
+		}
+		pthread_mutex_unlock(&c->lock);
+		entry_free(made);
+		if (!e)
+			return NULL;
+	}
+	if (set_package(e, p))
+		return NULL;
+	atomic_store(&e->seen, gen);
+	atomic_store(&e->present, true);
+	return e;
+}
+
+/* Lists art's buildcaches (each template under bc_base) into package
+ * entries; a complete listing hides the packages it no longer shows. */
+static void list_buildcaches(struct catalog *c, struct catalog_entry *art,
+			     unsigned gen)
+{
+	struct catalog_vars v = { 0 };
+	struct bc_listing l;
+	char *rel, *base;
+	bool complete = true;
+	size_t i, k, n;
+
+	snprintf(v.version, sizeof(v.version), "%s", art->version);
+	snprintf(v.toolchain, sizeof(v.toolchain), "%s", art->toolchain);
+	snprintf(v.arch, sizeof(v.arch), "%s", c->arch);
+	for (i = 0; i < c->nbc; i++) {
+		rel = catalog_template_expand(c->bc_tmpl[i], &v);
+		base = NULL;
+		if (!rel || asprintf(&base, "%s%s%s", c->bc_base, rel,
+				     rel[0] && rel[strlen(rel) - 1] != '/'
+					 ? "/"
+					 : "") < 0) {
+			free(rel);
+			complete = false;
+			continue;
+		}
+		free(rel);
+		atomic_fetch_add(&c->list_requests, 1);
+		if (bc_list(base, &c->o.oc.fo, (struct trust *)c->o.oc.trust,
+			    &l)) {
+			/* a missing cache is an empty one, not an error */
+			log_debug("%s/%s: no buildcache at %s", art->version,
+				  art->toolchain, base);
+			free(base);
+			continue;
+		}
+		for (k = 0; k < l.n; k++)
+			if (!pkg_found(c, art, &l.pkgs[k], gen))
+				complete = false;
+		log_info("%s/%s: buildcache %s: %zu packages (%zu hidden)",
+			 art->version, art->toolchain, base, l.n, l.hidden);
+		bc_listing_free(&l);
+		free(base);
+	}
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; complete && i < n; i++) {
+		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
+
+		if (e->parent == art && atomic_load(&e->seen) != gen)
+			atomic_store(&e->present, false);
+	}
+}
+
+/* art's buildcaches listed, if never or longer than refresh_s ago; one
+ * listing at a time, the others wait for it. */
+static void ensure_buildcaches(struct catalog *c, struct catalog_entry *art)
+{
+	uint64_t now = now_ns();
+	unsigned gen;
+
+	pthread_mutex_lock(&art->lock);
+	while (art->bc_listing)
+		pthread_cond_wait(&art->changed, &art->lock);
+	if (art->bc_listed_ns &&
+	    now - art->bc_listed_ns < (uint64_t)c->o.refresh_s * 1000000000u) {
+		pthread_mutex_unlock(&art->lock);
+		return;
+	}
+	art->bc_listing = true;
+	gen = ++art->bc_gen;
+	pthread_mutex_unlock(&art->lock);
+	list_buildcaches(c, art, gen);
+	pthread_mutex_lock(&art->lock);
+	art->bc_listing = false;
+	art->bc_listed_ns = now_ns();
+	pthread_cond_broadcast(&art->changed);
+	pthread_mutex_unlock(&art->lock);
+}
+
+bool catalog_bc_enabled(const struct catalog *c)
+{
+	return c->nbc > 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const struct catalog_entry *x = *(struct catalog_entry *const *)a;
+	const struct catalog_entry *y = *(struct catalog_entry *const *)b;
+
+	return strcmp(x->version, y->version);
+}
+
+size_t catalog_bc_packages(struct catalog *c, struct catalog_entry *art,
+			   struct catalog_entry **out, size_t max)
+{
+	struct catalog_entry **all;
+	size_t i, n = 0;
+
+	if (!c->nbc)
+		return 0;
+	ensure_buildcaches(c, art);
+	pthread_mutex_lock(&c->lock);
+	all = calloc(c->n ? c->n : 1, sizeof(struct catalog_entry *));
+	for (i = 0; all && i < c->n; i++)
+		if (c->ents[i]->parent == art &&
+		    atomic_load(&c->ents[i]->present))
+			all[n++] = c->ents[i];
+	pthread_mutex_unlock(&c->lock);
+	if (!all)
+		return 0;
+	qsort(all, n, sizeof(struct catalog_entry *), cmp_name);
+	if (out)
+		memcpy(out, all,
+		       (n < max ? n : max) * sizeof(struct catalog_entry *));
+	free(all);
+	return n;
+}
+
+struct catalog_entry *catalog_bc_find(struct catalog *c,
+				      struct catalog_entry *art,
+				      const char *name)
+{
+	struct catalog_entry *e;
+
+	if (!c->nbc)
+		return NULL;
+	ensure_buildcaches(c, art);
+	pthread_mutex_lock(&c->lock);
+	e = find_pkg_locked(c, art, name);
+	pthread_mutex_unlock(&c->lock);
+	return e && atomic_load(&e->present) ? e : NULL;
+}
+
+struct catalog_entry *catalog_entry_parent(const struct catalog_entry *e)
+{
+	return e->parent;
+}
+
 bool catalog_flat(const struct catalog *c)
 {
 	return c->flat;
@@ -790,7 +1062,7 @@ int catalog_refresh(struct catalog *c)
 	for (i = 0; (c->s3 || c->flat) && rc == 0 && i < n; i++) {
 		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
 
-		if (atomic_load(&e->seen) != gen)
+		if (!e->parent && atomic_load(&e->seen) != gen)
 			atomic_store(&e->present, false);
 	}
 	pthread_mutex_lock(&c->lock);
@@ -944,7 +1216,7 @@ static size_t collect(struct catalog *c, uint32_t vidx,
 	all = calloc(c->n ? c->n : 1, sizeof(struct catalog_entry *));
 	for (i = 0; all && i < c->n; i++)
 		if ((vidx == UINT32_MAX || c->ents[i]->vidx == vidx) &&
-		    atomic_load(&c->ents[i]->present))
+		    !c->ents[i]->parent && atomic_load(&c->ents[i]->present))
 			all[n++] = c->ents[i];
 	pthread_mutex_unlock(&c->lock);
 	if (!all)
@@ -1131,7 +1403,7 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	ao.cache = c->cache;
 	ao.wcache = c->wcache;
 	rc = artifact_open(&oc, &ao, &o);
-	if (!rc && c->flat)
+	if (!rc && e->has_sha)
 		rc = package_root(e, &o);
 
 	pthread_mutex_lock(&e->lock);

@@ -13,6 +13,9 @@
  *                           root node once attached - node 0, or a Spack
  *                           package's prefix; answered without it)
  *   FS_INO_MODFILE + id     MNT/modules/slurm/<version>-<toolchain>.lua
+ *   FS_INO_BCDIR + id       MNT/<version>/<toolchain>/buildcache/ (with
+ *                           -o buildcache_base=); its packages are
+ *                           artifact roots of entries of their own
  *   bit 63 | id << 40 | epoch << 32 | node   any other node of an
  *                           attached artifact (node >= 1, not its root)
  * The kernel's lookups of node inodes are counted per attachment
@@ -46,6 +49,7 @@
 #define FS_INO_VERSION 0x10000000ull
 #define FS_INO_ARTROOT 0x20000000ull
 #define FS_INO_MODFILE 0x30000000ull
+#define FS_INO_BCDIR 0x40000000ull /* + id: MNT/<v>/<tc>/buildcache/ */
 #define FS_INO_NODE (1ull << 63)
 #define FS_ID_MAX (1u << 23)
 
@@ -58,6 +62,7 @@ enum fs_kind {
 	FS_ARTROOT,
 	FS_MODFILE,
 	FS_BCINDEX,
+	FS_BCDIR,
 	FS_NODE,
 };
 
@@ -65,7 +70,8 @@ enum fs_kind {
  * archive is held until fs_unref. */
 struct fs_ref {
 	enum fs_kind kind;
-	struct catalog_entry *e; /* ARTROOT, MODFILE, NODE in a catalog */
+	struct catalog_entry *e; /* ARTROOT, MODFILE, NODE, BCDIR (its
+				    artifact) in a catalog */
 	uint32_t vidx;		 /* VERSION */
 	uint32_t epoch;		 /* NODE in a catalog */
 	struct archive *ar;	 /* NODE */

@@ -85,11 +85,14 @@ int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
 		return 0;
 	}
 	if (in_range(ino, FS_INO_ARTROOT, &idx) ||
-	    in_range(ino, FS_INO_MODFILE, &idx)) {
+	    in_range(ino, FS_INO_MODFILE, &idx) ||
+	    in_range(ino, FS_INO_BCDIR, &idx)) {
 		r->e = catalog_entry_by_id(fs->cat, idx);
 		if (!r->e)
 			return -ENOENT;
-		r->kind = ino >= FS_INO_MODFILE ? FS_MODFILE : FS_ARTROOT;
+		r->kind = ino >= FS_INO_BCDIR	  ? FS_BCDIR
+			  : ino >= FS_INO_MODFILE ? FS_MODFILE
+						  : FS_ARTROOT;
 		return 0;
 	}
 	return -ENOENT;

@@ -55,6 +55,8 @@ struct cfg {
 	char *negative_ttl;
 	char *release_after;
 	char *module_root;
+	char *bc_base;      /* -o buildcache_base=URL */
+	char *bc_templates; /* -o buildcache=T[:T] */
 	/* OpenPGP (trust.h) */
 	char *trust;   /* -o trust=FPR[:FPR...] */
 	char *keyring; /* -o keyring=FILE|URL */
@@ -92,6 +94,8 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("negative_ttl=%s", negative_ttl, 0),
 	CFG_OPT("release_after=%s", release_after, 0),
 	CFG_OPT("module_root=%s", module_root, 0),
+	CFG_OPT("buildcache_base=%s", bc_base, 0),
+	CFG_OPT("buildcache=%s", bc_templates, 0),
 	CFG_OPT("trust=%s", trust, 0),
 	CFG_OPT("keyring=%s", keyring, 0),
 	CFG_OPT("verify=%s", verify, 0),
@@ -181,6 +185,14 @@ static void usage(const char *prog)
 	       "(default 600; 0 never)\n"
 	       "    -o module_root=PATH    the path modulefiles name "
 	       "(default MOUNTPOINT)\n"
+	       "    -o buildcache_base=URL each artifact's Spack buildcaches "
+	       "under URL, as\n"
+	       "                           MOUNTPOINT/<version>/<toolchain>/"
+	       "buildcache/<package>/\n"
+	       "    -o buildcache=T[:T]    their templates (default "
+	       "{toolchain}/slurm/deps/buildcache/\n"
+	       "                           :{toolchain}/slurm/{version}/"
+	       "buildcache/)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d                     FUSE debug output (implies -f)\n"
 	       "    -s                     single-threaded\n"
@@ -452,6 +464,8 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 		log_err("cannot resolve %s: %s", mountpoint, strerror(errno));
 		return NULL;
 	}
+	co.bc_base = cfg->bc_base;
+	co.bc_templates = cfg->bc_templates;
 	co.oc.index = cfg->index;
 	co.oc.cache_dir = cfg->cache_dir;
 	co.oc.trust = trust;
@@ -639,7 +653,8 @@ static void cfg_free(struct cfg *cfg)
 			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
 			  &cfg->versions, &cfg->toolchains, &cfg->refresh,
 			  &cfg->negative_ttl, &cfg->release_after,
-			  &cfg->module_root, &cfg->trust, &cfg->keyring,
+			  &cfg->module_root, &cfg->bc_base,
+			  &cfg->bc_templates, &cfg->trust, &cfg->keyring,
 			  &cfg->verify, &cfg->config };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
@@ -707,8 +722,9 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	if (build_trust(&cfg, &trust))
 		goto out_fetch;
-	if (cfg.layout && !strcmp(cfg.layout, "buildcache") && !trust &&
-	    !(cfg.verify && !strcmp(cfg.verify, "off"))) {
+	if (((cfg.layout && !strcmp(cfg.layout, "buildcache")) ||
+	     cfg.bc_base) &&
+	    !trust && !(cfg.verify && !strcmp(cfg.verify, "off"))) {
 		log_err("layout=buildcache lists only packages whose manifests "
 			"verify: give -o trust=FPR (keys are taken from the "
 			"cache) or -o keyring=FILE, or -o verify=off");

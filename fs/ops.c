@@ -90,6 +90,8 @@ static fuse_ino_t ref_ino(const struct fs *fs, const struct fs_ref *r)
 		return FS_INO_LATEST;
 	case FS_BCINDEX:
 		return FS_INO_BCINDEX;
+	case FS_BCDIR:
+		return FS_INO_BCDIR + catalog_entry_id(r->e);
 	case FS_VERSION:
 		return FS_INO_VERSION + r->vidx;
 	case FS_ARTROOT:
@@ -127,6 +129,15 @@ static void fill_entry(struct fs *fs, const struct fs_ref *r,
 }
 
 /* ---- lookup ---------------------------------------------------------- */
+
+/* An artifact's root (not a package's) has a buildcache/ of its own when
+ * buildcaches are configured. */
+static bool has_bcdir(struct fs *fs, const struct fs_ref *r)
+{
+	return fs->cat && r->kind == FS_NODE && r->e &&
+	       r->node == archive_root(r->ar) &&
+	       !catalog_entry_parent(r->e) && catalog_bc_enabled(fs->cat);
+}
 
 /* "<version>-<toolchain>.lua": names hold no '-' (catalog_name_ok). */
 static struct catalog_entry *modfile_entry(struct fs *fs, const char *name)
@@ -191,6 +202,10 @@ static int lookup_virtual(struct fs *fs, const struct fs_ref *dir,
 				      catalog_version_name(fs->cat, dir->vidx),
 				      name, true);
 		return out->e ? 0 : -ENOENT;
+	case FS_BCDIR:
+		out->kind = FS_ARTROOT;
+		out->e = catalog_bc_find(fs->cat, dir->e, name);
+		return out->e ? 0 : -ENOENT;
 	default:
 		return -ENOTDIR;
 	}
@@ -215,6 +230,15 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	} else if (!rc) {
 		rc = tree_lookup(archive_tree(dir.ar), dir.node, name, &node);
+		if (rc == -ENOENT && has_bcdir(fs, &dir) &&
+		    !strcmp(name, "buildcache")) {
+			child.kind = FS_BCDIR;
+			child.e = dir.e;
+			fill_entry(fs, &child, &e);
+			fuse_reply_entry(req, &e);
+			fs_unref(fs, &dir);
+			return;
+		}
 		if (!rc) {
 			child = dir;
 			child.node = node;
@@ -438,6 +462,17 @@ static void fill_node_dir(struct fs *fs, const struct fs_ref *dir,
 			up = fs->cat && dir->node == root;
 		} else if (tree_dir_entry(t, dir->node, (size_t)k - 2, &name,
 					  &node)) {
+			struct fs_ref b = { .kind = FS_BCDIR, .e = dir->e };
+
+			/* after the members: buildcache/, if it has one */
+			if ((size_t)k - 2 == tree_dir_size(t, dir->node) &&
+			    has_bcdir(fs, dir) && !tree_lookup(t, dir->node,
+							       "buildcache",
+							       &node))
+				break;
+			if ((size_t)k - 2 == tree_dir_size(t, dir->node) &&
+			    has_bcdir(fs, dir))
+				dir_add(fs, d, "buildcache", &b, k, false);
 			break;
 		}
 		if (up) {
@@ -446,6 +481,10 @@ static void fill_node_dir(struct fs *fs, const struct fs_ref *dir,
 
 			if (catalog_flat(fs->cat))
 				v.kind = FS_ROOT;
+			if (catalog_entry_parent(dir->e)) {
+				v.kind = FS_BCDIR;
+				v.e = catalog_entry_parent(dir->e);
+			}
 
 			if (!dir_add(fs, d, name, &v, k, false))
 				break;
@@ -532,6 +571,10 @@ static struct ventry *virtual_list(struct fs *fs, const struct fs_ref *dir,
 	if (x && (x = vlist_add(&v, n, &cap))) {
 		snprintf(x->name, sizeof(x->name), "..");
 		x->r.kind = dir->kind == FS_MODSLURM ? FS_MODULES : FS_ROOT;
+		if (dir->kind == FS_BCDIR) {
+			x->r.kind = FS_ARTROOT;
+			x->r.e = dir->e;
+		}
 	}
 	if (!x)
 		goto fail;
@@ -571,6 +614,21 @@ static struct ventry *virtual_list(struct fs *fs, const struct fs_ref *dir,
 			goto fail;
 		snprintf(x->name, sizeof(x->name), "slurm");
 		x->r.kind = FS_MODSLURM;
+		break;
+	case FS_BCDIR:
+		m = catalog_bc_packages(fs->cat, dir->e, NULL, 0);
+		ents = calloc(m ? m : 1, sizeof(struct catalog_entry *));
+		if (!ents)
+			goto fail;
+		m = catalog_bc_packages(fs->cat, dir->e, ents, m);
+		for (k = 0; k < m; k++) {
+			if (!(x = vlist_add(&v, n, &cap)))
+				goto fail;
+			x->r.e = ents[k];
+			x->r.kind = FS_ARTROOT;
+			snprintf(x->name, sizeof(x->name), "%s",
+				 catalog_entry_version(ents[k]));
+		}
 		break;
 	case FS_VERSION:
 	case FS_MODSLURM:

@@ -23,7 +23,11 @@ static void drop_entry(void *arg, struct catalog_entry *e)
 	const char *tc = catalog_entry_toolchain(e);
 	int rc;
 
-	if (catalog_flat(fs->cat))
+	if (catalog_entry_parent(e))
+		rc = fuse_lowlevel_notify_inval_entry(
+		    fs->se, FS_INO_BCDIR + catalog_entry_id(catalog_entry_parent(e)),
+		    catalog_entry_version(e), strlen(catalog_entry_version(e)));
+	else if (catalog_flat(fs->cat))
 		rc = fuse_lowlevel_notify_inval_entry(
 		    fs->se, FS_INO_ROOT, catalog_entry_version(e),
 		    strlen(catalog_entry_version(e)));

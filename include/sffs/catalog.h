@@ -52,6 +52,13 @@ struct catalog_opts {
 	unsigned release_after_s; /* unused this long: released (600; 0 off) */
 	unsigned attach_retry_s;  /* a failed attach is retried after (5) */
 	const char *module_root;  /* absolute path modulefiles name */
+	/* Each artifact's Spack buildcaches: templates ({version},
+	 * {toolchain}, {arch}; ':'-separated; NULL: the seed's two,
+	 * "{toolchain}/slurm/deps/buildcache/" and
+	 * "{toolchain}/slurm/{version}/buildcache/") under bc_base (NULL:
+	 * none), shown as MNT/<version>/<toolchain>/buildcache/<package>/. */
+	const char *bc_base;
+	const char *bc_templates;
 	struct open_cfg oc;       /* index, cache_dir, fetch options */
 	struct archive_opts ao;   /* per artifact; caches: the catalog's */
 };
@@ -153,6 +160,20 @@ void catalog_get_stats(struct catalog *c, struct catalog_stats *st);
  * toolchain "", shown flat: MNT/<package>/ is the package's install
  * prefix. */
 bool catalog_flat(const struct catalog *c);
+
+/* ---- an artifact's buildcaches (bc_base) ---------------------------- */
+bool catalog_bc_enabled(const struct catalog *c);
+/* The packages of art's buildcaches, by name (listed on first call and
+ * after refresh_s; packages whose manifests fail are not among them);
+ * as catalog_entries. Package entries are attached, released and read
+ * like artifacts; their roots are their install prefixes. */
+size_t catalog_bc_packages(struct catalog *c, struct catalog_entry *art,
+			   struct catalog_entry **out, size_t max);
+struct catalog_entry *catalog_bc_find(struct catalog *c,
+				      struct catalog_entry *art,
+				      const char *name);
+/* The artifact a package entry belongs to, or NULL. */
+struct catalog_entry *catalog_entry_parent(const struct catalog_entry *e);
 /* Copies up to len bytes at off of the buildcache's database document
  * into buf and returns how many; with buf NULL, its whole size. */
 size_t catalog_bc_index(struct catalog *c, uint64_t off, void *buf,

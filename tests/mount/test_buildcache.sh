@@ -12,7 +12,10 @@
 #     the package (or every package) with a log line; a flipped byte in a
 #     blob makes that package refuse to attach (its SHA-256 is not the
 #     manifest's); -o verify=off lists unsigned caches;
-#   - keys are taken from the cache only for trusted fingerprints.
+#   - keys are taken from the cache only for trusted fingerprints;
+#   - in a catalog (-o buildcache_base=), MNT/<v>/<tc>/buildcache/ lists
+#     the packages of the artifact's two caches (the seed's deps and
+#     version paths), each equal to its blob, released like artifacts.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 require_tool gpg gpgconf python3 getfattr
 
@@ -32,6 +35,7 @@ genkey() {
 KEY=$(genkey "bc test <bc@test>")
 OTHER=$(genkey "someone else <other@test>")
 [[ $KEY =~ ^[0-9A-F]{40}$ && $OTHER =~ ^[0-9A-F]{40}$ ]] || fail "no keys made"
+gpg --export "$KEY" >"$TEST_TMP/key.gpg"
 
 step "buildcaches"
 make_cache() { # name layout [options...]: a cache in $www/name, its --list in name.tsv
@@ -154,3 +158,43 @@ compare_all "$TEST_TMP/mo" unsigned
 [ "$(getfattr --absolute-names -n user.sffs.verified --only-values "$TEST_TMP/mo/$(head -1 "$TEST_TMP/unsigned.tsv" | cut -f1)")" = no ] ||
 	fail "verify=off package claims verified"
 sffs_unmount "$TEST_TMP/mo"
+
+step "catalog: MNT/<version>/<toolchain>/buildcache/ from the artifact's two caches"
+cat=$www/catalog
+mkdir -p "$cat/25.11/noble" "$www/bcbase/noble/slurm"
+name=$FIXTURE_NAME.tar.gz
+art=$cat/25.11/noble/slurm-25.11-noble-software.tar.gz
+cp "$fx/$name" "$art"
+"$SFFS_INDEX" -q "$art" -o "$art.sfidx" --sign-with "$KEY" 2>/dev/null || fail "sffs-index --sign-with failed"
+# the seed's two places: deps (here the v3 cache) and the version's (v2)
+mkdir -p "$www/bcbase/noble/slurm/deps" "$www/bcbase/noble/slurm/25.11"
+cp -a "$www/v3" "$www/bcbase/noble/slurm/deps/buildcache"
+cp -a "$www/v2" "$www/bcbase/noble/slurm/25.11/buildcache"
+cmnt=$TEST_TMP/cat
+mkdir -p "$cmnt"
+"$SFFS_BIN" -f -o cache_dir="$TEST_TMP/cache",versions=25.11,toolchains=noble,trust="$KEY" \
+	-o keyring="$TEST_TMP/key.gpg",buildcache_base="$NGINX_URL/bcbase/",release_after=2 \
+	"$NGINX_URL/catalog/" "$cmnt" 2>"$TEST_TMP/cat.log" &
+cleanup_push "sffs_unmount '$cmnt'"
+wait_until 60 is_mounted "$cmnt" || { cat "$TEST_TMP/cat.log" >&2; fail "no catalog mount"; }
+ls "$cmnt/25.11/noble" | grep -qx buildcache || fail "no buildcache/ in the artifact's root: $(ls "$cmnt/25.11/noble")"
+want=$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/v2.tsv")))
+got=$(ls "$cmnt/25.11/noble/buildcache" | wc -l)
+# a package in both caches under one name shows once
+[ "$got" -ge "$(wc -l <"$TEST_TMP/v3.tsv")" ] && [ "$got" -le "$want" ] ||
+	fail "buildcache/ lists $got packages, the caches have $want: $(cat "$TEST_TMP/cat.log")"
+for list in v3 v2; do
+	IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^zstd-' "$TEST_TMP/$list.tsv")
+	rm -rf "$TEST_TMP/x" && mkdir -p "$TEST_TMP/x"
+	tar -xzf "$www/$list/$blob" -C "$TEST_TMP/x"
+	diff -r --no-dereference "$cmnt/25.11/noble/buildcache/$dir" "$TEST_TMP/x/${prefix#/}" ||
+		fail "catalog: $dir ($list) differs from its tarball"
+done
+[ "$(cd "$cmnt/25.11/noble/buildcache/$dir/.." && pwd)" = "$cmnt/25.11/noble/buildcache" ] || fail "'..' of a package"
+cmp "$cmnt/25.11/noble/view/bin/sinfo" "$fx/extract/view/bin/sinfo" || fail "the artifact itself differs"
+log "catalog: $got packages under 25.11/noble/buildcache/; $(grep -c 'buildcache .*packages' "$TEST_TMP/cat.log") caches listed"
+# packages are released like artifacts
+wait_until 30 eval "getfattr --absolute-names -n user.sffs.stats --only-values '$cmnt' | grep -q ' attached=0 '" ||
+	fail "packages not released: $(getfattr --absolute-names -n user.sffs.stats --only-values "$cmnt")"
+ls "$cmnt/25.11/noble/buildcache/$dir/lib" >/dev/null || fail "a released package does not attach again"
+sffs_unmount "$cmnt"
