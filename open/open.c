@@ -118,6 +118,12 @@ static int check_header(void *arg, const void *raw,
 			     : "");
 		return -EKEYREJECTED;
 	}
+	if (sc->cfg->expect_sha256 &&
+	    memcmp(h->artifact_sha256, sc->cfg->expect_sha256, 32)) {
+		snprintf(why, whylen, "it describes an artifact with another "
+			 "SHA-256 than its manifest names");
+		return -EKEYREJECTED;
+	}
 	return 0;
 }
 
@@ -371,8 +377,10 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		o->how = "cache";
 		return 0;
 	}
-	/* a published index's digest is only its claim */
-	if (!cfg->expect_sha256 && (!cfg->index || strcmp(cfg->index, "none"))) {
+	/* a published index's digest is only its claim: with a digest
+	 * to meet, only a signed one */
+	if ((!cfg->expect_sha256 || cfg->trust) &&
+	    (!cfg->index || strcmp(cfg->index, "none"))) {
 		/* ".sfidx" goes on the path: a presigned URL keeps its query */
 		if (!cfg->index)
 			published =

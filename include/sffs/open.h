@@ -40,8 +40,9 @@ struct open_cfg {
 	 * manifest), or NULL. Then that digest is the anchor instead of a
 	 * signature of the artifact's own: a cached index is used if it
 	 * records that digest (the daemon computed it over the same bytes
-	 * as its block digests), a published one never, and the streaming
-	 * pass must compute it (else -EBADMSG). */
+	 * as its block digests), a published one only if signed (trust) and
+	 * naming that digest, and the streaming pass must compute it (else
+	 * -EBADMSG). */
 	const unsigned char *expect_sha256;
 };
 

@@ -105,6 +105,25 @@ cat "$mnt/$dir/lib/libslurm.so"* >/dev/null 2>&1 || ls "$mnt/$dir/lib" >/dev/nul
 compare_all "$mnt" v3
 sffs_unmount "$mnt"
 
+step "a signed index published beside a blob is used"
+cp -a "$www/v3" "$www/pub"
+IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
+"$SFFS_INDEX" -q "$www/pub/$blob" -o "$www/pub/$blob.sfidx" --sign-with "$KEY" 2>/dev/null ||
+	fail "sffs-index --sign-with failed"
+mount_fg "$NGINX_URL/pub/" "$TEST_TMP/mp" "$TEST_TMP/mp.log" -o trust="$KEY",cache_dir=none
+ls "$TEST_TMP/mp/$dir/lib" >/dev/null || fail "package with a published index does not attach"
+grep -q "$dir attached .*(published index" "$TEST_TMP/mp.log" || fail "published index unused: $(cat "$TEST_TMP/mp.log")"
+[ "$(nginx_requests "/pub/$blob.sfidx.asc")" -eq 1 ] || fail "the index signature was not fetched"
+sffs_unmount "$TEST_TMP/mp"
+# an index (validly signed) of another blob is refused: not the manifest's digest
+IFS=$'\t' read -r dir2 blob2 rest < <(grep -m1 '^zstd-' "$TEST_TMP/v3.tsv")
+cp "$www/pub/$blob.sfidx" "$www/pub/$blob2.sfidx"
+cp "$www/pub/$blob.sfidx.asc" "$www/pub/$blob2.sfidx.asc"
+mount_fg "$NGINX_URL/pub/" "$TEST_TMP/mp2" "$TEST_TMP/mp2.log" -o trust="$KEY",cache_dir=none
+ls "$TEST_TMP/mp2/$dir2/lib" >/dev/null || fail "$dir2 does not attach"
+grep -q "$dir2 attached .*(indexed" "$TEST_TMP/mp2.log" || fail "a foreign index was used: $(cat "$TEST_TMP/mp2.log")"
+sffs_unmount "$TEST_TMP/mp2"
+
 step "v2"
 mount_fg "$NGINX_URL/v2/" "$TEST_TMP/m2" "$TEST_TMP/m2.log" -o trust="$KEY"
 grep -q "buildcache layout v2, $(wc -l <"$TEST_TMP/v2.tsv") packages verified (0 hidden)" "$TEST_TMP/m2.log" ||
