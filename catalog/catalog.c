@@ -1414,6 +1414,15 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 		e->fail_ns = now_ns();
 		pthread_mutex_unlock(&e->lock);
 		atomic_fetch_add(&c->attach_failures, 1);
+		/* a package whose tarball fails its checks is not shown (until
+		 * a listing shows it again); the network's errors hide nothing */
+		if (e->has_sha && rc != -ETIMEDOUT && rc != -ECONNREFUSED &&
+		    rc != -EHOSTUNREACH && rc != -ENOMEM) {
+			atomic_store(&e->present, false);
+			log_warn("package %s hidden: its tarball %s failed its "
+				 "checks (%s)", e->version, e->url,
+				 strerror(-rc));
+		}
 		log_err("cannot attach %s%s%s (%s): %s; retried after %u s",
 			e->version, e->toolchain[0] ? "/" : "", e->toolchain,
 			e->url, strerror(-rc),

@@ -149,6 +149,10 @@ fi
 # a flipped byte fails gzip's check, or else the manifest's SHA-256
 grep -q "Bad message\|Input/output error" "$TEST_TMP/lz.err" || fail "flipped blob: $(cat "$TEST_TMP/lz.err")"
 grep -q "cannot attach $lz" "$TEST_TMP/mb.log" || fail "flipped blob: no log line: $(cat "$TEST_TMP/mb.log")"
+grep -q "package $lz hidden: its tarball" "$TEST_TMP/mb.log" || fail "flipped blob: not hidden: $(cat "$TEST_TMP/mb.log")"
+if ls "$TEST_TMP/mb" | grep -qx "$lz"; then
+	fail "a package whose tarball failed its checks is still listed"
+fi
 log "flipped blob: $(grep -m1 "$lz\|lz4" "$TEST_TMP/mb.log" | grep -v hidden | head -1)"
 sffs_unmount "$TEST_TMP/mb"
 
@@ -163,6 +167,9 @@ if ls "$TEST_TMP/ms/$a_dir/" >/dev/null 2>"$TEST_TMP/ms.err"; then
 fi
 grep -q "Bad message" "$TEST_TMP/ms.err" || fail "swapped blob: $(cat "$TEST_TMP/ms.err")"
 grep -q "SHA-256 is not the one its manifest names" "$TEST_TMP/ms.log" || fail "swapped blob: no log line"
+if ls "$TEST_TMP/ms" | grep -qx "$a_dir"; then
+	fail "a package whose blob is not its manifest's is still listed"
+fi
 ls "$TEST_TMP/ms/$b_dir/" >/dev/null || fail "the other packages must still attach"
 log "swapped blob: $(grep -m1 'manifest names' "$TEST_TMP/ms.log")"
 sffs_unmount "$TEST_TMP/ms"
