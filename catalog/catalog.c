@@ -1352,14 +1352,16 @@ static int package_root(struct catalog_entry *e, struct opened *o)
 
 	if (bc_find_prefix(archive_tree(o->ar), &root)) {
 		log_err("%s: no .spack/binary_distribution in the package "
-			"tarball %s", e->version, e->url);
+			"tarball %s", e->version, fetch_url(o->f));
 		artifact_close(o);
 		return -EBADMSG;
 	}
 	archive_set_root(o->ar, root);
+	pthread_mutex_lock(&e->lock); /* a listing may set it meanwhile */
 	snprintf(o->signer, sizeof(o->signer), "%s", e->signer);
-	snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s", e->signer);
-	archive_set_signer(o->ar, e->signer[0] ? signer : NULL);
+	pthread_mutex_unlock(&e->lock);
+	snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s", o->signer);
+	archive_set_signer(o->ar, o->signer[0] ? signer : NULL);
 	return 0;
 }
 
@@ -1393,17 +1395,23 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 		pthread_mutex_unlock(&e->lock);
 		return rc;
 	}
+	/* a package a listing is still filling in is not there yet */
+	if (!e->url || ((c->flat || e->parent) && !e->has_sha)) {
+		pthread_mutex_unlock(&e->lock);
+		return -ENOENT;
+	}
 	e->attaching = true;
+	/* stable while attaching: set_package leaves them alone */
+	oc.source = e->url;
+	oc.expect_sha256 = e->has_sha ? e->sha256 : NULL;
 	pthread_mutex_unlock(&e->lock);
 
 	t0 = now_ns();
-	oc.source = e->url; /* stable while attaching (bc_found) */
 	oc.quiet = true;
-	oc.expect_sha256 = e->has_sha ? e->sha256 : NULL;
 	ao.cache = c->cache;
 	ao.wcache = c->wcache;
 	rc = artifact_open(&oc, &ao, &o);
-	if (!rc && e->has_sha)
+	if (!rc && oc.expect_sha256)
 		rc = package_root(e, &o);
 
 	pthread_mutex_lock(&e->lock);
@@ -1412,21 +1420,21 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	if (rc) {
 		e->fail_err = rc;
 		e->fail_ns = now_ns();
-		pthread_mutex_unlock(&e->lock);
 		atomic_fetch_add(&c->attach_failures, 1);
+		/* logged under the lock: a listing may replace url after it */
+		log_err("cannot attach %s%s%s (%s): %s; retried after %u s",
+			e->version, e->toolchain[0] ? "/" : "", e->toolchain,
+			e->url, strerror(-rc), c->o.attach_retry_s);
 		/* a package whose tarball fails its checks is not shown (until
 		 * a listing shows it again); the network's errors hide nothing */
-		if (e->has_sha && rc != -ETIMEDOUT && rc != -ECONNREFUSED &&
-		    rc != -EHOSTUNREACH && rc != -ENOMEM) {
+		if (oc.expect_sha256 && rc != -ETIMEDOUT &&
+		    rc != -ECONNREFUSED && rc != -EHOSTUNREACH && rc != -ENOMEM) {
 			atomic_store(&e->present, false);
 			log_warn("package %s hidden: its tarball %s failed its "
 				 "checks (%s)", e->version, e->url,
 				 strerror(-rc));
 		}
-		log_err("cannot attach %s%s%s (%s): %s; retried after %u s",
-			e->version, e->toolchain[0] ? "/" : "", e->toolchain,
-			e->url, strerror(-rc),
-			c->o.attach_retry_s);
+		pthread_mutex_unlock(&e->lock);
 		return rc;
 	}
 	e->o = o;
