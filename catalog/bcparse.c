@@ -13,6 +13,8 @@
  */
 #include "sffs/buildcache.h"
 
+#include "catalog_i.h"
+
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -28,21 +30,6 @@
 #define BC_SHA256_LEN 64
 #define BC_FPR_MAX 64 /* a v5 OpenPGP fingerprint; v4 has 40 */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes the reason into err; always -EINVAL. */
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static void err_clear(char *err, size_t errlen)
 {
@@ -67,16 +54,16 @@ static int tokenize(struct json_tokener *tok, const char *doc, size_t len,
 	obj = json_tokener_parse_ex(tok, doc, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (!obj && jerr == json_tokener_continue)
-		return fail(err, errlen, "%s is truncated", what);
+		return catalog_fail(err, errlen, "%s is truncated", what);
 	if (!obj || jerr != json_tokener_success) {
 		json_object_put(obj);
-		return fail(err, errlen, "%s is not JSON: %s", what,
+		return catalog_fail(err, errlen, "%s is not JSON: %s", what,
 			    json_tokener_error_desc(jerr));
 	}
 	for (end = json_tokener_get_parse_end(tok); end < len; end++)
 		if (!is_ws(doc[end])) {
 			json_object_put(obj);
-			return fail(err, errlen,
+			return catalog_fail(err, errlen,
 				    "%s has trailing bytes after offset %zu",
 				    what, end);
 		}
@@ -96,7 +83,7 @@ static int prescan(const char *doc, size_t len, const char *what, char *err,
 		char c = doc[i];
 
 		if (c == '\0')
-			return fail(err, errlen, "%s holds a NUL byte", what);
+			return catalog_fail(err, errlen, "%s holds a NUL byte", what);
 		if (in_str) {
 			if (c == '\\')
 				i++; /* a NUL after it is caught by json-c */
@@ -105,7 +92,7 @@ static int prescan(const char *doc, size_t len, const char *what, char *err,
 		} else if (c == '"') {
 			in_str = true;
 		} else if (c == '\'') {
-			return fail(err, errlen,
+			return catalog_fail(err, errlen,
 				    "%s is not JSON: a single quote at offset "
 				    "%zu",
 				    what, i);
@@ -123,9 +110,9 @@ static int parse_doc(const char *doc, size_t len, const char *what,
 
 	*out = NULL;
 	if (!doc || len == 0)
-		return fail(err, errlen, "%s is empty", what);
+		return catalog_fail(err, errlen, "%s is empty", what);
 	if (len > BC_MAX_DOC)
-		return fail(err, errlen, "%s is larger than %u bytes", what,
+		return catalog_fail(err, errlen, "%s is larger than %u bytes", what,
 			    BC_MAX_DOC);
 	rc = prescan(doc, len, what, err, errlen);
 	if (rc)
@@ -140,7 +127,7 @@ static int parse_doc(const char *doc, size_t len, const char *what,
 	if (rc == 0 && !json_object_is_type(*out, json_type_object)) {
 		json_object_put(*out);
 		*out = NULL;
-		rc = fail(err, errlen, "%s is not a JSON object", what);
+		rc = catalog_fail(err, errlen, "%s is not a JSON object", what);
 	}
 	return rc;
 }
@@ -156,7 +143,7 @@ static struct json_object *member(struct json_object *obj, const char *key,
 	if (!json_object_object_get_ex(obj, key, &v))
 		return NULL;
 	if (!json_object_is_type(v, t)) {
-		*rc = fail(err, errlen, "\"%s\" is a %s, not a %s", key,
+		*rc = catalog_fail(err, errlen, "\"%s\" is a %s, not a %s", key,
 			   json_type_to_name(json_object_get_type(v)),
 			   json_type_to_name(t));
 		return NULL;
@@ -172,7 +159,7 @@ static struct json_object *need(struct json_object *obj, const char *key,
 	struct json_object *v = member(obj, key, t, &rc, err, errlen);
 
 	if (!v && !rc)
-		fail(err, errlen, "no \"%s\"", key);
+		catalog_fail(err, errlen, "no \"%s\"", key);
 	return v;
 }
 
@@ -184,9 +171,9 @@ static int copy_str(char *dst, size_t cap, struct json_object *v,
 	size_t n = (size_t)json_object_get_string_len(v);
 
 	if (memchr(s, '\0', n))
-		return fail(err, errlen, "\"%s\" holds a NUL", key);
+		return catalog_fail(err, errlen, "\"%s\" holds a NUL", key);
 	if (n >= cap)
-		return fail(err, errlen, "\"%s\" is longer than %zu bytes",
+		return catalog_fail(err, errlen, "\"%s\" is longer than %zu bytes",
 			    key, cap - 1);
 	memcpy(dst, s, n);
 	dst[n] = '\0';
@@ -211,7 +198,7 @@ static int get_sha256(const char *s, size_t n, char dst[BC_SHA256_LEN + 1],
 	size_t i;
 
 	if (n != BC_SHA256_LEN)
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "\"%s\" is %zu characters, not 64 hex digits", key,
 			    n);
 	for (i = 0; i < n; i++) {
@@ -220,7 +207,7 @@ static int get_sha256(const char *s, size_t n, char dst[BC_SHA256_LEN + 1],
 		if (c >= 'A' && c <= 'F')
 			c = (char)(c - 'A' + 'a');
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return fail(err, errlen, "\"%s\" is not hex", key);
+			return catalog_fail(err, errlen, "\"%s\" is not hex", key);
 		dst[i] = c;
 	}
 	dst[n] = '\0';
@@ -238,7 +225,7 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	int rc;
 
 	if (!json_object_is_type(o, json_type_object))
-		return fail(err, errlen, "a data[] entry is not an object");
+		return catalog_fail(err, errlen, "a data[] entry is not an object");
 	rc = get_str(o, "mediaType", b->media_type, sizeof(b->media_type), err,
 		     errlen);
 	if (rc)
@@ -254,7 +241,7 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	if (rc)
 		return rc;
 	if (strcmp(alg, "sha256") != 0)
-		return fail(err, errlen, "checksumAlgorithm \"%s\" is not sha256",
+		return catalog_fail(err, errlen, "checksumAlgorithm \"%s\" is not sha256",
 			    alg);
 	v = need(o, "checksum", json_type_string, err, errlen);
 	if (!v)
@@ -271,7 +258,7 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	 * get_int64 to INT64_MAX: refuse that too, lengths are off_t. */
 	len = json_object_get_int64(v);
 	if (len < 0 || len == INT64_MAX)
-		return fail(err, errlen, "contentLength %s out of range",
+		return catalog_fail(err, errlen, "contentLength %s out of range",
 			    json_object_get_string(v));
 	b->content_length = (uint64_t)len;
 	return 0;
@@ -284,7 +271,7 @@ static int check_version3(struct json_object *root, char *err, size_t errlen)
 	if (!v)
 		return -EINVAL;
 	if (json_object_get_int64(v) != 3)
-		return fail(err, errlen, "manifest version %s, not 3",
+		return catalog_fail(err, errlen, "manifest version %s, not 3",
 			    json_object_get_string(v));
 	return 0;
 }
@@ -313,7 +300,7 @@ int bc_parse_manifest(const char *doc, size_t len, struct bc_manifest *out,
 	}
 	n = json_object_array_length(data);
 	if (n > BC_MAX_BLOBS) {
-		rc = fail(err, errlen, "manifest has %zu blobs, more than %u",
+		rc = catalog_fail(err, errlen, "manifest has %zu blobs, more than %u",
 			  n, BC_MAX_BLOBS);
 		goto out_put;
 	}
@@ -348,11 +335,11 @@ static int check_component(const char *s, const char *key, char *err,
 			   size_t errlen)
 {
 	if (!*s)
-		return fail(err, errlen, "empty \"%s\"", key);
+		return catalog_fail(err, errlen, "empty \"%s\"", key);
 	if (strchr(s, '/'))
-		return fail(err, errlen, "\"%s\" holds a '/'", key);
+		return catalog_fail(err, errlen, "\"%s\" holds a '/'", key);
 	if (!strcmp(s, ".") || !strcmp(s, ".."))
-		return fail(err, errlen, "\"%s\" is \"%s\"", key, s);
+		return catalog_fail(err, errlen, "\"%s\" is \"%s\"", key, s);
 	return 0;
 }
 
@@ -378,14 +365,14 @@ static int parse_target(struct json_object *arch, struct bc_spec *s,
 	struct json_object *t;
 
 	if (!json_object_object_get_ex(arch, "target", &t))
-		return fail(err, errlen, "no \"target\" in arch");
+		return catalog_fail(err, errlen, "no \"target\" in arch");
 	if (json_object_is_type(t, json_type_string))
 		return copy_str(s->target, sizeof(s->target), t, "target", err,
 				errlen);
 	if (json_object_is_type(t, json_type_object))
 		return get_str(t, "name", s->target, sizeof(s->target), err,
 			       errlen);
-	return fail(err, errlen, "\"target\" is neither a string nor an object");
+	return catalog_fail(err, errlen, "\"target\" is neither a string nor an object");
 }
 
 static int parse_arch(struct json_object *spec, struct bc_spec *s, char *err,
@@ -456,7 +443,7 @@ static int parse_hash(const char *key, struct json_object *spec,
 	int rc = 0;
 
 	if (!hash_ok(key, strlen(key)))
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "install key \"%.40s\" is not a 32-character "
 			    "base32 hash",
 			    key);
@@ -464,7 +451,7 @@ static int parse_hash(const char *key, struct json_object *spec,
 	if (rc)
 		return rc;
 	if (h && strcmp(json_object_get_string(h), key) != 0)
-		return fail(err, errlen, "install %s has spec.hash %.40s", key,
+		return catalog_fail(err, errlen, "install %s has spec.hash %.40s", key,
 			    json_object_get_string(h));
 	memcpy(s->hash, key, BC_HASH_LEN + 1);
 	return 0;
@@ -506,14 +493,14 @@ static int check_db_version(struct json_object *db, char *err, size_t errlen)
 	const char *s;
 
 	if (!json_object_object_get_ex(db, "version", &v))
-		return fail(err, errlen, "database has no \"version\"");
+		return catalog_fail(err, errlen, "database has no \"version\"");
 	if (!json_object_is_type(v, json_type_string) &&
 	    !json_object_is_type(v, json_type_int))
-		return fail(err, errlen, "database version is a %s",
+		return catalog_fail(err, errlen, "database version is a %s",
 			    json_type_to_name(json_object_get_type(v)));
 	s = json_object_get_string(v);
 	if (strcmp(s, "6") != 0 && strcmp(s, "7") != 0 && strcmp(s, "8") != 0)
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "database version \"%.16s\" is not 6, 7 or 8", s);
 	return 0;
 }
@@ -538,7 +525,7 @@ static int parse_installs(struct json_object *installs, struct bc_spec *out,
 	json_object_object_foreach(installs, key, rec)
 	{
 		if (!json_object_is_type(rec, json_type_object))
-			return fail(err, errlen, "install %.40s is not an object",
+			return catalog_fail(err, errlen, "install %.40s is not an object",
 				    key);
 		if (!in_buildcache(rec, &rc, why, sizeof(why)) && !rc)
 			continue;
@@ -546,7 +533,7 @@ static int parse_installs(struct json_object *installs, struct bc_spec *out,
 			rc = parse_install(key, rec, &out[*n], why,
 					   sizeof(why));
 		if (rc)
-			return fail(err, errlen, "install %.40s: %s", key, why);
+			return catalog_fail(err, errlen, "install %.40s: %s", key, why);
 		(*n)++;
 	}
 	return 0;
@@ -577,7 +564,7 @@ int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
 		goto out_put;
 	count = (size_t)json_object_object_length(installs);
 	if (count > BC_MAX_SPECS) {
-		fail(err, errlen, "database has %zu installs, more than %u",
+		catalog_fail(err, errlen, "database has %zu installs, more than %u",
 		     count, BC_MAX_SPECS);
 		goto out_put;
 	}
@@ -633,13 +620,13 @@ static int check_node(struct json_object *root, const struct bc_spec *expect,
 			break;
 	}
 	if (i == cnt)
-		return fail(err, errlen, "spec has no node with hash %.32s",
+		return catalog_fail(err, errlen, "spec has no node with hash %.32s",
 			    expect->hash);
 	if (!str_is(node, "name", expect->name))
-		return fail(err, errlen, "node %.32s is not named \"%.64s\"",
+		return catalog_fail(err, errlen, "node %.32s is not named \"%.64s\"",
 			    expect->hash, expect->name);
 	if (!str_is(node, "version", expect->version))
-		return fail(err, errlen, "node %.32s is not version \"%.64s\"",
+		return catalog_fail(err, errlen, "node %.32s is not version \"%.64s\"",
 			    expect->hash, expect->version);
 	return 0;
 }
@@ -659,7 +646,7 @@ static int check_layout(struct json_object *root, char *err, size_t errlen)
 		return rc;
 	lv = v ? json_object_get_int64(v) : 0;
 	if (lv != 1 && lv != 2)
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "buildcache_layout_version %lld is not 1 or 2",
 			    (long long)lv);
 	return 0;
@@ -675,7 +662,7 @@ static int get_checksum(struct json_object *root, struct bc_blob *tarball,
 	if (!bcc)
 		return -EINVAL;
 	if (!str_is(bcc, "hash_algorithm", "sha256"))
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "binary_cache_checksum.hash_algorithm is not "
 			    "\"sha256\"");
 	h = need(bcc, "hash", json_type_string, err, errlen);

@@ -34,6 +34,11 @@ struct catalog_vars {
  * and no '/' (that keeps "slurm-{version}-{toolchain}-..." unambiguous).
  */
 bool catalog_name_ok(const char *s);
+
+/* Writes the reason into err (if any room); always -EINVAL. The pure
+ * parsers' one way to refuse. */
+int catalog_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A version additionally starts with a digit ("25.11", "26.05rc1"). */
 bool catalog_version_ok(const char *s);
 

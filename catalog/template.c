@@ -97,10 +97,7 @@ static const char *cvar_of(const struct catalog_vars *v, enum ph ph)
 	return var_of((struct catalog_vars *)v, ph);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int catalog_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -122,12 +119,12 @@ static int check_segment(const char *s, size_t len, bool seen[3], char *err,
 	enum ph ph;
 
 	if ((len == 1 && s[0] == '.') || (len == 2 && !strncmp(s, "..", 2)))
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "template has a \".\" or \"..\" "
 			    "segment");
 	while (i < len) {
 		if (s[i] == '}')
-			return fail(err, errlen,
+			return catalog_fail(err, errlen,
 				    "template has a '}' without "
 				    "'{'");
 		if (s[i] != '{') {
@@ -137,13 +134,13 @@ static int check_segment(const char *s, size_t len, bool seen[3], char *err,
 		}
 		ph = placeholder_at(s + i, &n);
 		if (ph == PH_NONE)
-			return fail(err, errlen,
+			return catalog_fail(err, errlen,
 				    "template has an unknown placeholder at "
 				    "\"%.20s\" (only {version}, {toolchain}, "
 				    "{arch})",
 				    s + i);
 		if (prev_ph)
-			return fail(err, errlen,
+			return catalog_fail(err, errlen,
 				    "template has two "
 				    "placeholders next to each "
 				    "other");
@@ -162,23 +159,23 @@ int catalog_template_check(const char *tmpl, char *err, size_t errlen)
 	int rc;
 
 	if (!tmpl || !*tmpl)
-		return fail(err, errlen, "template is empty");
+		return catalog_fail(err, errlen, "template is empty");
 	tlen = strnlen(tmpl, TEMPLATE_MAX + 1);
 	if (tlen > TEMPLATE_MAX)
-		return fail(err, errlen, "template is longer than %d bytes",
+		return catalog_fail(err, errlen, "template is longer than %d bytes",
 			    TEMPLATE_MAX);
 	if (tmpl[0] == '/')
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "template must be relative (it "
 			    "starts with '/')");
 	if (strpbrk(tmpl, "?#"))
-		return fail(err, errlen, "template holds '?' or '#'");
+		return catalog_fail(err, errlen, "template holds '?' or '#'");
 	for (s = tmpl;; s = end + 1) {
 		end = strchr(s, '/');
 		if (!end)
 			end = tmpl + tlen;
 		if (end == s)
-			return fail(err, errlen,
+			return catalog_fail(err, errlen,
 				    *end ? "template has an empty segment "
 					   "(\"//\")"
 					 : "template's last segment is empty "
@@ -190,7 +187,7 @@ int catalog_template_check(const char *tmpl, char *err, size_t errlen)
 			break;
 	}
 	if (!seen[PH_VERSION] || !seen[PH_TOOLCHAIN])
-		return fail(err, errlen,
+		return catalog_fail(err, errlen,
 			    "template needs both {version} and "
 			    "{toolchain}");
 	return 0;

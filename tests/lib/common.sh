@@ -357,6 +357,17 @@ sffs_unmount() {
 	done
 }
 
+# mount_fg URL MNT LOG [OPTIONS...]: sffs -f in the background, its stderr
+# (the daemon's log) in LOG; returns once MNT is mounted, unmounted on exit.
+mount_fg() {
+	local url=$1 mnt=$2 logf=$3
+	shift 3
+	mkdir -p "$mnt"
+	"$SFFS_BIN" -f "$@" "$url" "$mnt" 2>"$logf" &
+	cleanup_push "sffs_unmount '$mnt'"
+	wait_until 60 is_mounted "$mnt" || { cat "$logf" >&2; fail "no mount at $mnt"; }
+}
+
 # sffs_mount URL MNT [OPTIONS...]: mount URL at MNT; returns once it's ready.
 sffs_mount() {
 	local url=$1 mnt=$2

@@ -47,14 +47,6 @@ sys.exit(0 if ln == 0 else 1)
 PY
 nginx_start "$www"
 
-mount_fg() { # url mnt log [opts...]: foreground daemon, stderr to log
-	local url=$1 mnt=$2 logf=$3
-	shift 3
-	mkdir -p "$mnt"
-	"$SFFS_BIN" -f "$@" "$url" "$mnt" 2>"$logf" &
-	cleanup_push "sffs_unmount '$mnt'"
-	wait_until 60 is_mounted "$mnt" || { cat "$logf" >&2; fail "no mount at $mnt"; }
-}
 
 step "daemon writes the same index"
 cache=$TEST_TMP/cache

@@ -89,14 +89,6 @@ grep -q "level 23 is not in 1-" "$TEST_TMP/bad.log" || fail "no reason: $(cat "$
 
 nginx_start "$www"
 
-mount_fg() { # url mnt log [opts...]: foreground daemon, stderr to log
-	local url=$1 mnt=$2 logf=$3
-	shift 3
-	mkdir -p "$mnt"
-	"$SFFS_BIN" -f "$@" "$url" "$mnt" 2>"$logf" &
-	cleanup_push "sffs_unmount '$mnt'"
-	wait_until 60 is_mounted "$mnt" || { cat "$logf" >&2; fail "no mount at $mnt"; }
-}
 
 # A small regular file late in the tar stream: a cold read of it needs
 # its span only.

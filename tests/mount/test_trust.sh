@@ -89,14 +89,6 @@ open(p, "wb").write(b)
 PY
 nginx_start "$www"
 
-mount_fg() { # url mnt log [opts...]: foreground daemon, stderr to log
-	local url=$1 mnt=$2 logf=$3
-	shift 3
-	mkdir -p "$mnt"
-	"$SFFS_BIN" -f "$@" "$url" "$mnt" 2>"$logf" &
-	cleanup_push "sffs_unmount '$mnt'"
-	wait_until 60 is_mounted "$mnt" || { cat "$logf" >&2; fail "no mount at $mnt"; }
-}
 # refused dir pattern [opts...]: the mount fails, and says why
 refused() {
 	local d=$1 pat=$2 logf=$TEST_TMP/$1.refused.log
