@@ -1456,6 +1456,21 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	return 0;
 }
 
+/* Not yet on its own thread: waits as catalog_attach does. */
+int catalog_attach_wait(struct catalog *c, struct catalog_entry *e,
+			uint64_t deadline_ns, const atomic_bool *cancel,
+			struct archive **ar, uint32_t *epoch)
+{
+	(void)deadline_ns;
+	(void)cancel;
+	return catalog_attach(c, e, ar, epoch);
+}
+
+void catalog_wake(struct catalog *c)
+{
+	(void)c;
+}
+
 /* An active reference if attached (of generation epoch, unless any). */
 static int take(struct catalog_entry *e, bool any, uint32_t epoch,
 		struct archive **ar)

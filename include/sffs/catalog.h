@@ -26,6 +26,7 @@
 #ifndef SFFS_CATALOG_H
 #define SFFS_CATALOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -126,6 +127,20 @@ const char *catalog_entry_module(const struct catalog_entry *e, size_t *len);
  */
 int catalog_attach(struct catalog *c, struct catalog_entry *e,
 		   struct archive **ar, uint32_t *epoch);
+/*
+ * catalog_attach with the caller's deadline and cancel flag: the attach
+ * runs on a catalog thread, never in the caller's, and goes on when the
+ * wait ends, so that the next caller finds it done. deadline_ns is
+ * CLOCK_MONOTONIC (fetch_now_ns; 0 = now + the read timeout, ao.timeout_s);
+ * cancel may be NULL (see catalog_wake). Returns as catalog_attach, or
+ * -ETIMEDOUT at the deadline, -EINTR once *cancel is true.
+ */
+int catalog_attach_wait(struct catalog *c, struct catalog_entry *e,
+			uint64_t deadline_ns, const atomic_bool *cancel,
+			struct archive **ar, uint32_t *epoch);
+/* Wakes every catalog_attach_wait so that it looks at its cancel flag
+ * (a FUSE interrupt handler calls it). */
+void catalog_wake(struct catalog *c);
 /* An active reference on the entry's archive of generation epoch, if
  * attached: 0 and *ar, or -ESTALE (not attached, or another generation). */
 int catalog_get(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
