@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fetch_i.h - internals shared by fetch.c and its backends (http.c, file.c).
+ * fetch_i.h - internals shared by fetch.c and its backends (http*.c, file.c).
  *
  * struct fetch is the common object: resolved URL, pinned size and identity,
  * statistics and the backend's private state. A backend is a small table of
@@ -13,6 +13,8 @@
 #define SFFS_FETCH_I_H
 
 #include "sffs/fetch.h"
+
+#include "http_hdr.h"
 
 #include <stdatomic.h>
 
@@ -97,24 +99,5 @@ int fetch_changed(struct fetch *f, const char *fmt, ...)
  * the sleep would end at or past deadline_ns (0: no deadline). */
 int fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms,
 		  uint64_t deadline_ns);
-
-/*
- * Parses a Content-Range header value: "bytes A-B/T" when want_range (sets
- * *a, *b, *total; A <= B), else the 416 form "bytes * /T" (written
- * without the space; a and b are not touched). Numbers are decimal and must fit
- * 64 bits; nothing may follow T. Returns 0, or -EIO for NULL or anything else.
- * Exported for tests.
- */
-int fetch_parse_content_range(const char *s, bool want_range, uint64_t *a,
-			      uint64_t *b, uint64_t *total);
-
-/*
- * If the n bytes at data (not NUL terminated) are a status line
- * "HTTP/x NNN reason\r\n", copies the reason phrase (cut to reasonlen - 1
- * bytes) NUL terminated to reason; else leaves reason as it is. Exported
- * for tests.
- */
-void fetch_parse_status_reason(const char *data, size_t n, char *reason,
-			       size_t reasonlen);
 
 #endif

@@ -1,77 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http.c - the libcurl backend.
- *
- * One HTTP client per process, whatever the number of artifacts: a pool
- * of easy handles that every fetch object draws from. A caller takes an
- * idle handle (or makes one), runs its transfer with curl_easy_perform()
- * without any lock held, and gives it back. Each easy handle keeps its
- * own connection cache, so a pooled handle reuses its connection (HTTP/1.1
- * keep-alive or one HTTP/2 connection) for the next caller of the same
- * host, whichever artifact it reads. What differs per fetch object (URL,
- * timeouts, redirect rule) is set on every request; the TLS trust
- * settings a handle was made with are part of its pool key, so a handle
- * never serves a request that wants another CA. A share handle shares only
- * what libcurl supports sharing between concurrently used easy handles:
- * the DNS cache and TLS session IDs (so a new handle resumes a TLS
- * session instead of a full handshake). Connections are NOT shared:
- * libcurl documents sharing them (CURL_LOCK_DATA_CONNECT) between
- * concurrent threads as unsupported, and it crashes with HTTP/2 over TLS.
- *
- * Every response is checked against the identity pinned by the probe
- * before its first byte is delivered.
+ * http.c - the libcurl backend's transfers: the probe that pins an
+ * artifact, ranges, streams and whole documents, each run as attempts
+ * with retries and back-off on a handle taken from the process's pool
+ * (http_pool.c). Every response is checked (http_hdr.c) against the
+ * identity pinned by the probe before its first byte is delivered.
  */
-#include "fetch_i.h"
+#include "http_i.h"
 
 #include "sffs/log.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define HTTP_MAX_REDIRS 5
-#define HTTP_LOW_SPEED_BYTES 1024
-#define HTTP_BUFFER_SIZE (128 * 1024)
-/* Idle easy handles (each with its connection) kept for reuse, for the
- * whole process. Callers are reader and fetcher threads (16 readers, 4
- * block fetchers by default), so 24 keeps a handle for each; handles of
- * a larger burst are closed when given back, not hoarded. */
-#define HTTP_POOL_IDLE_MAX 24
-
-/* One easy handle, its error buffer and the trust it was set up with. */
-struct conn {
-	struct conn *next; /* idle list; guarded by client.lock */
-	CURL *c;
-	char *trust; /* pool key: "insecure|CAINFO|CAPATH" */
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-/* The process's HTTP client (fetch_global_init .. _cleanup). */
-static struct {
-	pthread_mutex_t lock; /* guards everything below but the share */
-	bool ready;
-	CURLSH *share;
-	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
-	struct conn *idle;
-	unsigned nidle;
-	struct curl_slist *nocache; /* read only once ready */
-} client = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-enum pin { PIN_NONE, PIN_ETAG, PIN_LASTMOD };
-
-struct http_priv {
-	char *cainfo; /* CURLOPT_CAINFO, or NULL; read only */
-	char *capath; /* CURLOPT_CAPATH, or NULL; read only */
-	char *trust;  /* the pool key of these settings; read only */
-	enum pin pin; /* set by the probe */
-};
 
 /* A whole document (fetch_document) as it arrives. */
 struct doc_buf {
@@ -106,103 +52,7 @@ struct xfer {
 	char msg[1024];	 /* what went wrong, one line */
 };
 
-/* ---- errno mapping ---------------------------------------------------- */
-
-static int http_status_errno(long status)
-{
-	switch (status) {
-	case 404:
-	case 410:
-		return -ENOENT;
-	case 401:
-	case 403:
-		return -EACCES;
-	case 408:
-	case 504:
-		return -ETIMEDOUT;
-	default:
-		return -EIO;
-	}
-}
-
-static bool http_status_retryable(long status)
-{
-	if (status == 408 || status == 429)
-		return true;
-	return status >= 500 && status != 501 && status != 505;
-}
-
-static int curl_errno(CURLcode rc, long oserr)
-{
-	switch (rc) {
-	case CURLE_OK:
-		return 0;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		return -EHOSTUNREACH;
-	case CURLE_COULDNT_CONNECT:
-		if (oserr == ECONNREFUSED || oserr == EHOSTUNREACH ||
-		    oserr == ENETUNREACH || oserr == ETIMEDOUT)
-			return (int)-oserr;
-		return -ECONNREFUSED;
-	default:
-		return -EIO;
-	}
-}
-
-static bool curl_retryable(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static const char *status_reason(long status)
-{
-	static const struct {
-		long status;
-		const char *reason;
-	} tab[] = {
-	    {400, "Bad Request"},
-	    {401, "Unauthorized"},
-	    {403, "Forbidden"},
-	    {404, "Not Found"},
-	    {408, "Request Timeout"},
-	    {410, "Gone"},
-	    {416, "Range Not Satisfiable"},
-	    {429, "Too Many Requests"},
-	    {500, "Internal Server Error"},
-	    {502, "Bad Gateway"},
-	    {503, "Service Unavailable"},
-	    {504, "Gateway Timeout"},
-	};
-
-	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-		if (tab[i].status == status)
-			return tab[i].reason;
-	return "";
-}
-
 /* ---- messages ---------------------------------------------------------- */
-
-static bool is_https(const char *url)
-{
-	return strncasecmp(url, "https://", 8) == 0;
-}
 
 static const char *effective_url(struct xfer *x)
 {
@@ -240,8 +90,8 @@ static void curl_message(struct xfer *x, CURLcode rc, long oserr)
 {
 	char hp[256];
 
-	if (rc == CURLE_UNSUPPORTED_PROTOCOL && is_https(x->f->url) &&
-	    !is_https(effective_url(x))) {
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL &&
+	    fetch_hdr_https_downgrade(x->f->url, effective_url(x))) {
 		snprintf(x->msg, sizeof(x->msg),
 			 "refusing redirect from https to http: %s -> %s",
 			 x->f->url, effective_url(x));
@@ -296,11 +146,12 @@ static int fail(struct xfer *x, int err, bool retry, const char *fmt, ...)
 
 static int status_error(struct xfer *x, long status)
 {
-	const char *reason = x->reason[0] ? x->reason : status_reason(status);
+	const char *reason =
+	    x->reason[0] ? x->reason : fetch_http_status_reason(status);
 
-	return fail(x, http_status_errno(status), http_status_retryable(status),
-		    "HTTP %ld%s%s: %s", status, reason[0] ? " " : "", reason,
-		    effective_url(x));
+	return fail(x, fetch_http_status_errno(status),
+		    fetch_http_status_retryable(status), "HTTP %ld%s%s: %s",
+		    status, reason[0] ? " " : "", reason, effective_url(x));
 }
 
 /* ---- response checks --------------------------------------------------- */
@@ -315,66 +166,24 @@ static const char *header(struct xfer *x, const char *name)
 	return h->value;
 }
 
-static int parse_u64(const char **s, char stop, uint64_t *v)
-{
-	const char *p = *s;
-	uint64_t n = 0;
-
-	if (*p < '0' || *p > '9')
-		return -EIO;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		uint64_t d = (uint64_t)(*p - '0');
-
-		if (n > (UINT64_MAX - d) / 10)
-			return -EIO;
-		n = n * 10 + d;
-	}
-	if (*p != stop)
-		return -EIO;
-	*s = p + 1;
-	*v = n;
-	return 0;
-}
-
-int fetch_parse_content_range(const char *s, bool want_range, uint64_t *a,
-			      uint64_t *b, uint64_t *total)
-{
-	if (!s || strncmp(s, "bytes ", 6) != 0)
-		return -EIO;
-	s += 6;
-	if (want_range) {
-		if (parse_u64(&s, '-', a) < 0 || parse_u64(&s, '/', b) < 0 ||
-		    *a > *b)
-			return -EIO;
-	} else if (strncmp(s, "*/", 2) == 0) {
-		s += 2;
-	} else {
-		return -EIO;
-	}
-	return parse_u64(&s, '\0', total);
-}
-
 static int check_identity(struct xfer *x)
 {
 	struct http_priv *h = x->f->priv;
-	const char *name = h->pin == PIN_ETAG ? "ETag" : "Last-Modified";
-	const char *now;
+	const char *etag = header(x, "ETag"), *lm = header(x, "Last-Modified");
+	const char *name = h->pin == FETCH_PIN_ETAG ? "ETag" : "Last-Modified";
+	const char *now = h->pin == FETCH_PIN_ETAG ? etag : lm;
 
-	if (h->pin == PIN_NONE)
+	if (fetch_hdr_validator_same(h->pin, x->f->identity, etag, lm))
 		return 0;
-	now = header(x, name);
-	if (!now || strcmp(now, x->f->identity) == 0)
-		return 0;
-	fetch_changed(x->f, "%s was %s, now %s", name, x->f->identity, now);
+	fetch_changed(x->f, "%s was %s, now %.*s", name, x->f->identity,
+		      FETCH_VALIDATOR_MAX, now);
 	return fail(x, -EIO, false,
-		    "artifact changed on the server: %s was %s, now %s", name,
-		    x->f->identity, now);
+		    "artifact changed on the server: %s was %s, now %.*s", name,
+		    x->f->identity, FETCH_VALIDATOR_MAX, now);
 }
 
-static int check_size(struct xfer *x, uint64_t total)
+static int size_changed(struct xfer *x, uint64_t total)
 {
-	if (total == x->f->size)
-		return 0;
 	fetch_changed(x->f, "size was %" PRIu64 ", now %" PRIu64, x->f->size,
 		      total);
 	return fail(x, -EIO, false,
@@ -386,20 +195,25 @@ static int check_size(struct xfer *x, uint64_t total)
 static int check_206(struct xfer *x)
 {
 	const char *cr = header(x, "Content-Range");
-	uint64_t a, b, total;
+	struct fetch_cr got;
 
-	if (fetch_parse_content_range(cr, true, &a, &b, &total) < 0)
-		return fail(x, -EIO, false, "bad Content-Range \"%s\" from %s",
-			    cr ? cr : "(none)", effective_url(x));
-	if (check_size(x, total) < 0)
-		return x->err;
-	if (a != x->start || b != x->end - 1)
+	switch (fetch_hdr_check_206(cr, x->start, x->end, x->f->size, &got)) {
+	case FETCH_HDR_OK:
+		break;
+	case FETCH_HDR_SIZE_CHANGED:
+		return size_changed(x, got.total);
+	case FETCH_HDR_WRONG_RANGE:
+		return fail(
+		    x, -EIO, false,
+		    "server sent bytes %" PRIu64 "-%" PRIu64
+		    " for a request of bytes %" PRIu64 "-%" PRIu64 " from %s",
+		    got.a, got.b, x->start, x->end - 1, effective_url(x));
+	default:
 		return fail(x, -EIO, false,
-			    "server sent bytes %" PRIu64 "-%" PRIu64
-			    " for a request of bytes %" PRIu64 "-%" PRIu64
-			    " from %s",
-			    a, b, x->start, x->end - 1, effective_url(x));
-	x->left = b - a + 1;
+			    "bad Content-Range \"%.*s\" from %s", 128,
+			    cr ? cr : "(none)", effective_url(x));
+	}
+	x->left = got.b - got.a + 1;
 	return check_identity(x);
 }
 
@@ -408,13 +222,17 @@ static int check_200(struct xfer *x)
 	curl_off_t cl = -1;
 
 	curl_easy_getinfo(x->conn->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-	if (cl < 0)
+	switch (fetch_hdr_check_200(cl, x->f->size)) {
+	case FETCH_HDR_OK:
+		break;
+	case FETCH_HDR_SIZE_CHANGED:
+		return size_changed(x, (uint64_t)cl);
+	default:
 		return fail(x, -EIO, false,
 			    "server ignored Range and gave no Content-Length: "
 			    "%s",
 			    effective_url(x));
-	if (check_size(x, (uint64_t)cl) < 0)
-		return x->err;
+	}
 	x->skip = x->start;
 	x->left = (uint64_t)cl;
 	return check_identity(x);
@@ -423,8 +241,9 @@ static int check_200(struct xfer *x)
 /* Validates the headers of a data response before its body is used. */
 static int check_response(struct xfer *x)
 {
+	const char *cr = header(x, "Content-Range");
 	long status = 0;
-	uint64_t total;
+	uint64_t total = 0;
 
 	x->checked = true;
 	curl_easy_getinfo(x->conn->c, CURLINFO_RESPONSE_CODE, &status);
@@ -433,10 +252,9 @@ static int check_response(struct xfer *x)
 	if (status == 200)
 		return check_200(x);
 	if (status == 416 &&
-	    fetch_parse_content_range(header(x, "Content-Range"), false, NULL,
-				      NULL, &total) == 0 &&
-	    check_size(x, total) < 0)
-		return x->err;
+	    fetch_hdr_check_416(cr, x->f->size) == FETCH_HDR_SIZE_CHANGED &&
+	    fetch_parse_content_range(cr, false, NULL, NULL, &total) == 0)
+		return size_changed(x, total);
 	return status_error(x, status);
 }
 
@@ -491,26 +309,6 @@ static size_t http_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-void fetch_parse_status_reason(const char *data, size_t n, char *reason,
-			       size_t reasonlen)
-{
-	size_t i = 0, k = 0;
-
-	if (reasonlen == 0 || n < 5 || memcmp(data, "HTTP/", 5) != 0)
-		return;
-	while (i < n && data[i] != ' ')
-		i++;
-	while (i < n && data[i] == ' ')
-		i++;
-	while (i < n && data[i] >= '0' && data[i] <= '9')
-		i++;
-	while (i < n && data[i] == ' ')
-		i++;
-	while (i < n && data[i] != '\r' && data[i] != '\n' && k + 1 < reasonlen)
-		reason[k++] = data[i++];
-	reason[k] = '\0';
-}
-
 /* Keeps the reason phrase of the last status line, for messages. */
 static size_t http_header(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -519,204 +317,6 @@ static size_t http_header(char *data, size_t size, size_t nmemb, void *arg)
 
 	fetch_parse_status_reason(data, n, x->reason, sizeof(x->reason));
 	return n;
-}
-
-/* ---- handles ----------------------------------------------------------- */
-
-static void share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *u)
-{
-	(void)c;
-	(void)a;
-	(void)u;
-	pthread_mutex_lock(&client.share_lock[d]);
-}
-
-static void share_unlock(CURL *c, curl_lock_data d, void *u)
-{
-	(void)c;
-	(void)u;
-	pthread_mutex_unlock(&client.share_lock[d]);
-}
-
-/* Sets the client up once; 0 or -errno. Callers hold client.lock. */
-static int client_setup(void)
-{
-	/* Only what libcurl supports sharing between easy handles used at
-	 * the same time: not CURL_LOCK_DATA_CONNECT. */
-	const curl_lock_data what[] = {CURL_LOCK_DATA_DNS,
-				       CURL_LOCK_DATA_SSL_SESSION};
-	struct curl_slist *l;
-
-	if (client.ready)
-		return 0;
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&client.share_lock[i], NULL);
-	client.share = curl_share_init();
-	l = curl_slist_append(NULL, "Cache-Control: no-cache");
-	client.nocache = l ? curl_slist_append(l, "Pragma: no-cache") : NULL;
-	if (!client.nocache)
-		curl_slist_free_all(l);
-	if (!client.share || !client.nocache)
-		goto fail;
-	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++)
-		if (curl_share_setopt(client.share, CURLSHOPT_SHARE, what[i]) !=
-		    CURLSHE_OK)
-			goto fail;
-	if (curl_share_setopt(client.share, CURLSHOPT_LOCKFUNC, share_lock) !=
-		CURLSHE_OK ||
-	    curl_share_setopt(client.share, CURLSHOPT_UNLOCKFUNC,
-			      share_unlock) != CURLSHE_OK)
-		goto fail;
-	client.ready = true;
-	return 0;
-fail:
-	curl_share_cleanup(client.share);
-	curl_slist_free_all(client.nocache);
-	client.share = NULL;
-	client.nocache = NULL;
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&client.share_lock[i]);
-	return -ENOMEM;
-}
-
-static int client_get(void)
-{
-	int rc;
-
-	pthread_mutex_lock(&client.lock);
-	rc = client_setup();
-	pthread_mutex_unlock(&client.lock);
-	return rc;
-}
-
-static void conn_free(struct conn *cn)
-{
-	if (!cn)
-		return;
-	curl_easy_cleanup(cn->c);
-	free(cn->trust);
-	free(cn);
-}
-
-void fetch_http_cleanup(void)
-{
-	struct conn *cn;
-
-	pthread_mutex_lock(&client.lock);
-	while (client.idle) {
-		cn = client.idle;
-		client.idle = cn->next;
-		conn_free(cn);
-	}
-	client.nidle = 0;
-	if (client.ready) {
-		curl_share_cleanup(client.share);
-		curl_slist_free_all(client.nocache);
-		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-			pthread_mutex_destroy(&client.share_lock[i]);
-		client.share = NULL;
-		client.nocache = NULL;
-		client.ready = false;
-	}
-	pthread_mutex_unlock(&client.lock);
-}
-
-/* What a handle keeps for its life: the same for every request. */
-static int conn_setup(struct fetch *f, struct conn *cn)
-{
-	struct http_priv *h = f->priv;
-	const struct fetch_opts *o = &f->opts;
-	const struct {
-		CURLoption opt;
-		long val;
-	} longs[] = {
-	    {CURLOPT_NOSIGNAL, 1L},
-	    {CURLOPT_FOLLOWLOCATION, 1L},
-	    {CURLOPT_MAXREDIRS, HTTP_MAX_REDIRS},
-	    {CURLOPT_LOW_SPEED_LIMIT, HTTP_LOW_SPEED_BYTES},
-	    {CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L},
-	    {CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L},
-	    {CURLOPT_TCP_KEEPALIVE, 1L},
-	    {CURLOPT_BUFFERSIZE, HTTP_BUFFER_SIZE},
-	    /* HTTP/2 when TLS ALPN offers it, HTTP/1.1 over plain http */
-	    {CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS},
-	};
-
-	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
-		if (curl_easy_setopt(cn->c, longs[i].opt, longs[i].val) !=
-		    CURLE_OK)
-			return -EINVAL;
-	if ((h->cainfo &&
-	     curl_easy_setopt(cn->c, CURLOPT_CAINFO, h->cainfo) != CURLE_OK) ||
-	    (h->capath &&
-	     curl_easy_setopt(cn->c, CURLOPT_CAPATH, h->capath) != CURLE_OK))
-		return -EINVAL;
-	if (curl_easy_setopt(cn->c, CURLOPT_SHARE, client.share) != CURLE_OK ||
-	    curl_easy_setopt(cn->c, CURLOPT_PROTOCOLS_STR, "http,https") !=
-		CURLE_OK ||
-	    curl_easy_setopt(cn->c, CURLOPT_USERAGENT, "sffs/0.1") !=
-		CURLE_OK ||
-	    curl_easy_setopt(cn->c, CURLOPT_ERRORBUFFER, cn->errbuf) !=
-		CURLE_OK ||
-	    curl_easy_setopt(cn->c, CURLOPT_WRITEFUNCTION, http_write) !=
-		CURLE_OK ||
-	    curl_easy_setopt(cn->c, CURLOPT_HEADERFUNCTION, http_header) !=
-		CURLE_OK)
-		return -EINVAL;
-	return 0;
-}
-
-static struct conn *conn_new(struct fetch *f)
-{
-	struct http_priv *h = f->priv;
-	struct conn *cn = calloc(1, sizeof(*cn));
-
-	if (!cn)
-		return NULL;
-	cn->c = curl_easy_init();
-	cn->trust = strdup(h->trust);
-	if (!cn->c || !cn->trust || conn_setup(f, cn) < 0) {
-		log_err("%s: cannot set up a libcurl handle", f->url);
-		conn_free(cn);
-		return NULL;
-	}
-	return cn;
-}
-
-/* An idle handle made with f's trust settings, or a new one. */
-static struct conn *pool_get(struct fetch *f)
-{
-	struct http_priv *h = f->priv;
-	struct conn **pp, *cn = NULL;
-
-	pthread_mutex_lock(&client.lock);
-	for (pp = &client.idle; *pp; pp = &(*pp)->next) {
-		if (!strcmp((*pp)->trust, h->trust)) {
-			cn = *pp;
-			*pp = cn->next;
-			client.nidle--;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&client.lock);
-	return cn ? cn : conn_new(f);
-}
-
-/* Keeps cn for the next caller, or closes it when enough are idle. */
-static void pool_put(struct conn *cn)
-{
-	bool keep;
-
-	pthread_mutex_lock(&client.lock);
-	keep = client.ready && client.nidle < HTTP_POOL_IDLE_MAX;
-	if (keep) {
-		cn->next = client.idle;
-		client.idle = cn;
-		client.nidle++;
-	}
-	pthread_mutex_unlock(&client.lock);
-	if (!keep)
-		conn_free(cn);
 }
 
 /* ---- attempts ---------------------------------------------------------- */
@@ -754,7 +354,9 @@ static CURLcode perform(struct xfer *x, const char *range)
 	curl_easy_setopt(c, CURLOPT_URL, x->f->url);
 	/* an https URL is never followed to plain http */
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR,
-			 is_https(x->f->url) ? "https" : "http,https");
+			 strncasecmp(x->f->url, "https://", 8) == 0
+			     ? "https"
+			     : "http,https");
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
 			 (long)x->f->opts.connect_timeout_s);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
@@ -766,8 +368,11 @@ static CURLcode perform(struct xfer *x, const char *range)
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, time_left_ms(x));
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER,
-			 (x->flags & FETCH_NOCACHE) ? client.nocache : NULL);
+			 (x->flags & FETCH_NOCACHE) ? http_pool_nocache()
+						    : NULL);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	atomic_fetch_add(&x->f->requests, 1);
 	rc = curl_easy_perform(c);
@@ -782,8 +387,8 @@ static int curl_error(struct xfer *x, CURLcode rc)
 	long oserr = 0;
 
 	curl_easy_getinfo(x->conn->c, CURLINFO_OS_ERRNO, &oserr);
-	x->err = curl_errno(rc, oserr);
-	x->retry = curl_retryable(rc);
+	x->err = fetch_curl_errno(rc, oserr);
+	x->retry = fetch_curl_retryable(rc);
 	curl_message(x, rc, oserr);
 	return x->err;
 }
@@ -815,55 +420,37 @@ static int data_attempt(struct xfer *x)
 static int pin_identity(struct xfer *x)
 {
 	struct http_priv *h = x->f->priv;
-	const char *etag = header(x, "ETag");
-	const char *lm = header(x, "Last-Modified");
+	const char *v;
 
-	h->pin = etag ? PIN_ETAG : lm ? PIN_LASTMOD : PIN_NONE;
+	h->pin = fetch_hdr_pick_validator(header(x, "ETag"),
+					  header(x, "Last-Modified"), &v);
 	free(x->f->identity);
-	x->f->identity = strdup(etag ? etag : lm ? lm : "");
+	x->f->identity = strdup(v);
 	return x->f->identity ? 0 : fail(x, -ENOMEM, false, "out of memory");
 }
 
-/* A 200 to "Range: bytes=0-0" is fine only for an artifact of 0 or 1
- * bytes; for anything bigger, every read would download from byte 0. */
-static int probe_200(struct xfer *x, uint64_t *size)
+static int probe_size(struct xfer *x, long status, uint64_t *size)
 {
 	curl_off_t cl = -1;
 
 	curl_easy_getinfo(x->conn->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-	if (cl > 1 || (cl < 0 && x->got > 1))
+	switch (fetch_hdr_probe_size(status, header(x, "Content-Range"), cl,
+				     x->got, size)) {
+	case FETCH_HDR_OK:
+		return 0;
+	case FETCH_HDR_IGNORES_RANGE:
 		return fail(x, -EIO, false,
 			    "server ignores Range requests (answered 200 to a "
 			    "range request): every read would download from "
 			    "byte 0: %s",
 			    effective_url(x));
-	if (cl < 0)
+	case FETCH_HDR_STATUS:
+		return status_error(x, status);
+	default:
 		return fail(x, -EIO, false,
 			    "server did not give the size of %s",
 			    effective_url(x));
-	*size = (uint64_t)cl;
-	return 0;
-}
-
-static int probe_size(struct xfer *x, long status, uint64_t *size)
-{
-	const char *cr = header(x, "Content-Range");
-	uint64_t a = 0, b = 0;
-
-	if (status == 206 &&
-	    fetch_parse_content_range(cr, true, &a, &b, size) == 0 && a == 0 &&
-	    b == 0)
-		return 0;
-	if (status == 416 &&
-	    fetch_parse_content_range(cr, false, NULL, NULL, size) == 0 &&
-	    *size == 0)
-		return 0;
-	if (status == 200)
-		return probe_200(x, size);
-	if (status != 206)
-		return status_error(x, status);
-	return fail(x, -EIO, false, "server did not give the size of %s",
-		    effective_url(x));
+	}
 }
 
 static int probe_attempt(struct xfer *x)
@@ -899,7 +486,7 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 	unsigned tries = 0;
 	int rc;
 
-	x->conn = pool_get(f);
+	x->conn = http_pool_get(f);
 	if (!x->conn)
 		return fail(x, -ENOMEM, false, "out of memory");
 	for (;;) {
@@ -916,8 +503,8 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 			tries = 0;
 		if (tries >= f->opts.retries)
 			break;
-		if (fetch_backoff(f, tries, x->retry_after_ms,
-				  x->deadline_ns) < 0) {
+		if (fetch_backoff(f, tries, x->retry_after_ms, x->deadline_ns) <
+		    0) {
 			rc = deadline_fail(x);
 			break;
 		}
@@ -925,92 +512,12 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 			 f->opts.retries);
 		atomic_fetch_add(&f->retries, 1);
 	}
-	pool_put(x->conn);
+	http_pool_put(x->conn);
 	x->conn = NULL;
 	return rc;
 }
 
 /* ---- backend ------------------------------------------------------------ */
-
-static void http_close(struct fetch *f)
-{
-	struct http_priv *h = f->priv;
-
-	if (!h)
-		return;
-	free(h->cainfo);
-	free(h->capath);
-	free(h->trust);
-	free(h);
-	f->priv = NULL;
-}
-
-/* The CA settings the curl tool takes from the environment (libcurl reads
- * none of them): CURL_CA_BUNDLE, else SSL_CERT_FILE and SSL_CERT_DIR. */
-static int ca_from_env(struct http_priv *h, char *err, size_t errlen)
-{
-	const char *from = "CURL_CA_BUNDLE", *file = getenv(from);
-	const char *dir = getenv("SSL_CERT_DIR");
-	int rc;
-
-	if (!file || !file[0]) {
-		from = "SSL_CERT_FILE";
-		file = getenv(from);
-		/* as is: OpenSSL takes a ':' list and skips missing ones */
-		if (dir && dir[0]) {
-			h->capath = strdup(dir);
-			if (!h->capath)
-				return -ENOMEM;
-		}
-	}
-	if (!file || !file[0])
-		return 0;
-	rc = fetch_readable_file(file, &h->cainfo);
-	if (rc < 0)
-		snprintf(err, errlen, "cannot use CA file %s (from %s): %s",
-			 file, from,
-			 rc == -EINVAL ? "not a regular file" : strerror(-rc));
-	return rc;
-}
-
-/* The cafile option (already made absolute and checked), else the
- * environment, else nothing: libcurl's built-in default. */
-static int ca_setup(struct fetch *f, char *err, size_t errlen)
-{
-	struct http_priv *h = f->priv;
-
-	if (!f->cafile)
-		return ca_from_env(h, err, errlen);
-	h->cainfo = strdup(f->cafile);
-	return h->cainfo ? 0 : -ENOMEM;
-}
-
-/* f's private state: its trust settings and their pool key. */
-static int http_priv_new(struct fetch *f, char *err, size_t errlen)
-{
-	struct http_priv *h = calloc(1, sizeof(*h));
-	int rc;
-
-	if (!h)
-		return -ENOMEM;
-	f->priv = h;
-	rc = client_get();
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot set up libcurl: %s",
-			 strerror(-rc));
-		return rc;
-	}
-	rc = ca_setup(f, err, errlen);
-	if (rc < 0)
-		return rc;
-	if (asprintf(&h->trust, "%d|%s|%s", f->opts.insecure ? 1 : 0,
-		     h->cainfo ? h->cainfo : "", h->capath ? h->capath : "") <
-	    0) {
-		h->trust = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
 
 static int http_open(struct fetch *f, char *err, size_t errlen)
 {
@@ -1184,7 +691,7 @@ static int http_range_iov(struct fetch *f, uint64_t off,
 			  const struct fetch_iov *iov, size_t n, unsigned flags,
 			  uint64_t deadline_ns)
 {
-	struct iov_pos p = { .iov = iov, .n = n };
+	struct iov_pos p = {.iov = iov, .n = n};
 	uint64_t total = 0;
 	size_t k;
 
@@ -1197,7 +704,7 @@ static int http_range_iov(struct fetch *f, uint64_t off,
 const struct fetch_backend fetch_http_backend = {
     .name = "http",
     .open = http_open,
-    .close = http_close,
+    .close = http_priv_free,
     .range = http_range,
     .stream = http_stream,
     .range_iov = http_range_iov,
