@@ -150,8 +150,9 @@ static int status_error(struct xfer *x, long status)
 	    x->reason[0] ? x->reason : fetch_http_status_reason(status);
 
 	return fail(x, fetch_http_status_errno(status),
-		    fetch_http_status_retryable(status), "HTTP %ld%s%s: %s",
-		    status, reason[0] ? " " : "", reason, effective_url(x));
+		    fetch_http_status_retryable(status, !x->probe && !x->doc),
+		    "HTTP %ld%s%s: %s", status, reason[0] ? " " : "", reason,
+		    effective_url(x));
 }
 
 /* ---- response checks --------------------------------------------------- */
@@ -636,8 +637,8 @@ static int http_fetch(struct fetch *f, uint64_t off, uint64_t end,
 	int rc = run(&x, data_attempt);
 
 	if (rc < 0 && !x.sink_rc) {
-		log_err("%s: bytes %" PRIu64 "-%" PRIu64 ": %s", f->url, off,
-			end - 1, x.msg);
+		log_err("%s: bytes %" PRIu64 "-%" PRIu64 ": %s (%s)", f->url,
+			off, end - 1, x.msg, strerror(-rc));
 		atomic_fetch_add(&f->errors, 1);
 	}
 	return rc;

@@ -30,11 +30,31 @@ int fetch_http_status_errno(long status)
 	}
 }
 
-bool fetch_http_status_retryable(long status)
+bool fetch_http_status_retryable(long status, bool data)
 {
 	if (status == 408 || status == 429)
 		return true;
+	/* an artifact already opened exists: a 401/403 now is a WAF or a
+	 * throttle, not "missing" */
+	if (data && (status == 401 || status == 403))
+		return true;
 	return status >= 500 && status != 501 && status != 505;
+}
+
+/* A connection that failed to open: refused, or no route to the host. */
+static int connect_errno(long oserr)
+{
+	switch (oserr) {
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		return -EHOSTUNREACH;
+	case ETIMEDOUT:
+		return -ETIMEDOUT;
+	default:
+		return -ECONNREFUSED;
+	}
 }
 
 int fetch_curl_errno(int code, long oserr)
@@ -50,11 +70,15 @@ int fetch_curl_errno(int code, long oserr)
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		return -EHOSTUNREACH;
 	case CURLE_COULDNT_CONNECT:
-		if (oserr == ECONNREFUSED || oserr == EHOSTUNREACH ||
-		    oserr == ENETUNREACH || oserr == ETIMEDOUT)
-			return (int)-oserr;
-		return -ECONNREFUSED;
+		return connect_errno(oserr);
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return -ECONNRESET;
 	default:
+		/* short bodies (CURLE_PARTIAL_FILE), TLS, protocol errors */
 		return -EIO;
 	}
 }
@@ -63,6 +87,7 @@ bool fetch_curl_retryable(int code)
 {
 	switch ((CURLcode)code) {
 	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_RECV_ERROR:

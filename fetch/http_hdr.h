@@ -58,10 +58,12 @@ int fetch_parse_content_range(const char *s, bool want_range, uint64_t *a,
 void fetch_parse_status_reason(const char *data, size_t n, char *reason,
 			       size_t reasonlen);
 
-/* The errno an HTTP error status stands for (see fetch.h's table). */
+/* The errno an HTTP error status stands for (fetch.h has the table). */
 int fetch_http_status_errno(long status);
-/* Whether an error status may go away if asked again. */
-bool fetch_http_status_retryable(long status);
+/* Whether an error status may go away if asked again: 408, 429 and 5xx
+ * but 501/505; with data (a range or stream of an artifact already
+ * opened, so known to exist) 401/403 too. */
+bool fetch_http_status_retryable(long status, bool data);
 /* The errno a libcurl result (a CURLcode) stands for; oserr is
  * CURLINFO_OS_ERRNO (0: none). 0 for CURLE_OK. */
 int fetch_curl_errno(int code, long oserr);

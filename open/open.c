@@ -87,7 +87,8 @@ static int check_header(void *arg, const void *raw,
 		/* computed by this daemon over the bytes its block digests
 		 * cover: the digest a signed manifest names is enough */
 		if (memcmp(h->artifact_sha256, sc->cfg->expect_sha256, 32)) {
-			snprintf(why, whylen, "built from an artifact with "
+			snprintf(why, whylen,
+				 "built from an artifact with "
 				 "another SHA-256 than its manifest's");
 			return -EKEYREJECTED;
 		}
@@ -98,11 +99,12 @@ static int check_header(void *arg, const void *raw,
 
 		if (strncmp(h->signer, OPEN_SIGNER_PREFIX, plen) ||
 		    !trust_is_trusted(sc->cfg->trust, fpr)) {
-			snprintf(why, whylen, "%s%s%s", h->signer[0]
-				 ? "built from an artifact verified by "
-				 : "built from an unverified artifact",
-				 h->signer, h->signer[0]
-				 ? ", a key not trusted now" : "");
+			snprintf(why, whylen, "%s%s%s",
+				 h->signer[0]
+				     ? "built from an artifact verified by "
+				     : "built from an unverified artifact",
+				 h->signer,
+				 h->signer[0] ? ", a key not trusted now" : "");
 			return -EKEYREJECTED;
 		}
 		snprintf(sc->res.fpr, sizeof(sc->res.fpr), "%s", fpr);
@@ -120,11 +122,30 @@ static int check_header(void *arg, const void *raw,
 	}
 	if (sc->cfg->expect_sha256 &&
 	    memcmp(h->artifact_sha256, sc->cfg->expect_sha256, 32)) {
-		snprintf(why, whylen, "it describes an artifact with another "
+		snprintf(why, whylen,
+			 "it describes an artifact with another "
 			 "SHA-256 than its manifest names");
 		return -EKEYREJECTED;
 	}
 	return 0;
+}
+
+/* Says why the index at where is not used: quiet (debug) about a missing
+ * one when asked; a denied one is named with what to do, since it costs
+ * a whole streaming pass (S3 also answers 403 for a missing key where
+ * listing is denied, so it may just be missing). */
+static void index_unreachable(const char *where, bool missing_ok, int e,
+			      const char *err)
+{
+	if (missing_ok && e == ENOENT)
+		log_debug("no index at %s", where);
+	else if (e == EACCES)
+		log_warn("index %s: %s: access denied; indexing the artifact "
+			 "by a whole streaming pass instead (make the index "
+			 "readable, or say -o index=none if there is none)",
+			 where, err);
+	else
+		log_warn("index %s: %s", where, err);
 }
 
 /* Tries the index at where; quiet about a missing one when asked. With
@@ -138,11 +159,7 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 
 	o->idx = fetch_open(where, &cfg->fo, err, sizeof(err));
 	if (!o->idx) {
-		/* S3 answers 403 for a missing key where listing is denied */
-		if (missing_ok && (errno == ENOENT || errno == EACCES))
-			log_debug("no index at %s", where);
-		else
-			log_warn("index %s: %s", where, err);
+		index_unreachable(where, missing_ok, errno, err);
 		snprintf(why, whylen, "index %s: %s", where, err);
 		return -ENOENT;
 	}
@@ -200,11 +217,11 @@ static int fetch_signature(const struct open_cfg *cfg, const char *url,
 }
 
 /* The published index under trust: only with its signature. */
-static int try_signed_index(const struct open_cfg *cfg,
-			    struct archive_opts *ao, const char *where,
-			    struct opened *o, char *why, size_t whylen)
+static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
+			    const char *where, struct opened *o, char *why,
+			    size_t whylen)
 {
-	struct sig_check sc = { .cfg = cfg };
+	struct sig_check sc = {.cfg = cfg};
 	char *sig_url;
 	int rc;
 
@@ -214,8 +231,8 @@ static int try_signed_index(const struct open_cfg *cfg,
 		log_debug("%s: the published index is not used", why);
 	} else if (!rc) {
 		sc.sig_url = sig_url;
-		rc = try_index(cfg, ao, where, !cfg->index, &sc, o, why,
-			       whylen);
+		rc =
+		    try_index(cfg, ao, where, !cfg->index, &sc, o, why, whylen);
 	}
 	free(sc.sig);
 	free(sig_url);
@@ -282,10 +299,10 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 		ao->tap = tap_verify;
 		ao->tap_arg = ts;
 	}
-	pg = cfg->quiet ? NULL
-			: progress_new(ts ? "indexing and verifying"
-					  : "indexing",
-				       fetch_size(o->f), false);
+	pg = cfg->quiet
+		 ? NULL
+		 : progress_new(ts ? "indexing and verifying" : "indexing",
+				fetch_size(o->f), false);
 	ao->progress = on_progress;
 	ao->progress_arg = pg;
 	o->ar = archive_open(o->f, ao, err, sizeof(err));
@@ -310,17 +327,16 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 	}
 	if (!rc && cfg->expect_sha256 &&
 	    memcmp(archive_sha256(o->ar), cfg->expect_sha256, 32)) {
-		snprintf(err, sizeof(err), "%s: its SHA-256 is not the one its "
-			 "manifest names", fetch_url(o->f));
+		snprintf(err, sizeof(err),
+			 "%s: its SHA-256 is not the one its "
+			 "manifest names",
+			 fetch_url(o->f));
 		archive_free(o->ar);
 		o->ar = NULL;
 		rc = -EBADMSG;
 	}
-	if (rc) {
+	if (rc)
 		snprintf(why, whylen, "%s", err);
-		if (rc != -EKEYREJECTED && rc != -ENOMEM && rc != -EBADMSG)
-			rc = -EIO;
-	}
 out:
 	free(sig);
 	free(sig_url);
@@ -355,7 +371,7 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 {
 	char err[1024], cpath[PATH_MAX], *published = NULL;
 	char why_cache[1024] = "", why_idx[1024] = "", why[1024] = "";
-	struct sig_check cached_check = { .cfg = cfg, .cached = true };
+	struct sig_check cached_check = {.cfg = cfg, .cached = true};
 	const char *where;
 	bool cached;
 	int rc;
@@ -372,8 +388,7 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 	if (cached && access(cpath, R_OK) == 0 &&
 	    !try_index(cfg, ao, cpath, true,
 		       cfg->trust || cfg->expect_sha256 ? &cached_check : NULL,
-		       o, why_cache,
-		       sizeof(why_cache))) {
+		       o, why_cache, sizeof(why_cache))) {
 		o->how = "cache";
 		return 0;
 	}
@@ -389,12 +404,11 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		if (!where)
 			log_warn("no index URL beside %s: %s", fetch_url(o->f),
 				 strerror(errno));
-		else if (!(cfg->trust ? try_signed_index(cfg, ao, where, o,
-							 why_idx,
-							 sizeof(why_idx))
-				      : try_index(cfg, ao, where, !cfg->index,
-						  NULL, o, why_idx,
-						  sizeof(why_idx)))) {
+		else if (!(cfg->trust
+			       ? try_signed_index(cfg, ao, where, o, why_idx,
+						  sizeof(why_idx))
+			       : try_index(cfg, ao, where, !cfg->index, NULL, o,
+					   why_idx, sizeof(why_idx)))) {
 			free(published);
 			o->how = "published index";
 			return 0;
@@ -404,8 +418,8 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 	rc = build_index(cfg, ao, cached ? cpath : NULL, o, why, sizeof(why));
 	/* every way tried, the streaming pass's first */
 	if (rc == -EKEYREJECTED)
-		log_err("%s refused: not verified: %s%s%s%s%s",
-			fetch_url(o->f), why, why_idx[0] ? "; " : "", why_idx,
+		log_err("%s refused: not verified: %s%s%s%s%s", fetch_url(o->f),
+			why, why_idx[0] ? "; " : "", why_idx,
 			why_cache[0] ? "; cached index: " : "", why_cache);
 	else if (rc)
 		log_err("%s", why);

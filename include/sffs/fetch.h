@@ -24,8 +24,8 @@
  *
  * Also: at most 5 redirects, and never from https to plain http (refused,
  * with a message saying so); TLS verification on; connect and low-speed
- * timeouts; retries with exponential back-off and jitter on 5xx/429,
- * resets, timeouts and short bodies. A 206 must answer the range asked
+ * timeouts; retries with exponential back-off and jitter as the table
+ * below says. A 206 must answer the range asked
  * (Content-Range is checked). A server that answers the probe's range
  * request with a 200 ignores Range, and every read would download from
  * byte 0: fetch_open() refuses it (unless the artifact is 0 or 1 bytes).
@@ -33,6 +33,35 @@
  * cache) is coped with by reading the body up to the range and dropping
  * the rest.
  * http_proxy/https_proxy/no_proxy are honoured (libcurl reads them).
+ *
+ * Errors: one table for every call (fetch_open sets errno, the others
+ * return -errno), so callers decide on the errno, never on a message:
+ *   HTTP 404, 410, no such file ........ ENOENT (the object is missing)
+ *   HTTP 401, 403, file permissions .... EACCES: for a range or stream of
+ *        an artifact already opened (so known to exist) a WAF or throttle:
+ *        retried like 5xx and never "missing"; at open and for documents
+ *        not retried (S3 answers 403 for a missing key where listing is
+ *        denied), and the caller must not take it for ENOENT silently
+ *   HTTP 429, 500, 502, 503 and other 5xx but 501/505 ... retried with
+ *        exponential back-off and jitter (Retry-After honoured), then EIO
+ *        (not EAGAIN: a reader of a regular file does not expect it)
+ *   HTTP 408, 504, transfer timeouts, a deadline passed ... ETIMEDOUT
+ *        (retried, except a deadline)
+ *   connection refused ................. ECONNREFUSED (retried)
+ *   DNS failure, host or net unreachable EHOSTUNREACH (retried)
+ *   connection reset or closed before an answer, HTTP/2 stream errors
+ *        ................................ ECONNRESET (retried)
+ *   short body (retried), bad or wrong Content-Range, more bytes than
+ *        asked, a server ignoring Range, TLS and protocol errors, other
+ *        statuses .......................... EIO
+ *   the artifact changed (size or validator) ... EIO, logged once; with
+ *        fetch_adopt_validators() a changed validator of the same size is
+ *        adopted and a changed size is ESTALE
+ *   bad arguments or source ............. EINVAL; out of memory ENOMEM
+ * fetch never returns EBADMSG: that errno is reserved for integrity
+ * failures found above it (block digests, gzip/zstd checks, signatures).
+ * Each failed range or stream is logged once with the URL, the byte range
+ * and the cause.
  *
  * Thread safety: after fetch_open(), all functions may be called from any
  * number of threads at once. No lock is held during network I/O.
@@ -51,10 +80,10 @@ struct fetch;
 struct fetch_opts {
 	unsigned connect_timeout_s; /* default 10 */
 	unsigned low_speed_time_s;  /* abort if < 1 KiB/s for this long; 30 */
-	unsigned retries;           /* extra attempts per request; default 5 */
-	unsigned backoff_ms;        /* first back-off; doubles, +-50% jitter; 200 */
-	unsigned backoff_max_ms;    /* cap of one back-off; default 10000 */
-	bool insecure;              /* skip TLS verification (never default) */
+	unsigned retries;	    /* extra attempts per request; default 5 */
+	unsigned backoff_ms; /* first back-off; doubles, +-50% jitter; 200 */
+	unsigned backoff_max_ms; /* cap of one back-off; default 10000 */
+	bool insecure;		 /* skip TLS verification (never default) */
 	/* CA certificates (PEM) to verify TLS with, instead of libcurl's
 	 * default bundle (its default CA directory, if any, still counts,
 	 * as with curl --cacert). NULL (default): the environment the curl
@@ -83,8 +112,9 @@ void fetch_global_cleanup(void);
  * ...", "server ignores Range requests ...", "cannot use CA file F: ...")
  * into err (always NUL terminated), and sets errno: ENOENT (no such
  * object: HTTP 404/410, no such file), EACCES (HTTP 401/403, file
- * permissions), EINVAL (bad source, Range ignored), ETIMEDOUT,
- * ECONNREFUSED, EHOSTUNREACH, ENOMEM or EIO. Callers decide on errno,
+ * permissions), EINVAL (bad source), ETIMEDOUT,
+ * ECONNREFUSED, EHOSTUNREACH, ECONNRESET, ENOMEM or EIO (a server that
+ * ignores Range included). Callers decide on errno,
  * never on the message. o may be NULL for defaults.
  * The returned object is owned by the caller: fetch_free().
  */
@@ -97,8 +127,8 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
  * fetch_open, through the same process-wide HTTP client. 0 with *body a
  * malloc'd, NUL-terminated copy of the *len <= max bytes (free() it), or
  * -ENOENT (404/410, no file), -EACCES (401/403), -EFBIG (larger than
- * max), -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -ENOMEM, -EINVAL (bad
- * source), -EIO, with a one-line message in err.
+ * max), -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -ECONNRESET, -ENOMEM,
+ * -EINVAL (bad source), -EIO, with a one-line message in err.
  */
 enum fetch_doc_flags { FETCH_DOC_HEAD = 1 << 0 };
 int fetch_document(const char *source, const struct fetch_opts *o,
@@ -147,10 +177,9 @@ enum fetch_flags {
 
 /*
  * Reads exactly len bytes at off into buf (len may be 0). Returns 0, or
- * -EINVAL (range outside the artifact), -EIO (identity changed, short body
- * after all retries, bad Content-Range, HTTP error), -ETIMEDOUT,
- * -ECONNREFUSED / -EHOSTUNREACH (after retries) or -ENOMEM. Errors are also
- * logged with the URL and range.
+ * -EINVAL (range outside the artifact) or an errno of the table above
+ * (after the retries it allows). Errors are also logged with the URL,
+ * range and cause.
  */
 int fetch_range(struct fetch *f, uint64_t off, size_t len, void *buf,
 		unsigned flags);
@@ -198,7 +227,7 @@ int fetch_stream(struct fetch *f, uint64_t off, uint64_t end, fetch_sink sink,
 
 struct fetch_stats {
 	uint64_t requests; /* HTTP requests sent (or pread/stream calls) */
-	uint64_t bytes;    /* payload bytes received */
+	uint64_t bytes;	   /* payload bytes received */
 	uint64_t retries;  /* requests that were retried */
 	uint64_t errors;   /* range/stream calls that finally failed (a
 			      sink's stop and bad arguments not counted) */

@@ -50,18 +50,24 @@ struct open_cfg {
 #define OPEN_SIGNER_PREFIX "openpgp:"
 
 struct opened {
-	struct fetch *f;    /* the artifact */
-	struct fetch *idx;  /* the index windows come from, or NULL */
+	struct fetch *f;   /* the artifact */
+	struct fetch *idx; /* the index windows come from, or NULL */
 	struct archive *ar;
-	const char *how;    /* "cache", "published index", "indexed" */
+	const char *how; /* "cache", "published index", "indexed" */
 	/* The signer's fingerprint when a trust set verified it, or "". */
 	char signer[TRUST_FPR_LEN + 1];
 };
 
 /* 0 and *out filled, or -errno after logging why nothing could be
- * opened: -ENOENT (no such artifact), -EACCES, -ETIMEDOUT,
- * -ECONNREFUSED, -EHOSTUNREACH (the network), -EIO (not a usable
- * archive), -EKEYREJECTED (not verified under cfg->trust), -ENOMEM. */
+ * opened, the class kept from where it was found (fetch.h's table):
+ * -ENOENT (no such artifact), -EACCES, -ETIMEDOUT, -ECONNREFUSED,
+ * -EHOSTUNREACH, -ECONNRESET, -EIO (the network, or not a usable
+ * archive), -EBADMSG (an integrity check failed: a digest, a gzip/zstd
+ * check, the SHA-256 a manifest names), -EKEYREJECTED (not verified
+ * under cfg->trust), -ENOMEM. Only -EBADMSG and -EKEYREJECTED say the
+ * artifact is bad; every other errno may go away if tried again. A
+ * published index that is missing, unusable or denied (logged with what
+ * to do) is not an error: the streaming pass is tried instead. */
 int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		  struct opened *out);
 /* Frees what artifact_open filled; safe on a zeroed struct. */

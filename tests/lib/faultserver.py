@@ -30,6 +30,9 @@ is the first component of the path; state is kept per full path, so
   /changing/...  request 1 has ETag "v1", later ones "v2"
   /lastmod/...   no ETag, only Last-Modified
   /noid/...      neither ETag nor Last-Modified
+  /deny/...      403 for request 2 (a WAF throttling a burst), then ok
+  /down/...      request 1 ok, then 503 always
+  /grow/...      request 1 ok, later ones say the size is one byte more
 
 Only for tests on loopback. Python 3 standard library only.
 """
@@ -103,6 +106,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.plain(429, [("Retry-After", "1")])
         if mode == "gone":
             return self.plain(410)
+        if mode == "deny" and n == 2:
+            return self.plain(403)
+        if mode == "down" and n > 1:
+            return self.plain(503)
         if mode == "tiny":
             body = body[:1]
             size = 1
@@ -124,8 +131,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(206 if rng else 200)
         if rng:
             shift = 1 if mode == "badrange" and n > 1 else 0
+            total = size + 1 if mode == "grow" and n > 1 else size
             self.send_header("Content-Range", "bytes %d-%d/%d" %
-                             (start + shift, end + shift, size))
+                             (start + shift, end + shift, total))
         if mode not in ("lastmod", "noid"):
             self.send_header("ETag", etag)
         if mode != "noid":

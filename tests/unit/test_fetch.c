@@ -402,8 +402,8 @@ static void test_resolve(void)
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		enum fetch_kind kind = 99;
-		char *got =
-		    fetch_resolve_source(tab[i].src, NULL, &kind, err, sizeof(err));
+		char *got = fetch_resolve_source(tab[i].src, NULL, &kind, err,
+						 sizeof(err));
 
 		if (!tab[i].want) {
 			CHECK(got == NULL && err[0]);
@@ -969,6 +969,11 @@ static const struct fault_case {
     {"/lastmod/a", OP_RANGE, 0, 5000, 0, 0, 0, "Mon, 01 Jan 2024 00:00:00 GMT",
      0},
     {"/noid/a", OP_RANGE, 7, 5000, 0, 0, 0, "", 0},
+    /* a 403 on a data request is a throttle, retried, never "missing" */
+    {"/deny/a", OP_RANGE, 0, 5000, 0, 1, 1, NULL, 0},
+    /* 5xx for good: EIO after the 3 retries, not ENOENT nor EBADMSG */
+    {"/down/a", OP_RANGE, 0, 5000, -EIO, 3, 3, NULL, 0},
+    {"/grow/a", OP_RANGE, 0, 5000, -EIO, 0, 0, NULL, 0},
 };
 
 static int run_op(struct fetch *f, const struct fault_case *fc,

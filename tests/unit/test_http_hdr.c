@@ -251,8 +251,84 @@ static void test_status_reason(void)
 	CHECK(strcmp(fetch_http_status_reason(299), "") == 0);
 }
 
+/* fetch.h's error table, status by status. */
+static const struct status_case {
+	long status;
+	int err;
+	bool retry_open, retry_data;
+} status_cases[] = {
+    {400, -EIO, false, false},	   {401, -EACCES, false, true},
+    {403, -EACCES, false, true},   {404, -ENOENT, false, false},
+    {408, -ETIMEDOUT, true, true}, {410, -ENOENT, false, false},
+    {416, -EIO, false, false},	   {429, -EIO, true, true},
+    {500, -EIO, true, true},	   {501, -EIO, false, false},
+    {502, -EIO, true, true},	   {503, -EIO, true, true},
+    {504, -ETIMEDOUT, true, true}, {505, -EIO, false, false},
+    {599, -EIO, true, true},	   {302, -EIO, false, false},
+};
+
+static void test_status_errno(void)
+{
+	for (size_t i = 0; i < sizeof(status_cases) / sizeof(status_cases[0]);
+	     i++) {
+		const struct status_case *c = &status_cases[i];
+
+		CHECK(fetch_http_status_errno(c->status) == c->err);
+		CHECK(fetch_http_status_retryable(c->status, false) ==
+		      c->retry_open);
+		CHECK(fetch_http_status_retryable(c->status, true) ==
+		      c->retry_data);
+		if (fetch_http_status_errno(c->status) != c->err)
+			fprintf(stderr, "  status %ld\n", c->status);
+	}
+}
+
+static const struct curl_case {
+	CURLcode code;
+	long oserr;
+	int err;
+	bool retry;
+} curl_cases[] = {
+    {CURLE_OK, 0, 0, false},
+    {CURLE_OUT_OF_MEMORY, 0, -ENOMEM, false},
+    {CURLE_OPERATION_TIMEDOUT, 0, -ETIMEDOUT, true},
+    {CURLE_COULDNT_RESOLVE_HOST, 0, -EHOSTUNREACH, true},
+    {CURLE_COULDNT_RESOLVE_PROXY, 0, -EHOSTUNREACH, false},
+    {CURLE_COULDNT_CONNECT, ECONNREFUSED, -ECONNREFUSED, true},
+    {CURLE_COULDNT_CONNECT, 0, -ECONNREFUSED, true},
+    {CURLE_COULDNT_CONNECT, EHOSTUNREACH, -EHOSTUNREACH, true},
+    {CURLE_COULDNT_CONNECT, ENETUNREACH, -EHOSTUNREACH, true},
+    {CURLE_COULDNT_CONNECT, ETIMEDOUT, -ETIMEDOUT, true},
+    {CURLE_RECV_ERROR, ECONNRESET, -ECONNRESET, true},
+    {CURLE_SEND_ERROR, EPIPE, -ECONNRESET, true},
+    {CURLE_GOT_NOTHING, 0, -ECONNRESET, true},
+    {CURLE_HTTP2_STREAM, 0, -ECONNRESET, true},
+    {CURLE_PARTIAL_FILE, 0, -EIO, true},
+    {CURLE_PEER_FAILED_VERIFICATION, 0, -EIO, false},
+    {CURLE_UNSUPPORTED_PROTOCOL, 0, -EIO, false},
+    {CURLE_TOO_MANY_REDIRECTS, 0, -EIO, false},
+};
+
+static void test_curl_errno(void)
+{
+	for (size_t i = 0; i < sizeof(curl_cases) / sizeof(curl_cases[0]);
+	     i++) {
+		const struct curl_case *c = &curl_cases[i];
+		int err = fetch_curl_errno(c->code, c->oserr);
+
+		CHECK(err == c->err);
+		CHECK(fetch_curl_retryable(c->code) == c->retry);
+		/* EBADMSG is for integrity failures above fetch only */
+		CHECK(err != -EBADMSG);
+		if (err != c->err)
+			fprintf(stderr, "  curl case %zu: %d\n", i, err);
+	}
+}
+
 int main(void)
 {
+	test_status_errno();
+	test_curl_errno();
 	test_content_range();
 	test_check_206();
 	test_check_200_416();
