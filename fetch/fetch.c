@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,8 +329,8 @@ int fetch_readable_file(const char *path, char **abs)
 }
 
 /* A local file as a document: up to max bytes, NUL-terminated. */
-static int file_document(const char *path, bool head, size_t max,
-			 char **body, size_t *len)
+static int file_document(const char *path, bool head, size_t max, char **body,
+			 size_t *len)
 {
 	struct stat st;
 	ssize_t n;
@@ -368,6 +369,18 @@ static int file_document(const char *path, bool head, size_t max,
 	return 0;
 }
 
+/* A zeroed fetch object whose lock is ready; NULL on ENOMEM. */
+static struct fetch *fetch_new(void)
+{
+	struct fetch *f = calloc(1, sizeof(*f));
+
+	if (f && pthread_mutex_init(&f->adopt_lock, NULL) != 0) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
 /* Replaces the caller's opts.cafile by f's own absolute copy. */
 static int copy_cafile(struct fetch *f, char *err, size_t errlen)
 {
@@ -399,7 +412,7 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 		errno = EINVAL;
 		return NULL;
 	}
-	f = calloc(1, sizeof(*f));
+	f = fetch_new();
 	if (!f) {
 		snprintf(err, errlen, "out of memory");
 		free(target);
@@ -458,7 +471,7 @@ int fetch_document(const char *source, const struct fetch_opts *o,
 		free(target);
 		return rc;
 	}
-	f = calloc(1, sizeof(*f));
+	f = fetch_new();
 	if (!f) {
 		free(target);
 		snprintf(err, errlen, "out of memory");
@@ -489,6 +502,8 @@ void fetch_free(struct fetch *f)
 	free(f->path);
 	free(f->identity);
 	free(f->cafile);
+	free(f->adopted);
+	pthread_mutex_destroy(&f->adopt_lock);
 	free(f);
 }
 
@@ -534,9 +549,10 @@ int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
 	if (len == 0)
 		return 0;
 	if (deadline_ns && fetch_now_ns() >= deadline_ns) {
-		log_err("%s: bytes %llu-%llu: deadline passed before the request",
-			f->url, (unsigned long long)off,
-			(unsigned long long)(off + len - 1));
+		log_err(
+		    "%s: bytes %llu-%llu: deadline passed before the request",
+		    f->url, (unsigned long long)off,
+		    (unsigned long long)(off + len - 1));
 		atomic_fetch_add(&f->errors, 1);
 		return -ETIMEDOUT;
 	}
@@ -597,6 +613,43 @@ void fetch_get_stats(const struct fetch *f, struct fetch_stats *st)
 	st->bytes = atomic_load(&f->bytes);
 	st->retries = atomic_load(&f->retries);
 	st->errors = atomic_load(&f->errors);
+	st->adoptions = atomic_load(&f->adoptions);
+}
+
+void fetch_adopt_validators(struct fetch *f, bool on)
+{
+	atomic_store(&f->adopt, on);
+}
+
+bool fetch_adopting(const struct fetch *f)
+{
+	return atomic_load(&f->adopt);
+}
+
+int fetch_adopt(struct fetch *f, const char *what, const char *now)
+{
+	const char *last;
+	char *copy;
+
+	pthread_mutex_lock(&f->adopt_lock);
+	last = f->adopted ? f->adopted : fetch_identity(f);
+	if (strcmp(last, now) == 0) {
+		pthread_mutex_unlock(&f->adopt_lock);
+		return 0;
+	}
+	copy = strdup(now);
+	if (!copy) {
+		pthread_mutex_unlock(&f->adopt_lock);
+		return -ENOMEM;
+	}
+	log_warn("%s of %s changed from %s to %s; blocks are verified by "
+		 "digest, adopted",
+		 what, f->url, last, now);
+	free(f->adopted);
+	f->adopted = copy;
+	atomic_fetch_add(&f->adoptions, 1);
+	pthread_mutex_unlock(&f->adopt_lock);
+	return 0;
 }
 
 int fetch_changed(struct fetch *f, const char *fmt, ...)
@@ -706,18 +759,18 @@ static int ops_stream(struct fetch *f, uint64_t off, uint64_t end,
 }
 
 static const struct fetch_backend fetch_ops_backend = {
-	.name = "source",
-	.open = ops_open,
-	.close = ops_close,
-	.range = ops_range,
-	.stream = ops_stream,
+    .name = "source",
+    .open = ops_open,
+    .close = ops_close,
+    .range = ops_range,
+    .stream = ops_stream,
 };
 
 struct fetch *fetch_open_source(const char *name, uint64_t size,
 				const char *identity,
 				const struct fetch_source_ops *ops, void *arg)
 {
-	struct fetch *f = calloc(1, sizeof(*f));
+	struct fetch *f = fetch_new();
 	struct ops_priv *p = calloc(1, sizeof(*p));
 
 	if (!f || !p)

@@ -16,6 +16,7 @@
 
 #include "http_hdr.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 struct fetch_backend {
@@ -58,6 +59,10 @@ struct fetch {
 	atomic_uint_least64_t bytes;
 	atomic_uint_least64_t retries;
 	atomic_uint_least64_t errors;
+	atomic_uint_least64_t adoptions;
+	atomic_bool adopt;	    /* fetch_adopt_validators */
+	pthread_mutex_t adopt_lock; /* guards adopted */
+	char *adopted;		    /* the validator adopted last, or NULL */
 };
 
 enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
@@ -92,6 +97,15 @@ int fetch_readable_file(const char *path, char **abs);
  * f, and returns -EIO. */
 int fetch_changed(struct fetch *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Whether fetch_adopt_validators(f, true) was called. */
+bool fetch_adopting(const struct fetch *f);
+
+/* Under adoption: now, the validator a response carries (what names it,
+ * "ETag", "Last-Modified", "mtime"), differs from the pinned one. If it
+ * also differs from the one adopted last, logs a warning and adopts it
+ * (counted in the stats). 0, or -ENOMEM. Thread safe. */
+int fetch_adopt(struct fetch *f, const char *what, const char *now);
 
 /* Sleeps before retry number attempt (0-based): backoff_ms doubled per
  * attempt, capped, +-50% jitter; at least min_ms (Retry-After), capped.

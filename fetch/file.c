@@ -79,7 +79,24 @@ static void file_close(struct fetch *f)
 	f->priv = NULL;
 }
 
-/* 0 if the open file still is the one pinned, else -EIO (logged once). */
+/* Same size and file: a new mtime is adopted (fetch_adopt) when it is
+ * not the pinned one. */
+static int file_adopt(struct fetch *f, const struct stat *st)
+{
+	struct file_priv *p = f->priv;
+	char now[64];
+
+	if (st->st_mtim.tv_sec == p->st.st_mtim.tv_sec &&
+	    st->st_mtim.tv_nsec == p->st.st_mtim.tv_nsec)
+		return 0;
+	snprintf(now, sizeof(now), "%lld.%09ld-%llu",
+		 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+		 (unsigned long long)st->st_ino);
+	return fetch_adopt(f, "mtime", now);
+}
+
+/* 0 if the open file still is the one pinned, else -EIO (logged once);
+ * under adoption a new mtime is adopted and a new size is -ESTALE. */
 static int file_check(struct fetch *f)
 {
 	struct file_priv *p = f->priv;
@@ -91,6 +108,14 @@ static int file_check(struct fetch *f)
 		log_err("%s: fstat: %s", f->url, strerror(e));
 		return -e;
 	}
+	if (fetch_adopting(f) && st.st_size != p->st.st_size) {
+		fetch_changed(f, "size was %lld, now %lld",
+			      (long long)p->st.st_size, (long long)st.st_size);
+		return -ESTALE;
+	}
+	if (fetch_adopting(f) && st.st_ino == p->st.st_ino &&
+	    st.st_dev == p->st.st_dev)
+		return file_adopt(f, &st);
 	if (st.st_size != p->st.st_size || st.st_ino != p->st.st_ino ||
 	    st.st_dev != p->st.st_dev ||
 	    st.st_mtim.tv_sec != p->st.st_mtim.tv_sec ||
@@ -134,8 +159,9 @@ static int file_pread_all(struct fetch *f, uint64_t off, size_t len,
 			log_err("%s: read %llu+%zu: file is shorter than "
 				"pinned",
 				f->url, (unsigned long long)(off + done), want);
-			return fetch_changed(f, "it is shorter than %llu bytes",
-					     (unsigned long long)f->size);
+			fetch_changed(f, "it is shorter than %llu bytes",
+				      (unsigned long long)f->size);
+			return fetch_adopting(f) ? -ESTALE : -EIO;
 		}
 		done += (size_t)n;
 		atomic_fetch_add(&f->bytes, (uint64_t)n);

@@ -176,6 +176,12 @@ static int check_identity(struct xfer *x)
 
 	if (fetch_hdr_validator_same(h->pin, x->f->identity, etag, lm))
 		return 0;
+	/* the size was checked first: same size, block digests prove
+	 * every byte, so a new validator is only a new label */
+	if (fetch_adopting(x->f) && fetch_hdr_validator_ok(now))
+		return fetch_adopt(x->f, name, now) < 0
+			   ? fail(x, -ENOMEM, false, "out of memory")
+			   : 0;
 	fetch_changed(x->f, "%s was %s, now %.*s", name, x->f->identity,
 		      FETCH_VALIDATOR_MAX, now);
 	return fail(x, -EIO, false,
@@ -183,11 +189,12 @@ static int check_identity(struct xfer *x)
 		    x->f->identity, FETCH_VALIDATOR_MAX, now);
 }
 
+/* -EIO, or -ESTALE under adoption (the size is the identity then). */
 static int size_changed(struct xfer *x, uint64_t total)
 {
 	fetch_changed(x->f, "size was %" PRIu64 ", now %" PRIu64, x->f->size,
 		      total);
-	return fail(x, -EIO, false,
+	return fail(x, fetch_adopting(x->f) ? -ESTALE : -EIO, false,
 		    "artifact changed on the server: size was %" PRIu64
 		    ", now %" PRIu64,
 		    x->f->size, total);

@@ -150,6 +150,20 @@ void fetch_free(struct fetch *f);
 
 /* The artifact's size in bytes (pinned at open). */
 uint64_t fetch_size(const struct fetch *f);
+/*
+ * Identity is the artifact's size + SHA-256 (from its index), not a
+ * server's validator. A caller that verifies every block it reads by
+ * digest turns this on: then a response whose ETag or Last-Modified (for
+ * files: mtime) differs from the pinned one, with the same size, is
+ * served, and each new validator is logged once ("ETag of URL changed
+ * from A to B; blocks are verified by digest, adopted") and counted in
+ * fetch_stats.adoptions; a changed size fails with -ESTALE. Off (the
+ * default): any change fails with -EIO, as before. fetch_identity() stays
+ * the validator pinned at open. May be called at any time, from any
+ * thread; applies to requests that start after it.
+ */
+void fetch_adopt_validators(struct fetch *f, bool on);
+
 /* The effective URL ("file:///abs/path" for local files). Owned by f. */
 const char *fetch_url(const struct fetch *f);
 /* The pinned validator: the ETag (with quotes as sent) or, failing that,
@@ -231,6 +245,8 @@ struct fetch_stats {
 	uint64_t retries;  /* requests that were retried */
 	uint64_t errors;   /* range/stream calls that finally failed (a
 			      sink's stop and bad arguments not counted) */
+	uint64_t
+	    adoptions; /* new validators adopted (fetch_adopt_validators) */
 };
 /* A consistent-enough snapshot (counters are atomics). */
 void fetch_get_stats(const struct fetch *f, struct fetch_stats *st);

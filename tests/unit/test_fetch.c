@@ -736,6 +736,32 @@ static void test_changed_nginx(struct env *e)
 	fetch_free(f);
 }
 
+/* Under adoption a new ETag of the same size is served, counted once. */
+static void test_adopt_nginx(struct env *e)
+{
+	struct fetch *f = open_nginx(e, "/data.bin");
+	struct timespec ts[2] = {{2000000000, 0}, {2000000000, 0}};
+	char path[PATH_MAX + 16];
+	unsigned char buf[64];
+	struct fetch_stats st;
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fetch_adopt_validators(f, true);
+	snprintf(path, sizeof(path), "%s/www/data.bin", e->tmp);
+	CHECK(fetch_range(f, 0, sizeof(buf), buf, 0) == 0);
+	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+	CHECK(fetch_range(f, 100, sizeof(buf), buf, 0) == 0);
+	CHECK(memcmp(buf, e->data + 100, sizeof(buf)) == 0);
+	CHECK(fetch_range(f, 200, sizeof(buf), buf, FETCH_NOCACHE) == 0);
+	CHECK(memcmp(buf, e->data + 200, sizeof(buf)) == 0);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.adoptions, 1);
+	CHECK_EQ_U64(st.errors, 0);
+	fetch_free(f);
+}
+
 /* https -> https is followed; https -> http is refused, and says so. */
 static void test_tls_redirects(struct env *e, const struct fetch_opts *o)
 {
@@ -885,6 +911,38 @@ static void test_tls(struct env *e)
 /* ---- tests: local files ----------------------------------------------------
  */
 
+/* A touched file (same size) is adopted under adoption; a grown one is
+ * -ESTALE. */
+static void adopt_local(struct env *e)
+{
+	struct timespec ts[2] = {{1500000000, 0}, {1500000000, 0}};
+	char path[PATH_MAX + 16], err[512];
+	unsigned char buf[100];
+	struct fetch_stats st;
+	struct fetch *f;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/adopt.bin", e->tmp);
+	CHECK(write_file(path, e->fdata, FAULT_SIZE) == 0);
+	f = fetch_open(path, NULL, err, sizeof(err));
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fetch_adopt_validators(f, true);
+	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+	CHECK(fetch_range(f, 50, sizeof(buf), buf, 0) == 0);
+	CHECK(memcmp(buf, e->fdata + 50, sizeof(buf)) == 0);
+	CHECK(fetch_range(f, 60, sizeof(buf), buf, 0) == 0);
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.adoptions, 1);
+	fp = fopen(path, "ab");
+	CHECK(fp && fputc('x', fp) == 'x');
+	if (fp)
+		fclose(fp);
+	CHECK(fetch_range(f, 0, sizeof(buf), buf, 0) == -ESTALE);
+	fetch_free(f);
+}
+
 static void test_local(struct env *e)
 {
 	char path[PATH_MAX + 16], url[PATH_MAX + 32], err[512];
@@ -916,6 +974,7 @@ static void test_local(struct env *e)
 	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
 	CHECK(fetch_range(f, 0, 10, buf, 0) == -EIO);
 	CHECK(fetch_range(g, 0, 10, buf, 0) == -EIO);
+	adopt_local(e);
 out:
 	fetch_free(f);
 	fetch_free(g);
@@ -1176,6 +1235,38 @@ static char *capture_stderr(struct env *e, void (*fn)(struct env *))
 	return read_text(path);
 }
 
+/* Under adoption, ETag "v1" then "v2" with the same bytes and size: every
+ * read is served and the change is logged once (test_faults counts). */
+static void adopt_changing(struct env *e)
+{
+	char err[512];
+	unsigned char buf[100];
+	struct fetch *f = open_fault(e, "/changing/adopt", 0, err, sizeof(err));
+	struct fetch_stats st;
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fetch_adopt_validators(f, true);
+	for (int i = 0; i < 3; i++) {
+		CHECK(fetch_range(f, 100 * (uint64_t)i, sizeof(buf), buf, 0) ==
+		      0);
+		CHECK(memcmp(buf, e->fdata + 100 * i, sizeof(buf)) == 0);
+	}
+	fetch_get_stats(f, &st);
+	CHECK_EQ_U64(st.adoptions, 1);
+	CHECK_EQ_U64(st.errors, 0);
+	fetch_free(f);
+	/* a new size is never adopted */
+	f = open_fault(e, "/grow/adopt", 0, err, sizeof(err));
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fetch_adopt_validators(f, true);
+	CHECK(fetch_range(f, 0, sizeof(buf), buf, 0) == -ESTALE);
+	fetch_free(f);
+}
+
 static void changing_twice(struct env *e)
 {
 	char err[512];
@@ -1211,6 +1302,8 @@ static void test_faults(struct env *e)
 {
 	const char *once = "artifact changed on the server: ETag was \"v1\", "
 			   "now \"v2\" (http://127.0.0.1:";
+	const char *adopted = "/changing/adopt changed from \"v1\" to \"v2\"; "
+			      "blocks are verified by digest, adopted";
 	const char *norange =
 	    "server ignores Range requests (answered 200 to a range request): "
 	    "every read would download from byte 0: http://127.0.0.1:";
@@ -1233,6 +1326,12 @@ static void test_faults(struct env *e)
 	for (p = log; p && (p = strstr(p, once)) != NULL; p++)
 		n++;
 	CHECK_EQ_U64(n, 1);
+	free(log);
+	log = capture_stderr(e, adopt_changing);
+	for (n = 0, p = log; p && (p = strstr(p, adopted)) != NULL; p++)
+		n++;
+	CHECK_EQ_U64(n, 1);
+	CHECK(log && !strstr(log, "artifact changed on the server: ETag"));
 	free(log);
 }
 
@@ -1267,6 +1366,7 @@ int main(void)
 	test_stream(e);
 	test_nocache(e);
 	test_changed_nginx(e);
+	test_adopt_nginx(e);
 	test_faults(e);
 	test_deadlines(e);
 	test_local(e);
