@@ -366,8 +366,8 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	return 0;
 }
 
-int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
-		  struct opened *o)
+static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
+		     struct opened *o)
 {
 	char err[1024], cpath[PATH_MAX], *published = NULL;
 	char why_cache[1024] = "", why_idx[1024] = "", why[1024] = "";
@@ -426,6 +426,24 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 	if (rc)
 		artifact_close(o);
 	return rc;
+}
+
+int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
+		  struct opened *o)
+{
+	int rc = open_ways(cfg, ao, o);
+
+	if (rc)
+		return rc;
+	/* From here every byte served comes through blocks and windows
+	 * checked against the index's digests: identity is the size +
+	 * SHA-256, so a server's new validator of the same size is only
+	 * logged and adopted. The streaming pass itself stays strict (it
+	 * computes those digests). */
+	fetch_adopt_validators(o->f, true);
+	if (o->idx)
+		fetch_adopt_validators(o->idx, true);
+	return 0;
 }
 
 void artifact_close(struct opened *o)

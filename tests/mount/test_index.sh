@@ -4,8 +4,9 @@
 # and then a small part of the tarball to run sinfo; a remount from the
 # local cache reads no tarball bytes; a tampered or truncated index is
 # refused (and the daemon indexes the tarball itself); one flipped byte in
-# the served tarball gives EIO for the files of that span only; an
-# artifact replaced on the server is detected; a --repack'ed tarball is
+# the served tarball gives EIO for the files of that span only; a new
+# ETag of the same bytes is adopted; an artifact replaced on the server
+# is detected (its blocks fail their digests); a --repack'ed tarball is
 # the same tar stream, extracts with tar -xzf, and indexes without windows.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
@@ -177,6 +178,21 @@ bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$TEST_TMP/m8" "$TEST_TMP/ref-b" ||
 	fail "the mount does not equal the served build"
 sffs_unmount "$TEST_TMP/m8"
 
+step "same bytes, new ETag"
+# A CDN re-upload or a mirror's own validator: the block digests prove
+# every byte, so the new ETag is logged once and adopted, and reads go on.
+mnt=$TEST_TMP/m9
+mount_fg "$NGINX_URL/pub/$name" "$mnt" "$TEST_TMP/m9.log" -o cache_dir=none
+cmp "$mnt/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "sinfo differs before the new ETag"
+touch -d '@1750000000' "$www/pub/$name"
+cmp "$mnt/view/sbin/slurmctld" "$ref/view/sbin/slurmctld" ||
+	fail "a new ETag of the same bytes failed a read: $(cat "$TEST_TMP/m9.log")"
+bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$mnt" "$ref" || fail "the mount differs after a new ETag"
+[ "$(grep -c "blocks are verified by digest, adopted" "$TEST_TMP/m9.log")" -eq 1 ] ||
+	fail "the new ETag was not logged once as adopted: $(cat "$TEST_TMP/m9.log")"
+log "new ETag: $(grep -m1 'adopted' "$TEST_TMP/m9.log")"
+sffs_unmount "$mnt"
+
 step "artifact replaced"
 mnt=$TEST_TMP/m5
 mount_fg "$NGINX_URL/pub/$name" "$mnt" "$TEST_TMP/m5.log" -o cache_dir=none
@@ -188,7 +204,10 @@ mv "$www/pub/new" "$www/pub/$name"
 if cat "$mnt/view/sbin/slurmctld" >/dev/null 2>&1; then
 	fail "read a replaced artifact without an error"
 fi
-grep -q "changed on the server" "$TEST_TMP/m5.log" || fail "no change message: $(cat "$TEST_TMP/m5.log")"
+# same size: the new ETag is adopted, and the new bytes fail their digests
+grep -q "adopted" "$TEST_TMP/m5.log" || fail "no change message: $(cat "$TEST_TMP/m5.log")"
+grep -q "do not match their SHA-256" "$TEST_TMP/m5.log" ||
+	fail "the replaced bytes were not refused by digest: $(cat "$TEST_TMP/m5.log")"
 sffs_unmount "$mnt"
 # A published index for another size is refused at mount.
 truncate -s $((tsize + 1)) "$www/pub/$name"
