@@ -33,6 +33,7 @@ is the first component of the path; state is kept per full path, so
   /deny/...      403 for request 2 (a WAF throttling a burst), then ok
   /down/...      request 1 ok, then 503 always
   /grow/...      request 1 ok, later ones say the size is one byte more
+  /forbid/...    403 always
 
 Only for tests on loopback. Python 3 standard library only.
 """
@@ -110,6 +111,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.plain(403)
         if mode == "down" and n > 1:
             return self.plain(503)
+        if mode == "forbid":
+            return self.plain(403)
         if mode == "tiny":
             body = body[:1]
             size = 1
