@@ -209,8 +209,14 @@ static int fetch_signature(const struct open_cfg *cfg, const char *url,
 	}
 	rc = fetch_document(*sig_url, &cfg->fo, 0, TRUST_MAX_SIG, sig, siglen,
 			    err, sizeof(err));
-	if (rc == -ENOENT || rc == -EACCES)
+	if (rc == -ENOENT)
 		snprintf(why, whylen, "no signature at %s", *sig_url);
+	else if (rc == -EACCES)
+		snprintf(why, whylen,
+			 "signature %s: access denied, so the artifact cannot "
+			 "be verified now (make it readable; S3 also answers "
+			 "403 for a missing key)",
+			 *sig_url);
 	else if (rc)
 		snprintf(why, whylen, "signature %s: %s", *sig_url, err);
 	return rc;
@@ -289,9 +295,12 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 					 sig_url, res.detail);
 				rc = -EKEYREJECTED;
 			}
-		} else if (rc == -ENOENT || rc == -EACCES) {
+		} else if (rc == -ENOENT || rc == -EFBIG) {
+			/* none published, or too large to be one */
 			rc = -EKEYREJECTED;
 		}
+		/* a denied signature (a WAF, a throttle) is not a bad one:
+		 * -EACCES, tried again later, never "refused" */
 		if (rc) {
 			snprintf(why, whylen, "%s", err);
 			goto out;

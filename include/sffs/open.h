@@ -18,7 +18,9 @@
  *     artifact as it indexes, and the index kept in the cache records
  *     the signer.
  * An artifact none of these verifies is refused: -EKEYREJECTED, after
- * logging the artifact, the key and the reason.
+ * logging the artifact, the key and the reason. A signature that cannot
+ * be fetched (denied, or the network) is not a refusal: the errno says
+ * which (-EACCES, -ETIMEDOUT, ...), so the caller tries again later.
  */
 #ifndef SFFS_OPEN_H
 #define SFFS_OPEN_H

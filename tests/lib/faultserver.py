@@ -34,6 +34,7 @@ is the first component of the path; state is kept per full path, so
   /down/...      request 1 ok, then 503 always
   /grow/...      request 1 ok, later ones say the size is one byte more
   /forbid/...    403 always
+  /noasc/...     403 for paths ending in .asc (a signature denied), else ok
 
 Only for tests on loopback. Python 3 standard library only.
 """
@@ -111,7 +112,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.plain(403)
         if mode == "down" and n > 1:
             return self.plain(503)
-        if mode == "forbid":
+        if mode == "forbid" or (mode == "noasc" and path.endswith(".asc")):
             return self.plain(403)
         if mode == "tiny":
             body = body[:1]

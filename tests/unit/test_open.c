@@ -16,6 +16,7 @@
 #include "sffs/fetch.h"
 #include "sffs/open.h"
 #include "sffs/tree.h"
+#include "sffs/trust.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -398,6 +399,30 @@ static void test_http(struct env *e)
 	expect(e, &cfg, -ECONNREFUSED, NULL);
 }
 
+/* Under a trust set, a signature that is not one is a refusal
+ * (EKEYREJECTED); a denied signature is not: EACCES, to try again. */
+static void test_http_trust(struct env *e)
+{
+	struct trust *t = trust_new();
+	struct open_cfg cfg;
+	char src[256], *log;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	url(src, sizeof(src), e, "/ok/a.tar.gz");
+	quick_cfg(&cfg, src, "none", "none");
+	cfg.trust = t;
+	expect(e, &cfg, -EKEYREJECTED, NULL);
+	url(src, sizeof(src), e, "/noasc/a.tar.gz");
+	quick_cfg(&cfg, src, "none", "none");
+	cfg.trust = t;
+	log = expect_open(e, &cfg, -EACCES, NULL);
+	CHECK(log && strstr(log, "access denied"));
+	free(log);
+	trust_free(t);
+}
+
 /* Adoption is on once open: a new validator of the same size is served. */
 static void test_adopt_on(struct env *e)
 {
@@ -438,8 +463,10 @@ int main(void)
 	test_stale_cache(e);
 	test_integrity(e);
 	CHECK(start_fault(e) == 0);
-	if (e->fault_port > 0)
+	if (e->fault_port > 0) {
 		test_http(e);
+		test_http_trust(e);
+	}
 	test_adopt_on(e);
 	fetch_global_cleanup();
 	return check_done();
