@@ -273,6 +273,30 @@ static int tap_verify(void *arg, const void *data, size_t len)
 	return trust_stream_feed(arg, data, len);
 }
 
+/* The errno a failed streaming pass gives: the network's and the
+ * integrity checks' own (fetch.h's table, EBADMSG, EKEYREJECTED) kept as
+ * they are, anything else the archive layer says about bytes it cannot
+ * use (EINVAL, EPROTO, ...) as EIO, "not a usable archive". */
+static int pass_errno(int rc)
+{
+	switch (-rc) {
+	case ENOENT:
+	case EACCES:
+	case ETIMEDOUT:
+	case ECONNREFUSED:
+	case EHOSTUNREACH:
+	case ECONNRESET:
+	case ESTALE:
+	case ENOMEM:
+	case EBADMSG:
+	case EKEYREJECTED:
+	case EINTR:
+		return rc;
+	default:
+		return -EIO;
+	}
+}
+
 /* The one streaming pass, checking the artifact's own signature over the
  * whole stream as it goes when there is a trust set. */
 static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
@@ -344,8 +368,10 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 		o->ar = NULL;
 		rc = -EBADMSG;
 	}
-	if (rc)
+	if (rc) {
 		snprintf(why, whylen, "%s", err);
+		rc = pass_errno(rc);
+	}
 out:
 	free(sig);
 	free(sig_url);

@@ -63,6 +63,25 @@ static int copy_file(const char *from, const char *to)
 	return rc;
 }
 
+/* n bytes of xorshift noise (no format's magic) into path. */
+static int write_noise(const char *path, size_t n)
+{
+	FILE *fp = fopen(path, "wb");
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int rc = fp ? 0 : -1;
+
+	for (size_t i = 0; fp && i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (fputc((int)(x >> 56), fp) == EOF)
+			rc = -1;
+	}
+	if (fp && fclose(fp) != 0)
+		rc = -1;
+	return rc;
+}
+
 /* XORs the byte at off of path with 0x55. */
 static int flip_byte(const char *path, off_t off)
 {
@@ -351,6 +370,13 @@ static void test_integrity(struct env *e)
 		fprintf(stderr, "  corrupt tarball: %d\n%s", rc, log);
 	artifact_close(&o);
 	free(log);
+
+	/* not an archive at all: EIO ("not a usable archive"), whatever the
+	 * archive layer calls it, never a network or "missing" errno */
+	snprintf(bad, sizeof(bad), "%s/garbage.tar.gz", e->tmp);
+	CHECK(write_noise(bad, 300000) == 0);
+	quick_cfg(&cfg, bad, "none", "none");
+	expect(e, &cfg, -EIO, NULL);
 }
 
 /* ---- tests: over HTTP --------------------------------------------------- */
