@@ -4,6 +4,8 @@
  * keep an archive alive while a request or the kernel uses it (fs.h).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fs.h"
@@ -150,4 +152,25 @@ void fs_forget_ino(struct fs *fs, fuse_ino_t ino, uint64_t n)
 				(uint32_t)((ino >> 40) & (FS_ID_MAX - 1)));
 	if (e)
 		catalog_unref(fs->cat, e, (uint32_t)((ino >> 32) & 0xff), n);
+}
+
+/* Best-effort name of a node for error messages: a scan of every
+ * directory, done only when a read has failed. */
+void fs_node_name(struct archive *ar, uint32_t node, char *buf, size_t len)
+{
+	const struct tree *t = archive_tree(ar);
+	uint32_t d, child, count = tree_count(t);
+	const char *name;
+	size_t i;
+
+	for (d = 0; d < count; d++) {
+		for (i = 0; !tree_dir_entry(t, d, i, &name, &child); i++) {
+			if (child == node) {
+				snprintf(buf, len, "%s (node %" PRIu32 ")",
+					 name, node);
+				return;
+			}
+		}
+	}
+	snprintf(buf, len, "node %" PRIu32, node);
 }
