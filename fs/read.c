@@ -218,6 +218,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		rc = -EINVAL;
 	if (!rc && ref.kind != FS_NODE) {
 		read_virtual(req, fs, &ref, size, off);
+		fs_unref(fs, &ref);
 		return;
 	}
 	if (rc) {

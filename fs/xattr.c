@@ -91,14 +91,31 @@ static int catalog_xattr(struct fs *fs, const char *name, char *buf, size_t len)
 			(uint64_t)atomic_load(&fs->rd.errors));
 }
 
+/* An attached artifact's root in a catalog: its attributes, through a
+ * reference taken and given back here. Never attaches. */
+static int artroot_xattr(struct fs *fs, struct catalog_entry *e,
+			 const char *name, char *buf, size_t len)
+{
+	struct archive *ar;
+	int n;
+
+	if (catalog_peek(fs->cat, e, &ar))
+		return -ENODATA;
+	n = archive_xattr(fs, ar, name, buf, len);
+	catalog_put(fs->cat, e);
+	return n;
+}
+
 /* The mount root (the artifact, or the catalog's counters) and, in a
- * catalog, each attached artifact's root. Never attaches. */
+ * catalog, each attached artifact's root; every other inode has none.
+ * Whatever fs_resolve holds (a node inode holds its archive) is given
+ * back on every path: getfattr, cp -a and rsync -X must not pin an
+ * artifact. */
 static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name,
 		       char *buf, size_t len)
 {
-	struct archive *ar;
 	struct fs_ref r;
-	int n;
+	int n = -ENODATA;
 
 	if (!fs->cat)
 		return ino == FUSE_ROOT_ID
@@ -106,13 +123,11 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name,
 			   : -ENODATA;
 	if (ino == FS_INO_ROOT)
 		return catalog_xattr(fs, name, buf, len);
-	if (fs_resolve(fs, ino, &r) || r.kind != FS_ARTROOT)
+	if (fs_resolve(fs, ino, &r))
 		return -ENODATA;
-	/* an attached artifact only: this never attaches one */
-	if (catalog_peek(fs->cat, r.e, &ar))
-		return -ENODATA;
-	n = archive_xattr(fs, ar, name, buf, len);
-	catalog_put(fs->cat, r.e);
+	if (r.kind == FS_ARTROOT)
+		n = artroot_xattr(fs, r.e, name, buf, len);
+	fs_unref(fs, &r);
 	return n;
 }
 
