@@ -113,7 +113,7 @@ static int do_readdir(fuse_req_t req, struct fs_ref *dir, struct dirbuf *d,
 		      off_t off)
 {
 	struct fs *fs = fuse_req_userdata(req);
-	int rc = fs_hold_artroot(fs, dir);
+	int rc = fs_hold_artroot(fs, dir, req);
 
 	if (!rc && !fs_ref_is_dir(fs, dir))
 		rc = -ENOTDIR;

@@ -47,11 +47,12 @@ static int lookup_node(struct fs *fs, struct fs_ref *dir, const char *name,
 	return 0;
 }
 
-static int do_lookup(struct fs *fs, struct fs_ref *dir, const char *name,
+static int do_lookup(fuse_req_t req, struct fs_ref *dir, const char *name,
 		     struct fuse_entry_param *e)
 {
+	struct fs *fs = req_fs(req);
 	struct fs_ref child;
-	int rc = fs_hold_artroot(fs, dir);
+	int rc = fs_hold_artroot(fs, dir, req);
 
 	if (rc)
 		return rc;
@@ -75,7 +76,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc = fs_resolve(fs, parent, &dir);
 
 	if (!rc)
-		rc = do_lookup(fs, &dir, name, &e);
+		rc = do_lookup(req, &dir, name, &e);
 	if (rc == -ENOENT) {
 		/* A negative entry: an archive's names never appear later;
 		 * the catalog's may, after negative_ttl. */
@@ -338,6 +339,12 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	    !fs->cat && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* Without it the kernel holds a directory's lock across each lookup
+	 * and readdir: lookups waiting for an attach queue behind one
+	 * another. (libfuse 3.14 never passes it on to the kernel, whatever
+	 * want says; later versions do: inode.c copes with both.) */
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/* Plain readdir when the kernel only wants names (ls, find). */
@@ -398,6 +405,7 @@ static void fs_init_common(struct fs *fs, double timeout)
 	pthread_mutex_init(&fs->rd.lock, NULL);
 	pthread_cond_init(&fs->rd.work, NULL);
 	pthread_mutex_init(&fs->reaper_lock, NULL);
+	pthread_mutex_init(&fs->slow_lock, NULL);
 	util_cond_init_monotonic(&fs->reaper_wake);
 }
 
@@ -425,4 +433,8 @@ void fs_fini(struct fs *fs)
 	pthread_mutex_destroy(&fs->rd.lock);
 	pthread_cond_destroy(&fs->reaper_wake);
 	pthread_mutex_destroy(&fs->reaper_lock);
+	free(fs->forgets);
+	fs->forgets = NULL;
+	fs_slow_free(fs);
+	pthread_mutex_destroy(&fs->slow_lock);
 }
