@@ -97,8 +97,9 @@ static int fill_virtual_dir(struct fs *fs, const struct fs_ref *dir,
 	struct fs_vlist l;
 	int rc;
 
+	/* answered from what is known; a listing due is done by the reaper */
 	if (dir->kind == FS_ROOT && off == 0)
-		catalog_maybe_refresh(fs->cat);
+		fs_reaper_refresh(fs);
 	rc = fs_vdir_list(fs, dir, &l);
 	if (rc)
 		return rc;

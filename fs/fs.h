@@ -129,6 +129,7 @@ struct fs {
 	pthread_mutex_t reaper_lock;
 	pthread_cond_t reaper_wake; /* CLOCK_MONOTONIC */
 	bool reaper_stop;	    /* guarded by reaper_lock */
+	bool refresh_wanted;	    /* guarded by reaper_lock */
 	unsigned reap_period_s;
 	/* forgets for the reaper; guarded by reaper_lock */
 	struct fs_forget *forgets;
@@ -260,6 +261,10 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 /* fs/reaper.c: catalog mode's release of idle artifacts. */
 int fs_reaper_start(struct fs *fs);
 void fs_reaper_stop(struct fs *fs);
+/* Asks the reaper for catalog_maybe_refresh (readdir of the root: the
+ * listing is redone in the background, never in a FUSE worker); without a
+ * reaper, calls it here. */
+void fs_reaper_refresh(struct fs *fs);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 

@@ -9,7 +9,8 @@
  * catalog free the archive) and its root's cached attributes and
  * listing. Runs in its own thread: the kernel may answer a notification
  * only after requests ahead of it, which a FUSE worker must not wait for.
- * The kernel's forgets are passed on to the catalog here too: the last
+ * Listings readdir asks for are redone here, in the background. The
+ * kernel's forgets are passed on to the catalog here too: the last
  * one of a released artifact frees it (threads joined, memory trimmed),
  * which must not hold up a FUSE worker.
  */
@@ -84,6 +85,34 @@ static void run_forgets(struct fs *fs)
 	}
 }
 
+/* A listing readdir asked for (catalog_maybe_refresh does it only when
+ * the last is older than refresh_s). With reaper_lock held, as
+ * run_forgets. */
+static void run_refresh(struct fs *fs)
+{
+	if (!fs->refresh_wanted || fs->reaper_stop)
+		return;
+	fs->refresh_wanted = false;
+	pthread_mutex_unlock(&fs->reaper_lock);
+	catalog_maybe_refresh(fs->cat);
+	pthread_mutex_lock(&fs->reaper_lock);
+}
+
+void fs_reaper_refresh(struct fs *fs)
+{
+	bool queued;
+
+	pthread_mutex_lock(&fs->reaper_lock);
+	queued = fs->reaper_started && !fs->reaper_stop;
+	if (queued) {
+		fs->refresh_wanted = true;
+		pthread_cond_signal(&fs->reaper_wake);
+	}
+	pthread_mutex_unlock(&fs->reaper_lock);
+	if (!queued)
+		catalog_maybe_refresh(fs->cat);
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -105,10 +134,11 @@ static void *reaper_main(void *arg)
 	while (!fs->reaper_stop) {
 		ts.tv_sec = (time_t)(next / 1000000000u);
 		ts.tv_nsec = (long)(next % 1000000000u);
-		if (!fs->nforgets)
+		if (!fs->nforgets && !fs->refresh_wanted)
 			pthread_cond_timedwait(&fs->reaper_wake,
 					       &fs->reaper_lock, &ts);
 		run_forgets(fs);
+		run_refresh(fs);
 		if (fs->reaper_stop || mono_ns() < next)
 			continue;
 		next = mono_ns() + period;
