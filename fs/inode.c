@@ -117,14 +117,14 @@ void fs_unref(struct fs *fs, struct fs_ref *r)
  * cancel and wakes the catalog's waiters. Lives on the waiting handler's
  * stack: the interrupt function is cleared (under the request's lock,
  * which libfuse holds while calling it) before the handler returns. */
-struct attach_wait {
+struct attach_cancel {
 	struct fs *fs;
 	atomic_bool cancel;
 };
 
 static void attach_interrupted(fuse_req_t req, void *data)
 {
-	struct attach_wait *w = data;
+	struct attach_cancel *w = data;
 
 	(void)req;
 	atomic_store(&w->cancel, true);
@@ -210,7 +210,7 @@ static void log_wait_end(struct catalog_entry *e, int rc, bool slow)
 /* Waits for r's attach as fs_hold_artroot says: 0 or -errno. */
 static int attach_wait(struct fs *fs, struct fs_ref *r, fuse_req_t req)
 {
-	struct attach_wait w = {.fs = fs};
+	struct attach_cancel w = {.fs = fs};
 	uint32_t id = catalog_entry_id(r->e);
 	bool slow = slow_is(fs, id);
 	int rc;
