@@ -5,7 +5,7 @@
 #    idle, and the artifact is released
 #    (the catalog's counters on the mount root);
 #  - while one artifact attaches slowly (no published index, its bytes
-#    throttled by nginx so that the attach takes about 25 s), with
+#    throttled by nginx so that the attach takes about 40 s), with
 #    -o timeout=4: a lookup sent SIGINT ends at once (FUSE interrupt), 12
 #    parallel lookups inside it each end with ETIMEDOUT within about the
 #    deadline, `ls -l` and reads of another attached artifact keep
@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 require_tool getfattr
 TIMEOUT_S=4
-SLOW_RATE=${SFFS_TEST_SLOW_RATE:-400k}
+SLOW_RATE=${SFFS_TEST_SLOW_RATE:-250k}
 
 stats() {
 	getfattr --absolute-names --only-values -n user.sffs.stats "$mnt"
@@ -36,7 +36,9 @@ root=$TEST_TMP/www
 mkdir -p "$root"
 cp -a "$cat/seed/." "$root/"
 # 24.11/jammy has no published index: its attach streams the whole
-# tarball, here at SLOW_RATE a connection
+# tarball (10 MB), here at SLOW_RATE a connection: about 40 s as one
+# stream, still 10 s over 4 connections, longer than the steps below
+# need (the first lookup waits 1.5 s, then 12 wait about 4 s)
 NGINX_SERVER_EXTRA="location /24.11/jammy/ { limit_rate $SLOW_RATE; }" \
 	nginx_start "$root"
 
