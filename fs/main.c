@@ -596,7 +596,8 @@ static int add_mount_opts(struct fuse_args *args, const char *source)
 }
 
 /* Mounts se (made by check_opts) on the mount point and serves it until
- * unmounted. 0, or 1 after logging. */
+ * unmounted, then destroys it (its destroy handler stops fs's threads,
+ * before fs_fini). 0, or 1 after logging. */
 static int run_session(struct fuse_session *se, struct fuse_cmdline_opts *opts,
 		       struct fs *fs)
 {
@@ -635,6 +636,7 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
+	fuse_session_destroy(se);
 	fs->se = NULL;
 	return rc;
 }
@@ -775,6 +777,7 @@ int main(int argc, char *argv[])
 		fs_init(&fs, o.ar, 86400.0);
 	}
 	rc = run_session(se, &opts, &fs);
+	se = NULL; /* destroyed */
 	fs_fini(&fs);
 out_fetch:
 	catalog_free(cat);
@@ -782,7 +785,8 @@ out_fetch:
 	trust_free(trust);
 	fetch_global_cleanup();
 out_session:
-	fuse_session_destroy(se);
+	if (se) /* never started: no handler runs */
+		fuse_session_destroy(se);
 out_opts:
 	free(opts.mountpoint);
 out_args:
