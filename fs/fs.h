@@ -33,6 +33,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "sffs/archive.h"
 #include "sffs/catalog.h"
@@ -101,14 +103,22 @@ struct fs_readers {
 	atomic_uint_fast64_t fast, queued, sync, interrupted, errors;
 };
 
+/* A forget the reaper passes on to the catalog (fs_forget_ino). */
+struct fs_forget {
+	uint32_t id, epoch;
+	uint64_t n;
+};
+
+struct fs_slow;
+
 struct fs {
-	struct archive *ar;   /* single mode: the artifact (owned by main) */
-	struct catalog *cat;  /* catalog mode (owned by main) */
+	struct archive *ar;  /* single mode: the artifact (owned by main) */
+	struct catalog *cat; /* catalog mode (owned by main) */
 	struct fuse_session *se;
-	double timeout;       /* node entry/attr timeout, seconds */
-	double vtimeout;      /* the catalog's directories */
-	double neg_timeout;   /* a name the catalog does not know */
-	time_t mtime;         /* of the catalog's own entries */
+	double timeout;	    /* node entry/attr timeout, seconds */
+	double vtimeout;    /* the catalog's directories */
+	double neg_timeout; /* a name the catalog does not know */
+	time_t mtime;	    /* of the catalog's own entries */
 	/* The kernel can open files / directories without asking us: set in
 	 * init, read-only afterwards. */
 	bool no_open, no_opendir;
@@ -119,7 +129,17 @@ struct fs {
 	pthread_mutex_t reaper_lock;
 	pthread_cond_t reaper_wake; /* CLOCK_MONOTONIC */
 	bool reaper_stop;	    /* guarded by reaper_lock */
+	bool refresh_wanted;	    /* guarded by reaper_lock */
 	unsigned reap_period_s;
+	/* forgets for the reaper; guarded by reaper_lock */
+	struct fs_forget *forgets;
+	size_t nforgets, forgets_cap;
+	/* catalog mode: how long a lookup waits for an attach (the read
+	 * timeout, -o timeout; 0: the catalog's) */
+	unsigned attach_timeout_s;
+	/* entries whose attach outlasted a lookup's deadline (inode.c) */
+	pthread_mutex_t slow_lock;
+	struct fs_slow *slow; /* guarded by slow_lock */
 };
 
 /* Single mode: serves ar. 0 or -errno. */
@@ -135,15 +155,22 @@ int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r);
 /* Gives back what fs_resolve (or fs_hold_artroot) held. */
 void fs_unref(struct fs *fs, struct fs_ref *r);
 /* For FS_ARTROOT: attaches the artifact and turns r into its root node
- * (archive_root). */
-int fs_hold_artroot(struct fs *fs, struct fs_ref *r);
+ * (archive_root). Waits at most attach_timeout_s (-ETIMEDOUT; the attach
+ * goes on for the next request) and ends on a FUSE interrupt of req
+ * (-EINTR; req may be NULL). Other errors: the attach's. */
+int fs_hold_artroot(struct fs *fs, struct fs_ref *r, fuse_req_t req);
 /* The inode of node in r's archive (its root: the artifact root's). */
 fuse_ino_t fs_node_ino(const struct fs *fs, const struct fs_ref *r,
 		       uint32_t node);
 /* The kernel holds one more lookup of node inode ino (catalog_ref). */
 void fs_node_looked_up(struct fs *fs, const struct fs_ref *r);
-/* The kernel forgot n lookups of ino. */
+/* The kernel forgot n lookups of ino: queued for the reaper, which may
+ * free a released artifact (fs_forgets_run); never heavy work here. */
 void fs_forget_ino(struct fs *fs, fuse_ino_t ino, uint64_t n);
+/* Frees the slow-attach marks (fs_fini). */
+void fs_slow_free(struct fs *fs);
+/* Passes n queued forgets on to the catalog (the reaper's thread). */
+void fs_forgets_run(struct fs *fs, struct fs_forget *f, size_t n);
 
 /* fs/read.c: starts the reader threads (from the init handler: after the
  * daemon forked). 0 or -errno. */
@@ -153,12 +180,91 @@ void fs_readers_stop(struct fs *fs);
 /* The read handler: cached bytes at once, the rest through a reader. */
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);
-/* Best-effort "name (inode N)" of a node, for error messages. */
+
+/* Best-effort "name (node N)" of a node, for error messages (inode.c). */
 void fs_node_name(struct archive *ar, uint32_t node, char *buf, size_t len);
+
+/* fs/attr.c: attributes and entries of any inode. */
+void fs_fill_attr(struct fs *fs, const struct fs_ref *r, struct stat *st);
+void fs_fill_entry(struct fs *fs, const struct fs_ref *r,
+		   struct fuse_entry_param *e);
+/* How long the kernel may cache r's entry and attributes. */
+double fs_ref_timeout(const struct fs *fs, const struct fs_ref *r);
+bool fs_ref_is_dir(struct fs *fs, const struct fs_ref *r);
+
+/*
+ * fs/vdir.c: the catalog's own inodes, one struct fs_vdir per kind, so
+ * that the handlers dispatch through a table instead of switching on each
+ * catalog feature. None of them attaches an artifact.
+ */
+struct fs_ventry {
+	char name[2 * CATALOG_NAME_MAX + 8];
+	struct fs_ref r;
+};
+
+/* A directory listing ("." and ".." first); free with fs_vlist_free. */
+struct fs_vlist {
+	struct fs_ventry *v;
+	size_t n, cap;
+};
+
+struct fs_vdir {
+	enum fs_kind kind;
+	/* Directories: the name inside dir (0 and *out, or -errno), its
+	 * entries (appended to l: 0 or -ENOMEM) and its "..". */
+	int (*lookup)(struct fs *fs, const struct fs_ref *dir, const char *name,
+		      struct fs_ref *out);
+	int (*list)(struct fs *fs, const struct fs_ref *dir,
+		    struct fs_vlist *l);
+	void (*parent)(struct fs *fs, const struct fs_ref *dir,
+		       struct fs_ref *out);
+	/* Symbolic links: the target, or NULL (ENOENT). */
+	const char *(*link)(struct fs *fs, const struct fs_ref *r);
+	/* Regular files: up to len bytes at off copied into buf, the count;
+	 * with buf NULL, the whole size. */
+	size_t (*read)(struct fs *fs, const struct fs_ref *r, uint64_t off,
+		       void *buf, size_t len);
+};
+
+/* The row for kind (the flat root under layout=buildcache), or NULL
+ * (FS_NODE, or single mode). */
+const struct fs_vdir *fs_vdir_of(const struct fs *fs, enum fs_kind kind);
+bool fs_vdir_is_dir(const struct fs_vdir *v);
+/* A name in a catalog directory: 0 and *out, -ENOENT, -ENOTDIR. */
+int fs_vdir_lookup(struct fs *fs, const struct fs_ref *dir, const char *name,
+		   struct fs_ref *out);
+/* The listing of a catalog directory, made afresh (the catalog changes):
+ * 0 and *l, or -ENOTDIR / -ENOMEM. */
+int fs_vdir_list(struct fs *fs, const struct fs_ref *dir, struct fs_vlist *l);
+void fs_vlist_free(struct fs_vlist *l);
+/* Mode, nlink, size and blocks of a catalog inode (st zeroed before). */
+void fs_vdir_attr(struct fs *fs, const struct fs_ref *r, struct stat *st);
+/* A catalog link's target, or NULL. */
+const char *fs_vdir_link(struct fs *fs, const struct fs_ref *r);
+/* A catalog file's bytes: the count, or -EISDIR. */
+ssize_t fs_vdir_read(struct fs *fs, const struct fs_ref *r, uint64_t off,
+		     void *buf, size_t len);
+/* Does r (an artifact's root node) have a buildcache/ of its own? */
+bool fs_vdir_has_bcdir(struct fs *fs, const struct fs_ref *r);
+/* The ".." of e's root: its version, the flat root, or its buildcache/. */
+void fs_vdir_artroot_parent(struct fs *fs, struct catalog_entry *e,
+			    struct fs_ref *out);
+
+/* fs/dir.c, fs/xattr.c: the directory and extended attribute handlers. */
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 
 /* fs/reaper.c: catalog mode's release of idle artifacts. */
 int fs_reaper_start(struct fs *fs);
 void fs_reaper_stop(struct fs *fs);
+/* Asks the reaper for catalog_maybe_refresh (readdir of the root: the
+ * listing is redone in the background, never in a FUSE worker); without a
+ * reaper, calls it here. */
+void fs_reaper_refresh(struct fs *fs);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 

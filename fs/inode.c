@@ -4,7 +4,15 @@
  * keep an archive alive while a request or the kernel uses it (fs.h).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <uthash.h>
+
+#include "sffs/fetch.h"
+#include "sffs/log.h"
 
 #include "fs.h"
 
@@ -105,13 +113,131 @@ void fs_unref(struct fs *fs, struct fs_ref *r)
 	r->held = false;
 }
 
-int fs_hold_artroot(struct fs *fs, struct fs_ref *r)
+/* A lookup or readdir waiting for an attach: a FUSE interrupt sets
+ * cancel and wakes the catalog's waiters. Lives on the waiting handler's
+ * stack: the interrupt function is cleared (under the request's lock,
+ * which libfuse holds while calling it) before the handler returns. */
+struct attach_cancel {
+	struct fs *fs;
+	atomic_bool cancel;
+};
+
+static void attach_interrupted(fuse_req_t req, void *data)
+{
+	struct attach_cancel *w = data;
+
+	(void)req;
+	atomic_store(&w->cancel, true);
+	catalog_wake(w->fs->cat);
+}
+
+/*
+ * An artifact whose attach has kept a lookup waiting for a whole deadline
+ * is "slow" until its attach ends: later lookups wait only
+ * FS_SLOW_WAIT_MS. libfuse 3.14 never grants the kernel parallel
+ * directory operations, so the kernel sends the lookups of one directory
+ * one after another: without this, 12 lookups queued behind a slow attach
+ * would take 12 deadlines.
+ */
+#define FS_SLOW_WAIT_MS 100
+
+struct fs_slow {
+	uint32_t id;
+	UT_hash_handle hh;
+};
+
+static bool slow_is(struct fs *fs, uint32_t id)
+{
+	struct fs_slow *s;
+
+	pthread_mutex_lock(&fs->slow_lock);
+	HASH_FIND(hh, fs->slow, &id, sizeof(id), s);
+	pthread_mutex_unlock(&fs->slow_lock);
+	return s != NULL;
+}
+
+/* Marks id slow (a whole deadline passed) or not (its attach ended). */
+static void slow_set(struct fs *fs, uint32_t id, bool slow)
+{
+	struct fs_slow *s;
+
+	pthread_mutex_lock(&fs->slow_lock);
+	HASH_FIND(hh, fs->slow, &id, sizeof(id), s);
+	if (s && !slow) {
+		HASH_DEL(fs->slow, s);
+		free(s);
+	} else if (!s && slow) {
+		s = calloc(1, sizeof(*s));
+		if (s) { /* without it, lookups wait whole deadlines */
+			s->id = id;
+			HASH_ADD(hh, fs->slow, id, sizeof(s->id), s);
+		}
+	}
+	pthread_mutex_unlock(&fs->slow_lock);
+}
+
+void fs_slow_free(struct fs *fs)
+{
+	struct fs_slow *s, *tmp;
+
+	HASH_ITER(hh, fs->slow, s, tmp)
+	{
+		HASH_DEL(fs->slow, s);
+		free(s);
+	}
+}
+
+static uint64_t attach_deadline(const struct fs *fs, bool slow)
+{
+	if (slow)
+		return fetch_now_ns() + FS_SLOW_WAIT_MS * 1000000ull;
+	if (!fs->attach_timeout_s)
+		return 0; /* the catalog's own: now + its read timeout */
+	return fetch_now_ns() + (uint64_t)fs->attach_timeout_s * 1000000000u;
+}
+
+static void log_wait_end(struct catalog_entry *e, int rc, bool slow)
+{
+	if (rc == -EINTR)
+		log_info("%s/%s: a lookup was interrupted while it attaches",
+			 catalog_entry_version(e), catalog_entry_toolchain(e));
+	else if (!slow)
+		log_info("%s/%s: a lookup gave up after its deadline while it "
+			 "attaches (the attach goes on)",
+			 catalog_entry_version(e), catalog_entry_toolchain(e));
+}
+
+/* Waits for r's attach as fs_hold_artroot says: 0 or -errno. */
+static int attach_wait(struct fs *fs, struct fs_ref *r, fuse_req_t req)
+{
+	struct attach_cancel w = {.fs = fs};
+	uint32_t id = catalog_entry_id(r->e);
+	bool slow = slow_is(fs, id);
+	int rc;
+
+	atomic_init(&w.cancel, false);
+	if (req)
+		fuse_req_interrupt_func(req, attach_interrupted, &w);
+	rc = catalog_attach_wait(fs->cat, r->e, attach_deadline(fs, slow),
+				 &w.cancel, &r->ar, &r->epoch);
+	if (req)
+		fuse_req_interrupt_func(req, NULL, NULL);
+	if (rc == -ETIMEDOUT || rc == -EINTR)
+		log_wait_end(r->e, rc, slow);
+	if (rc == -ETIMEDOUT && !slow)
+		slow_set(fs, id, true);
+	else if (rc != -ETIMEDOUT && rc != -EINTR && slow)
+		slow_set(fs, id, false);
+	return rc;
+}
+
+int fs_hold_artroot(struct fs *fs, struct fs_ref *r, fuse_req_t req)
 {
 	int rc;
 
 	if (r->kind != FS_ARTROOT)
 		return 0;
-	rc = catalog_attach(fs->cat, r->e, &r->ar, &r->epoch);
+	rc = attach_wait(fs, r, req);
 	if (rc)
 		return rc;
 	r->held = true;
@@ -140,14 +266,94 @@ void fs_node_looked_up(struct fs *fs, const struct fs_ref *r)
 		catalog_ref(fs->cat, r->e, r->epoch, 1);
 }
 
+/* Room for one more queued forget; called with reaper_lock held. */
+static bool forget_room(struct fs *fs)
+{
+	size_t cap = fs->forgets_cap ? 2 * fs->forgets_cap : 64;
+	struct fs_forget *nf;
+
+	if (fs->nforgets < fs->forgets_cap)
+		return true;
+	nf = realloc(fs->forgets, cap * sizeof(*nf));
+	if (!nf)
+		return false;
+	fs->forgets = nf;
+	fs->forgets_cap = cap;
+	return true;
+}
+
+/* Queues (coalescing) a forget for the reaper; false when there is no
+ * reaper or no memory: the caller passes it on itself. */
+static bool forget_queue(struct fs *fs, uint32_t id, uint32_t epoch, uint64_t n)
+{
+	struct fs_forget *last;
+	bool ok;
+
+	pthread_mutex_lock(&fs->reaper_lock);
+	ok = fs->reaper_started && !fs->reaper_stop;
+	last = fs->nforgets ? &fs->forgets[fs->nforgets - 1] : NULL;
+	if (ok && last && last->id == id && last->epoch == epoch) {
+		last->n += n;
+	} else if (ok && forget_room(fs)) {
+		last = &fs->forgets[fs->nforgets++];
+		last->id = id;
+		last->epoch = epoch;
+		last->n = n;
+	} else {
+		ok = false;
+	}
+	if (ok)
+		pthread_cond_signal(&fs->reaper_wake);
+	pthread_mutex_unlock(&fs->reaper_lock);
+	return ok;
+}
+
 void fs_forget_ino(struct fs *fs, fuse_ino_t ino, uint64_t n)
 {
+	uint32_t id = (uint32_t)((ino >> 40) & (FS_ID_MAX - 1));
+	uint32_t epoch = (uint32_t)((ino >> 32) & 0xff);
 	struct catalog_entry *e;
 
 	if (!fs->cat || !(ino & FS_INO_NODE))
 		return;
-	e = catalog_entry_by_id(fs->cat,
-				(uint32_t)((ino >> 40) & (FS_ID_MAX - 1)));
+	/* The last forget of a released artifact frees it (threads joined,
+	 * memory trimmed): the reaper does that, never a FUSE worker. */
+	if (forget_queue(fs, id, epoch, n))
+		return;
+	e = catalog_entry_by_id(fs->cat, id);
 	if (e)
-		catalog_unref(fs->cat, e, (uint32_t)((ino >> 32) & 0xff), n);
+		catalog_unref(fs->cat, e, epoch, n);
+}
+
+void fs_forgets_run(struct fs *fs, struct fs_forget *f, size_t n)
+{
+	struct catalog_entry *e;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		e = catalog_entry_by_id(fs->cat, f[i].id);
+		if (e)
+			catalog_unref(fs->cat, e, f[i].epoch, f[i].n);
+	}
+}
+
+/* Best-effort name of a node for error messages: a scan of every
+ * directory, done only when a read has failed. */
+void fs_node_name(struct archive *ar, uint32_t node, char *buf, size_t len)
+{
+	const struct tree *t = archive_tree(ar);
+	uint32_t d, child, count = tree_count(t);
+	const char *name;
+	size_t i;
+
+	for (d = 0; d < count; d++) {
+		for (i = 0; !tree_dir_entry(t, d, i, &name, &child); i++) {
+			if (child == node) {
+				snprintf(buf, len, "%s (node %" PRIu32 ")",
+					 name, node);
+				return;
+			}
+		}
+	}
+	snprintf(buf, len, "node %" PRIu32, node);
 }

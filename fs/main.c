@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,19 +595,18 @@ static int add_mount_opts(struct fuse_args *args, const char *source)
 	return rc;
 }
 
-static int run_session(struct fuse_args *args,
-		       struct fuse_cmdline_opts *opts, struct fs *fs)
+/* Mounts se (made by check_opts) on the mount point and serves it until
+ * unmounted, then destroys it (its destroy handler stops fs's threads,
+ * before fs_fini). 0, or 1 after logging. */
+static int run_session(struct fuse_session *se, struct fuse_cmdline_opts *opts,
+		       struct fs *fs)
 {
 	struct fuse_loop_config *lc = NULL;
-	struct fuse_session *se;
 	int rc = 1;
 
-	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
-	if (!se)
-		return 1;
 	fs->se = se;
 	if (fuse_set_signal_handlers(se))
-		goto out_destroy;
+		goto out;
 	if (fuse_session_mount(se, opts->mountpoint)) {
 		log_err("cannot mount on %s", opts->mountpoint);
 		goto out_signals;
@@ -623,7 +623,10 @@ static int run_session(struct fuse_args *args,
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(lc, opts->clone_fd);
 		fuse_loop_cfg_set_max_threads(lc, opts->max_threads);
-		fuse_loop_cfg_set_idle_threads(lc, opts->max_idle_threads);
+		/* UINT_MAX: libfuse's own default (it warns about the value) */
+		if (opts->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc,
+						       opts->max_idle_threads);
 		rc = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
@@ -632,7 +635,7 @@ out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
-out_destroy:
+out:
 	fuse_session_destroy(se);
 	fs->se = NULL;
 	return rc;
@@ -663,6 +666,32 @@ static void cfg_free(struct cfg *cfg)
 	}
 }
 
+/* Everything the options say that can be checked without the network,
+ * before any request: a bad value is named in one line. The session is
+ * made here too, so that libfuse refuses an unknown option ("unknown
+ * option(s): `-o NAME'") before an artifact is opened. NULL after
+ * logging. */
+static struct fuse_session *check_opts(const struct cfg *cfg,
+				       struct fuse_args *args,
+				       struct archive_opts *ao, struct fs *fs)
+{
+	unsigned s;
+
+	if (parse_sizes(cfg, ao) ||
+	    parse_seconds("refresh", cfg->refresh, &s) ||
+	    parse_seconds("negative_ttl", cfg->negative_ttl, &s) ||
+	    parse_seconds("release_after", cfg->release_after, &s))
+		return NULL;
+	if (cfg->verify && strcmp(cfg->verify, "off") &&
+	    strcmp(cfg->verify, "require")) {
+		log_err("bad verify value '%s' (require or off)", cfg->verify);
+		return NULL;
+	}
+	if (add_mount_opts(args, cfg->source))
+		return NULL;
+	return fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
+}
+
 /* Seconds between looks for idle artifacts: a few per release_after
  * (0: nothing is released; the reaper then only watches latest). */
 static unsigned reap_period(unsigned release_after_s)
@@ -684,6 +713,7 @@ int main(int argc, char *argv[])
 	struct catalog *cat = NULL;
 	struct catalog_opts co;
 	struct trust *trust = NULL;
+	struct fuse_session *se = NULL;
 	struct fs fs = { 0 };
 	int rc = 1;
 
@@ -716,10 +746,11 @@ int main(int argc, char *argv[])
 	if (cfg.verbose || opts.debug)
 		log_set_level(LOG_LVL_DEBUG);
 	archive_opts_default(&ao);
-	if (parse_sizes(&cfg, &ao) || add_mount_opts(&args, cfg.source))
+	se = check_opts(&cfg, &args, &ao, &fs);
+	if (!se)
 		goto out_opts;
 	if (fetch_global_init())
-		goto out_opts;
+		goto out_session;
 	if (build_trust(&cfg, &trust))
 		goto out_fetch;
 	if (((cfg.layout && !strcmp(cfg.layout, "buildcache")) ||
@@ -736,6 +767,8 @@ int main(int argc, char *argv[])
 			goto out_fetch;
 		fs_init_catalog(&fs, cat, 86400.0);
 		fs.reap_period_s = reap_period(co.release_after_s);
+		/* a lookup waits for an attach as long as a read may */
+		fs.attach_timeout_s = ao.timeout_s;
 		/* the kernel's negative entries expire with the catalog's */
 		fs.neg_timeout = co.negative_ttl_s < 5 ? co.negative_ttl_s : 5;
 	} else {
@@ -743,13 +776,17 @@ int main(int argc, char *argv[])
 			goto out_fetch;
 		fs_init(&fs, o.ar, 86400.0);
 	}
-	rc = run_session(&args, &opts, &fs);
+	rc = run_session(se, &opts, &fs);
+	se = NULL; /* destroyed */
 	fs_fini(&fs);
 out_fetch:
 	catalog_free(cat);
 	artifact_close(&o);
 	trust_free(trust);
 	fetch_global_cleanup();
+out_session:
+	if (se) /* never started: no handler runs */
+		fuse_session_destroy(se);
 out_opts:
 	free(opts.mountpoint);
 out_args:

@@ -65,8 +65,7 @@ static void log_failure(struct fs_read *r, int rc)
 	if (rc == -EINTR)
 		return;
 	fs_node_name(r->ref.ar, r->ref.node, what, sizeof(what));
-	log_err("read of %s in %s at offset %" PRIu64
-		" (%zu bytes) failed: %s",
+	log_err("read of %s in %s at offset %" PRIu64 " (%zu bytes) failed: %s",
 		what, url, r->off, r->size,
 		rc == -ETIMEDOUT ? "deadline passed" : strerror(-rc));
 }
@@ -74,7 +73,7 @@ static void log_failure(struct fs_read *r, int rc)
 /* Serves r in full, waiting as long as its deadline allows. */
 static void serve(struct fs *fs, struct fs_read *r)
 {
-	struct archive_req rq = { .cancel = &r->cancel };
+	struct archive_req rq = {.cancel = &r->cancel};
 	struct archive *ar = r->ref.ar;
 	ssize_t n = archive_read_iov(ar, r->ref.node, r->off, r->size, &rq);
 	char *buf;
@@ -185,33 +184,22 @@ static void enqueue(struct fs_readers *rd, struct fs_read *r)
 	pthread_mutex_unlock(&rd->lock);
 }
 
-/* A generated modulefile: bytes of the catalog's text. */
-static void read_module(fuse_req_t req, const struct fs_ref *r, size_t size,
-			off_t off)
-{
-	size_t len;
-	const char *text = catalog_entry_module(r->e, &len);
-
-	if ((uint64_t)off >= len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, text + off,
-			       size < len - (size_t)off ? size
-							: len - (size_t)off);
-}
-
-static void read_bc_index(fuse_req_t req, struct fs *fs, size_t size,
-			  off_t off)
+/* A catalog file (modulefile, index.json): a copy of its bytes. */
+static void read_virtual(fuse_req_t req, struct fs *fs, const struct fs_ref *r,
+			 size_t size, off_t off)
 {
 	char *buf = malloc(size ? size : 1);
-	size_t n;
+	ssize_t n;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = catalog_bc_index(fs->cat, (uint64_t)off, buf, size);
-	fuse_reply_buf(req, buf, n);
+	n = fs_vdir_read(fs, r, (uint64_t)off, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
 }
 
@@ -219,7 +207,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
-	struct archive_req rq = { .nowait = true };
+	struct archive_req rq = {.nowait = true};
 	struct fs_read tmp, *r;
 	struct fs_ref ref;
 	ssize_t n;
@@ -228,16 +216,11 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)fi;
 	if (!rc && off < 0)
 		rc = -EINVAL;
-	if (!rc && ref.kind == FS_MODFILE) {
-		read_module(req, &ref, size, off);
+	if (!rc && ref.kind != FS_NODE) {
+		read_virtual(req, fs, &ref, size, off);
+		fs_unref(fs, &ref);
 		return;
 	}
-	if (!rc && ref.kind == FS_BCINDEX) {
-		read_bc_index(req, fs, size, off);
-		return;
-	}
-	if (!rc && ref.kind != FS_NODE)
-		rc = -EISDIR;
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		fs_unref(fs, &ref);

@@ -185,7 +185,8 @@ nginx_ready() {
 # Sets NGINX_URL (http:// or https://), NGINX_CAFILE (TLS only: the CA to
 # trust), NGINX_LOG (one line per request: "status bytes_sent method
 # request_uri range request_time protocol"; fields only ever get added at
-# the end), NGINX_PID.
+# the end), NGINX_PID. NGINX_SERVER_EXTRA: more directives for the server
+# block (e.g. a location with limit_rate, to make one artifact slow).
 nginx_start() {
 	local root=$1 dir port user= listen tls=
 	require_tool nginx curl
@@ -229,6 +230,7 @@ http {
 		$tls
 		root $root;
 		location = /__sffs_ready { access_log off; return 204; }
+		${NGINX_SERVER_EXTRA:-}
 	}
 }
 EOF

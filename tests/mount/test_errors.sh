@@ -2,7 +2,8 @@
 # Before mounting, sffs says clearly what is wrong and exits non-zero:
 # nothing listening, 404, a server that ignores Range, not a tar, corrupt or
 # truncated gzip, a corrupt zstd frame, a bad mount point. It never leaves a
-# mount behind.
+# mount behind. An unknown or malformed option is named before any request
+# (the nginx log stays as it was).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 fx=$(fixture_dir)
@@ -51,6 +52,29 @@ expect_refusal "corrupt gzip" "$NGINX_URL/flipped.tar.gz" "gzip.*offset [0-9]+"
 expect_refusal "corrupt zstd" "$NGINX_URL/flipped.tar.zst" "zstd.*offset [0-9]+"
 expect_refusal "missing local file" "$TEST_TMP/nope.tar.gz" "No such file|not found|cannot open"
 expect_refusal "bad option" "$NGINX_URL/notatar.tar.gz" "cache_mem" -o cache_mem=lots
+# Bad options are refused before any request: nothing reaches nginx.
+expect_no_request() { # what url regex [sffs options...]
+	local before after
+	before=$(nginx_requests)
+	expect_refusal "$@"
+	sleep 0.2 # nginx logs a request once it is answered
+	after=$(nginx_requests)
+	[ "$after" = "$before" ] ||
+		fail "$1: $((after - before)) requests reached nginx: $(tail -n $((after - before)) "$NGINX_LOG")"
+}
+expect_no_request "unknown option" "$NGINX_URL/flipped.tar.gz" \
+	"unknown option.*cache_size=2G" -o cache_size=2G
+expect_no_request "unknown option, catalog" "$NGINX_URL/" \
+	"unknown option.*cache_size=2G" -o versions=1.0,toolchains=x -o cache_size=2G
+expect_no_request "malformed size" "$NGINX_URL/flipped.tar.gz" \
+	"bad readahead value 'lots'" -o readahead=lots
+expect_no_request "malformed number" "$NGINX_URL/flipped.tar.gz" \
+	"invalid parameter.*timeout=soon" -o timeout=soon
+expect_no_request "malformed seconds, catalog" "$NGINX_URL/" \
+	"bad release_after value 'soon'" -o versions=1.0,toolchains=x -o release_after=soon
+expect_no_request "malformed verify" "$NGINX_URL/flipped.tar.gz" \
+	"bad verify value 'maybe'" -o verify=maybe
+
 step "bad mount point"
 out=$("$SFFS_BIN" -o cache_dir=none "$NGINX_URL/$FIXTURE_NAME.tar.gz" "$TEST_TMP/no/such/dir" 2>&1) &&
 	fail "mounting on a missing directory succeeded"

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xattr.c - extended attributes: the mount's root describes its artifact
+ * (or, in a catalog, the catalog's counters) and each attached artifact's
+ * root describes that artifact. Nothing else has any.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fs.h"
+
+#define XATTR_PREFIX "user.sffs."
+
+/* The catalog's root has stats only: keep it at index 2. */
+static const char *const xattr_names[] = {
+    XATTR_PREFIX "url", XATTR_PREFIX "identity", XATTR_PREFIX "stats",
+    XATTR_PREFIX "signer", XATTR_PREFIX "verified"};
+#define XATTR_CATALOG_FIRST 2
+#define XATTR_CATALOG_END 3
+
+static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
+			 char *buf, size_t len)
+{
+	struct fetch *f = archive_fetch(ar);
+	struct archive_stats as;
+	struct fetch_stats fst;
+
+	if (!strcmp(name, xattr_names[0]))
+		return snprintf(buf, len, "%s", fetch_url(f));
+	if (!strcmp(name, xattr_names[1]))
+		return snprintf(buf, len, "size=%" PRIu64 " %s", fetch_size(f),
+				fetch_identity(f));
+	/* signer: the fingerprint that verified it ("" if none) */
+	if (!strcmp(name, xattr_names[3]))
+		return snprintf(buf, len, "%s",
+				strchrnul(archive_signer(ar), ':') +
+				    !!*archive_signer(ar));
+	if (!strcmp(name, xattr_names[4]))
+		return snprintf(buf, len, "%s",
+				*archive_signer(ar) ? "yes" : "no");
+	if (strcmp(name, xattr_names[2]))
+		return -ENODATA;
+	archive_get_stats(ar, &as);
+	fetch_get_stats(f, &fst);
+	return snprintf(buf, len,
+			"requests=%" PRIu64 " bytes=%" PRIu64
+			" retries=%" PRIu64 " spans_loaded=%" PRIu64
+			" verify_fail=%" PRIu64 " cache_hits=%" PRIu64
+			" cache_misses=%" PRIu64 " cache_bytes=%" PRIu64
+			" blocks_fetched=%" PRIu64 " block_requests=%" PRIu64
+			" block_bytes=%" PRIu64 " block_hits=%" PRIu64
+			" blocks_prefetched=%" PRIu64 " block_errors=%" PRIu64
+			" block_mem=%" PRIu64 " windows_loaded=%" PRIu64
+			" window_mem=%" PRIu64 " reads_cached=%" PRIu64
+			" reads_queued=%" PRIu64 " reads_sync=%" PRIu64
+			" read_errors=%" PRIu64 " reads_interrupted=%" PRIu64
+			" index_mem=%zu members=%" PRIu32 "\n",
+			fst.requests, fst.bytes, fst.retries, as.spans_loaded,
+			as.verify_fail, as.cache.hits, as.cache.misses,
+			as.cache.bytes, as.blocks.fetched, as.blocks.requests,
+			as.blocks.bytes, as.blocks.hits, as.blocks.prefetched,
+			as.blocks.errors, as.blocks.mem, as.windows_loaded,
+			as.window_mem, (uint64_t)atomic_load(&fs->rd.fast),
+			(uint64_t)atomic_load(&fs->rd.queued),
+			(uint64_t)atomic_load(&fs->rd.sync),
+			(uint64_t)atomic_load(&fs->rd.errors),
+			(uint64_t)atomic_load(&fs->rd.interrupted),
+			as.index_mem, tree_count(archive_tree(ar)));
+}
+
+static int catalog_xattr(struct fs *fs, const char *name, char *buf, size_t len)
+{
+	struct catalog_stats cs;
+
+	if (strcmp(name, xattr_names[2]))
+		return -ENODATA;
+	catalog_get_stats(fs->cat, &cs);
+	return snprintf(buf, len,
+			"known=%" PRIu64 " attached=%" PRIu64
+			" attaches=%" PRIu64 " attach_failures=%" PRIu64
+			" releases=%" PRIu64 " list_requests=%" PRIu64
+			" probe_requests=%" PRIu64 " probes_found=%" PRIu64
+			" reads_cached=%" PRIu64 " reads_queued=%" PRIu64
+			" read_errors=%" PRIu64 "\n",
+			cs.known, cs.attached, cs.attaches, cs.attach_failures,
+			cs.releases, cs.list_requests, cs.probe_requests,
+			cs.probes_found, (uint64_t)atomic_load(&fs->rd.fast),
+			(uint64_t)atomic_load(&fs->rd.queued),
+			(uint64_t)atomic_load(&fs->rd.errors));
+}
+
+/* An attached artifact's root in a catalog: its attributes, through a
+ * reference taken and given back here. Never attaches. */
+static int artroot_xattr(struct fs *fs, struct catalog_entry *e,
+			 const char *name, char *buf, size_t len)
+{
+	struct archive *ar;
+	int n;
+
+	if (catalog_peek(fs->cat, e, &ar))
+		return -ENODATA;
+	n = archive_xattr(fs, ar, name, buf, len);
+	catalog_put(fs->cat, e);
+	return n;
+}
+
+/* The mount root (the artifact, or the catalog's counters) and, in a
+ * catalog, each attached artifact's root; every other inode has none.
+ * Whatever fs_resolve holds (a node inode holds its archive) is given
+ * back on every path: getfattr, cp -a and rsync -X must not pin an
+ * artifact. */
+static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name,
+		       char *buf, size_t len)
+{
+	struct fs_ref r;
+	int n = -ENODATA;
+
+	if (!fs->cat)
+		return ino == FUSE_ROOT_ID
+			   ? archive_xattr(fs, fs->ar, name, buf, len)
+			   : -ENODATA;
+	if (ino == FS_INO_ROOT)
+		return catalog_xattr(fs, name, buf, len);
+	if (fs_resolve(fs, ino, &r))
+		return -ENODATA;
+	if (r.kind == FS_ARTROOT)
+		n = artroot_xattr(fs, r.e, name, buf, len);
+	fs_unref(fs, &r);
+	return n;
+}
+
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char buf[2048];
+	int n =
+	    xattr_value(fuse_req_userdata(req), ino, name, buf, sizeof(buf));
+
+	if (n >= (int)sizeof(buf))
+		n = (int)sizeof(buf) - 1;
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else if ((size_t)n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	char buf[256];
+	size_t i, n = 0, first = 0;
+	size_t end = sizeof(xattr_names) / sizeof(*xattr_names);
+
+	if (fs->cat && ino == FS_INO_ROOT) {
+		first = XATTR_CATALOG_FIRST;
+		end = XATTR_CATALOG_END;
+	}
+	if (ino == FUSE_ROOT_ID ||
+	    (fs->cat && (ino & ~0xfffffffull) == FS_INO_ARTROOT)) {
+		for (i = first; i < end; i++) {
+			memcpy(buf + n, xattr_names[i],
+			       strlen(xattr_names[i]) + 1);
+			n += strlen(xattr_names[i]) + 1;
+		}
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, n);
+}
