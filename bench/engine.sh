@@ -477,8 +477,9 @@ part_rss() {
 		log "rss run $r: $files files read in $secs s; VmHWM ${HWM[-1]} MiB, VmRSS ${RSS[-1]} MiB; holds ${HELD[-1]}"
 		sffs_unmount "$mnt"
 	done
-	local hwm_mb
-	hwm_mb=$(awk -v m="$(median "${HWM[@]}")" 'BEGIN { printf "%.1f", m * 1.048576 }')
+	local hwm_mib hwm_mb
+	hwm_mib=$(median "${HWM[@]}")
+	hwm_mb=$(awk -v m="$hwm_mib" 'BEGIN { printf "%.1f", m * 1.048576 }')
 	cat <<EOF
 ## 3. Memory after reading every file once (rss)
 
@@ -490,7 +491,10 @@ run; $RUNS runs (min / median / max). Held: what \`user.sffs.stats\` counts (fir
 
 | peak RSS (VmHWM) MiB | final RSS (VmRSS) MiB | read everything s | target | |
 |---:|---:|---:|---|---|
-| $(stats3 "${HWM[@]}") | $(stats3 "${RSS[@]}") | $(stats3 "${SECS[@]}") | peak ≤ 96 MB ($hwm_mb MB) | $(verdict "$hwm_mb" le 96) |
+| $(stats3 "${HWM[@]}") | $(stats3 "${RSS[@]}") | $(stats3 "${SECS[@]}") | peak ≤ 96 | $(verdict "$hwm_mib" le 96) |
+
+The target's 96 is read in MiB here: the issue's figures (103 and 111) are bench/rss.sh's, whose
+"MB" are KiB / 1024. In 10^6 bytes the median peak is $hwm_mb MB.
 
 EOF
 }
