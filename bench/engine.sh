@@ -162,7 +162,12 @@ built_from() {
 	src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' \
 		"$(dirname "$SFFS_BIN")/CMakeCache.txt" 2>/dev/null) || true
 	if [ -n "$src" ] && git -C "$src" rev-parse --short HEAD >/dev/null 2>&1; then
-		echo "commit $(git -C "$src" rev-parse --short HEAD)$(git -C "$src" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
+		echo -n "the tree at commit $(git -C "$src" rev-parse --short HEAD)"
+		git -C "$src" diff --quiet HEAD 2>/dev/null || echo -n " (with uncommitted changes)"
+		# a build directory is not rebuilt when its tree moves on
+		[ "$(git -C "$src" log -1 --format=%ct)" -le "$(stat -c %Y "$SFFS_BIN")" ] ||
+			echo -n " (but the binary is older than that commit: built $(date -u -d "@$(stat -c %Y "$SFFS_BIN")" '+%Y-%m-%d %H:%M UTC'))"
+		echo
 	else
 		echo "an unknown commit"
 	fi
