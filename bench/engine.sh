@@ -227,7 +227,11 @@ print("%s %.3f" % (r, time.monotonic() - t0), flush=True)'
 catalog20_tree() {
 	local fx=$1 src key dir i v f
 	src=$fx/$FIXTURE_NAME.tar.gz
-	key=$( (stat -L -c '%s %Y' "$src" && sha256sum <"$SFFS_INDEX" && sha256sum <"${BASH_SOURCE[0]}") |
+	# 20 copies and 20 indexing passes: refuse the big fixture
+	[ "$(stat -L -c %s "$src")" -le 200000000 ] ||
+		fail "catalog20 copies its fixture 20 times: give a small one (--catalog-fixture, e.g. make-fixture.sh without --filler)"
+	# v1: the layout below (change it when the layout changes)
+	key=$( (echo v1 && stat -L -c '%s %Y' "$src" && sha256sum <"$SFFS_INDEX") |
 		sha256sum | cut -c1-16)
 	dir=$WORK/catalog20-$key
 	if [ -f "$dir/done" ]; then
@@ -551,11 +555,12 @@ part_stream() {
 
 # ---- 5. sinfo -----------------------------------------------------------------------
 
-# sqfs_image EXTRACT: a squashfs image of EXTRACT (run.sh's options), kept
-# in WORK; prints its path.
+# sqfs_image FIXTURE: a squashfs image of FIXTURE/extract (run.sh's
+# options), kept in WORK while the fixture's .tar.gz (size, mtime) is the
+# same; prints its path.
 sqfs_image() {
-	local ex=$1 key img
-	key=$( (stat -c '%Y' "$ex" && du -s --apparent-size "$ex") | sha256sum | cut -c1-16)
+	local ex=$1/extract key img
+	key=$(stat -L -c 'sqfs %s %Y' "$1/$FIXTURE_NAME.tar.gz" | sha256sum | cut -c1-16)
 	img=$WORK/sqfs-$key/$FIXTURE_NAME.sqfs
 	if [ ! -s "$img" ]; then
 		mkdir -p "$(dirname "$img")"
@@ -590,7 +595,7 @@ part_sinfo() {
 	ln -s "$idx" "$www/$FIXTURE_NAME.tar.gz.sfidx"
 	if [ "$SQUASHFS" = 1 ]; then
 		require_tool mksquashfs httpdirfs squashfuse_ll
-		img=$(sqfs_image "$fx/extract")
+		img=$(sqfs_image "$fx")
 		ln -s "$img" "$www/sqfs/$FIXTURE_NAME.sqfs"
 	fi
 	NGINX_AUTOINDEX=on nginx_start "$www"
