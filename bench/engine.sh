@@ -371,7 +371,11 @@ part_slowattach() {
 		# host can take that long to start python)
 		wait_until 30 test -e "$d/int-ready.$r" || log "the lookup to interrupt did not start"
 		sleep 1
-		[ ! -s "$d/int.$r" ] || log "the lookup to interrupt ended before the signal: $(cat "$d/int.$r")"
+		local early=0
+		if [ -s "$d/int.$r" ]; then
+			early=1
+			log "the lookup to interrupt ended before the signal: $(cat "$d/int.$r")"
+		fi
 		tint=$(now)
 		kill -INT "$ipid" 2>/dev/null || true
 		# its end, noticed apart from what follows (a zombie counts as ended)
@@ -403,7 +407,9 @@ part_slowattach() {
 		wait "$watcher" 2>/dev/null || true
 		tend=$(cat "$d/int-end.$r" 2>/dev/null || now)
 		INT+=("$(elapsed "$tint" "$tend")")
-		if [ "$rc" -eq 130 ] || [ ! -s "$d/int.$r" ]; then
+		if [ "$early" = 1 ]; then
+			INT_RES+=("ended-before-the-signal")
+		elif [ "$rc" -eq 130 ] || [ ! -s "$d/int.$r" ]; then
 			INT_RES+=("killed(rc=$rc)")
 		else
 			INT_RES+=("$(cut -d' ' -f1 "$d/int.$r")")
@@ -458,7 +464,7 @@ FUSE lookups (lookups of one name would wait on one). $RUNS runs (min / median /
 | measured | min / median / max | outcomes | target | |
 |---|---|---|---|---|
 | 12 parallel lookups inside 41.01: until the last ended | $(stats3 "${LK[@]}") s | $(printf '%s\n' "${LK_RES[@]}" | sort | uniq -c | awk '{ c = $1; $1 = ""; printf "%s%s in %d run(s)", sep, substr($0, 2), c; sep = "; " }') | ≤ 7 s | $(verdict "$lk_m" le 7) |
-| the lookup sent SIGINT: from the signal to its end | $(stats3 "${INT[@]}") s | $(printf '%s\n' "${INT_RES[@]}" | sort | uniq -c | awk '{ printf "%s%s×%s", sep, $1, $2; sep = " " }') | ≤ 2 s | $(verdict "$int_m" le 2) |
+| the lookup sent SIGINT: from the signal to its end | $(stats3 "${INT[@]}") s | $(printf '%s\n' "${INT_RES[@]}" | sort | uniq -c | awk '{ printf "%s%s×%s", sep, $1, $2; sep = " " }') | ≤ 2 s | $(case " ${INT_RES[*]} " in *" ended-before-the-signal "*) echo "not measured: the attach ended first (slower --attach-rate)" ;; *) verdict "$int_m" le 2 ;; esac) |
 | meanwhile \`ls -l\` of 41.02's view/bin | $(stats3 "${LS[@]}") s | | ≤ 2 s | $(verdict "$ls_m" le 2) |
 | meanwhile the slowest of 5 cold reads of 41.02 | $(stats3 "${RD[@]}") s | | ≤ 2 s | $(verdict "$rd_m" le 2) |
 | a later lookup (run 1, retried until the attach is done) | ${LATER[0]:-not measured} | | succeeds | $(case ${LATER[0]:-} in succeeded*) echo met ;; *) echo missed ;; esac) |
