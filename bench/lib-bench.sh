@@ -120,3 +120,33 @@ mb() {
 rate() {
 	awk -v b="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", b / 1e6 / s; else print "-" }'
 }
+
+# slowlink_start TARGET_URL DELAY_MS [RATE]: tests/lib/slowlink.py (a
+# threaded blocking proxy, the second kind beside delayproxy.py) in front
+# of TARGET_URL's host and port, DELAY_MS added to every request, each
+# connection's answers paced to RATE bytes/s (default 0: unlimited; 16M =
+# 16 MiB/s). Sets the same PROXY_URL and PROXY_PID as proxy_start (no
+# control file: it has no stall or reset mode); stopped on exit.
+slowlink_start() {
+	local url=$1 delay=$2 rate=${3:-0} rest hostport port dir
+	case $url in
+	http://*) ;;
+	*) fail "slowlink_start: not an http URL: $url" ;;
+	esac
+	rest=${url#http://}
+	hostport=${rest%%/*}
+	dir=$(mktemp -d "$TEST_TMP/slowlink.XXXXXX")
+	PROXY_LOG=$dir/proxy.log
+	python3 "$SFFS_SRC/tests/lib/slowlink.py" --target "$hostport" \
+		--delay-ms "$delay" --rate "$rate" \
+		--max-seconds "${PROXY_MAX_SECONDS:-3600}" >"$dir/port" 2>"$PROXY_LOG" &
+	PROXY_PID=$!
+	cleanup_push "kill_pid $PROXY_PID"
+	if ! wait_until 10 test -s "$dir/port"; then
+		cat "$PROXY_LOG" >&2 || true
+		fail "slowlink did not start"
+	fi
+	port=$(head -n 1 "$dir/port")
+	PROXY_URL=http://127.0.0.1:$port${rest:${#hostport}}
+	log "slowlink: $PROXY_URL -> $hostport, +${delay} ms per request, answers at ${rate} B/s per connection (0: unlimited)"
+}

@@ -9,7 +9,9 @@
 #   --out FILE   also write the table (Markdown) to FILE
 #
 # Environment: DELAYS (ms per request, default "0 20"), RUNS (runs of each
-# way per delay, default 3; medians are reported), SFFS_BENCH_WORK (where
+# way per delay, default 3; medians are reported), STREAM_PROXY (delayproxy,
+# the default: tests/lib/delayproxy.py, asyncio; or slowlink:
+# tests/lib/slowlink.py, threaded and blocking), SFFS_BENCH_WORK (where
 # the tarball is built once and kept; default
 # ${TMPDIR:-/tmp}/sffs-bench-stream), SFFS_BIN, SFFS_INDEX (default
 # $SFFS_BUILD/sffs, $SFFS_BUILD/sffs-index; SFFS_BUILD default <source>/build),
@@ -41,6 +43,11 @@ while [ $# -gt 0 ]; do
 done
 DELAYS=${DELAYS:-0 20}
 RUNS=${RUNS:-3}
+STREAM_PROXY=${STREAM_PROXY:-delayproxy}
+case $STREAM_PROXY in
+delayproxy | slowlink) ;;
+*) echo "STREAM_PROXY must be delayproxy or slowlink, not '$STREAM_PROXY'" >&2; exit 2 ;;
+esac
 
 # shellcheck source=../tests/lib/common.sh
 source "$SFFS_SRC/tests/lib/common.sh"
@@ -233,7 +240,11 @@ bench_delay() {
 	local d=$1 i t0 cr sr
 	step "delay $d ms"
 	t0=$(now)
-	proxy_start "$NGINX_URL" "$d"
+	if [ "$STREAM_PROXY" = slowlink ]; then
+		slowlink_start "$NGINX_URL" "$d"
+	else
+		proxy_start "$NGINX_URL" "$d"
+	fi
 	CURL_RATES=() SFFS_RATES=() SFFS_REQS=() SFFS_MB=() SFFS_HWM=() NGINX_REQS=()
 	for ((i = 1; i <= RUNS; i++)); do
 		run_curl "$d" "$i"
@@ -252,7 +263,7 @@ report() {
 
 \`big\`: $(mb "$BIG_SIZE") MB of alternating 1 MiB pieces of random bytes and text,
 in a single-member \`.tar.gz\` (gzip -6 -n) of $(mb "$GZ_SIZE") MB ($(mb "$TAR_SIZE") MB of tar),
-with a published index. nginx on 127.0.0.1 behind tests/lib/delayproxy.py,
+with a published index. nginx on 127.0.0.1 behind tests/lib/$STREAM_PROXY.py,
 which holds every client->server chunk (so every request) for the delay.
 Medians of $RUNS runs. Host: $(nproc) cores, Linux $(uname -r); load average
 (1 min) at start $LOAD_START, at end $(cut -d' ' -f1 /proc/loadavg). Measured
