@@ -23,27 +23,49 @@
 
 /* ---- attach and release --------------------------------------------- */
 
-/* Frees e's archive if released and unused. Called with e->lock held;
- * returns with it released. */
+struct release {
+	struct opened o;
+	struct catalog_entry *e;
+};
+
+/* Closing an archive joins its threads and gives memory back: never in
+ * the kernel's forget path, always on a catalog thread. */
+static void release_job(struct catalog *c, void *arg)
+{
+	struct release *r = arg;
+
+	artifact_close(&r->o);
+	/* give the freed index, tree and spare chunks back to the system */
+	cache_trim(c->cache);
+	malloc_trim(0);
+	atomic_fetch_add(&c->releases, 1);
+	log_info("%s/%s released", r->e->version, r->e->toolchain);
+	free(r);
+}
+
+/* Frees e's archive if released and unused (on a catalog thread). Called
+ * with e->lock held; returns with it released. */
 static void unlock_maybe_free(struct catalog *c, struct catalog_entry *e)
 {
-	struct opened o;
+	struct release *r;
 
 	if (!e->o.ar || !e->releasing || e->nlookup || e->active) {
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
-	o = e->o;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		pthread_mutex_unlock(&e->lock); /* freed at a later put */
+		return;
+	}
+	r->o = e->o;
+	r->e = e;
 	memset(&e->o, 0, sizeof(e->o));
 	e->releasing = false;
 	pthread_cond_broadcast(&e->changed);
 	pthread_mutex_unlock(&e->lock);
-	artifact_close(&o);
-	/* give the freed index, tree and spare chunks back to the system */
-	cache_trim(c->cache);
-	malloc_trim(0);
-	atomic_fetch_add(&c->releases, 1);
-	log_info("%s/%s released", e->version, e->toolchain);
+	if (cat_submit(c, release_job, r) < 0)
+		release_job(c, r); /* no catalog thread: here, as before */
 }
 
 static double secs(uint64_t ns)
@@ -73,52 +95,88 @@ static int package_root(struct catalog_entry *e, struct opened *o)
 	return 0;
 }
 
-int catalog_attach(struct catalog *c, struct catalog_entry *e,
-		   struct archive **ar, uint32_t *epoch)
+bool cat_integrity_err(int rc)
 {
+	return rc == -EBADMSG || rc == -EKEYREJECTED;
+}
+
+uint64_t cat_deadline(struct catalog *c)
+{
+	unsigned t =
+	    c->o.ao.timeout_s ? c->o.ao.timeout_s : ARCHIVE_DEFAULT_TIMEOUT;
+
+	return now_ns() + (uint64_t)t * 1000000000u;
+}
+
+/* When a failed attach may be tried again: an integrity failure after
+ * attach_retry_s; a network one after attach_retry_s doubled per failure
+ * in a row, capped, with +-25% jitter so that nodes spread out. */
+static uint64_t retry_after_ns(struct catalog *c, struct catalog_entry *e,
+			       int rc)
+{
+	uint64_t base = (uint64_t)c->o.attach_retry_s * 1000000000u;
+	uint64_t cap = (uint64_t)CAT_BACKOFF_CAP_S * 1000000000u, d, r;
+	unsigned k = e->fails > 1 ? e->fails - 1 : 0;
+
+	if (cat_integrity_err(rc) || !base)
+		return base;
+	if (cap < base)
+		cap = base;
+	d = k >= 16 || (base << k) > cap ? cap : base << k;
+	r = now_ns() ^ ((uint64_t)e->id * 0x9e3779b97f4a7c15ull);
+	r ^= r >> 29;
+	r *= 0xbf58476d1ce4e5b9ull;
+	r ^= r >> 32;
+	return d - d / 4 + r % (d / 2 + 1);
+}
+
+/* The attach has failed with rc: noted, logged, and (integrity only) the
+ * package hidden. Caller holds e->lock. */
+static void attach_failed(struct catalog *c, struct catalog_entry *e, int rc,
+			  bool package)
+{
+	uint64_t after;
+
+	e->fail_err = rc;
+	e->fails = cat_integrity_err(rc) ? 0 : e->fails + 1;
+	after = retry_after_ns(c, e, rc);
+	e->retry_ns = now_ns() + after;
+	atomic_fetch_add(&c->attach_failures, 1);
+	/* logged under the lock: a listing may replace url after it */
+	log_err("cannot attach %s%s%s (%s): %s; retried after %.1f s",
+		e->version, e->toolchain[0] ? "/" : "", e->toolchain, e->url,
+		strerror(-rc), secs(after));
+	/* only a tarball that fails its checks hides its package (until a
+	 * listing shows it again); the network's errors hide nothing */
+	if (package && cat_integrity_err(rc)) {
+		cat_set_present(c, e, false);
+		log_warn("package %s hidden: its tarball %s failed its "
+			 "checks (%s)",
+			 e->version, e->url, strerror(-rc));
+	}
+}
+
+/* The attach itself, on a catalog thread: e->attaching was set by the
+ * one who queued it; the waiters are woken when it ends. */
+static void attach_job(struct catalog *c, void *arg)
+{
+	struct catalog_entry *e = arg;
 	struct open_cfg oc = c->o.oc;
 	struct archive_opts ao = c->o.ao;
 	struct opened o;
-	uint64_t t0;
-	int rc;
+	uint64_t t0 = now_ns();
+	int rc = -ECANCELED;
 
 	pthread_mutex_lock(&e->lock);
-	for (;;) {
-		if (e->o.ar) {
-			e->active++;
-			e->releasing = false;
-			e->last_used_ns = now_ns();
-			*ar = e->o.ar;
-			*epoch = e->epoch;
-			pthread_mutex_unlock(&e->lock);
-			return 0;
-		}
-		if (!e->attaching)
-			break;
-		pthread_cond_wait(&e->changed, &e->lock);
-	}
-	if (e->fail_ns && now_ns() - e->fail_ns <
-			      (uint64_t)c->o.attach_retry_s * 1000000000u) {
-		rc = e->fail_err;
-		pthread_mutex_unlock(&e->lock);
-		return rc;
-	}
-	/* a package a listing is still filling in is not there yet */
-	if (!e->url || ((c->flat || e->parent) && !e->has_sha)) {
-		pthread_mutex_unlock(&e->lock);
-		return -ENOENT;
-	}
-	e->attaching = true;
-	/* stable while attaching: cat_set_package leaves them alone */
+	/* stable while attaching: set_package leaves them alone */
 	oc.source = e->url;
 	oc.expect_sha256 = e->has_sha ? e->sha256 : NULL;
 	pthread_mutex_unlock(&e->lock);
-
-	t0 = now_ns();
 	oc.quiet = true;
 	ao.cache = c->cache;
 	ao.wcache = c->wcache;
-	rc = artifact_open(&oc, &ao, &o);
+	if (!cat_stopping(c))
+		rc = artifact_open(&oc, &ao, &o);
 	if (!rc && oc.expect_sha256)
 		rc = package_root(e, &o);
 
@@ -126,58 +184,119 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
 	e->attaching = false;
 	pthread_cond_broadcast(&e->changed);
 	if (rc) {
-		e->fail_err = rc;
-		e->fail_ns = now_ns();
-		atomic_fetch_add(&c->attach_failures, 1);
-		/* logged under the lock: a listing may replace url after it */
-		log_err("cannot attach %s%s%s (%s): %s; retried after %u s",
-			e->version, e->toolchain[0] ? "/" : "", e->toolchain,
-			e->url, strerror(-rc), c->o.attach_retry_s);
-		/* a package whose tarball fails its checks is not shown (until
-		 * a listing shows it again); the network's errors hide nothing
-		 */
-		if (oc.expect_sha256 && rc != -ETIMEDOUT &&
-		    rc != -ECONNREFUSED && rc != -EHOSTUNREACH &&
-		    rc != -ENOMEM) {
-			atomic_store(&e->present, false);
-			log_warn("package %s hidden: its tarball %s failed its "
-				 "checks (%s)",
-				 e->version, e->url, strerror(-rc));
-		}
+		attach_failed(c, e, rc, oc.expect_sha256 != NULL);
 		pthread_mutex_unlock(&e->lock);
-		return rc;
+		return;
 	}
 	e->o = o;
 	e->epoch = (e->epoch + 1) & 0xff;
-	e->active = 1;
+	/* no reference yet: each waiter takes its own; unused, the reaper
+	 * releases it after release_after_s */
+	e->active = 0;
 	e->nlookup = 0;
 	e->releasing = false;
-	e->fail_ns = 0;
+	e->retry_ns = 0;
+	e->fails = 0;
 	e->last_used_ns = now_ns();
-	*ar = e->o.ar;
-	*epoch = e->epoch;
 	pthread_mutex_unlock(&e->lock);
 	atomic_fetch_add(&c->attaches, 1);
 	log_info("%s%s%s attached in %.2f s (%s%s%s, %" PRIu32 " inodes)",
 		 e->version, e->toolchain[0] ? "/" : "", e->toolchain,
 		 secs(now_ns() - t0), o.how, o.signer[0] ? ", signed by " : "",
 		 o.signer, tree_count(archive_tree(o.ar)));
+}
+
+/* Queues e's attach unless its last failure is too recent. Called and
+ * returns with e->lock held. 0 (attaching), or -errno. */
+static int attach_start(struct catalog *c, struct catalog_entry *e)
+{
+	if (e->retry_ns && now_ns() < e->retry_ns)
+		return e->fail_err;
+	/* a package a listing is still filling in is not there yet */
+	if (!e->url || ((c->flat || e->parent) && !e->has_sha))
+		return -ENOENT;
+	e->attaching = true;
+	if (cat_submit(c, attach_job, e) < 0) {
+		/* no catalog thread to be had: this one attaches */
+		pthread_mutex_unlock(&e->lock);
+		attach_job(c, e);
+		pthread_mutex_lock(&e->lock);
+	}
 	return 0;
 }
 
-/* Not yet on its own thread: waits as catalog_attach does. */
+/* Takes an active reference on the attached archive. Holds e->lock. */
+static void take_locked(struct catalog_entry *e, struct archive **ar,
+			uint32_t *epoch)
+{
+	e->active++;
+	e->releasing = false;
+	e->last_used_ns = now_ns();
+	*ar = e->o.ar;
+	if (epoch)
+		*epoch = e->epoch;
+}
+
 int catalog_attach_wait(struct catalog *c, struct catalog_entry *e,
 			uint64_t deadline_ns, const atomic_bool *cancel,
 			struct archive **ar, uint32_t *epoch)
 {
-	(void)deadline_ns;
-	(void)cancel;
-	return catalog_attach(c, e, ar, epoch);
+	int rc;
+
+	if (!deadline_ns)
+		deadline_ns = cat_deadline(c);
+	pthread_mutex_lock(&e->lock);
+	e->waiters++;
+	atomic_fetch_add(&c->nwaiters, 1);
+	for (;;) {
+		if (e->o.ar) {
+			take_locked(e, ar, epoch);
+			rc = 0;
+			break;
+		}
+		if (cancel && atomic_load(cancel)) {
+			rc = -EINTR;
+			break;
+		}
+		if (!e->attaching) {
+			rc = attach_start(c, e);
+			if (rc)
+				break;
+			continue;
+		}
+		rc = cat_wait_locked(e, deadline_ns);
+		if (rc)
+			break; /* -ETIMEDOUT: the attach goes on */
+	}
+	e->waiters--;
+	atomic_fetch_sub(&c->nwaiters, 1);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+int catalog_attach(struct catalog *c, struct catalog_entry *e,
+		   struct archive **ar, uint32_t *epoch)
+{
+	return catalog_attach_wait(c, e, 0, NULL, ar, epoch);
 }
 
 void catalog_wake(struct catalog *c)
 {
-	(void)c;
+	size_t n, i;
+
+	if (!atomic_load(&c->nwaiters))
+		return;
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < n && atomic_load(&c->nwaiters); i++) {
+		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
+
+		pthread_mutex_lock(&e->lock);
+		if (e->waiters)
+			pthread_cond_broadcast(&e->changed);
+		pthread_mutex_unlock(&e->lock);
+	}
 }
 
 /* An active reference if attached (of generation epoch, unless any). */

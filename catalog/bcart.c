@@ -22,52 +22,49 @@
 
 /* ---- an artifact's buildcaches ----------------------------------- */
 
-/* Caller holds c->lock. */
+/* Caller holds c->lock. O(1): by "<art id>:<name>". */
 static struct catalog_entry *find_pkg_locked(struct catalog *c,
 					     const struct catalog_entry *art,
 					     const char *name)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (c->ents[i]->parent == art &&
-		    !strcmp(c->ents[i]->version, name))
-			return c->ents[i];
-	return NULL;
+	char key[CAT_KEY_MAX];
+
+	snprintf(key, sizeof(key), "%" PRIu32 ":%s", art->id, name);
+	return cat_by_key_locked(c, key);
+}
+
+static struct catalog_entry *pkg_new(struct catalog_entry *art,
+				     const char *name)
+{
+	struct catalog_entry *e = cat_entry_alloc();
+
+	if (!e)
+		return NULL;
+	snprintf(e->version, sizeof(e->version), "%s", name);
+	snprintf(e->key, sizeof(e->key), "%" PRIu32 ":%s", art->id, name);
+	e->parent = art;
+	e->vidx = art->vidx;
+	return e;
 }
 
 /* A package of art's buildcaches found: the entry (made if new), or NULL
- * (ENOMEM). */
+ * (ENOMEM, or the table is full). */
 static struct catalog_entry *pkg_found(struct catalog *c,
 				       struct catalog_entry *art,
 				       const struct bc_package *p, unsigned gen)
 {
-	struct catalog_entry *e, *made = NULL, **ne;
+	struct catalog_entry *e, *made = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	e = find_pkg_locked(c, art, p->dir);
 	pthread_mutex_unlock(&c->lock);
 	if (!e) {
-		made = calloc(1, sizeof(*made));
+		made = pkg_new(art, p->dir);
 		if (!made)
 			return NULL;
-		pthread_mutex_init(&made->lock, NULL);
-		pthread_cond_init(&made->changed, NULL);
-		snprintf(made->version, sizeof(made->version), "%s", p->dir);
-		made->parent = art;
-		made->vidx = art->vidx;
 		pthread_mutex_lock(&c->lock);
 		e = find_pkg_locked(c, art, p->dir);
-		if (!e && c->n == c->cap && c->n < FS_ENTRY_LIMIT) {
-			ne = realloc(c->ents,
-				     (c->cap ? 2 * c->cap : 16) *
-					 sizeof(struct catalog_entry *));
-			if (ne) {
-				c->ents = ne;
-				c->cap = c->cap ? 2 * c->cap : 16;
-			}
-		}
-		if (!e && c->n < c->cap) {
-			made->id = (uint32_t)c->n;
-			c->ents[c->n++] = made;
+		if (!e && cat_add_locked(c, made)) {
 			e = made;
 			made = NULL;
 		}
@@ -79,20 +76,22 @@ static struct catalog_entry *pkg_found(struct catalog *c,
 	if (cat_set_package(e, p))
 		return NULL;
 	atomic_store(&e->seen, gen);
-	atomic_store(&e->present, true);
+	atomic_store(&e->missed, 0);
+	cat_set_present(c, e, true);
 	return e;
 }
 
 /* Lists art's buildcaches (each template under bc_base) into package
  * entries; a complete listing hides the packages it no longer shows. */
-static void list_buildcaches(struct catalog *c, struct catalog_entry *art,
+static bool list_buildcaches(struct catalog *c, struct catalog_entry *art,
 			     unsigned gen)
 {
 	struct catalog_vars v = {0};
 	struct bc_listing l;
 	char *rel, *base;
 	bool complete = true;
-	size_t i, k, n;
+	size_t i, k, n, found = 0;
+	int rc;
 
 	snprintf(v.version, sizeof(v.version), "%s", art->version);
 	snprintf(v.toolchain, sizeof(v.toolchain), "%s", art->toolchain);
@@ -110,16 +109,25 @@ static void list_buildcaches(struct catalog *c, struct catalog_entry *art,
 		}
 		free(rel);
 		atomic_fetch_add(&c->list_requests, 1);
-		if (bc_list(base, &c->o.oc.fo, (struct trust *)c->o.oc.trust,
-			    &l)) {
-			/* a missing cache is an empty one, not an error */
-			log_debug("%s/%s: no buildcache at %s", art->version,
-				  art->toolchain, base);
+		rc = bc_list(base, &c->o.oc.fo, (struct trust *)c->o.oc.trust,
+			     &l);
+		if (rc) {
+			/* a missing cache is an empty one; any other failure
+			 * (5xx, reset, 403) leaves the listing incomplete */
+			if (rc != -ENOENT)
+				complete = false;
+			log_debug("%s/%s: no buildcache at %s (%s)",
+				  art->version, art->toolchain, base,
+				  strerror(-rc));
 			free(base);
 			continue;
 		}
+		if (l.incomplete)
+			complete = false;
 		for (k = 0; k < l.n; k++)
-			if (!pkg_found(c, art, &l.pkgs[k], gen))
+			if (pkg_found(c, art, &l.pkgs[k], gen))
+				found++;
+			else
 				complete = false;
 		log_info("%s/%s: buildcache %s: %zu packages (%zu hidden)",
 			 art->version, art->toolchain, base, l.n, l.hidden);
@@ -129,37 +137,74 @@ static void list_buildcaches(struct catalog *c, struct catalog_entry *art,
 	pthread_mutex_lock(&c->lock);
 	n = c->n;
 	pthread_mutex_unlock(&c->lock);
-	for (i = 0; complete && i < n; i++) {
+	/* an empty listing hides nothing either */
+	for (i = 0; complete && found && i < n; i++) {
 		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
 
 		if (e->parent == art && atomic_load(&e->seen) != gen)
-			atomic_store(&e->present, false);
+			cat_missed(c, e);
 	}
+	return complete;
 }
 
-/* art's buildcaches listed, if never or longer than refresh_s ago; one
- * listing at a time, the others wait for it. */
-static void ensure_buildcaches(struct catalog *c, struct catalog_entry *art)
+static void bc_list_job(struct catalog *c, void *arg)
 {
-	uint64_t now = now_ns();
+	struct catalog_entry *art = arg;
+	uint64_t wait;
 	unsigned gen;
+	bool complete;
 
 	pthread_mutex_lock(&art->lock);
-	while (art->bc_listing)
-		pthread_cond_wait(&art->changed, &art->lock);
-	if (art->bc_listed_ns &&
-	    now - art->bc_listed_ns < (uint64_t)c->o.refresh_s * 1000000000u) {
-		pthread_mutex_unlock(&art->lock);
-		return;
-	}
-	art->bc_listing = true;
 	gen = ++art->bc_gen;
 	pthread_mutex_unlock(&art->lock);
-	list_buildcaches(c, art, gen);
+	complete = !cat_stopping(c) && list_buildcaches(c, art, gen);
+	/* an incomplete listing (the network failed) is redone soon */
+	wait = complete ? (uint64_t)c->o.refresh_s : c->o.attach_retry_s;
 	pthread_mutex_lock(&art->lock);
 	art->bc_listing = false;
 	art->bc_listed_ns = now_ns();
+	art->bc_next_ns = art->bc_listed_ns + wait * 1000000000u;
 	pthread_cond_broadcast(&art->changed);
+	pthread_mutex_unlock(&art->lock);
+}
+
+/* Waits on e->changed until deadline_ns. Caller holds e->lock. */
+int cat_wait_locked(struct catalog_entry *e, uint64_t deadline_ns)
+{
+	struct timespec ts = {
+	    .tv_sec = (time_t)(deadline_ns / 1000000000u),
+	    .tv_nsec = (long)(deadline_ns % 1000000000u),
+	};
+
+	if (now_ns() >= deadline_ns)
+		return -ETIMEDOUT;
+	return pthread_cond_timedwait(&e->changed, &e->lock, &ts) == ETIMEDOUT
+		   ? -ETIMEDOUT
+		   : 0;
+}
+
+/* art's buildcaches listed on a catalog thread, if never or longer than
+ * refresh_s ago; one listing at a time. Never listed yet: waits for it
+ * until the read deadline; otherwise answers from what is known while
+ * the listing goes on. */
+static void ensure_buildcaches(struct catalog *c, struct catalog_entry *art)
+{
+	uint64_t deadline = cat_deadline(c);
+	bool queued = false;
+
+	pthread_mutex_lock(&art->lock);
+	if (!art->bc_listing &&
+	    (!art->bc_listed_ns || now_ns() >= art->bc_next_ns)) {
+		art->bc_listing = true;
+		queued = true;
+	}
+	pthread_mutex_unlock(&art->lock);
+	if (queued && cat_submit(c, bc_list_job, art) < 0)
+		bc_list_job(c, art); /* no thread: this one lists */
+	pthread_mutex_lock(&art->lock);
+	while (art->bc_listing && !art->bc_listed_ns &&
+	       !cat_wait_locked(art, deadline))
+		;
 	pthread_mutex_unlock(&art->lock);
 }
 

@@ -201,6 +201,16 @@ static int setup_buildcaches(struct catalog *c, char *err, size_t errlen)
 	return 0;
 }
 
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 			    size_t errlen)
 {
@@ -212,6 +222,10 @@ struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 	}
 	c->o = *o;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->wlock, NULL);
+	pthread_cond_init(&c->wcond, NULL);
+	pthread_mutex_init(&c->plock, NULL);
+	cond_init_monotonic(&c->pcond);
 	err[0] = '\0';
 	if (setup_template(c, err, errlen) || setup_base(c, err, errlen) ||
 	    parse_names(c, 0, o->versions, err, errlen) ||
@@ -252,10 +266,20 @@ void cat_entry_free(struct catalog_entry *e)
 
 void catalog_free(struct catalog *c)
 {
+	struct cat_version *v, *tmp;
 	size_t i;
 
 	if (!c)
 		return;
+	/* queued releases run; queued attaches end at once */
+	cat_work_stop(c);
+	HASH_CLEAR(hh, c->by_key);
+	HASH_ITER(hh, c->by_version, v, tmp)
+	{
+		HASH_DEL(c->by_version, v);
+		free(v); /* its name is c->vers[v->vidx] */
+	}
+	free(c->vshown);
 	for (i = 0; i < c->n; i++)
 		cat_entry_free(c->ents[i]);
 	free(c->ents);
@@ -278,6 +302,10 @@ void catalog_free(struct catalog *c)
 	for (i = 0; i < c->nbc; i++)
 		free(c->bc_tmpl[i]);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->wlock);
+	pthread_cond_destroy(&c->wcond);
+	pthread_mutex_destroy(&c->plock);
+	pthread_cond_destroy(&c->pcond);
 	free(c);
 }
 

@@ -25,6 +25,8 @@
 #include "sffs/open.h"
 #include "sffs/trust.h"
 
+#include <uthash.h>
+
 #include "catalog_i.h"
 
 #define TEMPLATE_SEGMENTS_MAX 16
@@ -34,8 +36,21 @@
 #define LIST_REQUESTS_MAX 10000
 #define NEG_SLOTS 256
 #define NAMES_MAX 64 /* configured versions / toolchains */
-/* Entries at most: an id must fit the front end's inode numbers. */
+/* Entries at most: an id must fit the front end's inode numbers
+ * (FS_ID_MAX in fs/fs.h). */
 #define FS_ENTRY_LIMIT (1u << 23)
+/* The catalog's threads (work.c), at most. */
+#define CAT_WORKERS 6
+/* A network failure's attach back-off: attach_retry_s doubled per
+ * failure in a row, capped at this (or attach_retry_s when larger). */
+#define CAT_BACKOFF_CAP_S 10
+/* Probes: per lookup, in flight per process, begun per second. */
+#define CAT_PROBES_PER_LOOKUP 16
+#define CAT_PROBES_INFLIGHT 4
+#define CAT_PROBES_PER_S 32
+/* Key of an entry in c->by_key: "<version>/<toolchain>" for artifacts,
+ * "<parent id>:<name>" for the packages of an artifact's buildcaches. */
+#define CAT_KEY_MAX (2 * CATALOG_NAME_MAX + 16)
 
 struct catalog_entry {
 	uint32_t id, vidx;
@@ -52,20 +67,37 @@ struct catalog_entry {
 	 * artifacts and for the packages of layout=buildcache) */
 	struct catalog_entry *parent;
 	/* an artifact's buildcaches: listed when (guarded by lock) */
-	uint64_t bc_listed_ns;
+	uint64_t bc_listed_ns, bc_next_ns;
 	bool bc_listing;
 	unsigned bc_gen;
-	atomic_bool present;
-	atomic_uint seen;     /* the refresh that last found it */
+	atomic_bool present; /* set with cat_set_present */
+	atomic_uint seen;    /* the refresh that last found it */
+	atomic_uint missed;  /* complete listings in a row without it */
+	char key[CAT_KEY_MAX];
+	UT_hash_handle hh;    /* c->by_key, guarded by c->lock */
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t changed;
 	bool attaching, releasing;
 	struct opened o; /* o.ar set while attached */
 	uint32_t epoch;
 	uint64_t nlookup, active;
-	uint64_t last_used_ns, fail_ns;
+	uint64_t last_used_ns;
+	/* the last failed attach: its error, given until retry_ns; fails in
+	 * a row (network errors back off) */
+	uint64_t retry_ns;
 	int fail_err;
+	unsigned fails;
+	uint32_t waiters; /* in catalog_attach_wait */
 };
+
+/* A version name's index (c->by_version, guarded by c->lock). */
+struct cat_version {
+	char *name;
+	uint32_t vidx;
+	UT_hash_handle hh;
+};
+
+struct cat_job;
 
 struct neg_slot {
 	char key[2 * CATALOG_NAME_MAX + 2];
@@ -101,9 +133,36 @@ struct catalog {
 	char **vers; /* by vidx */
 	size_t nv, vcap;
 	struct neg_slot neg[NEG_SLOTS];
-	uint64_t refreshed_ns; /* 0: never */
-	bool refreshing;
-	atomic_uint gen; /* refreshes begun */
+	uint64_t refreshed_ns;	  /* 0: never */
+	uint64_t refresh_next_ns; /* a refresh is due then */
+	bool refreshing, refresh_queued;
+	atomic_uint gen;		/* refreshes begun */
+	struct catalog_entry *by_key;	/* guarded by lock */
+	struct cat_version *by_version; /* guarded by lock */
+	bool full_logged;		/* FS_ENTRY_LIMIT reached, said so */
+	/* versions shown (one entry present), by vidx, as of shown_gen;
+	 * presence bumps presence_gen (guarded by lock) */
+	bool *vshown;
+	size_t vshown_cap;
+	unsigned shown_gen;
+	const char *latest;
+	atomic_uint presence_gen;
+
+	/* work.c: the catalog's threads and their queue */
+	pthread_mutex_t wlock; /* guards these */
+	pthread_cond_t wcond;
+	struct cat_job *jobs, *jobs_tail;
+	size_t njobs, nworkers, wbusy;
+	bool wstop;
+	pthread_t workers[CAT_WORKERS];
+	atomic_uint nwaiters; /* in catalog_attach_wait, all entries */
+
+	/* probes: in flight and a token bucket (guarded by plock) */
+	pthread_mutex_t plock;
+	pthread_cond_t pcond;
+	unsigned pinflight;
+	double ptokens;
+	uint64_t prefill_ns;
 
 	atomic_uint_fast64_t attaches, attach_failures, releases;
 	atomic_uint_fast64_t list_requests, probe_requests, probes_found;
@@ -114,10 +173,33 @@ static inline uint64_t now_ns(void)
 	return fetch_now_ns();
 }
 
+/* work.c */
+/* Runs fn(c, arg) on a catalog thread. 0, or -ENOMEM, -ECANCELED
+ * (stopping), -EAGAIN (no thread could start): the caller runs it. */
+int cat_submit(struct catalog *c, void (*fn)(struct catalog *c, void *arg),
+	       void *arg);
+/* Runs what is queued, then joins the threads (catalog_free). */
+void cat_work_stop(struct catalog *c);
+bool cat_stopping(struct catalog *c);
+
 /* names.c */
+/* A zeroed entry with its lock and condition (CLOCK_MONOTONIC), or NULL. */
+struct catalog_entry *cat_entry_alloc(void);
+/* Shows or hides e, and tells the version tables when that changes. */
+void cat_set_present(struct catalog *c, struct catalog_entry *e, bool on);
+/* Adds e to the tables under key, with the next id; false when full
+ * (logged once) or out of memory. Caller holds c->lock. */
+bool cat_add_locked(struct catalog *c, struct catalog_entry *e);
+/* The entry of key, or NULL. Caller holds c->lock. */
+struct catalog_entry *cat_by_key_locked(struct catalog *c, const char *key);
+/* Is e in use (attached, attaching, or held by the kernel or a request)? */
+bool cat_in_use(struct catalog_entry *e);
+/* After a complete listing of generation gen: e was not in it. Hides e
+ * when idle and missing from two listings in a row. */
+void cat_missed(struct catalog *c, struct catalog_entry *e);
 /* Frees an entry that is in no table (or the whole catalog's). */
 void cat_entry_free(struct catalog_entry *e);
-/* (version, toolchain), or NULL. Caller holds c->lock. */
+/* (version, toolchain), or NULL. Caller holds c->lock. O(1). */
 struct catalog_entry *cat_find_locked(struct catalog *c, const char *version,
 				      const char *toolchain);
 /* base + the template expanded with v; malloc'd or NULL. */
@@ -129,8 +211,25 @@ struct catalog_entry *cat_entry_found(struct catalog *c,
 /* discover.c */
 /* A HEAD of the artifact (version, toolchain): 0 (exists), -ENOENT, or
  * another -errno (the server could not tell). */
-int cat_probe(struct catalog *c, const char *version, const char *toolchain);
+int cat_probe(struct catalog *c, const char *version, const char *toolchain,
+	      uint64_t deadline_ns);
 /* A package's blob url, digest and signer, from a listing. 0 or -ENOMEM. */
 int cat_set_package(struct catalog_entry *e, const struct bc_package *p);
+/* Waits for a probe slot (concurrency and rate) until deadline_ns: 0, or
+ * -ETIMEDOUT. cat_probe_done gives the slot back. */
+int cat_probe_admit(struct catalog *c, uint64_t deadline_ns);
+void cat_probe_done(struct catalog *c);
+
+/* bcart.c */
+/* Waits on e->changed until deadline_ns (CLOCK_MONOTONIC): 0 (woken), or
+ * -ETIMEDOUT. Caller holds e->lock. */
+int cat_wait_locked(struct catalog_entry *e, uint64_t deadline_ns);
+
+/* attach.c */
+/* Is rc an integrity failure (digest, signature, gzip/zstd check)? Only
+ * those hide a package or mark an artifact as failing its checks. */
+bool cat_integrity_err(int rc);
+/* The default wait of a lookup: now + the read timeout. */
+uint64_t cat_deadline(struct catalog *c);
 
 #endif

@@ -22,12 +22,91 @@
 
 /* ---- probes and listings -------------------------------------------- */
 
-/* A HEAD of the artifact (version, toolchain): 0 (exists), -ENOENT, or
- * another -errno (the server could not tell). */
-int cat_probe(struct catalog *c, const char *version, const char *toolchain)
+/* Tokens back at CAT_PROBES_PER_S, at most one second's worth. Caller
+ * holds c->plock. */
+static void probe_refill(struct catalog *c, uint64_t now)
+{
+	if (c->prefill_ns) {
+		c->ptokens +=
+		    (double)(now - c->prefill_ns) / 1e9 * CAT_PROBES_PER_S;
+		if (c->ptokens > CAT_PROBES_PER_S)
+			c->ptokens = CAT_PROBES_PER_S;
+	} else {
+		c->ptokens = CAT_PROBES_PER_S;
+	}
+	c->prefill_ns = now;
+}
+
+int cat_probe_admit(struct catalog *c, uint64_t deadline_ns)
+{
+	struct timespec ts;
+	uint64_t now, until;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->plock);
+	for (;;) {
+		now = now_ns();
+		probe_refill(c, now);
+		if (c->pinflight < CAT_PROBES_INFLIGHT && c->ptokens >= 1.0)
+			break;
+		if (now >= deadline_ns) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		/* a slot frees with a signal; a token within 1/rate s */
+		until = now + 1000000000u / CAT_PROBES_PER_S;
+		if (until > deadline_ns)
+			until = deadline_ns;
+		ts.tv_sec = (time_t)(until / 1000000000u);
+		ts.tv_nsec = (long)(until % 1000000000u);
+		pthread_cond_timedwait(&c->pcond, &c->plock, &ts);
+	}
+	if (!rc) {
+		c->pinflight++;
+		c->ptokens -= 1.0;
+	}
+	pthread_mutex_unlock(&c->plock);
+	return rc;
+}
+
+void cat_probe_done(struct catalog *c)
+{
+	pthread_mutex_lock(&c->plock);
+	c->pinflight--;
+	pthread_cond_signal(&c->pcond);
+	pthread_mutex_unlock(&c->plock);
+}
+
+/* The probe's own time limits, within what is left before deadline. */
+static void probe_opts(struct catalog *c, uint64_t deadline_ns,
+		       struct fetch_opts *fo)
+{
+	uint64_t now = now_ns();
+	uint64_t left64 =
+	    deadline_ns > now ? (deadline_ns - now) / 1000000000u : 0;
+	unsigned left = left64 > 3600 ? 3600 : (unsigned)left64;
+
+	*fo = c->o.oc.fo;
+	if (left < 1)
+		left = 1;
+	if (!fo->connect_timeout_s || fo->connect_timeout_s > left)
+		fo->connect_timeout_s = left;
+	if (!fo->low_speed_time_s || fo->low_speed_time_s > left)
+		fo->low_speed_time_s = left;
+	/* a lookup waits for this: one retry, not five */
+	if (fo->retries > 1)
+		fo->retries = 1;
+}
+
+/* A HEAD of the artifact (version, toolchain), within deadline_ns: 0
+ * (exists), -ENOENT, or another -errno (the server could not tell: a
+ * 403 is -EACCES, not a missing name; -ETIMEDOUT when no probe slot
+ * came before the deadline). */
+int cat_probe(struct catalog *c, const char *version, const char *toolchain,
+	      uint64_t deadline_ns)
 {
 	struct catalog_vars v = {0};
-	struct fetch_opts fo = c->o.oc.fo;
+	struct fetch_opts fo;
 	char err[512], *url, *body = NULL;
 	size_t len;
 	int rc;
@@ -40,15 +119,18 @@ int cat_probe(struct catalog *c, const char *version, const char *toolchain)
 	url = cat_artifact_url(c, &v);
 	if (!url)
 		return -ENOMEM;
-	/* a lookup waits for this: one retry, not five */
-	if (fo.retries > 1)
-		fo.retries = 1;
+	rc = cat_probe_admit(c, deadline_ns);
+	if (rc) {
+		log_debug("probing %s: no probe slot in time", url);
+		free(url);
+		return rc;
+	}
+	probe_opts(c, deadline_ns, &fo);
 	atomic_fetch_add(&c->probe_requests, 1);
 	rc = fetch_document(url, &fo, FETCH_DOC_HEAD, 0, &body, &len, err,
 			    sizeof(err));
+	cat_probe_done(c);
 	free(body);
-	if (rc == -EACCES)
-		rc = -ENOENT; /* S3 without ListBucket: 403 for no such key */
 	if (rc == 0) {
 		atomic_fetch_add(&c->probes_found, 1);
 		if (!cat_entry_found(c, &v))
@@ -209,9 +291,11 @@ static int refresh_probe(struct catalog *c)
 	size_t i, k, n;
 	int rc = 0, r;
 
+	/* in the background: probes wait for their slots as long as need be */
 	for (i = 0; i < c->nnames[0]; i++)
 		for (k = 0; k < c->nnames[1]; k++) {
-			r = cat_probe(c, c->names[0][i], c->names[1][k]);
+			r = cat_probe(c, c->names[0][i], c->names[1][k],
+				      UINT64_MAX);
 			if (r && r != -ENOENT)
 				rc = r;
 		}
@@ -223,9 +307,9 @@ static int refresh_probe(struct catalog *c)
 
 		if (e->parent || atomic_load(&e->seen) == gen)
 			continue; /* found by this refresh: just probed */
-		r = cat_probe(c, e->version, e->toolchain);
+		r = cat_probe(c, e->version, e->toolchain, UINT64_MAX);
 		if (r == -ENOENT)
-			atomic_store(&e->present, false);
+			cat_missed(c, e); /* a 403 or 5xx hides nothing */
 	}
 	return rc;
 }
@@ -295,14 +379,45 @@ static int refresh_buildcache(struct catalog *c)
 	c->bc_index_len = l.index_len;
 	l.index = NULL;
 	pthread_mutex_unlock(&c->lock);
+	if (!rc && l.incomplete) {
+		log_warn("%s: some manifests could not be fetched: hiding "
+			 "nothing, listing again in %u s",
+			 c->base, c->o.attach_retry_s);
+		rc = -EAGAIN;
+	}
 	bc_listing_free(&l);
 	return rc;
+}
+
+/* After a complete listing of generation gen: what it no longer shows is
+ * missed (cat_missed); a listing that found nothing hides nothing. */
+static void hide_unlisted(struct catalog *c, unsigned gen)
+{
+	size_t n, i, seen = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	for (i = 0; i < n; i++)
+		seen += !c->ents[i]->parent &&
+			atomic_load(&c->ents[i]->seen) == gen;
+	pthread_mutex_unlock(&c->lock);
+	if (!seen) {
+		if (n)
+			log_warn("%s: an empty listing: hiding nothing",
+				 c->base);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
+
+		if (!e->parent && atomic_load(&e->seen) != gen)
+			cat_missed(c, e);
+	}
 }
 
 int catalog_refresh(struct catalog *c)
 {
 	unsigned gen;
-	size_t n, i;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -316,31 +431,49 @@ int catalog_refresh(struct catalog *c)
 	rc = c->flat ? refresh_buildcache(c)
 	     : c->s3 ? refresh_s3(c)
 		     : refresh_probe(c);
-	pthread_mutex_lock(&c->lock);
-	n = c->n;
-	pthread_mutex_unlock(&c->lock);
-	/* a complete listing hides what it no longer shows; an incomplete
-	 * one hides nothing */
-	for (i = 0; (c->s3 || c->flat) && rc == 0 && i < n; i++) {
-		struct catalog_entry *e = catalog_entry_by_id(c, (uint32_t)i);
-
-		if (!e->parent && atomic_load(&e->seen) != gen)
-			atomic_store(&e->present, false);
-	}
+	/* a complete listing hides what it no longer shows (cat_missed); an
+	 * incomplete one hides nothing */
+	if ((c->s3 || c->flat) && rc == 0)
+		hide_unlisted(c, gen);
 	pthread_mutex_lock(&c->lock);
 	c->refreshing = false;
 	c->refreshed_ns = now_ns();
+	/* a failed or incomplete listing is redone soon */
+	c->refresh_next_ns =
+	    c->refreshed_ns +
+	    (uint64_t)(rc < 0 && c->o.attach_retry_s < c->o.refresh_s
+			   ? c->o.attach_retry_s
+			   : c->o.refresh_s) *
+		1000000000u;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
 
+static void refresh_job(struct catalog *c, void *arg)
+{
+	(void)arg;
+	catalog_refresh(c);
+	pthread_mutex_lock(&c->lock);
+	c->refresh_queued = false;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Never lists in the caller (a thread that answers the kernel): the
+ * refresh is queued on a catalog thread and names answer from what is
+ * known until it is done. */
 void catalog_maybe_refresh(struct catalog *c)
 {
-	uint64_t last;
+	bool go;
 
 	pthread_mutex_lock(&c->lock);
-	last = c->refreshed_ns;
+	go = !c->refresh_queued && !c->refreshing &&
+	     (!c->refreshed_ns || now_ns() >= c->refresh_next_ns);
+	if (go)
+		c->refresh_queued = true;
 	pthread_mutex_unlock(&c->lock);
-	if (!last || now_ns() - last >= (uint64_t)c->o.refresh_s * 1000000000u)
-		catalog_refresh(c);
+	if (go && cat_submit(c, refresh_job, NULL) < 0) {
+		pthread_mutex_lock(&c->lock);
+		c->refresh_queued = false;
+		pthread_mutex_unlock(&c->lock);
+	}
 }

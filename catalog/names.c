@@ -25,12 +25,12 @@
 /* vidx of version, added if new. Caller holds c->lock. -ENOMEM. */
 static int version_index(struct catalog *c, const char *version)
 {
+	struct cat_version *v;
 	char **nv;
-	size_t i;
 
-	for (i = 0; i < c->nv; i++)
-		if (!strcmp(c->vers[i], version))
-			return (int)i;
+	HASH_FIND_STR(c->by_version, version, v);
+	if (v)
+		return (int)v->vidx;
 	if (c->nv == c->vcap) {
 		nv = realloc(c->vers,
 			     (c->vcap ? 2 * c->vcap : 16) * sizeof(*nv));
@@ -39,19 +39,91 @@ static int version_index(struct catalog *c, const char *version)
 		c->vers = nv;
 		c->vcap = c->vcap ? 2 * c->vcap : 16;
 	}
+	v = calloc(1, sizeof(*v));
 	c->vers[c->nv] = strdup(version);
-	return c->vers[c->nv] ? (int)c->nv++ : -ENOMEM;
+	if (!v || !c->vers[c->nv]) {
+		free(v);
+		free(c->vers[c->nv]);
+		return -ENOMEM;
+	}
+	v->name = c->vers[c->nv];
+	v->vidx = (uint32_t)c->nv;
+	HASH_ADD_KEYPTR(hh, c->by_version, v->name, strlen(v->name), v);
+	atomic_fetch_add(&c->presence_gen, 1);
+	return (int)c->nv++;
 }
 
-/* Caller holds c->lock. */
+struct catalog_entry *cat_by_key_locked(struct catalog *c, const char *key)
+{
+	struct catalog_entry *e;
+
+	HASH_FIND_STR(c->by_key, key, e);
+	return e;
+}
+
 struct catalog_entry *cat_find_locked(struct catalog *c, const char *version,
 				      const char *toolchain)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (!strcmp(c->ents[i]->version, version) &&
-		    !strcmp(c->ents[i]->toolchain, toolchain))
-			return c->ents[i];
-	return NULL;
+	char key[CAT_KEY_MAX];
+
+	snprintf(key, sizeof(key), "%s/%s", version, toolchain);
+	return cat_by_key_locked(c, key);
+}
+
+bool cat_add_locked(struct catalog *c, struct catalog_entry *e)
+{
+	struct catalog_entry **ne;
+
+	if (c->n >= FS_ENTRY_LIMIT) {
+		if (!c->full_logged)
+			log_err("%s: more than %u artifacts and packages; new "
+				"ones are not shown",
+				c->base, FS_ENTRY_LIMIT);
+		c->full_logged = true;
+		return false;
+	}
+	if (c->n == c->cap) {
+		ne = realloc(c->ents, (c->cap ? 2 * c->cap : 16) *
+					  sizeof(struct catalog_entry *));
+		if (!ne)
+			return false;
+		c->ents = ne;
+		c->cap = c->cap ? 2 * c->cap : 16;
+	}
+	e->id = (uint32_t)c->n;
+	c->ents[c->n++] = e;
+	HASH_ADD_STR(c->by_key, key, e);
+	return true;
+}
+
+void cat_set_present(struct catalog *c, struct catalog_entry *e, bool on)
+{
+	if (atomic_exchange(&e->present, on) != on)
+		atomic_fetch_add(&c->presence_gen, 1);
+}
+
+bool cat_in_use(struct catalog_entry *e)
+{
+	bool used;
+
+	pthread_mutex_lock(&e->lock);
+	used = e->o.ar || e->attaching || e->active || e->nlookup;
+	pthread_mutex_unlock(&e->lock);
+	return used;
+}
+
+void cat_missed(struct catalog *c, struct catalog_entry *e)
+{
+	if (cat_in_use(e)) {
+		atomic_store(&e->missed, 0);
+		return;
+	}
+	if (atomic_fetch_add(&e->missed, 1) + 1 >= 2 &&
+	    atomic_load(&e->present)) {
+		cat_set_present(c, e, false);
+		log_info("%s%s%s: missing from two listings in a row: hidden",
+			 e->version, e->toolchain[0] ? "/" : "", e->toolchain);
+	}
 }
 
 char *cat_artifact_url(struct catalog *c, const struct catalog_vars *v)
@@ -64,18 +136,32 @@ char *cat_artifact_url(struct catalog *c, const struct catalog_vars *v)
 	return url;
 }
 
-static struct catalog_entry *entry_new(struct catalog *c,
-				       const struct catalog_vars *v)
+struct catalog_entry *cat_entry_alloc(void)
 {
 	struct catalog_entry *e = calloc(1, sizeof(*e));
-	char *root = NULL;
+	pthread_condattr_t ca;
 
 	if (!e)
 		return NULL;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_cond_init(&e->changed, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	return e;
+}
+
+static struct catalog_entry *entry_new(struct catalog *c,
+				       const struct catalog_vars *v)
+{
+	struct catalog_entry *e = cat_entry_alloc();
+	char *root = NULL;
+
+	if (!e)
+		return NULL;
 	snprintf(e->version, sizeof(e->version), "%s", v->version);
 	snprintf(e->toolchain, sizeof(e->toolchain), "%s", v->toolchain);
+	snprintf(e->key, sizeof(e->key), "%s/%s", v->version, v->toolchain);
 	if (c->flat) {
 		/* the caller sets url and digest; no modulefile */
 		return e;
@@ -95,19 +181,26 @@ static struct catalog_entry *entry_new(struct catalog *c,
 	return e;
 }
 
-/* Records that (version, toolchain) exists; the entry, or NULL (ENOMEM). */
+static void found(struct catalog *c, struct catalog_entry *e)
+{
+	atomic_store(&e->seen, atomic_load(&c->gen));
+	atomic_store(&e->missed, 0);
+	cat_set_present(c, e, true);
+}
+
+/* Records that (version, toolchain) exists; the entry, or NULL (ENOMEM,
+ * or the table is full). */
 struct catalog_entry *cat_entry_found(struct catalog *c,
 				      const struct catalog_vars *v)
 {
-	struct catalog_entry *e, *made = NULL, **ne;
+	struct catalog_entry *e, *made = NULL;
 	int vidx;
 
 	pthread_mutex_lock(&c->lock);
 	e = cat_find_locked(c, v->version, v->toolchain);
 	pthread_mutex_unlock(&c->lock);
 	if (e) {
-		atomic_store(&e->seen, atomic_load(&c->gen));
-		atomic_store(&e->present, true);
+		found(c, e);
 		return e;
 	}
 	made = entry_new(c, v); /* no lock held while making it */
@@ -115,29 +208,18 @@ struct catalog_entry *cat_entry_found(struct catalog *c,
 		return NULL;
 	pthread_mutex_lock(&c->lock);
 	e = cat_find_locked(c, v->version, v->toolchain);
-	if (!e) {
+	if (!e && c->n < FS_ENTRY_LIMIT) {
 		vidx = version_index(c, v->version);
-		if (vidx >= 0 && c->n == c->cap) {
-			ne = realloc(c->ents,
-				     (c->cap ? 2 * c->cap : 16) *
-					 sizeof(struct catalog_entry *));
-			if (ne) {
-				c->ents = ne;
-				c->cap = c->cap ? 2 * c->cap : 16;
-			}
-		}
-		if (vidx >= 0 && c->n < c->cap) {
-			made->id = (uint32_t)c->n;
-			made->vidx = (uint32_t)vidx;
-			c->ents[c->n++] = made;
+		made->vidx = vidx >= 0 ? (uint32_t)vidx : 0;
+		if (vidx >= 0 && cat_add_locked(c, made)) {
 			e = made;
 			made = NULL;
 		}
+	} else if (!e) {
+		cat_add_locked(c, made); /* refuses and logs */
 	}
-	if (e) {
-		atomic_store(&e->seen, atomic_load(&c->gen));
-		atomic_store(&e->present, true);
-	}
+	if (e)
+		found(c, e);
 	pthread_mutex_unlock(&c->lock);
 	cat_entry_free(made);
 	return e;
@@ -198,14 +280,43 @@ static int cmp_version(const void *a, const void *b)
 				   *(const char *const *)b);
 }
 
+/* c->vshown[] and c->latest brought up to date with the entries'
+ * presence: one pass over the entries, only after a change. Caller holds
+ * c->lock; false when out of memory. */
+static bool shown_update(struct catalog *c)
+{
+	unsigned gen = atomic_load(&c->presence_gen);
+	bool *ns;
+	size_t i;
+
+	if (c->vshown && c->shown_gen == gen && c->vshown_cap >= c->nv)
+		return true;
+	if (c->vshown_cap < c->nv) {
+		ns = realloc(c->vshown, c->nv * sizeof(*ns));
+		if (!ns)
+			return false;
+		c->vshown = ns;
+		c->vshown_cap = c->nv;
+	}
+	if (c->nv)
+		memset(c->vshown, 0, c->nv * sizeof(*c->vshown));
+	for (i = 0; i < c->n; i++)
+		if (!c->ents[i]->parent && atomic_load(&c->ents[i]->present))
+			c->vshown[c->ents[i]->vidx] = true;
+	c->latest = NULL;
+	for (i = 0; i < c->nv; i++)
+		if (c->vshown[i] &&
+		    (!c->latest ||
+		     catalog_version_cmp(c->vers[i], c->latest) > 0))
+			c->latest = c->vers[i];
+	c->shown_gen = gen;
+	return true;
+}
+
 /* Is version vidx shown (one of its entries present)? Holds c->lock. */
 static bool version_shown(struct catalog *c, size_t vidx)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (c->ents[i]->vidx == vidx &&
-		    atomic_load(&c->ents[i]->present))
-			return true;
-	return false;
+	return shown_update(c) && vidx < c->nv && c->vshown[vidx];
 }
 
 size_t catalog_versions(struct catalog *c, const char **names, size_t max)
@@ -215,8 +326,8 @@ size_t catalog_versions(struct catalog *c, const char **names, size_t max)
 
 	pthread_mutex_lock(&c->lock);
 	all = calloc(c->nv ? c->nv : 1, sizeof(*all));
-	for (i = 0; all && i < c->nv; i++)
-		if (version_shown(c, i))
+	for (i = 0; all && shown_update(c) && i < c->nv; i++)
+		if (c->vshown[i])
 			all[n++] = c->vers[i];
 	pthread_mutex_unlock(&c->lock);
 	if (!all)
@@ -228,27 +339,28 @@ size_t catalog_versions(struct catalog *c, const char **names, size_t max)
 	return n;
 }
 
+/* Recomputed only when a version or an entry's presence changed, not at
+ * every call (the reaper asks every few seconds). */
 const char *catalog_latest(struct catalog *c)
 {
 	const char *best = NULL;
 
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->nv; i++)
-		if (version_shown(c, i) &&
-		    (!best || catalog_version_cmp(c->vers[i], best) > 0))
-			best = c->vers[i];
+	if (shown_update(c))
+		best = c->latest;
 	pthread_mutex_unlock(&c->lock);
 	return best;
 }
 
 static int version_find(struct catalog *c, const char *name)
 {
+	struct cat_version *v;
 	int rc = -ENOENT;
 
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->nv; i++)
-		if (!strcmp(c->vers[i], name) && version_shown(c, i))
-			rc = (int)i;
+	HASH_FIND_STR(c->by_version, name, v);
+	if (v && version_shown(c, v->vidx))
+		rc = (int)v->vidx;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -274,22 +386,37 @@ static size_t probe_toolchains(struct catalog *c,
 	return n;
 }
 
+/* Probes a new version under every toolchain known (at most
+ * CAT_PROBES_PER_LOOKUP, within the lookup's deadline); it is missing
+ * (negatively cached) only when every probe said so. */
 int catalog_version(struct catalog *c, const char *name, bool do_probe)
 {
 	char tcs[NAMES_MAX][CATALOG_NAME_MAX + 1];
+	uint64_t deadline = cat_deadline(c);
 	size_t n, i;
-	int rc = version_find(c, name);
+	int rc = version_find(c, name), r, neterr = 0;
 
 	if (rc >= 0 || !do_probe || !catalog_version_ok(name) ||
 	    neg_hit(c, name, NULL))
 		return rc;
 	n = probe_toolchains(c, tcs, NAMES_MAX);
-	for (i = 0; i < n; i++)
-		cat_probe(c, name, tcs[i]);
+	if (n > CAT_PROBES_PER_LOOKUP) {
+		log_debug("%s: probing %d of %zu toolchains", name,
+			  CAT_PROBES_PER_LOOKUP, n);
+		n = CAT_PROBES_PER_LOOKUP;
+	}
+	for (i = 0; i < n; i++) {
+		r = cat_probe(c, name, tcs[i], deadline);
+		if (r && r != -ENOENT)
+			neterr = r;
+		if (r == -ETIMEDOUT)
+			break;
+	}
 	rc = version_find(c, name);
-	if (rc < 0)
+	if (rc < 0 && !neterr)
 		neg_note(c, name, NULL);
-	return rc;
+	/* a server that could not tell (403, 5xx, timeout) says so */
+	return rc < 0 && neterr ? neterr : rc;
 }
 
 const char *catalog_version_name(struct catalog *c, uint32_t vidx)
@@ -351,6 +478,7 @@ struct catalog_entry *catalog_find(struct catalog *c, const char *version,
 				   const char *toolchain, bool do_probe)
 {
 	struct catalog_entry *e;
+	int rc;
 
 	pthread_mutex_lock(&c->lock);
 	e = cat_find_locked(c, version, toolchain);
@@ -362,15 +490,19 @@ struct catalog_entry *catalog_find(struct catalog *c, const char *version,
 		errno = ENOENT;
 		return NULL;
 	}
-	if (cat_probe(c, version, toolchain) == 0) {
+	rc = cat_probe(c, version, toolchain, cat_deadline(c));
+	if (rc == 0) {
 		pthread_mutex_lock(&c->lock);
 		e = cat_find_locked(c, version, toolchain);
 		pthread_mutex_unlock(&c->lock);
 		if (e)
 			return e;
 	}
-	neg_note(c, version, toolchain);
-	errno = ENOENT;
+	if (rc == 0 || rc == -ENOENT) {
+		neg_note(c, version, toolchain);
+		rc = -ENOENT;
+	}
+	errno = -rc;
 	return NULL;
 }
 

@@ -148,6 +148,10 @@ struct bc_listing {
 	struct bc_package *pkgs;
 	size_t n;
 	size_t hidden;                    /* packages that did not verify */
+	/* a manifest the network failed to bring (5xx, reset, timeout,
+	 * 403): that package is missing from pkgs but not refused, so a
+	 * caller hides nothing on this listing and lists again soon */
+	bool incomplete;
 	char *index;                      /* the database document */
 	size_t index_len;
 	uint64_t requests;
