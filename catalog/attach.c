@@ -37,7 +37,8 @@ static void release_job(struct catalog *c, void *arg)
 	artifact_close(&r->o);
 	/* give the freed index, tree and spare chunks back to the system */
 	cache_trim(c->cache);
-	malloc_trim(0);
+	if (CAT_MALLOC_TRIM)
+		malloc_trim(0);
 	atomic_fetch_add(&c->releases, 1);
 	log_info("%s/%s released", r->e->version, r->e->toolchain);
 	free(r);
@@ -165,6 +166,7 @@ static void attach_job(struct catalog *c, void *arg)
 	struct archive_opts ao = c->o.ao;
 	struct opened o;
 	uint64_t t0 = now_ns();
+	uint32_t inodes;
 	int rc = -ECANCELED;
 
 	pthread_mutex_lock(&e->lock);
@@ -198,12 +200,13 @@ static void attach_job(struct catalog *c, void *arg)
 	e->retry_ns = 0;
 	e->fails = 0;
 	e->last_used_ns = now_ns();
+	atomic_fetch_add(&c->attaches, 1); /* counted before a waiter sees it */
+	inodes = tree_count(archive_tree(o.ar)); /* o.ar is e's from here */
 	pthread_mutex_unlock(&e->lock);
-	atomic_fetch_add(&c->attaches, 1);
 	log_info("%s%s%s attached in %.2f s (%s%s%s, %" PRIu32 " inodes)",
 		 e->version, e->toolchain[0] ? "/" : "", e->toolchain,
 		 secs(now_ns() - t0), o.how, o.signer[0] ? ", signed by " : "",
-		 o.signer, tree_count(archive_tree(o.ar)));
+		 o.signer, inodes);
 }
 
 /* Queues e's attach unless its last failure is too recent. Called and

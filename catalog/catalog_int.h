@@ -168,6 +168,18 @@ struct catalog {
 	atomic_uint_fast64_t list_requests, probe_requests, probes_found;
 };
 
+/* malloc_trim gives freed memory back to the system; under a sanitizer
+ * glibc's arenas are not the allocator, and it would crash. */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) ||           \
+    __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CAT_MALLOC_TRIM 0
+#else
+#define CAT_MALLOC_TRIM 1
+#endif
+
 static inline uint64_t now_ns(void)
 {
 	return fetch_now_ns();
