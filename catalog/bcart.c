@@ -109,8 +109,9 @@ static bool list_buildcaches(struct catalog *c, struct catalog_entry *art,
 		}
 		free(rel);
 		atomic_fetch_add(&c->list_requests, 1);
-		rc = bc_list(base, &c->o.oc.fo, (struct trust *)c->o.oc.trust,
-			     &l);
+		rc =
+		    bc_list_seen(base, &c->o.oc.fo,
+				 (struct trust *)c->o.oc.trust, c->bc_keys, &l);
 		if (rc) {
 			/* a missing cache is an empty one; any other failure
 			 * (5xx, reset, 403) leaves the listing incomplete */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <openssl/evp.h>
+#include <uthash.h>
 
 #include "sffs/fetch.h"
 #include "sffs/log.h"
@@ -41,7 +42,73 @@ struct bc_ctx {
 	struct bc_package *slots; /* one per spec; url NULL: hidden */
 	atomic_int nomem;
 	atomic_int neterr; /* a manifest the network failed to bring */
+	struct bc_keyset *seen;
 };
+
+struct bc_key_seen {
+	char fpr[TRUST_FPR_LEN + 1];
+	UT_hash_handle hh;
+};
+
+struct bc_keyset {
+	pthread_mutex_t lock; /* guards set */
+	struct bc_key_seen *set;
+};
+
+struct bc_keyset *bc_keyset_new(void)
+{
+	struct bc_keyset *k = calloc(1, sizeof(*k));
+
+	if (k)
+		pthread_mutex_init(&k->lock, NULL);
+	return k;
+}
+
+void bc_keyset_free(struct bc_keyset *k)
+{
+	struct bc_key_seen *e, *tmp;
+
+	if (!k)
+		return;
+	HASH_ITER(hh, k->set, e, tmp)
+	{
+		HASH_DEL(k->set, e);
+		free(e);
+	}
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static bool keyset_has(struct bc_keyset *k, const char *fpr)
+{
+	struct bc_key_seen *e = NULL;
+
+	if (!k)
+		return false;
+	pthread_mutex_lock(&k->lock);
+	HASH_FIND_STR(k->set, fpr, e);
+	pthread_mutex_unlock(&k->lock);
+	return e != NULL;
+}
+
+static void keyset_add(struct bc_keyset *k, const char *fpr)
+{
+	struct bc_key_seen *e, *old = NULL;
+
+	if (!k || strlen(fpr) > TRUST_FPR_LEN)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return; /* fetched again next time: no harm */
+	snprintf(e->fpr, sizeof(e->fpr), "%s", fpr);
+	pthread_mutex_lock(&k->lock);
+	HASH_FIND_STR(k->set, fpr, old);
+	if (!old)
+		HASH_ADD_STR(k->set, fpr, e);
+	pthread_mutex_unlock(&k->lock);
+	if (old)
+		free(e);
+}
 
 /* An error of the network or the server (5xx, reset, timeout, 403), not
  * of the package: it hides nothing. */
@@ -171,6 +238,8 @@ static void offered_keys(struct bc_ctx *x)
 	for (fpr = strtok_r(fprs, ":", &save); fpr;
 	     fpr = strtok_r(NULL, ":", &save)) {
 		body = blob = NULL;
+		if (keyset_has(x->seen, fpr))
+			continue; /* its offered key is in the set already */
 		if (x->l->layout == 3) {
 			if (bc_v3_key_manifest_path(fpr, rel, sizeof(rel)) ||
 			    get(x, rel, BC_MAX_DOC, &body, &len, err,
@@ -193,8 +262,10 @@ static void offered_keys(struct bc_ctx *x)
 				   sizeof(err)) < 0)
 			log_warn("%s: the key offered for %s: %s", x->base, fpr,
 				 err);
-		else
+		else {
 			log_debug("%s: key %s from the cache", x->base, fpr);
+			keyset_add(x->seen, fpr);
+		}
 	next:
 		free(body);
 		free(blob);
@@ -422,7 +493,15 @@ static int warn_clashes(const char *base, const struct bc_listing *l)
 int bc_list(const char *base, const struct fetch_opts *fo, struct trust *trust,
 	    struct bc_listing *out)
 {
-	struct bc_ctx x = {.base = base, .fo = fo, .trust = trust, .l = out};
+	return bc_list_seen(base, fo, trust, NULL, out);
+}
+
+int bc_list_seen(const char *base, const struct fetch_opts *fo,
+		 struct trust *trust, struct bc_keyset *seen,
+		 struct bc_listing *out)
+{
+	struct bc_ctx x = {
+	    .base = base, .fo = fo, .trust = trust, .l = out, .seen = seen};
 	struct bc_spec *specs = NULL;
 	char err[512], *body = NULL;
 	size_t n = 0, len;

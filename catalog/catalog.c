@@ -223,7 +223,7 @@ struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 	c->o = *o;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->wlock, NULL);
-	pthread_cond_init(&c->wcond, NULL);
+	cond_init_monotonic(&c->wcond);
 	pthread_mutex_init(&c->plock, NULL);
 	cond_init_monotonic(&c->pcond);
 	err[0] = '\0';
@@ -234,9 +234,10 @@ struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 	if (setup_buildcaches(c, err, errlen))
 		goto fail;
 	c->module_root = strdup(o->module_root ? o->module_root : "/sf");
+	c->bc_keys = bc_keyset_new();
 	c->cache = cache_new(o->ao.cache_mem);
 	c->wcache = cache_new(o->ao.window_mem);
-	if (!c->module_root || !c->cache || !c->wcache) {
+	if (!c->module_root || !c->cache || !c->wcache || !c->bc_keys) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -298,6 +299,7 @@ void catalog_free(struct catalog *c)
 	free(c->prefix);
 	free(c->module_root);
 	free(c->bc_index);
+	bc_keyset_free(c->bc_keys);
 	free(c->bc_base);
 	for (i = 0; i < c->nbc; i++)
 		free(c->bc_tmpl[i]);

@@ -41,6 +41,8 @@
 #define FS_ENTRY_LIMIT (1u << 23)
 /* The catalog's threads (work.c), at most. */
 #define CAT_WORKERS 6
+/* A worker idle this long ends (all but the last one). */
+#define CAT_WORKER_IDLE_S 10
 /* A network failure's attach back-off: attach_retry_s doubled per
  * failure in a row, capped at this (or attach_retry_s when larger). */
 #define CAT_BACKOFF_CAP_S 10
@@ -118,7 +120,8 @@ struct catalog {
 	char *bc_base;
 	char *bc_tmpl[TEMPLATE_SEGMENTS_MAX];
 	size_t nbc;
-	char *bc_index; /* guarded by lock: the database document */
+	char *bc_index;		   /* guarded by lock: the database document */
+	struct bc_keyset *bc_keys; /* offered keys added to the trust set */
 	size_t bc_index_len;
 	bool s3;
 	char *bucket_url, *prefix; /* s3: listing URL and key prefix */
@@ -152,9 +155,14 @@ struct catalog {
 	pthread_mutex_t wlock; /* guards these */
 	pthread_cond_t wcond;
 	struct cat_job *jobs, *jobs_tail;
-	size_t njobs, nworkers, wbusy;
+	size_t njobs, nworkers, wbusy; /* nworkers: running ones */
 	bool wstop;
-	pthread_t workers[CAT_WORKERS];
+	struct cat_worker {
+		struct catalog *c;
+		pthread_t th;
+		bool started; /* to be joined */
+		bool exited;  /* idle too long: ended (joined on reuse) */
+	} workers[CAT_WORKERS];
 	atomic_uint nwaiters; /* in catalog_attach_wait, all entries */
 
 	/* probes: in flight and a token bucket (guarded by plock) */

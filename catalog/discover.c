@@ -362,7 +362,8 @@ static int refresh_buildcache(struct catalog *c)
 	int rc;
 
 	atomic_fetch_add(&c->list_requests, 1);
-	rc = bc_list(c->base, &c->o.oc.fo, (struct trust *)c->o.oc.trust, &l);
+	rc = bc_list_seen(c->base, &c->o.oc.fo, (struct trust *)c->o.oc.trust,
+			  c->bc_keys, &l);
 	if (rc)
 		return rc;
 	atomic_fetch_add(&c->list_requests, l.requests - 1);

@@ -3,12 +3,15 @@
  * work.c - the catalog's own threads: a small pool that runs attaches,
  * refreshes, buildcache listings and the freeing of released archives,
  * so that none of them runs in a thread that answers the kernel. The
- * pool starts on the first job (after the daemon forked) and is joined
- * by catalog_free, which first lets it finish every queued job.
+ * pool starts on the first job (after the daemon forked), grows to
+ * CAT_WORKERS while jobs wait, shrinks back to one thread when idle, and
+ * is joined by catalog_free, which first lets it finish every queued job.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "sffs/log.h"
 
@@ -20,18 +23,39 @@ struct cat_job {
 	void *arg;
 };
 
+/* Waits for a job; false when this worker is to end (stopping with
+ * nothing queued, or idle for CAT_WORKER_IDLE_S while others run).
+ * Caller holds c->wlock. */
+static bool wait_job(struct cat_worker *w)
+{
+	struct catalog *c = w->c;
+	struct timespec ts;
+	uint64_t until;
+
+	for (;;) {
+		if (c->jobs)
+			return true;
+		if (c->wstop)
+			return false;
+		until = now_ns() + CAT_WORKER_IDLE_S * 1000000000ull;
+		ts.tv_sec = (time_t)(until / 1000000000u);
+		ts.tv_nsec = (long)(until % 1000000000u);
+		if (pthread_cond_timedwait(&c->wcond, &c->wlock, &ts) ==
+			ETIMEDOUT &&
+		    !c->jobs && !c->wstop && c->nworkers > 1)
+			return false;
+	}
+}
+
 static void *worker(void *arg)
 {
-	struct catalog *c = arg;
+	struct cat_worker *w = arg;
+	struct catalog *c = w->c;
 	struct cat_job *j;
 
 	pthread_mutex_lock(&c->wlock);
-	for (;;) {
-		while (!c->jobs && !c->wstop)
-			pthread_cond_wait(&c->wcond, &c->wlock);
+	while (wait_job(w)) {
 		j = c->jobs;
-		if (!j)
-			break; /* stopping and nothing left */
 		c->jobs = j->next;
 		c->njobs--;
 		if (!c->jobs)
@@ -43,20 +67,35 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&c->wlock);
 		c->wbusy--;
 	}
+	c->nworkers--;
+	w->exited = true;
 	pthread_mutex_unlock(&c->wlock);
 	return NULL;
 }
 
 /* Another worker when the queued jobs outnumber the idle workers and the
- * pool is not full. Caller holds c->wlock. */
+ * pool is not full; a slot whose worker ended is joined and reused.
+ * Caller holds c->wlock (an ended worker needs it no more). */
 static void maybe_grow(struct catalog *c)
 {
+	struct cat_worker *w = NULL;
+
 	if (c->nworkers == CAT_WORKERS || c->njobs <= c->nworkers - c->wbusy)
 		return;
-	if (pthread_create(&c->workers[c->nworkers], NULL, worker, c)) {
+	for (size_t i = 0; i < CAT_WORKERS && !w; i++)
+		if (!c->workers[i].started || c->workers[i].exited)
+			w = &c->workers[i];
+	if (!w)
+		return;
+	if (w->started)
+		pthread_join(w->th, NULL);
+	w->c = c;
+	w->started = w->exited = false;
+	if (pthread_create(&w->th, NULL, worker, w)) {
 		log_warn("catalog: cannot start a worker thread");
 		return;
 	}
+	w->started = true;
 	c->nworkers++;
 }
 
@@ -101,8 +140,10 @@ void cat_work_stop(struct catalog *c)
 	c->wstop = true;
 	pthread_cond_broadcast(&c->wcond);
 	pthread_mutex_unlock(&c->wlock);
-	for (size_t i = 0; i < c->nworkers; i++)
-		pthread_join(c->workers[i], NULL);
+	for (size_t i = 0; i < CAT_WORKERS; i++)
+		if (c->workers[i].started)
+			pthread_join(c->workers[i].th, NULL);
+	memset(c->workers, 0, sizeof(c->workers));
 	c->nworkers = 0;
 }
 
