@@ -219,6 +219,7 @@ static int attach_start(struct catalog *c, struct catalog_entry *e)
 	if (!e->url || ((c->flat || e->parent) && !e->has_sha))
 		return -ENOENT;
 	e->attaching = true;
+	e->attach_overdue = false;
 	if (cat_submit(c, attach_job, e) < 0) {
 		/* no catalog thread to be had: this one attaches */
 		pthread_mutex_unlock(&e->lock);
@@ -244,10 +245,14 @@ int catalog_attach_wait(struct catalog *c, struct catalog_entry *e,
 			uint64_t deadline_ns, const atomic_bool *cancel,
 			struct archive **ar, uint32_t *epoch)
 {
+	bool late_ok = false; /* the default deadline may be shortened */
+	uint64_t late;
 	int rc;
 
-	if (!deadline_ns)
+	if (!deadline_ns) {
 		deadline_ns = cat_deadline(c);
+		late_ok = true;
+	}
 	pthread_mutex_lock(&e->lock);
 	e->waiters++;
 	atomic_fetch_add(&c->nwaiters, 1);
@@ -267,9 +272,17 @@ int catalog_attach_wait(struct catalog *c, struct catalog_entry *e,
 				break;
 			continue;
 		}
+		if (late_ok && e->attach_overdue) {
+			late = now_ns() + CAT_LATE_WAIT_MS * 1000000ull;
+			if (late < deadline_ns)
+				deadline_ns = late;
+		}
 		rc = cat_wait_locked(e, deadline_ns);
-		if (rc)
-			break; /* -ETIMEDOUT: the attach goes on */
+		if (rc) {
+			/* -ETIMEDOUT: the attach goes on */
+			e->attach_overdue = e->attaching;
+			break;
+		}
 	}
 	e->waiters--;
 	atomic_fetch_sub(&c->nwaiters, 1);

@@ -41,6 +41,9 @@
 #define FS_ENTRY_LIMIT (1u << 23)
 /* The catalog's threads (work.c), at most. */
 #define CAT_WORKERS 6
+/* How long a caller waits for an attach that already outlasted an
+ * earlier caller's deadline. */
+#define CAT_LATE_WAIT_MS 100
 /* A worker idle this long ends (all but the last one). */
 #define CAT_WORKER_IDLE_S 10
 /* A network failure's attach back-off: attach_retry_s doubled per
@@ -90,6 +93,11 @@ struct catalog_entry {
 	int fail_err;
 	unsigned fails;
 	uint32_t waiters; /* in catalog_attach_wait */
+	/* a wait on this attach reached its deadline: later callers with
+	 * the default deadline wait at most CAT_LATE_WAIT_MS (the kernel
+	 * queues lookups of one name behind each other: 12 would otherwise
+	 * take 12 timeouts) */
+	bool attach_overdue;
 };
 
 /* A version name's index (c->by_version, guarded by c->lock). */

@@ -150,9 +150,13 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
  * catalog_attach with the caller's deadline and cancel flag: the attach
  * runs on a catalog thread, never in the caller's, and goes on when the
  * wait ends, so that the next caller finds it done. deadline_ns is
- * CLOCK_MONOTONIC (fetch_now_ns; 0 = now + the read timeout, ao.timeout_s);
- * cancel may be NULL (see catalog_wake). Returns as catalog_attach, or
- * -ETIMEDOUT at the deadline, -EINTR once *cancel is true.
+ * CLOCK_MONOTONIC (fetch_now_ns; 0 = now + the read timeout, ao.timeout_s,
+ * cut to 100 ms when an earlier wait on the same attach already reached
+ * its deadline: the kernel queues lookups of one name one behind the
+ * other, so that 12 of them would otherwise take 12 timeouts; a deadline
+ * given is kept exactly). cancel may be NULL (see catalog_wake). Returns
+ * as catalog_attach, or -ETIMEDOUT at the deadline, -EINTR once *cancel
+ * is true.
  */
 int catalog_attach_wait(struct catalog *c, struct catalog_entry *e,
 			uint64_t deadline_ns, const atomic_bool *cancel,
