@@ -114,11 +114,15 @@ static int gz_block_point(struct seek_indexer *ix, struct gz_ix *g)
 static int gz_inflate_error(struct seek_indexer *ix, const struct gz_ix *g,
 			    int ret)
 {
+	int rc;
+
 	if (ret == Z_MEM_ERROR)
 		return -ENOMEM;
-	return seek_ix_fail(ix, "gzip: %s at compressed offset %llu",
-			    g->zs.msg ? g->zs.msg : zError(ret),
-			    (unsigned long long)ix->coff);
+	rc = seek_ix_fail(ix, "gzip: %s at compressed offset %llu",
+			  g->zs.msg ? g->zs.msg : zError(ret),
+			  (unsigned long long)ix->coff);
+	/* bad data (a failed check) is an integrity failure, not I/O */
+	return ret == Z_DATA_ERROR ? -EBADMSG : rc;
 }
 
 /* One inflate() call into the output buffer; hands on what came out. */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <openssl/evp.h>
+#include <uthash.h>
 
 #include "sffs/fetch.h"
 #include "sffs/log.h"
@@ -40,7 +41,83 @@ struct bc_ctx {
 	atomic_size_t next;
 	struct bc_package *slots; /* one per spec; url NULL: hidden */
 	atomic_int nomem;
+	atomic_int neterr; /* a manifest the network failed to bring */
+	struct bc_keyset *seen;
 };
+
+struct bc_key_seen {
+	char fpr[TRUST_FPR_LEN + 1];
+	UT_hash_handle hh;
+};
+
+struct bc_keyset {
+	pthread_mutex_t lock; /* guards set */
+	struct bc_key_seen *set;
+};
+
+struct bc_keyset *bc_keyset_new(void)
+{
+	struct bc_keyset *k = calloc(1, sizeof(*k));
+
+	if (k)
+		pthread_mutex_init(&k->lock, NULL);
+	return k;
+}
+
+void bc_keyset_free(struct bc_keyset *k)
+{
+	struct bc_key_seen *e, *tmp;
+
+	if (!k)
+		return;
+	HASH_ITER(hh, k->set, e, tmp)
+	{
+		HASH_DEL(k->set, e);
+		free(e);
+	}
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static bool keyset_has(struct bc_keyset *k, const char *fpr)
+{
+	struct bc_key_seen *e = NULL;
+
+	if (!k)
+		return false;
+	pthread_mutex_lock(&k->lock);
+	HASH_FIND_STR(k->set, fpr, e);
+	pthread_mutex_unlock(&k->lock);
+	return e != NULL;
+}
+
+static void keyset_add(struct bc_keyset *k, const char *fpr)
+{
+	struct bc_key_seen *e, *old = NULL;
+
+	if (!k || strlen(fpr) > TRUST_FPR_LEN)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return; /* fetched again next time: no harm */
+	snprintf(e->fpr, sizeof(e->fpr), "%s", fpr);
+	pthread_mutex_lock(&k->lock);
+	HASH_FIND_STR(k->set, fpr, old);
+	if (!old)
+		HASH_ADD_STR(k->set, fpr, e);
+	pthread_mutex_unlock(&k->lock);
+	if (old)
+		free(e);
+}
+
+/* An error of the network or the server (5xx, reset, timeout, 403), not
+ * of the package: it hides nothing. */
+static bool net_err(int rc)
+{
+	return rc == -EIO || rc == -ETIMEDOUT || rc == -EHOSTUNREACH ||
+	       rc == -ECONNREFUSED || rc == -ECONNRESET || rc == -EACCES ||
+	       rc == -EAGAIN;
+}
 
 static int get(struct bc_ctx *x, const char *rel, size_t max, char **body,
 	       size_t *len, char *err, size_t errlen)
@@ -161,6 +238,8 @@ static void offered_keys(struct bc_ctx *x)
 	for (fpr = strtok_r(fprs, ":", &save); fpr;
 	     fpr = strtok_r(NULL, ":", &save)) {
 		body = blob = NULL;
+		if (keyset_has(x->seen, fpr))
+			continue; /* its offered key is in the set already */
 		if (x->l->layout == 3) {
 			if (bc_v3_key_manifest_path(fpr, rel, sizeof(rel)) ||
 			    get(x, rel, BC_MAX_DOC, &body, &len, err,
@@ -168,8 +247,10 @@ static void offered_keys(struct bc_ctx *x)
 			    bc_parse_manifest(body, len, &m, err, sizeof(err)))
 				goto next;
 			b = bc_manifest_find(&m, BC_MEDIA_KEY);
-			if (!b || bc_v3_blob_path(b->checksum, rel, sizeof(rel)) ||
-			    get(x, rel, KEY_MAX, &blob, &blen, err, sizeof(err)) ||
+			if (!b ||
+			    bc_v3_blob_path(b->checksum, rel, sizeof(rel)) ||
+			    get(x, rel, KEY_MAX, &blob, &blen, err,
+				sizeof(err)) ||
 			    !digest_is(blob, blen, b->checksum))
 				goto next;
 		} else if (bc_v2_key_path(fpr, rel, sizeof(rel)) ||
@@ -181,9 +262,11 @@ static void offered_keys(struct bc_ctx *x)
 				   sizeof(err)) < 0)
 			log_warn("%s: the key offered for %s: %s", x->base, fpr,
 				 err);
-		else
+		else {
 			log_debug("%s: key %s from the cache", x->base, fpr);
-next:
+			keyset_add(x->seen, fpr);
+		}
+	next:
 		free(body);
 		free(blob);
 	}
@@ -214,8 +297,8 @@ static int load_db(struct bc_ctx *x, struct bc_spec **specs, size_t *n)
 		free(doc);
 		return rc;
 	}
-	rc = get(x, "v3/manifests/index/index.manifest.json", BC_MAX_DOC,
-		 &doc, &len, err, sizeof(err));
+	rc = get(x, "v3/manifests/index/index.manifest.json", BC_MAX_DOC, &doc,
+		 &len, err, sizeof(err));
 	if (!rc)
 		rc = bc_parse_manifest(doc, len, &m, err, sizeof(err));
 	b = rc ? NULL : bc_manifest_find(&m, BC_MEDIA_INDEX);
@@ -228,15 +311,17 @@ static int load_db(struct bc_ctx *x, struct bc_spec **specs, size_t *n)
 	if (!rc)
 		rc = get(x, rel, BC_MAX_DOC, &blob, &blen, err, sizeof(err));
 	if (!rc && !digest_is(blob, blen, b->checksum)) {
-		snprintf(err, sizeof(err), "the index blob %s does not have "
-			 "the SHA-256 its manifest names", rel);
+		snprintf(err, sizeof(err),
+			 "the index blob %s does not have "
+			 "the SHA-256 its manifest names",
+			 rel);
 		rc = -EINVAL;
 	}
 	if (!rc)
 		rc = bc_parse_db(blob, blen, specs, n, err, sizeof(err));
 	if (rc)
-		log_err("%sv3/manifests/index/index.manifest.json: %s",
-			x->base, err);
+		log_err("%sv3/manifests/index/index.manifest.json: %s", x->base,
+			err);
 	if (!rc) {
 		x->l->index = blob;
 		x->l->index_len = blen;
@@ -262,8 +347,8 @@ static int read_package(struct bc_ctx *x, const struct bc_spec *s,
 	int rc;
 
 	if (bc_package_name(s, dir, sizeof(dir))) {
-		log_warn("%s: package %s-%s: name too long, not shown",
-			 x->base, s->name, s->version);
+		log_warn("%s: package %s-%s: name too long, not shown", x->base,
+			 s->name, s->version);
 		return -ENAMETOOLONG;
 	}
 	rc = x->l->layout == 3
@@ -327,9 +412,15 @@ static void *fetcher(void *arg)
 	struct bc_ctx *x = arg;
 	size_t i;
 
-	while ((i = atomic_fetch_add(&x->next, 1)) < x->nspecs)
-		if (read_package(x, &x->specs[i], &x->slots[i]) == -ENOMEM)
+	int rc;
+
+	while ((i = atomic_fetch_add(&x->next, 1)) < x->nspecs) {
+		rc = read_package(x, &x->specs[i], &x->slots[i]);
+		if (rc == -ENOMEM)
 			atomic_store(&x->nomem, 1);
+		else if (net_err(rc))
+			atomic_store(&x->neterr, 1);
+	}
 	return NULL;
 }
 
@@ -359,24 +450,68 @@ static int read_packages(struct bc_ctx *x, const struct bc_spec *specs,
 		else
 			x->l->hidden++;
 	}
+	x->l->incomplete = atomic_load(&x->neterr) != 0;
 	x->l->pkgs = x->slots;
 	x->l->n = k;
 	return atomic_load(&x->nomem) ? -ENOMEM : 0;
 }
 
-int bc_list(const char *base, const struct fetch_opts *fo,
-	    struct trust *trust, struct bc_listing *out)
+static int cmp_dir(const void *a, const void *b)
 {
-	struct bc_ctx x = { .base = base, .fo = fo, .trust = trust, .l = out };
+	const struct bc_package *x = *(const struct bc_package *const *)a;
+	const struct bc_package *y = *(const struct bc_package *const *)b;
+	int r = strcmp(x->dir, y->dir);
+
+	/* equal names keep the database's order: the first one wins */
+	return r ? r : (x < y ? -1 : x > y);
+}
+
+/* One name, one package: a clash (same name, version and first 7 of two
+ * hashes) keeps the first. Sorted, so O(n log n) for 100,000 specs. */
+static int warn_clashes(const char *base, const struct bc_listing *l)
+{
+	const struct bc_package **v;
+	size_t i;
+
+	if (l->n < 2)
+		return 0;
+	v = malloc(l->n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < l->n; i++)
+		v[i] = &l->pkgs[i];
+	qsort(v, l->n, sizeof(*v), cmp_dir);
+	for (i = 1; i < l->n; i++)
+		if (!strcmp(v[i - 1]->dir, v[i]->dir))
+			log_warn("%s: two packages named %s: the second is "
+				 "not shown",
+				 base, v[i]->dir);
+	free(v);
+	return 0;
+}
+
+int bc_list(const char *base, const struct fetch_opts *fo, struct trust *trust,
+	    struct bc_listing *out)
+{
+	return bc_list_seen(base, fo, trust, NULL, out);
+}
+
+int bc_list_seen(const char *base, const struct fetch_opts *fo,
+		 struct trust *trust, struct bc_keyset *seen,
+		 struct bc_listing *out)
+{
+	struct bc_ctx x = {
+	    .base = base, .fo = fo, .trust = trust, .l = out, .seen = seen};
 	struct bc_spec *specs = NULL;
 	char err[512], *body = NULL;
-	size_t n = 0, len, i, k;
+	size_t n = 0, len;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	atomic_init(&x.requests, 0);
 	atomic_init(&x.next, 0);
 	atomic_init(&x.nomem, 0);
+	atomic_init(&x.neterr, 0);
 	rc = get(&x, "v3/layout.json", 65536, &body, &len, err, sizeof(err));
 	free(body);
 	out->layout = rc == 0 ? 3 : 2;
@@ -391,14 +526,9 @@ int bc_list(const char *base, const struct fetch_opts *fo,
 	out->requests = atomic_load(&x.requests);
 	if (rc)
 		goto fail;
-	/* one name, one package: a clash (same name, version and first 7
-	 * of two hashes) keeps the first */
-	for (i = 0; i < out->n; i++)
-		for (k = i + 1; k < out->n; k++)
-			if (!strcmp(out->pkgs[i].dir, out->pkgs[k].dir))
-				log_warn("%s: two packages named %s: the "
-					 "second is not shown", base,
-					 out->pkgs[k].dir);
+	rc = warn_clashes(base, out);
+	if (rc)
+		goto fail;
 	free(specs);
 	return 0;
 fail:
@@ -437,8 +567,7 @@ int bc_find_prefix(const struct tree *t, uint32_t *node)
 			rc = 0;
 			break;
 		}
-		for (size_t i = 0; !tree_dir_entry(t, d, i, &name, &child);
-		     i++)
+		for (size_t i = 0; !tree_dir_entry(t, d, i, &name, &child); i++)
 			if (S_ISDIR(tree_node(t, child)->mode) && tail < n)
 				queue[tail++] = child;
 	}

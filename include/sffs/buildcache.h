@@ -148,6 +148,10 @@ struct bc_listing {
 	struct bc_package *pkgs;
 	size_t n;
 	size_t hidden;                    /* packages that did not verify */
+	/* a manifest the network failed to bring (5xx, reset, timeout,
+	 * 403): that package is missing from pkgs but not refused, so a
+	 * caller hides nothing on this listing and lists again soon */
+	bool incomplete;
 	char *index;                      /* the database document */
 	size_t index_len;
 	uint64_t requests;
@@ -166,6 +170,18 @@ struct bc_listing {
 int bc_list(const char *base, const struct fetch_opts *fo,
 	    struct trust *trust, struct bc_listing *out);
 void bc_listing_free(struct bc_listing *l);
+
+/* The fingerprints whose offered keys a trust set holds already, so that
+ * they are fetched and added once, not at every listing (one per catalog;
+ * thread safe). bc_keyset_free(NULL) does nothing. */
+struct bc_keyset;
+struct bc_keyset *bc_keyset_new(void);
+void bc_keyset_free(struct bc_keyset *k);
+/* bc_list, skipping the offered keys of fingerprints in seen and adding
+ * there those it adds to trust (seen NULL: as bc_list). */
+int bc_list_seen(const char *base, const struct fetch_opts *fo,
+		 struct trust *trust, struct bc_keyset *seen,
+		 struct bc_listing *out);
 
 /* The install prefix inside a package tarball's tree: the shortest
  * directory holding .spack/binary_distribution. 0 and *node, or

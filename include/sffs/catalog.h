@@ -19,7 +19,10 @@
  *    holds none of its inodes and no request uses it; a lookup before
  *    then takes it back into use.
  * Memory is per process: one chunk cache and one window cache shared by
- * every attached archive, one HTTP client (fetch.h).
+ * every attached archive, one HTTP client (fetch.h). Attaches, listings
+ * after the first and releases run on the catalog's own threads (at most
+ * 6, down to 1 when idle, joined by catalog_free), never in a caller
+ * that answers the kernel.
  *
  * Thread safety: every function may be called from any thread.
  */
@@ -73,10 +76,17 @@ struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 /* Frees everything; no other call may be running. */
 void catalog_free(struct catalog *c);
 
-/* Lists (S3) or probes (versions x toolchains) now. 0, or -errno when
- * the listing failed (what was known stays). */
+/* Lists (S3) or probes (versions x toolchains) now, in the caller (the
+ * mount calls it once before serving). 0, or -errno when the listing
+ * failed or was incomplete (what was known stays; a failed listing is
+ * redone after attach_retry_s). Hiding: an entry missing from a complete,
+ * non-empty listing is hidden only when it is missing from two in a row
+ * and not in use (attached, attaching, referenced); a probe's 403 or 5xx
+ * hides nothing. */
 int catalog_refresh(struct catalog *c);
-/* catalog_refresh when the last one is older than refresh_s. */
+/* Queues catalog_refresh on a catalog thread when one is due (refresh_s
+ * after the last, attach_retry_s after a failed one) and returns at once:
+ * names answer from what is known meanwhile. */
 void catalog_maybe_refresh(struct catalog *c);
 
 /* ---- names --------------------------------------------------------- */
@@ -86,7 +96,10 @@ void catalog_maybe_refresh(struct catalog *c);
  * names may be NULL to count). */
 size_t catalog_versions(struct catalog *c, const char **names, size_t max);
 /* Index of version name (stable, for inode numbers), or -ENOENT. With
- * probe, an unknown name (not negatively cached) is probed first. */
+ * probe, an unknown name (not negatively cached) is probed first: at most
+ * 16 HEADs, a few at once per process and a bounded rate, all within the
+ * read timeout (ao.timeout_s); when a server could not tell (403, 5xx,
+ * timeout) that -errno instead of -ENOENT, and nothing is cached. */
 int catalog_version(struct catalog *c, const char *name, bool probe);
 const char *catalog_version_name(struct catalog *c, uint32_t vidx);
 /* The newest version, or NULL. */
@@ -99,8 +112,9 @@ size_t catalog_entries(struct catalog *c, uint32_t vidx,
 /* Every entry, in (version, toolchain) order. */
 size_t catalog_all(struct catalog *c, struct catalog_entry **out,
 		   size_t max);
-/* The entry (version, toolchain), or NULL (errno ENOENT). probe: as
- * catalog_version. */
+/* The entry (version, toolchain), or NULL with errno ENOENT (or, after
+ * a probe the server could not answer, EACCES, EIO, ETIMEDOUT...: not a
+ * missing name). probe: as catalog_version. */
 struct catalog_entry *catalog_find(struct catalog *c, const char *version,
 				   const char *toolchain, bool probe);
 /* By id (stable, for inode numbers), or NULL. */
@@ -123,7 +137,12 @@ const char *catalog_entry_module(const struct catalog_entry *e, size_t *len);
  * The entry's archive, attached if need be (index from the cache dir,
  * published, or built once), with an active reference: 0 and *ar, *epoch
  * (the attach generation, for inode numbers), or -errno (attach failed:
- * logged; the same error is given for attach_retry_s, then retried).
+ * logged; the same error is given until the retry: attach_retry_s after
+ * an integrity failure, -EBADMSG or -EKEYREJECTED, which also hides a
+ * buildcache package; after any other (network) error attach_retry_s
+ * doubled per failure in a row, capped at 10 s, +-25% jitter, and
+ * nothing is hidden). catalog_attach_wait with deadline 0 and no cancel:
+ * at most the read timeout, then -ETIMEDOUT.
  */
 int catalog_attach(struct catalog *c, struct catalog_entry *e,
 		   struct archive **ar, uint32_t *epoch);
@@ -131,15 +150,19 @@ int catalog_attach(struct catalog *c, struct catalog_entry *e,
  * catalog_attach with the caller's deadline and cancel flag: the attach
  * runs on a catalog thread, never in the caller's, and goes on when the
  * wait ends, so that the next caller finds it done. deadline_ns is
- * CLOCK_MONOTONIC (fetch_now_ns; 0 = now + the read timeout, ao.timeout_s);
- * cancel may be NULL (see catalog_wake). Returns as catalog_attach, or
- * -ETIMEDOUT at the deadline, -EINTR once *cancel is true.
+ * CLOCK_MONOTONIC (fetch_now_ns; 0 = now + the read timeout, ao.timeout_s,
+ * cut to 100 ms when an earlier wait on the same attach already reached
+ * its deadline: the kernel queues lookups of one name one behind the
+ * other, so that 12 of them would otherwise take 12 timeouts; a deadline
+ * given is kept exactly). cancel may be NULL (see catalog_wake). Returns
+ * as catalog_attach, or -ETIMEDOUT at the deadline, -EINTR once *cancel
+ * is true.
  */
 int catalog_attach_wait(struct catalog *c, struct catalog_entry *e,
 			uint64_t deadline_ns, const atomic_bool *cancel,
 			struct archive **ar, uint32_t *epoch);
 /* Wakes every catalog_attach_wait so that it looks at its cancel flag
- * (a FUSE interrupt handler calls it). */
+ * (a FUSE interrupt handler calls it, after setting the flag). */
 void catalog_wake(struct catalog *c);
 /* An active reference on the entry's archive of generation epoch, if
  * attached: 0 and *ar, or -ESTALE (not attached, or another generation). */
@@ -151,7 +174,9 @@ int catalog_peek(struct catalog *c, struct catalog_entry *e,
 		 struct archive **ar);
 void catalog_put(struct catalog *c, struct catalog_entry *e);
 /* The kernel now holds n more (ref) or fewer (unref) lookups of inodes
- * of generation epoch. */
+ * of generation epoch. When catalog_put or catalog_unref drops the last
+ * use of a releasing archive, it is closed (threads joined, memory
+ * trimmed) on a catalog thread: both are cheap enough for forget. */
 void catalog_ref(struct catalog *c, struct catalog_entry *e, uint32_t epoch,
 		 uint64_t n);
 void catalog_unref(struct catalog *c, struct catalog_entry *e,

@@ -221,3 +221,107 @@ wait_until 30 eval "getfattr --absolute-names -n user.sffs.stats --only-values '
 	fail "packages not released: $(getfattr --absolute-names -n user.sffs.stats --only-values "$cmnt")"
 ls "$cmnt/25.11/noble/buildcache/$dir/lib" >/dev/null || fail "a released package does not attach again"
 sffs_unmount "$cmnt"
+
+step "5xx and resets during attaches hide nothing; all back within 15 s"
+# A proxy before nginx whose answers $TEST_TMP/mode decides: ok (forward),
+# 503 (every request), reset (every connection reset by a TCP RST).
+cat >"$TEST_TMP/faulty.py" <<'PY'
+import http.client, http.server, socket, struct, sys, urllib.parse
+target = urllib.parse.urlsplit(sys.argv[1])
+mode_file = sys.argv[2]
+KEEP = ("content-length", "content-range", "content-type", "etag",
+        "last-modified", "accept-ranges")
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def mode(self):
+        try:
+            return open(mode_file).read().strip()
+        except OSError:
+            return "ok"
+    def fwd(self, head):
+        m = self.mode()
+        if m == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if m == "503":
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        c = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        hdr = {k: v for k, v in self.headers.items()
+               if k.lower() in ("range", "if-range", "if-match")}
+        c.request(self.command, self.path, headers=hdr)
+        r = c.getresponse()
+        body = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() in KEEP:
+                self.send_header(k, v)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+        c.close()
+    def do_GET(self): self.fwd(False)
+    def do_HEAD(self): self.fwd(True)
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+mode=$TEST_TMP/mode
+echo 503 >"$mode"
+python3 "$TEST_TMP/faulty.py" "$NGINX_URL" "$mode" >"$TEST_TMP/faulty.port" 2>"$TEST_TMP/faulty.log" &
+fpid=$!
+cleanup_push "kill_pid $fpid"
+wait_until 10 test -s "$TEST_TMP/faulty.port" || fail "the faulty proxy did not start"
+furl=http://127.0.0.1:$(cat "$TEST_TMP/faulty.port")
+mf=$TEST_TMP/mf
+# mounted while the origin answers 503: the listing fails, nothing is lost
+mount_bc "$furl/v3/" "$mf" "$TEST_TMP/mf.log" -o trust="$KEY",cache_dir=none
+npk=$(wc -l <"$TEST_TMP/v3.tsv")
+listed() { [ "$(ls "$1" | grep -vcx index.json)" -eq "$2" ]; }
+echo ok >"$mode"
+t0=$(date +%s)
+wait_until 15 listed "$mf" "$npk" ||
+	fail "$(ls "$mf" | grep -vcx index.json) of $npk packages listed 15 s after the origin recovered: $(tail -5 "$TEST_TMP/mf.log")"
+log "listed again $(($(date +%s) - t0)) s after recovery"
+readable() { # the packages' spec.json read through the mount
+	local d
+	for d in "$@"; do
+		cat "$mf/$d/.spack/spec.json" >/dev/null 2>&1 || return 1
+	done
+}
+first=1
+for fault in 503 reset; do
+	mapfile -t pk < <(sed -n "${first},$((first + 5))p" "$TEST_TMP/v3.tsv" | cut -f1)
+	first=$((first + 6))
+	echo "$fault" >"$mode"
+	pids=()
+	for d in "${pk[@]}"; do # in parallel: each waits out its retries
+		cat "$mf/$d/.spack/spec.json" >/dev/null 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		if wait "$p"; then
+			fail "$fault: a package was read while the origin fails"
+		fi
+	done
+	listed "$mf" "$npk" || fail "$fault: packages hidden: $(grep hidden "$TEST_TMP/mf.log" | tail -3)"
+	if grep -q "package .* hidden: its tarball" "$TEST_TMP/mf.log"; then
+		fail "$fault: a network failure hid a package: $(grep hidden "$TEST_TMP/mf.log")"
+	fi
+	echo ok >"$mode"
+	t0=$(date +%s)
+	wait_until 15 readable "${pk[@]}" || fail "$fault: not readable 15 s after recovery: $(tail -5 "$TEST_TMP/mf.log")"
+	listed "$mf" "$npk" || fail "$fault: packages hidden after recovery"
+	log "$fault: ${#pk[@]} packages failed, none hidden, readable $(($(date +%s) - t0)) s after recovery"
+done
+IFS=$'\t' read -r dir blob prefix rest < <(sed -n 1p "$TEST_TMP/v3.tsv")
+rm -rf "$TEST_TMP/x" && mkdir -p "$TEST_TMP/x"
+tar -xzf "$www/v3/$blob" -C "$TEST_TMP/x"
+diff -r --no-dereference "$mf/$dir" "$TEST_TMP/x/${prefix#/}" || fail "$dir differs after the faults"
+sffs_unmount "$mf"

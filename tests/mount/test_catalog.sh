@@ -196,6 +196,46 @@ wait_until 20 eval '[ "$(stat_of "$mnt" attached)" = 0 ]' ||
 	fail "not released after the cycles"
 log "cycles: $(getfattr --absolute-names --only-values -n user.sffs.stats "$mnt")"
 
+step slow-attach
+# A second mount through a proxy that stalls: lookups inside an artifact
+# whose attach cannot progress end at the read deadline (-o timeout=4),
+# the rest of the mount keeps answering, and the attach goes on for the
+# next lookup once the origin answers again.
+proxy_start "$NGINX_URL/" 0
+smnt=$TEST_TMP/sf-slow
+sffs_mount "$PROXY_URL" "$smnt" -o versions=24.11:25.11,toolchains=noble:jammy \
+	-o timeout=4,cache_dir=none,index=none
+[ "$(cat "$smnt/24.11/jammy/view/share/sffs-fixture/ARTIFACT")" = 24.11-jammy ] ||
+	fail "slow-attach: 24.11/jammy before the stall"
+proxy_mode stall
+t0=$(date +%s%N)
+lookups=()
+for i in $(seq 12); do
+	(
+		s=$(date +%s%N)
+		stat "$smnt/25.11/noble/view/bin/sinfo" >/dev/null 2>&1 && exit 9
+		echo $((($(date +%s%N) - s) / 1000000)) >"$TEST_TMP/lookup.$i"
+	) &
+	lookups+=($!)
+done
+sleep 1
+s=$(date +%s%N)
+timeout 2 ls -l "$smnt" "$smnt/24.11" >/dev/null || fail "slow-attach: ls -l of the mount did not answer"
+timeout 2 ls "$smnt/24.11/jammy/view/bin" >/dev/null || fail "slow-attach: another artifact did not answer"
+timeout 2 cat "$smnt/24.11/jammy/view/share/sffs-fixture/ARTIFACT" >/dev/null ||
+	fail "slow-attach: a read of another artifact did not answer"
+other=$((($(date +%s%N) - s) / 1000000))
+for p in "${lookups[@]}"; do
+	wait "$p" || fail "slow-attach: a lookup into a stalled attach succeeded (status $?)"
+done
+worst=$(cat "$TEST_TMP"/lookup.* | sort -n | tail -1)
+[ "$worst" -le 7000 ] || fail "slow-attach: a lookup waited $worst ms (timeout=4)"
+proxy_mode ok
+wait_until 60 eval '[ "$(cat "$smnt/25.11/noble/view/share/sffs-fixture/ARTIFACT" 2>/dev/null)" = 25.11-noble ]' ||
+	fail "slow-attach: no attach after the stall: $(getfattr --absolute-names --only-values -n user.sffs.stats "$smnt")"
+log "slow-attach: 12 lookups ended within $worst ms, the other artifact answered in $other ms, attached after the stall"
+sffs_unmount "$smnt"
+
 step cluster
 cluster_start "$mnt/25.11/jammy" "$TEST_TMP/work" ||
 	fail "cluster did not start from MNT/25.11/jammy/view"

@@ -707,11 +707,11 @@ static void run_bad(const struct bad *t, const struct buf *gz,
 static void bad_inputs(const struct buf *gz, const struct buf *zs)
 {
 	static const struct bad t[] = {
-	    {"gzip flipped", SEEK_GZIP, 1, 0, flip_mid, -EIO,
+	    {"gzip flipped", SEEK_GZIP, 1, 0, flip_mid, -EBADMSG,
 	     "compressed offset"},
-	    {"gzip crc", SEEK_GZIP, 1, 0, flip_crc, -EIO,
+	    {"gzip crc", SEEK_GZIP, 1, 0, flip_crc, -EBADMSG,
 	     "incorrect data check"},
-	    {"gzip isize", SEEK_GZIP, 1, 0, flip_isize, -EIO,
+	    {"gzip isize", SEEK_GZIP, 1, 0, flip_isize, -EBADMSG,
 	     "incorrect length check"},
 	    {"gzip truncated", SEEK_GZIP, 1, 3, NULL, -EIO,
 	     "gzip stream truncated at compressed offset"},
@@ -722,7 +722,7 @@ static void bad_inputs(const struct buf *gz, const struct buf *zs)
 	    {"gzip lone 1f", SEEK_GZIP, 1, 0, add_1f, 0,
 	     "1 bytes of trailing garbage"},
 	    {"gzip empty", SEEK_GZIP, 0, 0, NULL, -EIO, "empty"},
-	    {"gzip method", SEEK_GZIP, 0, 0, bad_method, -EIO,
+	    {"gzip method", SEEK_GZIP, 0, 0, bad_method, -EBADMSG,
 	     "unknown compression method"},
 	    {"zstd flipped", SEEK_ZSTD, 2, 0, flip_mid, -EIO,
 	     "compressed offset"},
