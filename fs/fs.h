@@ -109,8 +109,6 @@ struct fs_forget {
 	uint64_t n;
 };
 
-struct fs_slow;
-
 struct fs {
 	struct archive *ar;  /* single mode: the artifact (owned by main) */
 	struct catalog *cat; /* catalog mode (owned by main) */
@@ -134,12 +132,6 @@ struct fs {
 	/* forgets for the reaper; guarded by reaper_lock */
 	struct fs_forget *forgets;
 	size_t nforgets, forgets_cap;
-	/* catalog mode: how long a lookup waits for an attach (the read
-	 * timeout, -o timeout; 0: the catalog's) */
-	unsigned attach_timeout_s;
-	/* entries whose attach outlasted a lookup's deadline (inode.c) */
-	pthread_mutex_t slow_lock;
-	struct fs_slow *slow; /* guarded by slow_lock */
 };
 
 /* Single mode: serves ar. 0 or -errno. */
@@ -155,8 +147,9 @@ int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r);
 /* Gives back what fs_resolve (or fs_hold_artroot) held. */
 void fs_unref(struct fs *fs, struct fs_ref *r);
 /* For FS_ARTROOT: attaches the artifact and turns r into its root node
- * (archive_root). Waits at most attach_timeout_s (-ETIMEDOUT; the attach
- * goes on for the next request) and ends on a FUSE interrupt of req
+ * (archive_root). Waits at most the read timeout (-o timeout; less once
+ * an earlier wait on the same attach ran out: catalog_attach_wait),
+ * then -ETIMEDOUT while the attach goes on for the next request, and ends on a FUSE interrupt of req
  * (-EINTR; req may be NULL). Other errors: the attach's. */
 int fs_hold_artroot(struct fs *fs, struct fs_ref *r, fuse_req_t req);
 /* The inode of node in r's archive (its root: the artifact root's). */
@@ -167,8 +160,6 @@ void fs_node_looked_up(struct fs *fs, const struct fs_ref *r);
 /* The kernel forgot n lookups of ino: queued for the reaper, which may
  * free a released artifact (fs_forgets_run); never heavy work here. */
 void fs_forget_ino(struct fs *fs, fuse_ino_t ino, uint64_t n);
-/* Frees the slow-attach marks (fs_fini). */
-void fs_slow_free(struct fs *fs);
 /* Passes n queued forgets on to the catalog (the reaper's thread). */
 void fs_forgets_run(struct fs *fs, struct fs_forget *f, size_t n);
 

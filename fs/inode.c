@@ -131,103 +131,38 @@ static void attach_interrupted(fuse_req_t req, void *data)
 	catalog_wake(w->fs->cat);
 }
 
-/*
- * An artifact whose attach has kept a lookup waiting for a whole deadline
- * is "slow" until its attach ends: later lookups wait only
- * FS_SLOW_WAIT_MS. libfuse 3.14 never grants the kernel parallel
- * directory operations, so the kernel sends the lookups of one directory
- * one after another: without this, 12 lookups queued behind a slow attach
- * would take 12 deadlines.
- */
-#define FS_SLOW_WAIT_MS 100
-
-struct fs_slow {
-	uint32_t id;
-	UT_hash_handle hh;
-};
-
-static bool slow_is(struct fs *fs, uint32_t id)
-{
-	struct fs_slow *s;
-
-	pthread_mutex_lock(&fs->slow_lock);
-	HASH_FIND(hh, fs->slow, &id, sizeof(id), s);
-	pthread_mutex_unlock(&fs->slow_lock);
-	return s != NULL;
-}
-
-/* Marks id slow (a whole deadline passed) or not (its attach ended). */
-static void slow_set(struct fs *fs, uint32_t id, bool slow)
-{
-	struct fs_slow *s;
-
-	pthread_mutex_lock(&fs->slow_lock);
-	HASH_FIND(hh, fs->slow, &id, sizeof(id), s);
-	if (s && !slow) {
-		HASH_DEL(fs->slow, s);
-		free(s);
-	} else if (!s && slow) {
-		s = calloc(1, sizeof(*s));
-		if (s) { /* without it, lookups wait whole deadlines */
-			s->id = id;
-			HASH_ADD(hh, fs->slow, id, sizeof(s->id), s);
-		}
-	}
-	pthread_mutex_unlock(&fs->slow_lock);
-}
-
-void fs_slow_free(struct fs *fs)
-{
-	struct fs_slow *s, *tmp;
-
-	HASH_ITER(hh, fs->slow, s, tmp)
-	{
-		HASH_DEL(fs->slow, s);
-		free(s);
-	}
-}
-
-static uint64_t attach_deadline(const struct fs *fs, bool slow)
-{
-	if (slow)
-		return fetch_now_ns() + FS_SLOW_WAIT_MS * 1000000ull;
-	if (!fs->attach_timeout_s)
-		return 0; /* the catalog's own: now + its read timeout */
-	return fetch_now_ns() + (uint64_t)fs->attach_timeout_s * 1000000000u;
-}
-
-static void log_wait_end(struct catalog_entry *e, int rc, bool slow)
+static void log_wait_end(struct catalog_entry *e, int rc)
 {
 	if (rc == -EINTR)
 		log_info("%s/%s: a lookup was interrupted while it attaches",
 			 catalog_entry_version(e), catalog_entry_toolchain(e));
-	else if (!slow)
+	else
 		log_info("%s/%s: a lookup gave up after its deadline while it "
 			 "attaches (the attach goes on)",
 			 catalog_entry_version(e), catalog_entry_toolchain(e));
 }
 
-/* Waits for r's attach as fs_hold_artroot says: 0 or -errno. */
+/*
+ * Waits for r's attach as fs_hold_artroot says: 0 or -errno. The deadline
+ * is the catalog's default (now + the read timeout, cut short once an
+ * earlier wait on the same attach ran out: libfuse 3.14 never grants the
+ * kernel parallel directory operations, so lookups queued behind a slow
+ * attach arrive one after another and must not each wait a deadline).
+ */
 static int attach_wait(struct fs *fs, struct fs_ref *r, fuse_req_t req)
 {
 	struct attach_cancel w = {.fs = fs};
-	uint32_t id = catalog_entry_id(r->e);
-	bool slow = slow_is(fs, id);
 	int rc;
 
 	atomic_init(&w.cancel, false);
 	if (req)
 		fuse_req_interrupt_func(req, attach_interrupted, &w);
-	rc = catalog_attach_wait(fs->cat, r->e, attach_deadline(fs, slow),
-				 &w.cancel, &r->ar, &r->epoch);
+	rc = catalog_attach_wait(fs->cat, r->e, 0, &w.cancel, &r->ar,
+				 &r->epoch);
 	if (req)
 		fuse_req_interrupt_func(req, NULL, NULL);
 	if (rc == -ETIMEDOUT || rc == -EINTR)
-		log_wait_end(r->e, rc, slow);
-	if (rc == -ETIMEDOUT && !slow)
-		slow_set(fs, id, true);
-	else if (rc != -ETIMEDOUT && rc != -EINTR && slow)
-		slow_set(fs, id, false);
+		log_wait_end(r->e, rc);
 	return rc;
 }
 

@@ -767,8 +767,6 @@ int main(int argc, char *argv[])
 			goto out_fetch;
 		fs_init_catalog(&fs, cat, 86400.0);
 		fs.reap_period_s = reap_period(co.release_after_s);
-		/* a lookup waits for an attach as long as a read may */
-		fs.attach_timeout_s = ao.timeout_s;
 		/* the kernel's negative entries expire with the catalog's */
 		fs.neg_timeout = co.negative_ttl_s < 5 ? co.negative_ttl_s : 5;
 	} else {

@@ -405,7 +405,6 @@ static void fs_init_common(struct fs *fs, double timeout)
 	pthread_mutex_init(&fs->rd.lock, NULL);
 	pthread_cond_init(&fs->rd.work, NULL);
 	pthread_mutex_init(&fs->reaper_lock, NULL);
-	pthread_mutex_init(&fs->slow_lock, NULL);
 	util_cond_init_monotonic(&fs->reaper_wake);
 }
 
@@ -435,6 +434,4 @@ void fs_fini(struct fs *fs)
 	pthread_mutex_destroy(&fs->reaper_lock);
 	free(fs->forgets);
 	fs->forgets = NULL;
-	fs_slow_free(fs);
-	pthread_mutex_destroy(&fs->slow_lock);
 }

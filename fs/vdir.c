@@ -164,6 +164,15 @@ static int root_list(struct fs *fs, const struct fs_ref *dir,
 	return rc;
 }
 
+/* What a catalog lookup that gave e says: 0, or why not (a probe's
+ * network error - EACCES, EIO, ETIMEDOUT - is not "no such name"). */
+static int found(const struct catalog_entry *e, int err)
+{
+	if (e)
+		return 0;
+	return err > 0 && err != ENOENT ? -err : -ENOENT;
+}
+
 /* layout=buildcache: index.json, then the packages, flat. */
 static int flat_lookup(struct fs *fs, const struct fs_ref *dir,
 		       const char *name, struct fs_ref *out)
@@ -174,8 +183,9 @@ static int flat_lookup(struct fs *fs, const struct fs_ref *dir,
 		return catalog_bc_index(fs->cat, 0, NULL, 0) ? 0 : -ENOENT;
 	}
 	out->kind = FS_ARTROOT;
+	errno = 0;
 	out->e = catalog_find(fs->cat, name, "", false);
-	return out->e ? 0 : -ENOENT;
+	return found(out->e, errno);
 }
 
 static int flat_list(struct fs *fs, const struct fs_ref *dir,
@@ -219,8 +229,9 @@ static int modslurm_lookup(struct fs *fs, const struct fs_ref *dir,
 	snprintf(v, sizeof(v), "%.*s", (int)(dash - name), name);
 	snprintf(t, sizeof(t), "%.*s", (int)(name + n - 4 - dash - 1),
 		 dash + 1);
+	errno = 0;
 	out->e = catalog_find(fs->cat, v, t, true);
-	return out->e ? 0 : -ENOENT;
+	return found(out->e, errno);
 }
 
 static int modslurm_list(struct fs *fs, const struct fs_ref *dir,
@@ -233,9 +244,10 @@ static int version_lookup(struct fs *fs, const struct fs_ref *dir,
 			  const char *name, struct fs_ref *out)
 {
 	out->kind = FS_ARTROOT;
+	errno = 0;
 	out->e = catalog_find(fs->cat, catalog_version_name(fs->cat, dir->vidx),
 			      name, true);
-	return out->e ? 0 : -ENOENT;
+	return found(out->e, errno);
 }
 
 static int version_list(struct fs *fs, const struct fs_ref *dir,
@@ -249,8 +261,9 @@ static int bcdir_lookup(struct fs *fs, const struct fs_ref *dir,
 			const char *name, struct fs_ref *out)
 {
 	out->kind = FS_ARTROOT;
+	errno = 0;
 	out->e = catalog_bc_find(fs->cat, dir->e, name);
-	return out->e ? 0 : -ENOENT;
+	return found(out->e, errno);
 }
 
 static int bcdir_list(struct fs *fs, const struct fs_ref *dir,
