@@ -119,6 +119,9 @@ const char *archive_signer(const struct archive *ar);
 /* The SHA-256 of the whole artifact: computed by the streaming pass, or
  * as the index records it. */
 const unsigned char *archive_sha256(const struct archive *ar);
+/* The archive's id: from a process-wide 64-bit counter, never reused, so
+ * the owner of its keys in shared caches (cache.h). */
+uint64_t archive_id(const struct archive *ar);
 /* The directory served as the artifact's root (a Spack package's install
  * prefix inside its tarball); node 0 unless set. */
 void archive_set_root(struct archive *ar, uint32_t node);
@@ -140,9 +143,9 @@ struct fetch *archive_fetch(const struct archive *ar);
 /* One read's terms and, after archive_read_iov, its bytes: n pieces,
  * each in a chunk the request holds until archive_req_release. */
 struct archive_req {
-	uint64_t deadline_ns;      /* CLOCK_MONOTONIC; 0: now + timeout */
+	uint64_t deadline_ns;	   /* CLOCK_MONOTONIC; 0: now + timeout */
 	const atomic_bool *cancel; /* may be NULL; see archive_wake */
-	bool nowait;               /* only cached bytes, else -EAGAIN */
+	bool nowait;		   /* only cached bytes, else -EAGAIN */
 	size_t n;
 	struct archive_iov {
 		const void *base;
@@ -177,12 +180,12 @@ struct archive_stats {
 	struct cache_stats_view {
 		uint64_t hits, misses, bytes;
 	} cache;
-	uint64_t spans_loaded;   /* spans decoded */
-	uint64_t verify_fail;    /* blocks whose digest did not match */
+	uint64_t spans_loaded;	 /* spans decoded */
+	uint64_t verify_fail;	 /* blocks whose digest did not match */
 	uint64_t windows_loaded; /* windows fetched (again) */
-	uint64_t window_mem;     /* bytes of windows held */
+	uint64_t window_mem;	 /* bytes of windows held */
 	struct blocks_stats blocks;
-	size_t index_mem;        /* tree + seek points, bytes */
+	size_t index_mem; /* tree + seek points, bytes */
 };
 void archive_get_stats(struct archive *ar, struct archive_stats *st);
 
