@@ -296,8 +296,8 @@ int archive_start_blocks(struct archive *ar)
 	/* cache keys hold a point in 32 bits (archive_i.h) */
 	if (ar->si && ar->si->n >= (UINT64_C(1) << ARCHIVE_SPAN_SHIFT))
 		return -EFBIG;
-	ar->blocks =
-	    blocks_new(ar->f, ar->block_size, ar->bdigests, &ar->o.blocks);
+	ar->blocks = blocks_new(ar->o.store, ar->f, ar->block_size,
+				ar->bdigests, &ar->o.blocks);
 	return ar->blocks ? 0 : -ENOMEM;
 }
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * blocks.c - verified aligned blocks: LRU, queues, fetcher threads.
+ * blocks.c - verified aligned blocks: one store per process (one LRU, one
+ * budget, one set of fetcher threads) and a handle per artifact.
  *
- * Every entry lives in the hash while it is queued, loading or ready. A
- * failed entry leaves the hash at once (so the next reader starts a new
- * load) and is freed when its last waiter lets go. The hash holds one
+ * Every entry lives in the store's hash, keyed by (identity, block), while
+ * it is queued, loading, ready or (briefly) failed. The hash holds one
  * reference to each entry in it; each reader and the fetcher loading it
- * hold one more.
+ * hold one more. A queued or loading entry has an owner: the handle whose
+ * queue it waits in and whose source loads it.
  */
 #include "sffs/blocks.h"
 
@@ -40,59 +41,99 @@ struct extent {
 
 #define XPOOL_KEEP 4
 
+/* How long a failed load answers for its block at most (the kernel
+ * retries a failed readahead at once); any later success of a load of the
+ * same artifact ends it sooner. */
+#define FAIL_HOLD_NS (500000000ull)
+
+/* The bytes a set of handles share: same size, block size and block
+ * digests (so a block verified for one is verified for all). */
+struct bident {
+	unsigned char key[32]; /* SHA-256(size, block size, digests) */
+	uint64_t id;	       /* never reused in the store */
+	unsigned handles;
+	uint64_t mem;	 /* bytes of its ready blocks */
+	uint64_t runs;	 /* runs of its blocks taken by fetchers */
+	uint64_t ok_run; /* the latest-taken run that loaded a block */
+	UT_hash_handle hh;
+};
+
+struct bkey {
+	uint64_t ident, idx;
+};
+
 struct bent {
-	struct block b;     /* public part; b.data == buf */
+	struct block b; /* public part; b.data == buf */
+	struct bkey key;
+	struct bident *ident;
 	unsigned char *buf; /* b.len bytes once loaded, inside ext */
 	struct extent *ext;
-	enum bstate st;     /* guarded by bs->lock, as is all below */
+	enum bstate st; /* guarded by the store's lock, as is all below */
 	int err;
 	uint64_t failed_ns; /* B_FAILED: when */
+	uint64_t run_seq;   /* B_LOADING on: its run's number (ident->runs) */
+	uint64_t fail_seq;  /* B_FAILED: ident->runs then */
 	uint64_t deadline;  /* the furthest deadline of those who want it */
 	unsigned refs;
-	bool in_hash, demand, prefetched;
-	bool used; /* a reader has had it (since it was loaded) */
-	struct bent *qprev, *qnext; /* the queue it waits in */
+	bool in_hash, demand;
+	bool used;	      /* a reader has had it (since it was loaded) */
+	struct blocks *owner; /* queued or loading: whose queue / source */
+	struct bent *qprev, *qnext; /* the owner's queue it waits in */
 	struct bent *lprev, *lnext; /* LRU, while ready */
 	UT_hash_handle hh;
 };
 
-struct blocks {
-	struct fetch *f;
-	uint32_t size;
-	uint64_t n;
-	unsigned char *digests;
+struct blockstore {
 	struct blocks_opts o;
-
 	pthread_mutex_t lock;
-	pthread_cond_t work; /* a block was queued, or stop */
-	pthread_cond_t done; /* a load ended, or blocks_wake */
+	pthread_cond_t work; /* a block was queued, a slot freed, or stop */
+	pthread_cond_t done; /* a load ended, or a wake */
 	struct bent *hash;   /* guarded by lock, as is all below */
-	struct bent *demand_q, *prefetch_q, *lru;
-	uint64_t nprefetch_q;
+	struct bent *lru;
+	struct bident *idents;
+	struct blocks *active; /* handles with queued blocks, round robin */
+	uint64_t next_ident;
+	uint64_t nprefetch_q, ndemand_q, inflight, mem, nblocks, handles;
+	uint64_t requests;
 	bool started, stop;
 	pthread_t *threads;
 	unsigned nthreads;
-	struct blocks_stats st;
 	pthread_mutex_t xlock;
 	struct extent *xfree; /* guarded by xlock */
 	unsigned nxfree;
 };
 
-static struct extent *extent_new(struct blocks *bs, size_t len)
-{
-	size_t full = sizeof(struct extent) + bs->size;
-	size_t maplen = len <= bs->size ? full : sizeof(struct extent) + len;
-	struct extent *x = NULL;
+struct blocks {
+	struct blockstore *s;
+	bool own_store;
+	struct fetch *f;
+	uint32_t size;
+	uint64_t n;
+	unsigned char *digests;
+	struct bident *ident;
+	/* guarded by s->lock: */
+	struct bent *demand_q, *prefetch_q;
+	unsigned inflight; /* runs being loaded from f */
+	bool in_ring;
+	struct blocks *aprev, *anext; /* in s->active */
+	struct blocks_stats st;
+};
 
-	if (maplen == full) {
-		pthread_mutex_lock(&bs->xlock);
-		x = bs->xfree;
-		if (x) {
-			bs->xfree = x->next;
-			bs->nxfree--;
+static struct extent *extent_new(struct blockstore *s, size_t len)
+{
+	size_t maplen = sizeof(struct extent) + len;
+	struct extent *x = NULL, **pp;
+
+	pthread_mutex_lock(&s->xlock);
+	for (pp = &s->xfree; *pp; pp = &(*pp)->next) {
+		if ((*pp)->maplen == maplen) {
+			x = *pp;
+			*pp = x->next;
+			s->nxfree--;
+			break;
 		}
-		pthread_mutex_unlock(&bs->xlock);
 	}
+	pthread_mutex_unlock(&s->xlock);
 	if (!x) {
 		x = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -104,21 +145,20 @@ static struct extent *extent_new(struct blocks *bs, size_t len)
 	return x;
 }
 
-static void extent_put(struct blocks *bs, struct extent *x)
+static void extent_put(struct blockstore *s, struct extent *x)
 {
 	bool keep;
 
 	if (!x || atomic_fetch_sub(&x->refs, 1) != 1)
 		return;
-	pthread_mutex_lock(&bs->xlock);
-	keep = x->maplen == sizeof(struct extent) + bs->size &&
-	       bs->nxfree < XPOOL_KEEP;
+	pthread_mutex_lock(&s->xlock);
+	keep = s->nxfree < XPOOL_KEEP;
 	if (keep) {
-		x->next = bs->xfree;
-		bs->xfree = x;
-		bs->nxfree++;
+		x->next = s->xfree;
+		s->xfree = x;
+		s->nxfree++;
 	}
-	pthread_mutex_unlock(&bs->xlock);
+	pthread_mutex_unlock(&s->xlock);
 	if (!keep)
 		munmap(x, x->maplen);
 }
@@ -136,12 +176,120 @@ uint64_t blocks_count_for(uint64_t csize, uint32_t size)
 	return size ? (csize + size - 1) / size : 0;
 }
 
-struct blocks *blocks_new(struct fetch *f, uint32_t size,
-			  const unsigned char *digests,
-			  const struct blocks_opts *o)
+/* ---- the store ---- */
+
+struct blockstore *blockstore_new(const struct blocks_opts *o)
 {
-	struct blocks *bs;
+	struct blockstore *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (o)
+		s->o = *o;
+	else
+		blocks_opts_default(&s->o);
+	if (!s->o.max_fetches)
+		s->o.max_fetches = 1;
+	if (s->o.merge_max < BLOCKS_MIN_SIZE)
+		s->o.merge_max = BLOCKS_MIN_SIZE;
+	if (!s->o.timeout_s)
+		s->o.timeout_s = 60;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	util_cond_init_monotonic(&s->done);
+	pthread_mutex_init(&s->xlock, NULL);
+	return s;
+}
+
+void blockstore_free(struct blockstore *s)
+{
+	unsigned k;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	for (k = 0; k < s->nthreads; k++)
+		pthread_join(s->threads[k], NULL);
+	free(s->threads);
+	/* every handle is gone, and took its entries with it */
+	while (s->xfree) {
+		struct extent *x = s->xfree;
+
+		s->xfree = x->next;
+		munmap(x, x->maplen);
+	}
+	pthread_mutex_destroy(&s->xlock);
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+void blockstore_get_stats(struct blockstore *s, struct blockstore_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&s->lock);
+	st->blocks = s->nblocks;
+	st->bytes = s->mem;
+	st->budget = s->o.mem;
+	st->threads = s->nthreads;
+	st->handles = s->handles;
+	st->queued_demand = s->ndemand_q;
+	st->queued_prefetch = s->nprefetch_q;
+	st->inflight = s->inflight;
+	st->requests = s->requests;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- identities (caller holds s->lock) ---- */
+
+static int ident_key(uint64_t csize, uint32_t size, const unsigned char *dg,
+		     uint64_t n, unsigned char key[32])
+{
+	unsigned char head[12];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok;
+
+	for (int k = 0; k < 8; k++)
+		head[k] = (unsigned char)(csize >> (8 * k));
+	for (int k = 0; k < 4; k++)
+		head[8 + k] = (unsigned char)(size >> (8 * k));
+	ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(md, head, sizeof(head)) &&
+	     EVP_DigestUpdate(md, dg, (size_t)n * BLOCKS_DIGEST) &&
+	     EVP_DigestFinal_ex(md, key, NULL);
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -ENOMEM;
+}
+
+static struct bident *ident_get(struct blockstore *s,
+				const unsigned char key[32])
+{
+	struct bident *id;
+
+	HASH_FIND(hh, s->idents, key, 32, id);
+	if (!id) {
+		id = calloc(1, sizeof(*id));
+		if (!id)
+			return NULL;
+		memcpy(id->key, key, 32);
+		id->id = ++s->next_ident;
+		HASH_ADD(hh, s->idents, key, 32, id);
+	}
+	id->handles++;
+	return id;
+}
+
+/* ---- handles ---- */
+
+static struct blocks *handle_alloc(struct fetch *f, uint32_t size,
+				   const unsigned char *digests)
+{
 	uint64_t n = blocks_count_for(fetch_size(f), size);
+	struct blocks *bs;
 
 	if (size < BLOCKS_MIN_SIZE || size > BLOCKS_MAX_SIZE ||
 	    n > SIZE_MAX / BLOCKS_DIGEST)
@@ -158,58 +306,36 @@ struct blocks *blocks_new(struct fetch *f, uint32_t size,
 	bs->f = f;
 	bs->size = size;
 	bs->n = n;
-	if (o)
-		bs->o = *o;
-	else
-		blocks_opts_default(&bs->o);
-	if (!bs->o.max_fetches)
-		bs->o.max_fetches = 1;
-	if (bs->o.merge_max < size)
-		bs->o.merge_max = size;
-	pthread_mutex_init(&bs->lock, NULL);
-	pthread_cond_init(&bs->work, NULL);
-	util_cond_init_monotonic(&bs->done);
-	pthread_mutex_init(&bs->xlock, NULL);
 	return bs;
 }
 
-static void bent_free(struct blocks *bs, struct bent *e)
+struct blocks *blocks_new(struct blockstore *store, struct fetch *f,
+			  uint32_t size, const unsigned char *digests,
+			  const struct blocks_opts *o)
 {
-	extent_put(bs, e->ext);
-	free(e);
-}
-
-void blocks_free(struct blocks *bs)
-{
-	struct bent *e, *tmp;
-	unsigned k;
+	struct blocks *bs = handle_alloc(f, size, digests);
+	unsigned char key[32];
 
 	if (!bs)
-		return;
-	pthread_mutex_lock(&bs->lock);
-	bs->stop = true;
-	pthread_cond_broadcast(&bs->work);
-	pthread_mutex_unlock(&bs->lock);
-	for (k = 0; k < bs->nthreads; k++)
-		pthread_join(bs->threads[k], NULL);
-	free(bs->threads);
-	HASH_ITER(hh, bs->hash, e, tmp) {
-		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-		HASH_DEL(bs->hash, e);
-		bent_free(bs, e);
-	}
-	while (bs->xfree) {
-		struct extent *x = bs->xfree;
-
-		bs->xfree = x->next;
-		munmap(x, x->maplen);
-	}
-	pthread_mutex_destroy(&bs->xlock);
-	pthread_cond_destroy(&bs->done);
-	pthread_cond_destroy(&bs->work);
-	pthread_mutex_destroy(&bs->lock);
+		return NULL;
+	bs->own_store = !store;
+	bs->s = store ? store : blockstore_new(o);
+	if (!bs->s || ident_key(fetch_size(f), size, digests, bs->n, key))
+		goto fail;
+	pthread_mutex_lock(&bs->s->lock);
+	bs->ident = ident_get(bs->s, key);
+	if (bs->ident)
+		bs->s->handles++;
+	pthread_mutex_unlock(&bs->s->lock);
+	if (!bs->ident)
+		goto fail;
+	return bs;
+fail:
+	if (bs->own_store)
+		blockstore_free(bs->s);
 	free(bs->digests);
 	free(bs);
+	return NULL;
 }
 
 uint32_t blocks_size(const struct blocks *bs)
@@ -255,61 +381,99 @@ static bool digest_ok(const struct blocks *bs, uint64_t i, const void *data,
 	       !memcmp(md, bs->digests + i * BLOCKS_DIGEST, BLOCKS_DIGEST);
 }
 
-/* ---- entries (caller holds bs->lock) ---- */
+/* ---- entries (caller holds s->lock) ---- */
 
-static void bent_unref(struct blocks *bs, struct bent *e)
+static void bent_unref(struct blockstore *s, struct bent *e)
 {
 	if (--e->refs)
 		return;
-	if (e->st == B_READY)
-		bs->st.mem -= e->b.len;
-	bent_free(bs, e);
+	if (e->st == B_READY) {
+		s->mem -= e->b.len;
+		s->nblocks--;
+		e->ident->mem -= e->b.len;
+	}
+	extent_put(s, e->ext);
+	free(e);
 }
 
-static void bent_unhash(struct blocks *bs, struct bent *e)
+static void bent_unhash(struct blockstore *s, struct bent *e)
 {
 	if (!e->in_hash)
 		return;
-	HASH_DEL(bs->hash, e);
+	HASH_DEL(s->hash, e);
 	e->in_hash = false;
 	if (e->st == B_READY)
-		DL_DELETE2(bs->lru, e, lprev, lnext);
-	bent_unref(bs, e);
+		DL_DELETE2(s->lru, e, lprev, lnext);
+	bent_unref(s, e);
 }
 
 /* Frees least recently used ready blocks nobody holds until the held
  * bytes fit: first those a reader has had, then prefetched ones still
  * unread (evicting those first would fetch them twice). */
-static void evict(struct blocks *bs)
+static void evict(struct blockstore *s)
 {
 	struct bent *e, *tmp;
 	int pass;
 
 	for (pass = 0; pass < 2; pass++) {
-		DL_FOREACH_SAFE2(bs->lru, e, tmp, lnext) {
-			if (bs->st.mem <= bs->o.mem)
+		DL_FOREACH_SAFE2(s->lru, e, tmp, lnext)
+		{
+			if (s->mem <= s->o.mem)
 				return;
 			/* cppcheck-suppress uninitvar ; set by bent_queue */
 			if (e->refs == 1 && (pass || e->used))
-				bent_unhash(bs, e);
+				bent_unhash(s, e);
 		}
 	}
 }
 
-/* How long a failed load answers for its block before a new try. */
-#define FAIL_HOLD_NS (1000000000ull)
+/* A failure answers only until a load of the artifact that started after
+ * it succeeded, and never longer than FAIL_HOLD_NS. */
+static bool fail_expired(const struct bent *e)
+{
+	return e->ident->ok_run > e->fail_seq ||
+	       fetch_now_ns() - e->failed_ns >= FAIL_HOLD_NS;
+}
 
 static struct bent *bent_find(struct blocks *bs, uint64_t i)
 {
+	struct bkey k = {.ident = bs->ident->id, .idx = i};
 	struct bent *e;
 
-	HASH_FIND(hh, bs->hash, &i, sizeof(i), e);
-	if (e && e->st == B_FAILED &&
-	    fetch_now_ns() - e->failed_ns >= FAIL_HOLD_NS) {
-		bent_unhash(bs, e);
+	HASH_FIND(hh, bs->s->hash, &k, sizeof(k), e);
+	if (e && e->st == B_FAILED && fail_expired(e)) {
+		bent_unhash(bs->s, e);
 		e = NULL;
 	}
 	return e;
+}
+
+static void ring_add(struct blocks *bs)
+{
+	if (bs->in_ring)
+		return;
+	DL_APPEND2(bs->s->active, bs, aprev, anext);
+	bs->in_ring = true;
+}
+
+static void ring_del(struct blocks *bs)
+{
+	if (!bs->in_ring)
+		return;
+	DL_DELETE2(bs->s->active, bs, aprev, anext);
+	bs->in_ring = false;
+}
+
+static void enqueue(struct blocks *bs, struct bent *e)
+{
+	if (e->demand) {
+		DL_APPEND2(bs->demand_q, e, qprev, qnext);
+		bs->s->ndemand_q++;
+	} else {
+		DL_APPEND2(bs->prefetch_q, e, qprev, qnext);
+		bs->s->nprefetch_q++;
+	}
+	ring_add(bs);
 }
 
 static struct bent *bent_queue(struct blocks *bs, uint64_t i, bool demand,
@@ -322,91 +486,129 @@ static struct bent *bent_queue(struct blocks *bs, uint64_t i, bool demand,
 	e->deadline = deadline;
 	e->b.idx = i;
 	e->b.len = block_len(bs, i);
+	e->key.ident = bs->ident->id;
+	e->key.idx = i;
+	e->ident = bs->ident;
 	e->st = B_QUEUED;
 	e->refs = 1;
 	e->in_hash = true;
 	e->demand = demand;
-	HASH_ADD(hh, bs->hash, b.idx, sizeof(e->b.idx), e);
-	if (demand) {
-		DL_APPEND2(bs->demand_q, e, qprev, qnext);
-	} else {
-		DL_APPEND2(bs->prefetch_q, e, qprev, qnext);
-		bs->nprefetch_q++;
-	}
+	e->owner = bs;
+	HASH_ADD(hh, bs->s->hash, key, sizeof(e->key), e);
+	enqueue(bs, e);
 	return e;
 }
 
-static void bent_dequeue(struct blocks *bs, struct bent *e)
+static void bent_dequeue(struct bent *e)
 {
+	struct blocks *bs = e->owner;
+
 	/* e is in the queue its flag names, so that queue is not empty;
 	 * clang-analyzer cannot see through utlist's macros. */
 	if (e->demand) {
 		// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
 		DL_DELETE2(bs->demand_q, e, qprev, qnext);
+		bs->s->ndemand_q--;
 	} else {
 		// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
 		DL_DELETE2(bs->prefetch_q, e, qprev, qnext);
-		bs->nprefetch_q--;
+		bs->s->nprefetch_q--;
 	}
 }
 
 /* A queued prefetch that a reader now waits for moves to the front line. */
-static void bent_promote(struct blocks *bs, struct bent *e)
+static void bent_promote(struct bent *e)
 {
 	if (e->st != B_QUEUED || e->demand)
 		return;
-	bent_dequeue(bs, e);
+	bent_dequeue(e);
 	e->demand = true;
-	DL_APPEND2(bs->demand_q, e, qprev, qnext);
-}
-
-static void *fetcher_main(void *arg);
-
-/* Starts the fetchers on first use: after any fork of the daemon. */
-static int start_fetchers(struct blocks *bs)
-{
-	unsigned k;
-
-	if (bs->started)
-		return 0;
-	bs->threads = calloc(bs->o.max_fetches, sizeof(*bs->threads));
-	if (!bs->threads)
-		return -ENOMEM;
-	for (k = 0; k < bs->o.max_fetches; k++) {
-		if (pthread_create(&bs->threads[k], NULL, fetcher_main, bs))
-			break;
-		bs->nthreads++;
-	}
-	if (!bs->nthreads) {
-		free(bs->threads);
-		bs->threads = NULL;
-		return -EAGAIN;
-	}
-	bs->started = true;
-	return 0;
+	enqueue(e->owner, e);
 }
 
 /* ---- fetchers ---- */
 
-/* Takes the first queued block and the queued ones right after it. */
+static void *fetcher_main(void *arg);
+
+/* Starts the fetchers on first use: after any fork of the daemon. */
+static int start_fetchers(struct blockstore *s)
+{
+	unsigned k;
+
+	if (s->started)
+		return 0;
+	s->threads = calloc(s->o.max_fetches, sizeof(*s->threads));
+	if (!s->threads)
+		return -ENOMEM;
+	for (k = 0; k < s->o.max_fetches; k++) {
+		if (pthread_create(&s->threads[k], NULL, fetcher_main, s))
+			break;
+		s->nthreads++;
+	}
+	if (!s->nthreads) {
+		free(s->threads);
+		s->threads = NULL;
+		return -EAGAIN;
+	}
+	s->started = true;
+	return 0;
+}
+
+/* Requests one artifact may have in flight: the others keep a share of
+ * the fetchers. */
+static unsigned per_artifact_cap(const struct blockstore *s)
+{
+	return s->o.max_fetches / 2 ? s->o.max_fetches / 2 : 1;
+}
+
+/* The next handle to serve: round robin over handles with queued blocks
+ * and a free slot, on-demand blocks of any handle before prefetches. */
+static struct blocks *pick(struct blockstore *s)
+{
+	unsigned cap = per_artifact_cap(s);
+	struct blocks *bs, *tmp;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		DL_FOREACH_SAFE2(s->active, bs, tmp, anext)
+		{
+			if (!bs->demand_q && !bs->prefetch_q) {
+				ring_del(bs);
+				continue;
+			}
+			if (bs->inflight < cap &&
+			    (pass ? bs->prefetch_q : bs->demand_q))
+				return bs;
+		}
+	}
+	return NULL;
+}
+
+/* Takes bs's first queued block and the queued ones right after it. */
 static size_t take_run(struct blocks *bs, struct bent **run, size_t max,
 		       uint64_t *latest)
 {
 	struct bent *e = bs->demand_q ? bs->demand_q : bs->prefetch_q;
+	uint64_t seq = ++bs->ident->runs;
 	size_t n = 0;
 
 	*latest = 0;
 	while (e && n < max) {
 		if (e->deadline > *latest)
 			*latest = e->deadline;
-		bent_dequeue(bs, e);
+		bent_dequeue(e);
+		e->run_seq = seq;
 		e->st = B_LOADING;
 		e->refs++;
 		run[n++] = e;
 		e = bent_find(bs, e->b.idx + 1);
-		if (e && e->st != B_QUEUED)
+		if (e && (e->st != B_QUEUED || e->owner != bs))
 			e = NULL;
 	}
+	/* the served handle goes to the back of the line */
+	ring_del(bs);
+	if (bs->demand_q || bs->prefetch_q)
+		ring_add(bs);
 	return n;
 }
 
@@ -414,7 +616,7 @@ static size_t take_run(struct blocks *bs, struct bent **run, size_t max,
  * of its own. */
 static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 {
-	struct extent *x = extent_new(bs, e->b.len);
+	struct extent *x = extent_new(bs->s, e->b.len);
 	int rc;
 
 	if (!x)
@@ -422,12 +624,12 @@ static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 	rc = fetch_range_until(bs->f, block_off(bs, e->b.idx), e->b.len,
 			       x->data, FETCH_NOCACHE, deadline);
 	if (!rc && !digest_ok(bs, e->b.idx, x->data, e->b.len))
-		rc = -EIO;
+		rc = -EBADMSG;
 	if (rc) {
-		extent_put(bs, x);
+		extent_put(bs->s, x);
 		return rc;
 	}
-	extent_put(bs, e->ext);
+	extent_put(bs->s, e->ext);
 	e->ext = x;
 	e->buf = x->data;
 	return 0;
@@ -436,27 +638,28 @@ static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 {
 	uint64_t off = block_off(bs, e->b.idx);
+	int rc;
 
 	if (digest_ok(bs, e->b.idx, e->buf, e->b.len))
 		return 0;
-	pthread_mutex_lock(&bs->lock);
+	pthread_mutex_lock(&bs->s->lock);
 	bs->st.verify_fail++;
-	pthread_mutex_unlock(&bs->lock);
+	pthread_mutex_unlock(&bs->s->lock);
 	log_err("%s: compressed bytes %" PRIu64 "-%" PRIu64 " (block %" PRIu64
 		") do not match their SHA-256; fetching them again bypassing "
 		"caches",
 		fetch_url(bs->f), off, off + e->b.len - 1, e->b.idx);
-	if (!refetch_one(bs, e, deadline))
-		return 0;
-	log_err("%s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64
-		") failed its SHA-256 check again: giving EIO",
-		fetch_url(bs->f), e->b.idx, off, off + e->b.len - 1);
-	return -EIO;
+	rc = refetch_one(bs, e, deadline);
+	if (rc == -EBADMSG)
+		log_err("%s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64
+			") failed its SHA-256 check again: giving EBADMSG",
+			fetch_url(bs->f), e->b.idx, off, off + e->b.len - 1);
+	return rc;
 }
 
 /* Fetches a run of adjacent blocks in one request, straight into a buffer
  * of each block's own (no request-sized buffer, no copy), then verifies
- * each. */
+ * each. A failed fetch keeps its errno (the fetch logged why). */
 static void load_run(struct blocks *bs, struct bent **run, size_t n,
 		     uint64_t latest)
 {
@@ -468,13 +671,13 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 	/* No fetch outlives everyone who wants it: a block whose readers
 	 * all gave up at their deadline fails at once instead of holding
 	 * the next reader (the kernel's retry) for another deadline. */
-	deadline = fetch_now_ns() + (uint64_t)bs->o.timeout_s * 1000000000u;
+	deadline = fetch_now_ns() + (uint64_t)bs->s->o.timeout_s * 1000000000u;
 	if (latest && latest < deadline)
 		deadline = latest;
 	for (k = 0; k < n && !rc; k++) {
 		struct bent *e = run[k];
 
-		e->ext = extent_new(bs, e->b.len);
+		e->ext = extent_new(bs->s, e->b.len);
 		if (!e->ext) {
 			rc = -ENOMEM;
 			break;
@@ -486,88 +689,110 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 	if (!rc)
 		rc = fetch_range_iov(bs->f, off, iov, n, 0, deadline);
 	free(iov);
-	/* The fetch logged why; a waiter's own -ETIMEDOUT means only that
-	 * its deadline passed, so a failed fetch is -EIO for all. */
-	if (rc && rc != -ENOMEM)
-		rc = -EIO;
 	for (k = 0; k < n; k++)
 		run[k]->err = rc ? rc : verify_one(bs, run[k], deadline);
 }
 
+static void finish_one(struct blocks *bs, struct bent *e)
+{
+	struct blockstore *s = bs->s;
+
+	e->owner = NULL;
+	if (e->err) {
+		/* Kept in the hash for a moment: a reader that comes right
+		 * after (the kernel retries a failed readahead at once) gets
+		 * the error without a second wait. */
+		e->st = B_FAILED;
+		e->failed_ns = fetch_now_ns();
+		e->fail_seq = e->ident->runs;
+		extent_put(s, e->ext);
+		e->ext = NULL;
+		e->buf = NULL;
+		bs->st.errors++;
+		return;
+	}
+	e->st = B_READY;
+	e->b.data = e->buf;
+	if (e->run_seq > e->ident->ok_run)
+		e->ident->ok_run = e->run_seq;
+	e->ident->mem += e->b.len;
+	s->mem += e->b.len;
+	s->nblocks++;
+	bs->st.fetched++;
+	bs->st.bytes += e->b.len;
+	if (!e->demand)
+		bs->st.prefetched++;
+	/* Run entries are distinct and referenced by the fetcher: none was
+	 * freed by an earlier turn. */
+	if (e->in_hash) // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
+		DL_APPEND2(s->lru, e, lprev, lnext);
+}
+
 static void finish_run(struct blocks *bs, struct bent **run, size_t n)
 {
+	struct blockstore *s = bs->s;
 	size_t k;
 
-	pthread_mutex_lock(&bs->lock);
+	pthread_mutex_lock(&s->lock);
 	bs->st.requests++;
+	s->requests++;
 	for (k = 0; k < n; k++) {
-		struct bent *e = run[k];
-
-		if (e->err) {
-			/* Kept in the hash for a moment: a reader that comes
-			 * right after (the kernel retries a failed readahead
-			 * at once) gets the error without a second wait. */
-			e->st = B_FAILED;
-			e->failed_ns = fetch_now_ns();
-			extent_put(bs, e->ext);
-			e->ext = NULL;
-			e->buf = NULL;
-			bs->st.errors++;
-		} else {
-			e->st = B_READY;
-			e->b.data = e->buf;
-			bs->st.fetched++;
-			bs->st.bytes += e->b.len;
-			bs->st.mem += e->b.len;
-			if (!e->demand)
-				bs->st.prefetched++;
-			/* Run entries are distinct and referenced by the
-			 * fetcher: none was freed by an earlier turn. */
-			if (e->in_hash) // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-				DL_APPEND2(bs->lru, e, lprev, lnext);
-		}
+		finish_one(bs, run[k]);
 		/* The fetcher's reference: e lives on while the hash or a
 		 * waiter holds it (the analyzer cannot count references). */
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
-		bent_unref(bs, e);
+		bent_unref(s, run[k]);
 	}
-	evict(bs);
-	pthread_cond_broadcast(&bs->done);
-	pthread_mutex_unlock(&bs->lock);
+	bs->inflight--;
+	s->inflight--;
+	evict(s);
+	pthread_cond_broadcast(&s->done);
+	/* a slot of bs is free: its queued blocks may go now */
+	if (s->active)
+		pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	/* bs may be freed from here on (blocks_free waits for inflight) */
 }
 
 static void *fetcher_main(void *arg)
 {
-	struct blocks *bs = arg;
-	size_t max = (size_t)(bs->o.merge_max / bs->size), n;
-	uint64_t latest;
+	struct blockstore *s = arg;
+	size_t max = (size_t)(s->o.merge_max / BLOCKS_MIN_SIZE), n;
 	struct bent **run = calloc(max ? max : 1, sizeof(struct bent *));
+	struct blocks *bs;
+	uint64_t latest;
 
 	if (!run)
 		max = 0; /* this fetcher stays idle; the others work */
-	pthread_mutex_lock(&bs->lock);
-	while (!bs->stop) {
-		n = max ? take_run(bs, run, max, &latest) : 0;
-		if (!n) {
-			pthread_cond_wait(&bs->work, &bs->lock);
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		bs = max ? pick(s) : NULL;
+		if (!bs) {
+			pthread_cond_wait(&s->work, &s->lock);
 			continue;
 		}
-		pthread_mutex_unlock(&bs->lock);
+		n = (size_t)(s->o.merge_max / bs->size);
+		n = take_run(bs, run, n < 1 ? 1 : n < max ? n : max, &latest);
+		if (!n)
+			continue;
+		bs->inflight++;
+		s->inflight++;
+		pthread_mutex_unlock(&s->lock);
 		load_run(bs, run, n, latest);
 		finish_run(bs, run, n);
-		pthread_mutex_lock(&bs->lock);
+		pthread_mutex_lock(&s->lock);
 	}
-	pthread_mutex_unlock(&bs->lock);
+	pthread_mutex_unlock(&s->lock);
 	free(run);
 	return NULL;
 }
 
 /* ---- readers ---- */
 
-static void touch(struct blocks *bs, struct bent *e)
+static void touch(struct blockstore *s, struct bent *e)
 {
-	DL_DELETE2(bs->lru, e, lprev, lnext);
-	DL_APPEND2(bs->lru, e, lprev, lnext);
+	DL_DELETE2(s->lru, e, lprev, lnext);
+	DL_APPEND2(s->lru, e, lprev, lnext);
 }
 
 static int wait_loaded(struct blocks *bs, struct bent *e, uint64_t deadline,
@@ -581,9 +806,9 @@ static int wait_loaded(struct blocks *bs, struct bent *e, uint64_t deadline,
 		if (cancel && atomic_load(cancel))
 			return -EINTR;
 		if (!deadline) {
-			pthread_cond_wait(&bs->done, &bs->lock);
-		} else if (pthread_cond_timedwait(&bs->done, &bs->lock, &ts) ==
-			   ETIMEDOUT) {
+			pthread_cond_wait(&bs->s->done, &bs->s->lock);
+		} else if (pthread_cond_timedwait(&bs->s->done, &bs->s->lock,
+						  &ts) == ETIMEDOUT) {
 			if (e->st == B_QUEUED || e->st == B_LOADING) {
 				bs->st.timeouts++;
 				return -ETIMEDOUT;
@@ -593,54 +818,66 @@ static int wait_loaded(struct blocks *bs, struct bent *e, uint64_t deadline,
 	return e->st == B_READY ? 0 : (e->err ? e->err : -EIO);
 }
 
+static int hit(struct blocks *bs, struct bent *e, const struct block **out)
+{
+	bs->st.hits++;
+	e->refs++;
+	e->used = true;
+	touch(bs->s, e);
+	*out = &e->b;
+	return 0;
+}
+
+/* One try of blocks_get with s->lock held; -ECANCELED when the entry
+ * waited for was dropped by its owner's blocks_free (try again). */
+static int get_locked(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
+		      const atomic_bool *cancel, const struct block **out)
+{
+	struct bent *e = bent_find(bs, i);
+	int rc;
+
+	if (e && e->st == B_READY)
+		return hit(bs, e, out);
+	bs->st.misses++;
+	if (e && e->st == B_FAILED)
+		return e->err;
+	rc = start_fetchers(bs->s);
+	if (rc)
+		return rc;
+	if (!e) {
+		e = bent_queue(bs, i, true, deadline_ns);
+		if (!e)
+			return -ENOMEM;
+		pthread_cond_signal(&bs->s->work);
+	}
+	bent_promote(e);
+	if (!deadline_ns || deadline_ns > e->deadline)
+		e->deadline = deadline_ns ? deadline_ns : UINT64_MAX;
+	e->refs++;
+	rc = wait_loaded(bs, e, deadline_ns, cancel);
+	if (rc) {
+		bent_unref(bs->s, e);
+		return rc;
+	}
+	e->used = true;
+	*out = &e->b;
+	return 0;
+}
+
 int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	       const atomic_bool *cancel, const struct block **out)
 {
-	struct bent *e;
-	int rc = -EINVAL;
+	unsigned tries = 0;
+	int rc;
 
 	if (i >= bs->n)
-		return rc;
-	pthread_mutex_lock(&bs->lock);
-	e = bent_find(bs, i);
-	if (e && e->st == B_READY) {
-		bs->st.hits++;
-		e->refs++;
-		e->used = true;
-		touch(bs, e);
-		pthread_mutex_unlock(&bs->lock);
-		*out = &e->b;
-		return 0;
-	}
-	bs->st.misses++;
-	if (e && e->st == B_FAILED) {
-		rc = e->err;
-		pthread_mutex_unlock(&bs->lock);
-		return rc;
-	}
-	rc = start_fetchers(bs);
-	if (!rc && !e) {
-		e = bent_queue(bs, i, true, deadline_ns);
-		if (e)
-			pthread_cond_signal(&bs->work);
-		else
-			rc = -ENOMEM;
-	}
-	if (!rc) {
-		bent_promote(bs, e);
-		if (!deadline_ns || deadline_ns > e->deadline)
-			e->deadline = deadline_ns ? deadline_ns : UINT64_MAX;
-		e->refs++;
-		rc = wait_loaded(bs, e, deadline_ns, cancel);
-		if (rc) {
-			bent_unref(bs, e);
-		} else {
-			e->used = true;
-			*out = &e->b;
-		}
-	}
-	pthread_mutex_unlock(&bs->lock);
-	return rc;
+		return -EINVAL;
+	pthread_mutex_lock(&bs->s->lock);
+	do {
+		rc = get_locked(bs, i, deadline_ns, cancel, out);
+	} while (rc == -ECANCELED && ++tries < 100);
+	pthread_mutex_unlock(&bs->s->lock);
+	return rc == -ECANCELED ? -EAGAIN : rc;
 }
 
 int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out)
@@ -648,17 +885,11 @@ int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out)
 	struct bent *e;
 	int rc = -ENOENT;
 
-	pthread_mutex_lock(&bs->lock);
+	pthread_mutex_lock(&bs->s->lock);
 	e = i < bs->n ? bent_find(bs, i) : NULL;
-	if (e && e->st == B_READY) {
-		bs->st.hits++;
-		e->refs++;
-		e->used = true;
-		touch(bs, e);
-		*out = &e->b;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&bs->lock);
+	if (e && e->st == B_READY)
+		rc = hit(bs, e, out);
+	pthread_mutex_unlock(&bs->s->lock);
 	return rc;
 }
 
@@ -669,45 +900,46 @@ void blocks_release(struct blocks *bs, const struct block *b)
 	if (!b)
 		return;
 	e = (struct bent *)((char *)b - offsetof(struct bent, b));
-	pthread_mutex_lock(&bs->lock);
-	bent_unref(bs, e);
-	evict(bs);
-	pthread_mutex_unlock(&bs->lock);
+	pthread_mutex_lock(&bs->s->lock);
+	bent_unref(bs->s, e);
+	evict(bs->s);
+	pthread_mutex_unlock(&bs->s->lock);
 }
 
 static void queue_range(struct blocks *bs, uint64_t first, uint64_t last,
 			bool demand, uint64_t deadline)
 {
-	uint64_t i, limit = bs->o.mem / 2 / bs->size + 1;
+	struct blockstore *s = bs->s;
+	uint64_t i, limit = s->o.mem / 2 / bs->size + 1;
 	bool queued = false;
 
 	if (first >= bs->n)
 		return;
 	if (last >= bs->n)
 		last = bs->n - 1;
-	pthread_mutex_lock(&bs->lock);
-	if (start_fetchers(bs))
+	pthread_mutex_lock(&s->lock);
+	if (start_fetchers(s))
 		goto out;
 	for (i = first; i <= last; i++) {
 		struct bent *e = bent_find(bs, i);
 
 		if (e) {
 			if (demand)
-				bent_promote(bs, e);
+				bent_promote(e);
 			if (e->st == B_QUEUED && deadline > e->deadline)
 				e->deadline = deadline;
 			continue;
 		}
-		if (!demand && bs->nprefetch_q >= limit)
+		if (!demand && s->nprefetch_q >= limit)
 			break;
 		if (!bent_queue(bs, i, demand, deadline))
 			break;
 		queued = true;
 	}
 	if (queued)
-		pthread_cond_broadcast(&bs->work);
+		pthread_cond_broadcast(&s->work);
 out:
-	pthread_mutex_unlock(&bs->lock);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void blocks_want(struct blocks *bs, uint64_t first, uint64_t last,
@@ -721,19 +953,82 @@ void blocks_prefetch(struct blocks *bs, uint64_t first, uint64_t last)
 {
 	queue_range(bs, first, last, false,
 		    fetch_now_ns() +
-			(uint64_t)bs->o.timeout_s * 1000000000u);
+			(uint64_t)bs->s->o.timeout_s * 1000000000u);
 }
 
 void blocks_wake(struct blocks *bs)
 {
-	pthread_mutex_lock(&bs->lock);
-	pthread_cond_broadcast(&bs->done);
-	pthread_mutex_unlock(&bs->lock);
+	pthread_mutex_lock(&bs->s->lock);
+	pthread_cond_broadcast(&bs->s->done);
+	pthread_mutex_unlock(&bs->s->lock);
 }
 
 void blocks_get_stats(struct blocks *bs, struct blocks_stats *st)
 {
-	pthread_mutex_lock(&bs->lock);
+	pthread_mutex_lock(&bs->s->lock);
 	*st = bs->st;
-	pthread_mutex_unlock(&bs->lock);
+	st->mem = bs->ident->mem;
+	pthread_mutex_unlock(&bs->s->lock);
+}
+
+/* ---- freeing a handle ---- */
+
+/* Drops bs's queued entries: a reader of another handle waiting for one
+ * sees -ECANCELED and queues it again under its own handle. */
+static void drop_queued(struct blocks *bs)
+{
+	struct bent *q[2] = {bs->demand_q, bs->prefetch_q};
+
+	for (int k = 0; k < 2; k++) {
+		struct bent *e = q[k], *next;
+
+		for (; e; e = next) {
+			next = e->qnext;
+			bent_dequeue(e);
+			e->owner = NULL;
+			e->st = B_FAILED;
+			e->err = -ECANCELED;
+			bent_unhash(bs->s, e);
+		}
+	}
+	ring_del(bs);
+}
+
+/* The last handle of an identity went: its blocks go too, so that a
+ * released artifact gives its memory back at once (a later attach of the
+ * same bytes fetches them again, or finds them in a disk tier). */
+static void drop_ident(struct blockstore *s, struct bident *id)
+{
+	struct bent *e, *tmp;
+
+	HASH_ITER(hh, s->hash, e, tmp)
+	{
+		/* cppcheck-suppress uninitvar ; set by HASH_ITER */
+		if (e->ident == id)
+			bent_unhash(s, e);
+	}
+	HASH_DEL(s->idents, id);
+	free(id);
+}
+
+void blocks_free(struct blocks *bs)
+{
+	struct blockstore *s;
+
+	if (!bs)
+		return;
+	s = bs->s;
+	pthread_mutex_lock(&s->lock);
+	drop_queued(bs);
+	while (bs->inflight)
+		pthread_cond_wait(&s->done, &s->lock);
+	if (--bs->ident->handles == 0)
+		drop_ident(s, bs->ident);
+	s->handles--;
+	pthread_cond_broadcast(&s->done);
+	pthread_mutex_unlock(&s->lock);
+	if (bs->own_store)
+		blockstore_free(s);
+	free(bs->digests);
+	free(bs);
 }

@@ -70,6 +70,10 @@ struct archive_opts {
 	 * outlive the archive, which drops its entries when freed), or NULL
 	 * for caches of the archive's own of cache_mem / window_mem bytes. */
 	struct cache *cache, *wcache;
+	/* The process's block store (blocks.h; borrowed, outlives the
+	 * archive), or NULL for a store of the archive's own made from
+	 * `blocks`. */
+	struct blockstore *store;
 	archive_progress_cb progress;
 	void *progress_arg;
 	/* archive_open: sees every compressed byte as it streams by, in

@@ -8,9 +8,12 @@
  * caches and freed: no archive is ever served another one's chunk.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -56,43 +59,72 @@ static void content(unsigned char *p, size_t n, unsigned seed)
 }
 
 struct art {
-	unsigned char gz[8192];
+	atomic_uint calls; /* range calls to the source */
+	atomic_bool stall; /* calls wait while set */
+	unsigned char *gz;
 	size_t gzlen;
-	unsigned char data[FILE_LEN];
+	unsigned char *data;
+	size_t len; /* of data, the file's bytes */
 	struct fetch *f;
 	struct archive *ar;
 	uint32_t node;
 };
 
-static int make_gz(struct art *a, unsigned seed)
+/* Incompressible bytes: a large file spans many blocks and seek points. */
+static void noise(unsigned char *p, size_t n, unsigned seed)
 {
-	unsigned char tar[512 + 3072 + 1024] = {0};
-	z_stream zs = {0};
+	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
 
-	content(a->data, FILE_LEN, seed);
-	tar_header(tar, "file", FILE_LEN);
-	memcpy(tar + 512, a->data, FILE_LEN);
-	if (deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY))
-		return -1;
-	zs.next_in = tar;
-	zs.avail_in = sizeof(tar);
-	zs.next_out = a->gz;
-	zs.avail_out = sizeof(a->gz);
-	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-		deflateEnd(&zs);
-		return -1;
+	for (size_t k = 0; k < n; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		p[k] = (unsigned char)x;
 	}
+}
+
+/* a's one-file tarball, gzipped: FILE_LEN bytes of its number, or len
+ * bytes of noise. */
+static int make_gz(struct art *a, unsigned seed, size_t len)
+{
+	size_t flen = len ? len : FILE_LEN;
+	size_t tlen = 512 + (flen + 511) / 512 * 512 + 1024;
+	unsigned char *tar = calloc(1, tlen);
+	z_stream zs = {0};
+	int rc = -1;
+
+	a->len = flen;
+	a->data = malloc(a->len);
+	a->gz = malloc(tlen + tlen / 100 + 1024);
+	if (!tar || !a->data || !a->gz ||
+	    deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY))
+		goto out;
+	if (len)
+		noise(a->data, len, seed);
+	else
+		content(a->data, FILE_LEN, seed);
+	tar_header(tar, "file", a->len);
+	memcpy(tar + 512, a->data, a->len);
+	zs.next_in = tar;
+	zs.avail_in = (uInt)tlen;
+	zs.next_out = a->gz;
+	zs.avail_out = (uInt)(tlen + tlen / 100 + 1024);
+	if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
+		rc = 0;
 	a->gzlen = zs.total_out;
 	deflateEnd(&zs);
-	return 0;
+out:
+	free(tar);
+	return rc;
 }
 
 static int mem_range(void *arg, uint64_t off, size_t len, void *buf,
 		     unsigned flags)
 {
-	const struct art *a = arg;
+	struct art *a = arg;
 
 	(void)flags;
+	atomic_fetch_add(&a->calls, 1);
+	while (atomic_load(&a->stall))
+		usleep(1000);
 	if (off > a->gzlen || len > a->gzlen - off)
 		return -EIO;
 	memcpy(buf, a->gz + off, len);
@@ -101,13 +133,13 @@ static int mem_range(void *arg, uint64_t off, size_t len, void *buf,
 
 static const struct fetch_source_ops mem_ops = {.range = mem_range};
 
-static int art_open(struct art *a, unsigned seed, struct cache *cache,
-		    struct cache *wcache)
+static int art_open_on(struct art *a, unsigned seed, struct cache *cache,
+		       struct cache *wcache, struct blockstore *store)
 {
 	struct archive_opts o;
 	char err[256];
 
-	if (make_gz(a, seed))
+	if (!a->gz && make_gz(a, seed, 0))
 		return -1;
 	archive_opts_default(&o);
 	o.block_size = BLOCKS_MIN_SIZE;
@@ -116,6 +148,7 @@ static int art_open(struct art *a, unsigned seed, struct cache *cache,
 	o.readahead = 0;
 	o.cache = cache;
 	o.wcache = wcache;
+	o.store = store;
 	a->f =
 	    fetch_open_source("mem://one.tar.gz", a->gzlen, "v1", &mem_ops, a);
 	a->ar = a->f ? archive_open(a->f, &o, err, sizeof(err)) : NULL;
@@ -126,20 +159,37 @@ static int art_open(struct art *a, unsigned seed, struct cache *cache,
 	return tree_lookup(archive_tree(a->ar), 0, "file", &a->node) ? -1 : 0;
 }
 
+static int art_open(struct art *a, unsigned seed, struct cache *cache,
+		    struct cache *wcache)
+{
+	return art_open_on(a, seed, cache, wcache, NULL);
+}
+
 static void art_close(struct art *a)
 {
 	archive_free(a->ar);
 	fetch_free(a->f);
+	free(a->gz);
+	free(a->data);
 	a->ar = NULL;
 	a->f = NULL;
+	a->gz = NULL;
+	a->data = NULL;
 }
 
+/* The whole file, within 10 s. */
 static bool art_read_ok(struct art *a)
 {
-	unsigned char buf[FILE_LEN];
-	ssize_t n = archive_read(a->ar, a->node, 0, sizeof(buf), buf);
+	unsigned char *buf = malloc(a->len);
+	struct archive_req rq = {0};
+	ssize_t n;
+	bool ok;
 
-	return n == FILE_LEN && !memcmp(buf, a->data, FILE_LEN);
+	rq.deadline_ns = fetch_now_ns() + 10ull * 1000000000u;
+	n = buf ? archive_read_req(a->ar, a->node, 0, a->len, buf, &rq) : -1;
+	ok = n == (ssize_t)a->len && !memcmp(buf, a->data, a->len);
+	free(buf);
+	return ok;
 }
 
 /* ---- tests ---- */
@@ -228,9 +278,165 @@ out:
 	cache_free(c);
 }
 
+static unsigned threads_now(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned n = 0;
+
+	while (fp && fgets(line, sizeof(line), fp))
+		if (sscanf(line, "Threads: %u", &n) == 1)
+			break;
+	if (fp)
+		fclose(fp);
+	return n;
+}
+
+#define NARTS 20
+
+/* Twenty artifacts on one store: one set of fetchers for all, every byte
+ * right, one memory budget. */
+static void test_store_shared(void)
+{
+	struct blocks_opts bo;
+	struct blockstore *store;
+	struct blockstore_stats st;
+	struct art *a = calloc(NARTS, sizeof(*a));
+	unsigned before, bad = 0, k;
+
+	blocks_opts_default(&bo);
+	bo.max_fetches = 3;
+	bo.mem = 16 * BLOCKS_MIN_SIZE;
+	store = blockstore_new(&bo);
+	CHECK(store && a);
+	if (!store || !a)
+		goto out;
+	before = threads_now();
+	for (k = 0; k < NARTS; k++) {
+		CHECK(art_open_on(&a[k], 100 + k, NULL, NULL, store) == 0);
+		if (!art_read_ok(&a[k]))
+			bad++;
+	}
+	CHECK_EQ_U64(bad, 0);
+	blockstore_get_stats(store, &st);
+	CHECK_EQ_U64(st.threads, 3);
+	CHECK_EQ_U64(st.handles, NARTS);
+	CHECK(st.bytes <= bo.mem);
+	/* the store's fetchers and nothing per artifact */
+	CHECK(threads_now() <= before + 3);
+	for (k = 0; k < NARTS; k++)
+		art_close(&a[k]);
+	blockstore_get_stats(store, &st);
+	CHECK_EQ_U64(st.handles, 0);
+	CHECK_EQ_U64(st.bytes, 0);
+out:
+	blockstore_free(store);
+	free(a);
+}
+
+/* Two handles of one identity share its verified blocks; the last one
+ * to go takes them out of memory. */
+static void test_store_identity(void)
+{
+	struct blockstore *store = blockstore_new(NULL);
+	struct art *a = calloc(2, sizeof(*a));
+	struct blockstore_stats st;
+	unsigned calls;
+
+	CHECK(store && a);
+	if (!store || !a)
+		goto out;
+	CHECK(art_open_on(&a[0], 7, NULL, NULL, store) == 0);
+	CHECK(art_open_on(&a[1], 7, NULL, NULL, store) == 0);
+	CHECK(art_read_ok(&a[0]));
+	calls = atomic_load(&a[1].calls);
+	CHECK(art_read_ok(&a[1]));
+	CHECK_EQ_U64(atomic_load(&a[1].calls), calls);
+	art_close(&a[0]);
+	blockstore_get_stats(store, &st);
+	CHECK(st.bytes > 0);
+	CHECK(art_read_ok(&a[1]));
+	art_close(&a[1]);
+	blockstore_get_stats(store, &st);
+	CHECK_EQ_U64(st.bytes, 0);
+	CHECK_EQ_U64(st.blocks, 0);
+out:
+	blockstore_free(store);
+	free(a);
+}
+
+/* An artifact whose origin stalls holds at most its share of the
+ * fetchers: another artifact on the same store still reads. */
+struct stalled {
+	struct art *a;
+	uint64_t off;
+};
+
+static void *stalled_read(void *arg)
+{
+	struct stalled *sr = arg;
+	unsigned char buf[4096];
+	struct archive_req rq = {0};
+
+	rq.deadline_ns = fetch_now_ns() + 30ull * 1000000000u;
+	(void)archive_read_req(sr->a->ar, sr->a->node, sr->off, sizeof(buf),
+			       buf, &rq);
+	return NULL;
+}
+
+#define BIG_LEN (6u * 1024 * 1024)
+
+static void test_store_fair(void)
+{
+	struct blocks_opts bo;
+	struct blockstore *store;
+	struct art *a = calloc(2, sizeof(*a));
+	struct stalled sr[4];
+	struct blockstore_stats st;
+	pthread_t th[4];
+	unsigned k;
+
+	blocks_opts_default(&bo);
+	bo.max_fetches = 4;
+	store = blockstore_new(&bo);
+	CHECK(store && a);
+	if (!store || !a)
+		goto out;
+	CHECK(make_gz(&a[0], 1, BIG_LEN) == 0);
+	CHECK(art_open_on(&a[0], 1, NULL, NULL, store) == 0);
+	CHECK(art_open_on(&a[1], 2, NULL, NULL, store) == 0);
+	atomic_store(&a[0].stall, true);
+	/* four readers of four spans: four requests a fetcher each, if
+	 * nothing kept a share for the others */
+	for (k = 0; k < 4; k++) {
+		sr[k].a = &a[0];
+		sr[k].off = (uint64_t)k * (BIG_LEN / 4) + 100;
+		pthread_create(&th[k], NULL, stalled_read, &sr[k]);
+	}
+	for (k = 0; k < 2000 && atomic_load(&a[0].calls) < 2; k++)
+		usleep(1000);
+	usleep(200000);
+	blockstore_get_stats(store, &st);
+	CHECK(st.inflight == 2);
+	CHECK(st.queued_demand > 0);
+	CHECK(art_read_ok(&a[1]));
+	atomic_store(&a[0].stall, false);
+	for (k = 0; k < 4; k++)
+		pthread_join(th[k], NULL);
+	CHECK(art_read_ok(&a[0]));
+	art_close(&a[0]);
+	art_close(&a[1]);
+out:
+	blockstore_free(store);
+	free(a);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_ERR);
+	test_store_shared();
+	test_store_identity();
+	test_store_fair();
 	test_cache_owners();
 	test_ids_never_reused();
 	return check_done();
