@@ -34,12 +34,14 @@ struct inflight {
 
 /* Windows whose load failed lately, direct-mapped by point: the kernel's
  * at-once retry of a failed read gets the error instead of a second
- * deadline (as blocks.h does for blocks). */
+ * deadline (as blocks.h does for blocks), but only until any window of
+ * the archive loads again, and half a second at most. */
 #define WFAIL_SLOTS 64
-#define WFAIL_HOLD_NS (1000000000ull)
+#define WFAIL_HOLD_NS (500000000ull)
 struct wfail_slot {
 	size_t point;
-	uint64_t when; /* 0: empty */
+	uint64_t when;	 /* 0: empty */
+	uint64_t loaded; /* ar->windows_loaded then */
 	int err;
 };
 

@@ -66,7 +66,7 @@ int seek_ix_fail(struct seek_indexer *ix, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ix->err, sizeof(ix->err), fmt, ap);
 	va_end(ap);
-	return -EIO;
+	return -EBADMSG;
 }
 
 void seek_ix_warn(struct seek_indexer *ix, const char *fmt, ...)
@@ -437,8 +437,7 @@ struct seek_decoder *seek_decoder_new_window(const struct seek_index *si,
 {
 	struct seek_decoder *d;
 
-	if (!si || i >= si->n || !ops_for(si->codec) ||
-	    wlen != si->pts[i].wlen)
+	if (!si || i >= si->n || !ops_for(si->codec) || wlen != si->pts[i].wlen)
 		return NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -479,7 +478,7 @@ int seek_decoder_feed(struct seek_decoder *d, const void *data, size_t len,
 
 int seek_decoder_finish(struct seek_decoder *d)
 {
-	return d->done == d->usize ? 0 : -EIO;
+	return d->done == d->usize ? 0 : -EBADMSG;
 }
 
 /* ---- the "none" codec: a point every `spacing` bytes ---- */

@@ -45,7 +45,7 @@ struct seek_ops {
 	void (*ix_free)(struct seek_indexer *ix);
 	int (*ix_feed)(struct seek_indexer *ix, const unsigned char *p,
 		       size_t len);
-	/* End of input: -EIO (with seek_ix_fail) if the stream is cut. */
+	/* End of input: -EBADMSG (with seek_ix_fail) if the stream is cut. */
 	int (*ix_finish)(struct seek_indexer *ix);
 	/* Decoder back end: state in d->cs. */
 	int (*dec_init)(struct seek_decoder *d);
@@ -111,7 +111,7 @@ bool seek_ix_want(const struct seek_indexer *ix, bool member);
  * may be NULL) is taken over, also on failure. */
 int seek_ix_point(struct seek_indexer *ix, uint8_t bits, uint8_t flags,
 		  unsigned char *window, uint32_t wlen);
-/* Sets the error message; returns -EIO. */
+/* Sets the error message; returns -EBADMSG (the stream is corrupt). */
 int seek_ix_fail(struct seek_indexer *ix, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void seek_ix_warn(struct seek_indexer *ix, const char *fmt, ...)

@@ -237,7 +237,7 @@ static int zs_dec_feed(struct seek_decoder *d, const unsigned char *p,
 			return ZSTD_getErrorCode(ret) ==
 				       ZSTD_error_memory_allocation
 				   ? -ENOMEM
-				   : -EIO;
+				   : -EBADMSG;
 		rc = seek_dec_output(d, z->obuf, out.pos);
 		if (in.pos == in.size && out.pos < out.size)
 			break;

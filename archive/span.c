@@ -94,7 +94,7 @@ static int window_split(struct archive *ar, size_t i, size_t end,
 			continue;
 		if (!EVP_Digest(w, pts[k].wlen, md, NULL, EVP_sha256(), NULL) ||
 		    memcmp(md, pts[k].wdigest, sizeof(md)))
-			return k == i ? -EIO : 0;
+			return k == i ? -EBADMSG : 0;
 		c = cache_chunk_new(ar->wcache, pts[k].wlen);
 		if (!c)
 			return k == i ? -ENOMEM : 0;
@@ -115,8 +115,10 @@ static int wfail_check(struct archive *ar, size_t i)
 	struct wfail_slot *w = &ar->wfail[i % WFAIL_SLOTS];
 	int rc = 0;
 
+	/* held only until a window loads again, WFAIL_HOLD_NS at most */
 	pthread_mutex_lock(&ar->seq_lock);
 	if (w->when && w->point == i &&
+	    w->loaded == atomic_load(&ar->windows_loaded) &&
 	    fetch_now_ns() - w->when < WFAIL_HOLD_NS)
 		rc = w->err;
 	pthread_mutex_unlock(&ar->seq_lock);
@@ -130,6 +132,7 @@ static void wfail_note(struct archive *ar, size_t i, int err)
 	pthread_mutex_lock(&ar->seq_lock);
 	w->point = i;
 	w->when = fetch_now_ns();
+	w->loaded = atomic_load(&ar->windows_loaded);
 	w->err = err;
 	pthread_mutex_unlock(&ar->seq_lock);
 }
@@ -173,7 +176,6 @@ static int window_get(struct archive *ar, size_t i,
 			fetch_url(ar->idx ? ar->idx : ar->f), i, strerror(-rc));
 		cache_chunk_put(*out);
 		*out = NULL;
-		rc = rc == -ENOMEM ? rc : -EIO;
 		wfail_note(ar, i, rc);
 		return rc;
 	}
@@ -326,7 +328,7 @@ static int span_load(struct archive *ar, size_t i, uint64_t j,
 	seek_decoder_free(d);
 	atomic_fetch_add(&ar->spans_loaded, 1);
 	if (!rc && !s.got)
-		rc = -EIO; /* the span ended before the chunk asked for */
+		rc = -EBADMSG; /* the span ended before the chunk asked for */
 	if (rc) {
 		cache_chunk_put(s.got);
 		if (rc != -EINTR)
@@ -453,7 +455,7 @@ static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
 	int rc;
 
 	if (uoff >= si->usize)
-		return -EIO;
+		return -EBADMSG; /* past the stream: the index lies */
 	i = seek_index_find(si, uoff);
 	rel = uoff - seek_span_ustart(si, i);
 	usize = seek_span_usize(si, i);
@@ -469,7 +471,7 @@ static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
 	have = (*ch)->len > *coff ? (*ch)->len - *coff : 0;
 	if (j * ARCHIVE_CHUNK + (*ch)->len > usize || !have) {
 		cache_chunk_put(*ch);
-		return -EIO; /* a chunk that does not fit its span */
+		return -EBADMSG; /* a chunk that does not fit its span */
 	}
 	*clen = have < len ? (size_t)have : len;
 	return 0;

@@ -94,8 +94,11 @@ void archive_opts_default(struct archive_opts *o);
  * archive_free). On failure returns NULL with a one-line message in err
  * that names the problem and where ("gzip: incorrect data check at
  * compressed offset 1234", "not a tar archive: bad header checksum at
- * offset 0"), and errno set (ENOMEM, EIO, the tap's errno if it stopped
- * the pass, ...).
+ * offset 0"), and errno set to what happened: EBADMSG when the bytes
+ * are not a valid gzip/zstd stream (corrupt data, a failed CRC, length or
+ * checksum, truncated) - integrity; the fetch's own errno when the network
+ * failed (EIO, ETIMEDOUT, EHOSTUNREACH, ECONNREFUSED, EACCES, ...); the
+ * tap's errno if it stopped the pass; ENOMEM; EIO for a tar error.
  */
 struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			     char *err, size_t errlen);
@@ -164,9 +167,13 @@ struct archive_req {
  * them with archive_req_release, also after an error). Returns the bytes
  * (short only at end of file), or -EAGAIN (nowait and not all cached),
  * -ENOTSUP (sparse file, or more than ARCHIVE_IOV_MAX pieces: use
- * archive_read), -ETIMEDOUT (deadline), -EINTR (cancelled), -EIO (fetch
- * failed, digest mismatch twice, corrupt data), -EISDIR/-EINVAL for
- * non-files. A sequential reader of a file gets its blocks prefetched.
+ * archive_read), -ETIMEDOUT (deadline), -EINTR (cancelled), -EBADMSG
+ * (integrity: a block's digest mismatched twice, a window's digest, data
+ * that does not decode or does not fit the index), the fetch's own errno
+ * (-EIO, -ETIMEDOUT, -EHOSTUNREACH, ...) when the network failed,
+ * -EISDIR/-EINVAL for non-files. A failure answers for the same bytes only
+ * until a later load of the artifact succeeds (half a second at most). A
+ * sequential reader of a file gets its blocks prefetched.
  */
 ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 			 size_t len, struct archive_req *rq);

@@ -398,6 +398,7 @@ static void test_store_fair(void)
 
 	blocks_opts_default(&bo);
 	bo.max_fetches = 4;
+	bo.merge_max = 16 * BLOCKS_MIN_SIZE; /* a request per reader */
 	store = blockstore_new(&bo);
 	CHECK(store && a);
 	if (!store || !a)
