@@ -311,8 +311,11 @@ static void test_store_shared(void)
 	CHECK(store && a);
 	if (!store || !a)
 		goto out;
+	/* one artifact attached and read: the store's fetchers run */
+	CHECK(art_open_on(&a[0], 100, NULL, NULL, store) == 0);
+	CHECK(art_read_ok(&a[0]));
 	before = threads_now();
-	for (k = 0; k < NARTS; k++) {
+	for (k = 1; k < NARTS; k++) {
 		CHECK(art_open_on(&a[k], 100 + k, NULL, NULL, store) == 0);
 		if (!art_read_ok(&a[k]))
 			bad++;
@@ -322,8 +325,8 @@ static void test_store_shared(void)
 	CHECK_EQ_U64(st.threads, 3);
 	CHECK_EQ_U64(st.handles, NARTS);
 	CHECK(st.bytes <= bo.mem);
-	/* the store's fetchers and nothing per artifact */
-	CHECK(threads_now() <= before + 3);
+	/* nineteen more artifacts, not one more thread */
+	CHECK(before > 0 && threads_now() <= before);
 	for (k = 0; k < NARTS; k++)
 		art_close(&a[k]);
 	blockstore_get_stats(store, &st);
