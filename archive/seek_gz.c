@@ -388,6 +388,20 @@ static int gz_dec_init(struct seek_decoder *d)
 	return member ? 0 : gz_dec_init_raw(g, d->pt);
 }
 
+static int gz_dec_reuse(struct seek_decoder *d)
+{
+	const bool member = d->pt->flags & SEEK_PT_MEMBER;
+	struct gz_dec *g = d->cs;
+
+	if (!g->zs_ok || !g->obuf ||
+	    inflateReset2(&g->zs, member ? GZ_WBITS : RAW_WBITS) != Z_OK)
+		return -EIO;
+	g->state = GZD_MEMBER;
+	g->skip = 0;
+	g->need_prime = false;
+	return member ? 0 : gz_dec_init_raw(g, d->pt);
+}
+
 static void gz_dec_free(struct seek_decoder *d)
 {
 	struct gz_dec *g = d->cs;
@@ -482,4 +496,5 @@ const struct seek_ops seek_gz_ops = {
     .dec_init = gz_dec_init,
     .dec_free = gz_dec_free,
     .dec_feed = gz_dec_feed,
+    .dec_reuse = gz_dec_reuse,
 };

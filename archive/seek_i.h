@@ -35,6 +35,7 @@
 #define SEEK_WINDOW_LEVEL 1
 #endif
 #define SEEK_ERRLEN 256
+#define SEEK_CODECS 3 /* enum seek_codec's values */
 
 struct seek_indexer;
 struct seek_decoder;
@@ -52,6 +53,10 @@ struct seek_ops {
 	void (*dec_free)(struct seek_decoder *d);
 	int (*dec_feed)(struct seek_decoder *d, const unsigned char *p,
 			size_t len);
+	/* Makes d->cs, a state of an earlier decoder of this codec taken
+	 * from the pool, ready for d's point; on failure the caller frees it
+	 * with dec_free. NULL: the codec's states are not pooled. */
+	int (*dec_reuse)(struct seek_decoder *d);
 };
 
 extern const struct seek_ops seek_gz_ops;

@@ -125,7 +125,13 @@ struct seek_decoder *seek_decoder_new_window(const struct seek_index *si,
 					     size_t i,
 					     const unsigned char *window,
 					     uint32_t wlen);
+/* Frees d; its codec state (inflate or zstd context and output buffer)
+ * goes back to a small process-wide pool that later decoders of any
+ * archive reuse (at most 4 idle states per codec). NULL does nothing. */
 void seek_decoder_free(struct seek_decoder *d);
+/* Frees the idle pooled decoder states (an idle process gives their memory
+ * back; call beside cache_trim). Thread safe. */
+void seek_pool_trim(void);
 /*
  * Feeds the next compressed bytes of the span (the first call starts at
  * seek_span_crange's *off). Uncompressed output goes to out in order,
