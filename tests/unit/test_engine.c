@@ -159,12 +159,6 @@ static int art_open_on(struct art *a, unsigned seed, struct cache *cache,
 	return tree_lookup(archive_tree(a->ar), 0, "file", &a->node) ? -1 : 0;
 }
 
-static int art_open(struct art *a, unsigned seed, struct cache *cache,
-		    struct cache *wcache)
-{
-	return art_open_on(a, seed, cache, wcache, NULL);
-}
-
 static void art_close(struct art *a)
 {
 	archive_free(a->ar);
@@ -198,20 +192,22 @@ static void test_ids_never_reused(void)
 {
 	struct cache *cache = cache_new(4u * 1024 * 1024);
 	struct cache *wcache = cache_new(1024 * 1024);
+	/* one store for all, as in a catalog: no fetcher thread per cycle */
+	struct blockstore *store = blockstore_new(NULL);
 	struct art *kept = calloc(1, sizeof(*kept));
 	struct art *other = calloc(1, sizeof(*other));
 	unsigned bad = 0, badkept = 0, failed = 0, k;
 	uint64_t first_id, last_id = 0;
 	struct cache_stats st;
 
-	CHECK(cache && wcache && kept && other);
-	if (!cache || !wcache || !kept || !other)
+	CHECK(cache && wcache && store && kept && other);
+	if (!cache || !wcache || !store || !kept || !other)
 		goto out;
-	CHECK(art_open(kept, 0xffffffffu, cache, wcache) == 0);
+	CHECK(art_open_on(kept, 0xffffffffu, cache, wcache, store) == 0);
 	CHECK(art_read_ok(kept));
 	first_id = archive_id(kept->ar);
 	for (k = 1; k <= CYCLES && failed < 10; k++) {
-		if (art_open(other, k, cache, wcache)) {
+		if (art_open_on(other, k, cache, wcache, store)) {
 			failed++;
 			art_close(other);
 			continue;
@@ -240,6 +236,7 @@ out:
 	art_close(kept);
 	free(kept);
 	free(other);
+	blockstore_free(store);
 	cache_free(wcache);
 	cache_free(cache);
 }
