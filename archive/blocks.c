@@ -21,6 +21,7 @@ void blocks_opts_default(struct blocks_opts *o)
 	o->merge_max = 4u * 1024 * 1024;
 	o->mem = 16u * 1024 * 1024;
 	o->timeout_s = 60;
+	o->max_per_artifact = 0;
 }
 
 uint64_t blocks_count_for(uint64_t csize, uint32_t size)

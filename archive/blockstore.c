@@ -375,6 +375,10 @@ int bstore_start_fetchers(struct blockstore *s)
  * the fetchers. */
 static unsigned per_artifact_cap(const struct blockstore *s)
 {
+	if (s->o.max_per_artifact)
+		return s->o.max_per_artifact < s->o.max_fetches
+			   ? s->o.max_per_artifact
+			   : s->o.max_fetches;
 	return s->o.max_fetches / 2 ? s->o.max_fetches / 2 : 1;
 }
 

@@ -22,7 +22,7 @@
  *     a process may fork after blockstore_new), whatever the number of
  *     handles. A fetcher serves the handles with queued blocks round
  *     robin, on-demand blocks of any handle before any prefetch, at most
- *     max(1, max_fetches / 2) requests per handle at once (so one large
+ *     `max_per_artifact` requests per handle at once (so one large
  *     artifact never takes every fetcher). It takes the handle's first
  *     queued block and every queued block right after it, up to
  *     `merge_max` bytes, and fetches them in one range request;
@@ -83,6 +83,9 @@ struct blocks_opts {
 	uint64_t merge_max;   /* bytes one request may cover; default 4 MiB */
 	uint64_t mem;	      /* verified blocks kept; default 16 MiB */
 	unsigned timeout_s;   /* deadline of one fetch; default 60 */
+	/* requests one artifact may have in flight; 0 (default) =
+	 * max(1, max_fetches / 2) */
+	unsigned max_per_artifact;
 };
 
 void blocks_opts_default(struct blocks_opts *o);
