@@ -414,11 +414,15 @@ static void test_store_fair(void)
 		sr[k].off = (uint64_t)k * (BIG_LEN / 4) + 100;
 		pthread_create(&th[k], NULL, stalled_read, &sr[k]);
 	}
-	for (k = 0; k < 2000 && atomic_load(&a[0].calls) < 2; k++)
-		usleep(1000);
-	usleep(200000);
-	blockstore_get_stats(store, &st);
-	CHECK(st.inflight == 2);
+	/* until every reader queued its blocks (or 10 s): two requests in
+	 * flight, the rest waiting for a slot of this artifact */
+	for (k = 0; k < 1000; k++) {
+		blockstore_get_stats(store, &st);
+		if (st.inflight >= 2 && st.queued_demand > 0)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ_U64(st.inflight, 2);
 	CHECK(st.queued_demand > 0);
 	CHECK(art_read_ok(&a[1]));
 	atomic_store(&a[0].stall, false);
