@@ -85,6 +85,11 @@ fail:
 	return NULL;
 }
 
+struct blockstore *blocks_store(const struct blocks *bs)
+{
+	return bs->s;
+}
+
 uint32_t blocks_size(const struct blocks *bs)
 {
 	return bs->size;

@@ -717,8 +717,10 @@ void archive_get_stats(struct archive *ar, struct archive_stats *st)
 	st->spans_loaded = atomic_load(&ar->spans_loaded);
 	st->windows_loaded = atomic_load(&ar->windows_loaded);
 	st->window_mem = ws.bytes;
-	if (ar->blocks)
+	if (ar->blocks) {
 		blocks_get_stats(ar->blocks, &st->blocks);
+		blockstore_get_stats(blocks_store(ar->blocks), &st->store);
+	}
 	st->verify_fail = st->blocks.verify_fail;
 	st->index_mem = tree_mem_usage(ar->tree) + seek_index_mem_usage(ar->si);
 }

@@ -197,6 +197,10 @@ struct archive_stats {
 	uint64_t window_mem;	 /* bytes of windows held */
 	struct blocks_stats blocks;
 	size_t index_mem; /* tree + seek points, bytes */
+	/* the block store the archive reads through (shared by every
+	 * archive on it, or its own): blocks and bytes in memory, fetcher
+	 * threads, queued and in-flight requests */
+	struct blockstore_stats store;
 };
 void archive_get_stats(struct archive *ar, struct archive_stats *st);
 

@@ -134,6 +134,8 @@ struct blocks *blocks_new(struct blockstore *store, struct fetch *f,
  */
 void blocks_free(struct blocks *bs);
 
+/* The store bs is a handle on (its own when blocks_new got NULL). */
+struct blockstore *blocks_store(const struct blocks *bs);
 uint32_t blocks_size(const struct blocks *bs);
 uint64_t blocks_count(const struct blocks *bs);
 /* The blocks holding compressed bytes [off, off + len), len > 0. */

@@ -298,6 +298,7 @@ static void test_store_shared(void)
 	struct blocks_opts bo;
 	struct blockstore *store;
 	struct blockstore_stats st;
+	struct archive_stats as;
 	struct art *a = calloc(NARTS, sizeof(*a));
 	unsigned before, bad = 0, k;
 
@@ -324,6 +325,11 @@ static void test_store_shared(void)
 	CHECK(st.bytes <= bo.mem);
 	/* nineteen more artifacts, not one more thread */
 	CHECK(before > 0 && threads_now() <= before);
+	/* each archive's stats show the store it shares */
+	archive_get_stats(a[5].ar, &as);
+	CHECK_EQ_U64(as.store.handles, NARTS);
+	CHECK_EQ_U64(as.store.threads, 3);
+	CHECK(as.blocks.fetched > 0);
 	for (k = 0; k < NARTS; k++)
 		art_close(&a[k]);
 	blockstore_get_stats(store, &st);
