@@ -21,7 +21,14 @@
 
 #include "archive_i.h"
 
-static atomic_uint next_tag;
+/* Archive ids: 64 bits from one counter, never reused in the process
+ * (2^64 opens do not happen), so keys of a shared cache never alias. */
+static atomic_uint_fast64_t next_id;
+
+uint64_t archive_id(const struct archive *ar)
+{
+	return ar->id;
+}
 
 void archive_opts_default(struct archive_opts *o)
 {
@@ -44,12 +51,12 @@ struct open_ctx {
 	const struct archive_opts *o;
 	uint64_t done, total;
 	uint64_t members;
-	uint64_t usize;   /* uncompressed bytes so far */
-	EVP_MD_CTX *md;   /* SHA-256 of the whole artifact */
+	uint64_t usize;	  /* uncompressed bytes so far */
+	EVP_MD_CTX *md;	  /* SHA-256 of the whole artifact */
 	EVP_MD_CTX *bmd;  /* SHA-256 of the current block */
-	uint64_t bfill;   /* bytes of the current block seen */
-	uint64_t bnext;   /* index of the current block */
-	int tar_rc;       /* first tar error, or 0 */
+	uint64_t bfill;	  /* bytes of the current block seen */
+	uint64_t bnext;	  /* index of the current block */
+	int tar_rc;	  /* first tar error, or 0 */
 	int failed_stage; /* 0 none, 1 codec, 2 tar */
 };
 
@@ -112,8 +119,7 @@ static int on_plain(void *arg, const void *data, size_t len)
 }
 
 /* The digest of every aligned block, as the bytes go by. */
-static int hash_blocks(struct open_ctx *ctx, const unsigned char *p,
-		       size_t len)
+static int hash_blocks(struct open_ctx *ctx, const unsigned char *p, size_t len)
 {
 	uint32_t bsize = ctx->ar->block_size;
 	uint64_t nblocks = blocks_count_for(ctx->total, bsize);
@@ -121,8 +127,7 @@ static int hash_blocks(struct open_ctx *ctx, const unsigned char *p,
 	while (len) {
 		size_t n = bsize - ctx->bfill < len ? bsize - ctx->bfill : len;
 
-		if (ctx->bnext >= nblocks ||
-		    !EVP_DigestUpdate(ctx->bmd, p, n))
+		if (ctx->bnext >= nblocks || !EVP_DigestUpdate(ctx->bmd, p, n))
 			return -EIO;
 		ctx->bfill += n;
 		p += n;
@@ -173,10 +178,12 @@ static void describe_failure(struct open_ctx *ctx, int rc, char *err,
 	const char *url = fetch_url(ctx->ar->f);
 
 	if (ctx->failed_stage == 4)
-		snprintf(err, errlen, "%s: stopped at compressed offset %" PRIu64
-			 ": %s", url, ctx->done, strerror(-rc));
+		snprintf(err, errlen,
+			 "%s: stopped at compressed offset %" PRIu64 ": %s",
+			 url, ctx->done, strerror(-rc));
 	else if (ctx->failed_stage == 3)
-		snprintf(err, errlen, "%s: uncompressed size exceeds %" PRIu64
+		snprintf(err, errlen,
+			 "%s: uncompressed size exceeds %" PRIu64
 			 " bytes (at compressed offset %" PRIu64 "): refused",
 			 url, (uint64_t)ARCHIVE_MAX_USIZE, ctx->done);
 	else if (ctx->failed_stage == 2 && !tar_parser_seen_header(ctx->tp))
@@ -220,7 +227,7 @@ static int spill_window(void *arg, struct seek_point *pt)
 static int archive_index(struct archive *ar, const struct archive_opts *o,
 			 enum seek_codec codec, char *err, size_t errlen)
 {
-	struct open_ctx ctx = { .ar = ar, .o = o, .total = fetch_size(ar->f) };
+	struct open_ctx ctx = {.ar = ar, .o = o, .total = fetch_size(ar->f)};
 	uint64_t spacing = o->spacing;
 	const char *note;
 	int rc = -ENOMEM;
@@ -234,8 +241,8 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 	ctx.md = EVP_MD_CTX_new();
 	ctx.bmd = EVP_MD_CTX_new();
 	ar->members = index_members_new();
-	ar->bdigests = malloc(blocks_count_for(ctx.total, ar->block_size) *
-				  BLOCKS_DIGEST + 1);
+	ar->bdigests = malloc(
+	    blocks_count_for(ctx.total, ar->block_size) * BLOCKS_DIGEST + 1);
 	if (!ctx.tp || !ctx.ix || !ctx.md || !ctx.bmd || !ar->members ||
 	    !ar->bdigests || !EVP_DigestInit_ex(ctx.md, EVP_sha256(), NULL) ||
 	    !EVP_DigestInit_ex(ctx.bmd, EVP_sha256(), NULL)) {
@@ -286,11 +293,11 @@ out:
 
 int archive_start_blocks(struct archive *ar)
 {
-	/* cache keys hold a point in 24 bits (archive_i.h) */
-	if (ar->si && ar->si->n >= (UINT64_C(1) << 24))
+	/* cache keys hold a point in 32 bits (archive_i.h) */
+	if (ar->si && ar->si->n >= (UINT64_C(1) << ARCHIVE_SPAN_SHIFT))
 		return -EFBIG;
-	ar->blocks = blocks_new(ar->f, ar->block_size, ar->bdigests,
-				&ar->o.blocks);
+	ar->blocks = blocks_new(ar->o.store, ar->f, ar->block_size,
+				ar->bdigests, &ar->o.blocks);
 	return ar->blocks ? 0 : -ENOMEM;
 }
 
@@ -316,10 +323,9 @@ static struct archive *archive_alloc(struct fetch *f,
 	pthread_mutex_init(&ar->seq_lock, NULL);
 	util_cond_init_monotonic(&ar->loaded);
 	ar->tree = tree_new(tree_warn, ar);
-	/* A tag for this archive's cache keys; 65536 archives in a row
-	 * before one comes back, and a freed archive leaves no key. */
-	ar->key_tag = (uint64_t)(atomic_fetch_add(&next_tag, 1) & 0xffffu)
-		      << ARCHIVE_KEY_SHIFT;
+	/* The owner of this archive's cache keys; a freed archive leaves
+	 * no key, and no later archive has its id. */
+	ar->id = atomic_fetch_add(&next_id, 1) + 1;
 	ar->own_cache = !ar->o.cache;
 	ar->own_wcache = !ar->o.wcache;
 	ar->cache = ar->o.cache ? ar->o.cache : cache_new(ar->o.cache_mem);
@@ -362,7 +368,7 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 	rc = archive_start_blocks(ar);
 	if (rc) {
 		snprintf(err, errlen, "%s",
-			 rc == -EFBIG ? "more than 2^24 seek points"
+			 rc == -EFBIG ? "more than 2^32 seek points"
 				      : "out of memory");
 		goto fail;
 	}
@@ -385,11 +391,11 @@ void archive_free(struct archive *ar)
 	if (ar->own_wcache)
 		cache_free(ar->wcache);
 	else
-		cache_drop(ar->wcache, ar->key_tag, ~0ull << ARCHIVE_KEY_SHIFT);
+		cache_drop(ar->wcache, ar->id);
 	if (ar->own_cache)
 		cache_free(ar->cache);
 	else
-		cache_drop(ar->cache, ar->key_tag, ~0ull << ARCHIVE_KEY_SHIFT);
+		cache_drop(ar->cache, ar->id);
 	seek_index_free(ar->si);
 	tree_free(ar->tree);
 	pthread_cond_destroy(&ar->loaded);
@@ -423,13 +429,15 @@ static int check_edges(struct archive *ar, char *why, size_t whylen)
 	int rc = index_edge_digests(ar->f, first, last);
 
 	if (rc) {
-		snprintf(why, whylen, "cannot read the artifact to check it: %s",
+		snprintf(why, whylen,
+			 "cannot read the artifact to check it: %s",
 			 strerror(-rc));
 		return rc;
 	}
 	if (memcmp(first, ar->ih.first_edge, 32) ||
 	    memcmp(last, ar->ih.last_edge, 32)) {
-		snprintf(why, whylen, "it describes another artifact of the "
+		snprintf(why, whylen,
+			 "it describes another artifact of the "
 			 "same size: its %s 4 KiB differ",
 			 memcmp(last, ar->ih.last_edge, 32) ? "last" : "first");
 		return -ESTALE;
@@ -456,7 +464,7 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 		rc = archive_start_blocks(ar);
 		if (rc)
 			snprintf(why, sizeof(why), "%s",
-				 rc == -EFBIG ? "more than 2^24 seek points"
+				 rc == -EFBIG ? "more than 2^32 seek points"
 					      : "out of memory");
 	}
 	if (!rc)
@@ -523,7 +531,7 @@ static int spill_read(void *arg, const struct seek_point *pt,
 int archive_write_index(struct archive *ar, const char *path,
 			const char *identity)
 {
-	struct index_windows w = { .read = spill_read, .arg = ar };
+	struct index_windows w = {.read = spill_read, .arg = ar};
 	struct index_header h;
 	int rc;
 

@@ -12,10 +12,11 @@
 #include "sffs/cache.h"
 #include "sffs/index.h"
 
-/* Cache keys: tag (16 bits) | span (24) | chunk (24), or tag | point.
- * Spans and points stay below 2^24 (ARCHIVE_MAX_USIZE / the smallest
- * spacing), chunks of a span too. */
-#define ARCHIVE_KEY_SHIFT 48
+/* Cache keys: (archive id, span << 32 | chunk) for decoded chunks and
+ * (archive id, point) for windows. Points stay below 2^32 (checked in
+ * archive_start_blocks), chunks of a span too (ARCHIVE_MAX_USIZE /
+ * ARCHIVE_CHUNK). */
+#define ARCHIVE_SPAN_SHIFT 32
 
 /* Within a large span, decode this many chunks past the one asked for. */
 #define READAHEAD_CHUNKS 16
@@ -33,12 +34,14 @@ struct inflight {
 
 /* Windows whose load failed lately, direct-mapped by point: the kernel's
  * at-once retry of a failed read gets the error instead of a second
- * deadline (as blocks.h does for blocks). */
+ * deadline (as blocks.h does for blocks), but only until any window of
+ * the archive loads again, and half a second at most. */
 #define WFAIL_SLOTS 64
-#define WFAIL_HOLD_NS (1000000000ull)
+#define WFAIL_HOLD_NS (500000000ull)
 struct wfail_slot {
 	size_t point;
-	uint64_t when; /* 0: empty */
+	uint64_t when;	 /* 0: empty */
+	uint64_t loaded; /* ar->windows_loaded then */
 	int err;
 };
 
@@ -57,14 +60,14 @@ struct archive {
 	struct cache *cache;  /* decoded chunks (shared or own) */
 	struct cache *wcache; /* windows, keyed by point (shared or own) */
 	bool own_cache, own_wcache;
-	uint64_t key_tag; /* ARCHIVE_KEY_BITS-wide tag in the top bits */
+	uint64_t id; /* owner of its cache keys; never reused (archive_id) */
 	struct blocks *blocks;
 	struct archive_opts o;
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;	  /* CLOCK_MONOTONIC */
 	struct inflight *loading; /* guarded by lock */
 	pthread_mutex_t seq_lock;
-	struct seq_slot seq[SEQ_SLOTS]; /* guarded by seq_lock */
+	struct seq_slot seq[SEQ_SLOTS];	      /* guarded by seq_lock */
 	struct wfail_slot wfail[WFAIL_SLOTS]; /* guarded by seq_lock */
 	/* Built by streaming: the member records, the artifact's digest and
 	 * its block digests, until archive_write_index. */
@@ -80,7 +83,7 @@ struct archive {
 	FILE *spill;
 	uint64_t spill_len;
 	uint64_t warnings; /* while opening (single threaded) */
-	uint32_t root;     /* the node served as the root (set once) */
+	uint32_t root;	   /* the node served as the root (set once) */
 	atomic_uint_fast64_t spans_loaded;
 	atomic_uint_fast64_t windows_loaded;
 	atomic_size_t last_window; /* point of the last window loaded, + 1 */

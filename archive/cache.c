@@ -183,7 +183,8 @@ void cache_free(struct cache *c)
 
 	if (!c)
 		return;
-	HASH_ITER(hh, c->table, e, tmp) {
+	HASH_ITER(hh, c->table, e, tmp)
+	{
 		/* HASH_ITER keeps the next element in tmp, so deleting the
 		 * current one is safe (uthash's documented idiom). */
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
@@ -195,12 +196,13 @@ void cache_free(struct cache *c)
 	free(c);
 }
 
-struct chunk *cache_get(struct cache *c, uint64_t key)
+struct chunk *cache_get(struct cache *c, uint64_t owner, uint64_t key)
 {
+	struct cache_key k = {.owner = owner, .local = key};
 	struct centry *e;
 
 	pthread_mutex_lock(&c->lock);
-	HASH_FIND(hh, c->table, &key, sizeof(key), e);
+	HASH_FIND(hh, c->table, &k, sizeof(k), e);
 	if (e) {
 		/* Move to the tail: uthash keeps insertion order, so the head
 		 * is always the least recently used chunk. */
@@ -231,7 +233,8 @@ static void cache_make_room(struct cache *c, size_t need)
 {
 	struct centry *e, *tmp;
 
-	HASH_ITER(hh, c->table, e, tmp) {
+	HASH_ITER(hh, c->table, e, tmp)
+	{
 		if (c->st.bytes + need <= c->max_bytes)
 			break;
 		/* HASH_ITER sets e before the body runs (cppcheck cannot
@@ -241,17 +244,19 @@ static void cache_make_room(struct cache *c, size_t need)
 	}
 }
 
-void cache_insert(struct cache *c, uint64_t key, struct chunk *ch)
+void cache_insert(struct cache *c, uint64_t owner, uint64_t key,
+		  struct chunk *ch)
 {
+	struct cache_key k = {.owner = owner, .local = key};
 	struct centry *e = entry_of(ch), *old;
 
 	if (ch->len > c->max_bytes)
 		return;
 	pthread_mutex_lock(&c->lock);
-	HASH_FIND(hh, c->table, &key, sizeof(key), old);
+	HASH_FIND(hh, c->table, &k, sizeof(k), old);
 	if (!old) {
 		cache_make_room(c, ch->len);
-		ch->key = key;
+		ch->key = k;
 		atomic_fetch_add(&e->refs, 1);
 		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 		HASH_ADD(hh, c->table, c.key, sizeof(ch->key), e);
@@ -262,16 +267,17 @@ void cache_insert(struct cache *c, uint64_t key, struct chunk *ch)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void cache_drop(struct cache *c, uint64_t value, uint64_t mask)
+void cache_drop(struct cache *c, uint64_t owner)
 {
 	struct centry *e, *tmp;
 
 	pthread_mutex_lock(&c->lock);
-	HASH_ITER(hh, c->table, e, tmp) {
+	HASH_ITER(hh, c->table, e, tmp)
+	{
 		/* HASH_ITER sets e before the body runs (cppcheck cannot
 		 * see through the macro) */
 		// cppcheck-suppress uninitvar
-		if ((e->c.key & mask) == value)
+		if (e->c.key.owner == owner)
 			cache_evict(c, e);
 	}
 	pthread_mutex_unlock(&c->lock);

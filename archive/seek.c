@@ -7,6 +7,7 @@
 #include "seek_i.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ int seek_ix_fail(struct seek_indexer *ix, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ix->err, sizeof(ix->err), fmt, ap);
 	va_end(ap);
-	return -EIO;
+	return -EBADMSG;
 }
 
 void seek_ix_warn(struct seek_indexer *ix, const char *fmt, ...)
@@ -422,6 +423,76 @@ int seek_dec_output(struct seek_decoder *d, const unsigned char *p, size_t len)
 	return d->out ? d->out(d->arg, p, len) : 0;
 }
 
+/* ---- decoder states, pooled for the whole process ----
+ *
+ * A span decoder's state (inflate or zstd context and its 256 KiB output
+ * buffer) is made once and reused by later spans of any archive: reads
+ * neither allocate it per span nor leave it behind in the malloc arena of
+ * whichever reader thread ran last. The pool is process-wide like malloc
+ * itself (a decoder state belongs to no archive), keeps at most
+ * SEEK_POOL_KEEP idle states per codec, and seek_pool_trim gives them
+ * back. */
+#define SEEK_POOL_KEEP 4
+
+static struct {
+	pthread_mutex_t lock;
+	void *idle[SEEK_CODECS][SEEK_POOL_KEEP]; /* guarded by lock */
+	unsigned n[SEEK_CODECS];
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *pool_take(enum seek_codec c)
+{
+	void *cs = NULL;
+
+	pthread_mutex_lock(&pool.lock);
+	if (pool.n[c])
+		cs = pool.idle[c][--pool.n[c]];
+	pthread_mutex_unlock(&pool.lock);
+	return cs;
+}
+
+static bool pool_put(enum seek_codec c, void *cs)
+{
+	bool kept = false;
+
+	pthread_mutex_lock(&pool.lock);
+	if (pool.n[c] < SEEK_POOL_KEEP) {
+		pool.idle[c][pool.n[c]++] = cs;
+		kept = true;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return kept;
+}
+
+void seek_pool_trim(void)
+{
+	struct seek_decoder d = {0};
+	unsigned c;
+
+	for (c = 0; c < SEEK_CODECS; c++) {
+		d.ops = ops_for((enum seek_codec)c);
+		while (d.ops && d.ops->dec_reuse) {
+			d.cs = pool_take((enum seek_codec)c);
+			if (!d.cs)
+				break;
+			d.ops->dec_free(&d);
+		}
+	}
+}
+
+/* A pooled state made ready for d's point, else a new one. */
+static int decoder_state(struct seek_decoder *d)
+{
+	if (d->ops->dec_reuse) {
+		d->cs = pool_take(d->si->codec);
+		if (d->cs && !d->ops->dec_reuse(d))
+			return 0;
+		if (d->cs)
+			d->ops->dec_free(d);
+	}
+	return d->ops->dec_init(d);
+}
+
 struct seek_decoder *seek_decoder_new(const struct seek_index *si, size_t i)
 {
 	if (!si || i >= si->n)
@@ -437,8 +508,7 @@ struct seek_decoder *seek_decoder_new_window(const struct seek_index *si,
 {
 	struct seek_decoder *d;
 
-	if (!si || i >= si->n || !ops_for(si->codec) ||
-	    wlen != si->pts[i].wlen)
+	if (!si || i >= si->n || !ops_for(si->codec) || wlen != si->pts[i].wlen)
 		return NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -452,7 +522,7 @@ struct seek_decoder *seek_decoder_new_window(const struct seek_index *si,
 	d->ptcopy.window = (unsigned char *)window;
 	d->pt = &d->ptcopy;
 	d->usize = seek_span_usize(si, i);
-	if (d->ops->dec_init(d)) {
+	if (decoder_state(d)) {
 		seek_decoder_free(d);
 		return NULL;
 	}
@@ -463,6 +533,8 @@ void seek_decoder_free(struct seek_decoder *d)
 {
 	if (!d)
 		return;
+	if (d->cs && d->ops->dec_reuse && pool_put(d->si->codec, d->cs))
+		d->cs = NULL;
 	d->ops->dec_free(d);
 	free(d);
 }
@@ -479,7 +551,7 @@ int seek_decoder_feed(struct seek_decoder *d, const void *data, size_t len,
 
 int seek_decoder_finish(struct seek_decoder *d)
 {
-	return d->done == d->usize ? 0 : -EIO;
+	return d->done == d->usize ? 0 : -EBADMSG;
 }
 
 /* ---- the "none" codec: a point every `spacing` bytes ---- */

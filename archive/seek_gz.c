@@ -101,8 +101,10 @@ static int gz_block_point(struct seek_indexer *ix, struct gz_ix *g)
 	g->def.avail_in = SEEK_WINDOW;
 	g->def.next_out = g->wtmp;
 	g->def.avail_out = clamp_uint(g->wtmp_len);
-	if (deflate(&g->def, Z_FINISH) != Z_STREAM_END)
-		return seek_ix_fail(ix, "gzip: cannot deflate a window");
+	if (deflate(&g->def, Z_FINISH) != Z_STREAM_END) {
+		(void)seek_ix_fail(ix, "gzip: cannot deflate a window");
+		return -ENOMEM; /* our own deflate: not the artifact's fault */
+	}
 	wlen = clamp_uint(g->wtmp_len) - g->def.avail_out;
 	win = malloc(wlen);
 	if (!win)
@@ -349,7 +351,7 @@ static int gz_load_window(const struct seek_point *pt, unsigned char *win)
 	ret = inflate(&zs, Z_FINISH);
 	inflateEnd(&zs);
 	if (ret != Z_STREAM_END || zs.avail_out != 0)
-		return -EIO;
+		return -EBADMSG;
 	return 0;
 }
 
@@ -365,7 +367,7 @@ static int gz_dec_init_raw(struct gz_dec *g, const struct seek_point *pt)
 		return -ENOMEM;
 	rc = gz_load_window(pt, win);
 	if (!rc && inflateSetDictionary(&g->zs, win, SEEK_WINDOW) != Z_OK)
-		rc = -EIO;
+		rc = -EBADMSG;
 	free(win);
 	g->state = GZD_RAW;
 	g->need_prime = pt->bits != 0;
@@ -387,6 +389,20 @@ static int gz_dec_init(struct seek_decoder *d)
 		return -ENOMEM;
 	g->zs_ok = true;
 	g->state = GZD_MEMBER;
+	return member ? 0 : gz_dec_init_raw(g, d->pt);
+}
+
+static int gz_dec_reuse(struct seek_decoder *d)
+{
+	const bool member = d->pt->flags & SEEK_PT_MEMBER;
+	struct gz_dec *g = d->cs;
+
+	if (!g->zs_ok || !g->obuf ||
+	    inflateReset2(&g->zs, member ? GZ_WBITS : RAW_WBITS) != Z_OK)
+		return -EIO;
+	g->state = GZD_MEMBER;
+	g->skip = 0;
+	g->need_prime = false;
 	return member ? 0 : gz_dec_init_raw(g, d->pt);
 }
 
@@ -434,7 +450,7 @@ static int gz_dec_inflate(struct seek_decoder *d, struct gz_dec *g,
 			break;
 		}
 		if (ret != Z_OK && ret != Z_BUF_ERROR) {
-			rc = ret == Z_MEM_ERROR ? -ENOMEM : -EIO;
+			rc = ret == Z_MEM_ERROR ? -ENOMEM : -EBADMSG;
 			break;
 		}
 		if (zs->avail_in == 0 && zs->avail_out != 0)
@@ -484,4 +500,5 @@ const struct seek_ops seek_gz_ops = {
     .dec_init = gz_dec_init,
     .dec_free = gz_dec_free,
     .dec_feed = gz_dec_feed,
+    .dec_reuse = gz_dec_reuse,
 };

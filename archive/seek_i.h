@@ -35,6 +35,7 @@
 #define SEEK_WINDOW_LEVEL 1
 #endif
 #define SEEK_ERRLEN 256
+#define SEEK_CODECS 3 /* enum seek_codec's values */
 
 struct seek_indexer;
 struct seek_decoder;
@@ -45,13 +46,17 @@ struct seek_ops {
 	void (*ix_free)(struct seek_indexer *ix);
 	int (*ix_feed)(struct seek_indexer *ix, const unsigned char *p,
 		       size_t len);
-	/* End of input: -EIO (with seek_ix_fail) if the stream is cut. */
+	/* End of input: -EBADMSG (with seek_ix_fail) if the stream is cut. */
 	int (*ix_finish)(struct seek_indexer *ix);
 	/* Decoder back end: state in d->cs. */
 	int (*dec_init)(struct seek_decoder *d);
 	void (*dec_free)(struct seek_decoder *d);
 	int (*dec_feed)(struct seek_decoder *d, const unsigned char *p,
 			size_t len);
+	/* Makes d->cs, a state of an earlier decoder of this codec taken
+	 * from the pool, ready for d's point; on failure the caller frees it
+	 * with dec_free. NULL: the codec's states are not pooled. */
+	int (*dec_reuse)(struct seek_decoder *d);
 };
 
 extern const struct seek_ops seek_gz_ops;
@@ -111,7 +116,7 @@ bool seek_ix_want(const struct seek_indexer *ix, bool member);
  * may be NULL) is taken over, also on failure. */
 int seek_ix_point(struct seek_indexer *ix, uint8_t bits, uint8_t flags,
 		  unsigned char *window, uint32_t wlen);
-/* Sets the error message; returns -EIO. */
+/* Sets the error message; returns -EBADMSG (the stream is corrupt). */
 int seek_ix_fail(struct seek_indexer *ix, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void seek_ix_warn(struct seek_indexer *ix, const char *fmt, ...)

@@ -205,6 +205,16 @@ static int zs_dec_init(struct seek_decoder *d)
 	return 0;
 }
 
+static int zs_dec_reuse(struct seek_decoder *d)
+{
+	struct zs_dec *z = d->cs;
+
+	if (!z->dctx || !z->obuf ||
+	    ZSTD_isError(ZSTD_DCtx_reset(z->dctx, ZSTD_reset_session_only)))
+		return -EIO;
+	return 0;
+}
+
 static void zs_dec_free(struct seek_decoder *d)
 {
 	struct zs_dec *z = d->cs;
@@ -237,7 +247,7 @@ static int zs_dec_feed(struct seek_decoder *d, const unsigned char *p,
 			return ZSTD_getErrorCode(ret) ==
 				       ZSTD_error_memory_allocation
 				   ? -ENOMEM
-				   : -EIO;
+				   : -EBADMSG;
 		rc = seek_dec_output(d, z->obuf, out.pos);
 		if (in.pos == in.size && out.pos < out.size)
 			break;
@@ -253,4 +263,5 @@ const struct seek_ops seek_zstd_ops = {
     .dec_init = zs_dec_init,
     .dec_free = zs_dec_free,
     .dec_feed = zs_dec_feed,
+    .dec_reuse = zs_dec_reuse,
 };

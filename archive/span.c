@@ -3,9 +3,10 @@
  * span.c - the read path: cached chunk, else verified blocks -> decode.
  *
  * A chunk is ARCHIVE_CHUNK decoded bytes of one span, keyed by
- * (span << 24 | chunk). A span is decoded from its seek point, fed from
- * the verified blocks (blocks.h) that cover its compressed bytes: no byte
- * is decoded, cached or served before its block matched its SHA-256.
+ * (archive id, span << 32 | chunk). A span is decoded from its seek
+ * point, fed from the verified blocks (blocks.h) that cover its
+ * compressed bytes: no byte is decoded, cached or served before its block
+ * matched its SHA-256.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,17 +23,11 @@
 
 #include "archive_i.h"
 
-/* Keys carry the archive's tag in their top bits: caches may be shared
+/* Local keys; the archive's id is their owner, so caches may be shared
  * by every archive of the process. */
-static uint64_t chunk_key(const struct archive *ar, size_t span,
-			  uint64_t chunk)
+static uint64_t chunk_key(size_t span, uint64_t chunk)
 {
-	return ar->key_tag | ((uint64_t)span << 24) | chunk;
-}
-
-static uint64_t window_key(const struct archive *ar, size_t point)
-{
-	return ar->key_tag | (uint64_t)point;
+	return ((uint64_t)span << ARCHIVE_SPAN_SHIFT) | chunk;
 }
 
 /* ---- windows: a bounded LRU in front of the index or spill file ---- */
@@ -70,7 +65,7 @@ static size_t window_run(struct archive *ar, size_t i, uint64_t *bytes)
 		if (pts[k].woff != next ||
 		    *bytes + pts[k].wlen > WINDOW_RUN_BYTES)
 			break;
-		c = cache_get(ar->wcache, window_key(ar, k));
+		c = cache_get(ar->wcache, ar->id, k);
 		if (c) {
 			cache_chunk_put(c);
 			break;
@@ -99,14 +94,14 @@ static int window_split(struct archive *ar, size_t i, size_t end,
 			continue;
 		if (!EVP_Digest(w, pts[k].wlen, md, NULL, EVP_sha256(), NULL) ||
 		    memcmp(md, pts[k].wdigest, sizeof(md)))
-			return k == i ? -EIO : 0;
+			return k == i ? -EBADMSG : 0;
 		c = cache_chunk_new(ar->wcache, pts[k].wlen);
 		if (!c)
 			return k == i ? -ENOMEM : 0;
 		memcpy(c->data, w, pts[k].wlen);
 		c->len = pts[k].wlen;
 		atomic_fetch_add(&ar->windows_loaded, 1);
-		cache_insert(ar->wcache, window_key(ar, k), c);
+		cache_insert(ar->wcache, ar->id, k, c);
 		if (k == i)
 			*out = c;
 		else
@@ -120,8 +115,10 @@ static int wfail_check(struct archive *ar, size_t i)
 	struct wfail_slot *w = &ar->wfail[i % WFAIL_SLOTS];
 	int rc = 0;
 
+	/* held only until a window loads again, WFAIL_HOLD_NS at most */
 	pthread_mutex_lock(&ar->seq_lock);
 	if (w->when && w->point == i &&
+	    w->loaded == atomic_load(&ar->windows_loaded) &&
 	    fetch_now_ns() - w->when < WFAIL_HOLD_NS)
 		rc = w->err;
 	pthread_mutex_unlock(&ar->seq_lock);
@@ -135,6 +132,7 @@ static void wfail_note(struct archive *ar, size_t i, int err)
 	pthread_mutex_lock(&ar->seq_lock);
 	w->point = i;
 	w->when = fetch_now_ns();
+	w->loaded = atomic_load(&ar->windows_loaded);
 	w->err = err;
 	pthread_mutex_unlock(&ar->seq_lock);
 }
@@ -152,7 +150,7 @@ static int window_get(struct archive *ar, size_t i,
 	*out = NULL;
 	if (!pt->wlen)
 		return 0;
-	*out = cache_get(ar->wcache, window_key(ar, i));
+	*out = cache_get(ar->wcache, ar->id, i);
 	if (*out)
 		return 0;
 	rc = wfail_check(ar, i);
@@ -178,7 +176,6 @@ static int window_get(struct archive *ar, size_t i,
 			fetch_url(ar->idx ? ar->idx : ar->f), i, strerror(-rc));
 		cache_chunk_put(*out);
 		*out = NULL;
-		rc = rc == -ENOMEM ? rc : -EIO;
 		wfail_note(ar, i, rc);
 		return rc;
 	}
@@ -192,11 +189,11 @@ static int window_get(struct archive *ar, size_t i,
 struct sink {
 	struct archive *ar;
 	size_t span;
-	uint64_t chunk;	    /* index of the chunk being filled */
-	struct chunk *cur;  /* being filled */
-	uint64_t want;	    /* the chunk the reader asked for */
-	struct chunk *got;  /* its reference, once made */
-	uint64_t stop;	    /* stop decoding after this chunk */
+	uint64_t chunk;	   /* index of the chunk being filled */
+	struct chunk *cur; /* being filled */
+	uint64_t want;	   /* the chunk the reader asked for */
+	struct chunk *got; /* its reference, once made */
+	uint64_t stop;	   /* stop decoding after this chunk */
 	int err;
 };
 
@@ -205,7 +202,8 @@ static int sink_flush(struct sink *s)
 	/* A span's last chunk is often short: keep it in a buffer of its
 	 * size, not in a whole 256 KiB one (a copy of under 128 KiB). */
 	if (s->cur->len < s->cur->cap / 2) {
-		struct chunk *small = cache_chunk_new(s->ar->cache, s->cur->len);
+		struct chunk *small =
+		    cache_chunk_new(s->ar->cache, s->cur->len);
 
 		if (small) {
 			memcpy(small->data, s->cur->data, s->cur->len);
@@ -214,7 +212,8 @@ static int sink_flush(struct sink *s)
 			s->cur = small;
 		}
 	}
-	cache_insert(s->ar->cache, chunk_key(s->ar, s->span, s->chunk), s->cur);
+	cache_insert(s->ar->cache, s->ar->id, chunk_key(s->span, s->chunk),
+		     s->cur);
 	if (s->chunk == s->want)
 		s->got = s->cur;
 	else
@@ -254,9 +253,8 @@ static int sink_out(void *arg, const void *data, size_t len)
 
 /* Feeds the span's compressed bytes [off, off + len) from the verified
  * blocks, queueing the blocks ahead so the fetchers merge them. */
-static int feed_blocks(struct archive *ar, struct seek_decoder *d,
-		       uint64_t off, uint64_t len, struct archive_req *rq,
-		       struct sink *s)
+static int feed_blocks(struct archive *ar, struct seek_decoder *d, uint64_t off,
+		       uint64_t len, struct archive_req *rq, struct sink *s)
 {
 	uint64_t b, first, last, wanted = 0, step;
 	int rc = 0;
@@ -300,8 +298,8 @@ static const char *span_errmsg(int rc)
 static int span_load(struct archive *ar, size_t i, uint64_t j,
 		     struct archive_req *rq, struct chunk **out)
 {
-	struct sink s = { .ar = ar, .span = i, .want = j,
-			  .stop = j + READAHEAD_CHUNKS };
+	struct sink s = {
+	    .ar = ar, .span = i, .want = j, .stop = j + READAHEAD_CHUNKS};
 	struct seek_decoder *d = NULL;
 	struct chunk *w = NULL;
 	uint64_t off, len;
@@ -330,7 +328,7 @@ static int span_load(struct archive *ar, size_t i, uint64_t j,
 	seek_decoder_free(d);
 	atomic_fetch_add(&ar->spans_loaded, 1);
 	if (!rc && !s.got)
-		rc = -EIO; /* the span ended before the chunk asked for */
+		rc = -EBADMSG; /* the span ended before the chunk asked for */
 	if (rc) {
 		cache_chunk_put(s.got);
 		if (rc != -EINTR)
@@ -366,8 +364,8 @@ static int inflight_wait(struct archive *ar, struct inflight *it,
 			 struct archive_req *rq)
 {
 	struct timespec ts = {
-		.tv_sec = (time_t)(rq->deadline_ns / 1000000000u),
-		.tv_nsec = (long)(rq->deadline_ns % 1000000000u),
+	    .tv_sec = (time_t)(rq->deadline_ns / 1000000000u),
+	    .tv_nsec = (long)(rq->deadline_ns % 1000000000u),
 	};
 	int rc = 0;
 
@@ -378,7 +376,7 @@ static int inflight_wait(struct archive *ar, struct inflight *it,
 			break;
 		}
 		if (pthread_cond_timedwait(&ar->loaded, &ar->lock, &ts) ==
-			    ETIMEDOUT &&
+			ETIMEDOUT &&
 		    !it->done) {
 			rc = -ETIMEDOUT;
 			break;
@@ -399,7 +397,7 @@ static int span_chunk(struct archive *ar, size_t i, uint64_t j,
 	int rc;
 
 	for (;;) {
-		*out = cache_get(ar->cache, chunk_key(ar, i, j));
+		*out = cache_get(ar->cache, ar->id, chunk_key(i, j));
 		if (*out)
 			return 0;
 		if (rq->nowait)
@@ -448,8 +446,8 @@ static int span_chunk(struct archive *ar, size_t i, uint64_t j,
 /* The piece of the tar stream at uoff (at most len bytes): a chunk
  * reference, the offset in it and the length. */
 static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
-			struct archive_req *rq, struct chunk **ch,
-			size_t *coff, size_t *clen)
+			struct archive_req *rq, struct chunk **ch, size_t *coff,
+			size_t *clen)
 {
 	const struct seek_index *si = ar->si;
 	uint64_t rel, j, usize, have;
@@ -457,7 +455,7 @@ static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
 	int rc;
 
 	if (uoff >= si->usize)
-		return -EIO;
+		return -EBADMSG; /* past the stream: the index lies */
 	i = seek_index_find(si, uoff);
 	rel = uoff - seek_span_ustart(si, i);
 	usize = seek_span_usize(si, i);
@@ -473,7 +471,7 @@ static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
 	have = (*ch)->len > *coff ? (*ch)->len - *coff : 0;
 	if (j * ARCHIVE_CHUNK + (*ch)->len > usize || !have) {
 		cache_chunk_put(*ch);
-		return -EIO; /* a chunk that does not fit its span */
+		return -EBADMSG; /* a chunk that does not fit its span */
 	}
 	*clen = have < len ? (size_t)have : len;
 	return 0;
@@ -526,8 +524,8 @@ static void prefetch_file(struct archive *ar, const struct tree_node *n,
 /* Follows reads of node; a second read that starts where the last one
  * ended makes it a sequential reader, whose next `readahead` bytes are
  * prefetched (in steps of a quarter of that, so requests stay large). */
-static void follow(struct archive *ar, uint32_t node,
-		   const struct tree_node *n, uint64_t off, size_t len)
+static void follow(struct archive *ar, uint32_t node, const struct tree_node *n,
+		   uint64_t off, size_t len)
 {
 	struct seq_slot *sl = &ar->seq[node % SEQ_SLOTS];
 	uint64_t from = 0, to = 0, ra = ar->o.readahead, end = off + len;
@@ -673,7 +671,7 @@ static int sparse_copy(struct archive *ar, const struct tree_node *n,
 ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
 			 size_t len, void *buf, struct archive_req *rq)
 {
-	struct archive_req dflt = { 0 };
+	struct archive_req dflt = {0};
 	const struct tree_node *n;
 	int rc = check_node(ar, node, off, &len, &n);
 
@@ -719,9 +717,10 @@ void archive_get_stats(struct archive *ar, struct archive_stats *st)
 	st->spans_loaded = atomic_load(&ar->spans_loaded);
 	st->windows_loaded = atomic_load(&ar->windows_loaded);
 	st->window_mem = ws.bytes;
-	if (ar->blocks)
+	if (ar->blocks) {
 		blocks_get_stats(ar->blocks, &st->blocks);
+		blockstore_get_stats(blocks_store(ar->blocks), &st->store);
+	}
 	st->verify_fail = st->blocks.verify_fail;
-	st->index_mem = tree_mem_usage(ar->tree) +
-			seek_index_mem_usage(ar->si);
+	st->index_mem = tree_mem_usage(ar->tree) + seek_index_mem_usage(ar->si);
 }

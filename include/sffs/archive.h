@@ -70,6 +70,10 @@ struct archive_opts {
 	 * outlive the archive, which drops its entries when freed), or NULL
 	 * for caches of the archive's own of cache_mem / window_mem bytes. */
 	struct cache *cache, *wcache;
+	/* The process's block store (blocks.h; borrowed, outlives the
+	 * archive), or NULL for a store of the archive's own made from
+	 * `blocks`. */
+	struct blockstore *store;
 	archive_progress_cb progress;
 	void *progress_arg;
 	/* archive_open: sees every compressed byte as it streams by, in
@@ -90,8 +94,11 @@ void archive_opts_default(struct archive_opts *o);
  * archive_free). On failure returns NULL with a one-line message in err
  * that names the problem and where ("gzip: incorrect data check at
  * compressed offset 1234", "not a tar archive: bad header checksum at
- * offset 0"), and errno set (ENOMEM, EIO, the tap's errno if it stopped
- * the pass, ...).
+ * offset 0"), and errno set to what happened: EBADMSG when the bytes
+ * are not a valid gzip/zstd stream (corrupt data, a failed CRC, length or
+ * checksum, truncated) - integrity; the fetch's own errno when the network
+ * failed (EIO, ETIMEDOUT, EHOSTUNREACH, ECONNREFUSED, EACCES, ...); the
+ * tap's errno if it stopped the pass; ENOMEM; EIO for a tar error.
  */
 struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			     char *err, size_t errlen);
@@ -119,6 +126,9 @@ const char *archive_signer(const struct archive *ar);
 /* The SHA-256 of the whole artifact: computed by the streaming pass, or
  * as the index records it. */
 const unsigned char *archive_sha256(const struct archive *ar);
+/* The archive's id: from a process-wide 64-bit counter, never reused, so
+ * the owner of its keys in shared caches (cache.h). */
+uint64_t archive_id(const struct archive *ar);
 /* The directory served as the artifact's root (a Spack package's install
  * prefix inside its tarball); node 0 unless set. */
 void archive_set_root(struct archive *ar, uint32_t node);
@@ -140,9 +150,9 @@ struct fetch *archive_fetch(const struct archive *ar);
 /* One read's terms and, after archive_read_iov, its bytes: n pieces,
  * each in a chunk the request holds until archive_req_release. */
 struct archive_req {
-	uint64_t deadline_ns;      /* CLOCK_MONOTONIC; 0: now + timeout */
+	uint64_t deadline_ns;	   /* CLOCK_MONOTONIC; 0: now + timeout */
 	const atomic_bool *cancel; /* may be NULL; see archive_wake */
-	bool nowait;               /* only cached bytes, else -EAGAIN */
+	bool nowait;		   /* only cached bytes, else -EAGAIN */
 	size_t n;
 	struct archive_iov {
 		const void *base;
@@ -157,9 +167,13 @@ struct archive_req {
  * them with archive_req_release, also after an error). Returns the bytes
  * (short only at end of file), or -EAGAIN (nowait and not all cached),
  * -ENOTSUP (sparse file, or more than ARCHIVE_IOV_MAX pieces: use
- * archive_read), -ETIMEDOUT (deadline), -EINTR (cancelled), -EIO (fetch
- * failed, digest mismatch twice, corrupt data), -EISDIR/-EINVAL for
- * non-files. A sequential reader of a file gets its blocks prefetched.
+ * archive_read), -ETIMEDOUT (deadline), -EINTR (cancelled), -EBADMSG
+ * (integrity: a block's digest mismatched twice, a window's digest, data
+ * that does not decode or does not fit the index), the fetch's own errno
+ * (-EIO, -ETIMEDOUT, -EHOSTUNREACH, ...) when the network failed,
+ * -EISDIR/-EINVAL for non-files. A failure answers for the same bytes only
+ * until a later load of the artifact succeeds (half a second at most). A
+ * sequential reader of a file gets its blocks prefetched.
  */
 ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 			 size_t len, struct archive_req *rq);
@@ -177,12 +191,16 @@ struct archive_stats {
 	struct cache_stats_view {
 		uint64_t hits, misses, bytes;
 	} cache;
-	uint64_t spans_loaded;   /* spans decoded */
-	uint64_t verify_fail;    /* blocks whose digest did not match */
+	uint64_t spans_loaded;	 /* spans decoded */
+	uint64_t verify_fail;	 /* blocks whose digest did not match */
 	uint64_t windows_loaded; /* windows fetched (again) */
-	uint64_t window_mem;     /* bytes of windows held */
+	uint64_t window_mem;	 /* bytes of windows held */
 	struct blocks_stats blocks;
-	size_t index_mem;        /* tree + seek points, bytes */
+	size_t index_mem; /* tree + seek points, bytes */
+	/* the block store the archive reads through (shared by every
+	 * archive on it, or its own): blocks and bytes in memory, fetcher
+	 * threads, queued and in-flight requests */
+	struct blockstore_stats store;
 };
 void archive_get_stats(struct archive *ar, struct archive_stats *st);
 

@@ -9,23 +9,44 @@
  * blocks are also the unit an HTTP cache (a CDN, nginx `slice`, Squid)
  * shares between nodes and the unit a disk cache will store.
  *
- * A struct blocks owns:
- *   - a bounded LRU of verified blocks (`mem` bytes; blocks a reader holds
- *     are never freed under it);
- *   - two queues of blocks to fetch, on-demand before prefetch, served by
- *     `max_fetches` fetcher threads (started on first use, so a process
- *     may fork after blocks_new). A fetcher takes the first queued block
- *     and every queued block right after it, up to `merge_max` bytes, and
- *     fetches them in one range request;
+ * One struct blockstore per process holds the verified blocks of every
+ * artifact and fetches them:
+ *   - ONE bounded LRU of verified blocks (`mem` bytes for all artifacts
+ *     together; blocks a reader holds are never freed under it), keyed by
+ *     the artifact's identity and the block number. The identity is a
+ *     SHA-256 over the artifact's size, the block size and every block
+ *     digest: exactly what verification checks, so two handles of one
+ *     identity share blocks safely, and an index that lies about the
+ *     artifact cannot make another artifact's blocks pass;
+ *   - ONE set of `max_fetches` fetcher threads (started on first use, so
+ *     a process may fork after blockstore_new), whatever the number of
+ *     handles. A fetcher serves the handles with queued blocks round
+ *     robin, on-demand blocks of any handle before any prefetch, at most
+ *     `max_per_artifact` requests per handle at once (so one large
+ *     artifact never takes every fetcher). It takes the handle's first
+ *     queued block and every queued block right after it, up to
+ *     `merge_max` bytes, and fetches them in one range request;
  *   - collapsed loads: any number of readers of one block wait for one
- *     fetch, and a failed load hands its error to every waiter at once (the
- *     next reader after that starts a new load).
- * On a digest mismatch a block is fetched once more bypassing HTTP caches
- * (FETCH_NOCACHE), then fails with -EIO. Every fetch has a deadline of
- * `timeout_s`, and never outlives the furthest deadline of the readers
- * that want it; every wait has the caller's deadline and cancel flag. A
- * failed block answers with its error for one second (the kernel retries
- * a failed readahead at once), then the next reader tries again.
+ *     fetch, and a failed load hands its error to every waiter at once.
+ * A struct blocks is one artifact's handle on a store: its source, block
+ * size and digests, its queues and its counters.
+ *
+ * Budget: the store's memory is at most `mem` bytes of blocks nobody holds
+ * plus the blocks readers hold right now plus one merged request per
+ * fetcher, whatever the number of handles or their size; so a process's
+ * RSS stays near cache_mem + mem + window_mem + a small constant.
+ *
+ * Errors keep what happened: a block whose digest does not match is
+ * fetched once more bypassing HTTP caches (FETCH_NOCACHE), then fails with
+ * -EBADMSG (integrity); a failed fetch keeps its own errno (-EIO,
+ * -ETIMEDOUT, -EHOSTUNREACH, -ECONNREFUSED, -EACCES, ... as fetch.h gives
+ * them); a wait ends with -ETIMEDOUT at its deadline or -EINTR when
+ * cancelled. Every fetch has a deadline of `timeout_s`, and never outlives
+ * the furthest deadline of the readers that want it. A failed block
+ * answers with its error only until a later load of the same identity
+ * succeeds, and never longer than half a second (the kernel retries a
+ * failed readahead at once): no read fails on an error older than its
+ * cause.
  *
  * Thread safety: every function may be called from any thread once
  * blocks_new returned, except blocks_free. No lock is held during I/O.
@@ -47,6 +68,7 @@
 #define BLOCKS_DEFAULT_SIZE (256u * 1024)
 
 struct blocks;
+struct blockstore;
 
 /* A verified block, immutable while referenced. */
 struct block {
@@ -55,11 +77,15 @@ struct block {
 	const unsigned char *data;
 };
 
+/* A store's terms (every handle of the store shares them). */
 struct blocks_opts {
 	unsigned max_fetches; /* fetcher threads; default 4 */
 	uint64_t merge_max;   /* bytes one request may cover; default 4 MiB */
-	uint64_t mem;         /* verified blocks kept; default 16 MiB */
+	uint64_t mem;	      /* verified blocks kept; default 16 MiB */
 	unsigned timeout_s;   /* deadline of one fetch; default 60 */
+	/* requests one artifact may have in flight; 0 (default) =
+	 * max(1, max_fetches / 2) */
+	unsigned max_per_artifact;
 };
 
 void blocks_opts_default(struct blocks_opts *o);
@@ -67,19 +93,49 @@ void blocks_opts_default(struct blocks_opts *o);
 /* Number of blocks of `size` bytes in an artifact of csize bytes. */
 uint64_t blocks_count_for(uint64_t csize, uint32_t size);
 
+/* A store for the whole process (o may be NULL for defaults). No thread
+ * starts before the first block is wanted. NULL on ENOMEM. */
+struct blockstore *blockstore_new(const struct blocks_opts *o);
+/* Stops the fetchers and frees the store; every handle must be freed
+ * first. NULL does nothing. */
+void blockstore_free(struct blockstore *s);
+
+struct blockstore_stats {
+	uint64_t blocks, bytes; /* verified blocks in memory now */
+	uint64_t budget;	/* `mem` */
+	uint64_t threads;	/* fetcher threads running */
+	uint64_t handles;	/* artifacts on the store */
+	uint64_t queued_demand; /* blocks queued for a reader */
+	uint64_t queued_prefetch;
+	uint64_t inflight; /* range requests being sent or received */
+	uint64_t requests; /* range requests sent so far */
+};
+void blockstore_get_stats(struct blockstore *s, struct blockstore_stats *st);
+
 /*
- * A block store over f (borrowed: free it after blocks_free) with blocks
- * of `size` bytes and their digests (blocks_count_for(fetch_size(f),
- * size) * 32 bytes, copied). o may be NULL for defaults. NULL on a bad
- * size or ENOMEM.
+ * A handle on store (borrowed: free it after every handle) for the
+ * artifact behind f (borrowed: free it after blocks_free) with blocks of
+ * `size` bytes and their digests (blocks_count_for(fetch_size(f), size) *
+ * 32 bytes, copied). store NULL: a private store made from o (NULL for
+ * defaults) and freed with the handle, as single mode and tests use; with
+ * a store, o is ignored. NULL on a bad size or ENOMEM.
  */
-struct blocks *blocks_new(struct fetch *f, uint32_t size,
-			  const unsigned char *digests,
+struct blocks *blocks_new(struct blockstore *store, struct fetch *f,
+			  uint32_t size, const unsigned char *digests,
 			  const struct blocks_opts *o);
-/* Stops the fetchers and frees everything; NULL does nothing. No other
- * call may be running and no block may still be held. */
+/*
+ * Frees the handle; NULL does nothing. Drops the blocks it queued (a
+ * reader of another handle of the same identity queues them again) and
+ * waits only for its own requests in flight. When it was the last handle
+ * of its identity, that identity's verified blocks leave the store at once
+ * (a released artifact gives its memory back; a re-attach fetches them
+ * again, or finds them in a disk tier). No other call on this handle may
+ * be running and none of its blocks may still be held.
+ */
 void blocks_free(struct blocks *bs);
 
+/* The store bs is a handle on (its own when blocks_new got NULL). */
+struct blockstore *blocks_store(const struct blocks *bs);
 uint32_t blocks_size(const struct blocks *bs);
 uint64_t blocks_count(const struct blocks *bs);
 /* The blocks holding compressed bytes [off, off + len), len > 0. */
@@ -92,7 +148,9 @@ void blocks_span(const struct blocks *bs, uint64_t off, uint64_t len,
  * promotes a queued prefetch). Waits until it is loaded, deadline_ns
  * passes (CLOCK_MONOTONIC, fetch_now_ns; 0 = none) or *cancel becomes
  * true (cancel may be NULL; see blocks_wake). Returns 0, -ETIMEDOUT,
- * -EINTR, -EIO (fetch failed or digest mismatch twice) or -ENOMEM.
+ * -EINTR, -EBADMSG (digest mismatch twice), the failed fetch's own errno
+ * (-EIO, -ETIMEDOUT, -EHOSTUNREACH, ...), -EAGAIN (the load was dropped
+ * over and over by freed handles) or -ENOMEM.
  */
 int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	       const atomic_bool *cancel, const struct block **out);
@@ -114,14 +172,14 @@ void blocks_prefetch(struct blocks *bs, uint64_t first, uint64_t last);
 void blocks_wake(struct blocks *bs);
 
 struct blocks_stats {
-	uint64_t hits, misses;    /* blocks_get found it held / not */
-	uint64_t fetched, bytes;  /* blocks loaded and their bytes */
-	uint64_t requests;        /* range requests the fetchers sent */
-	uint64_t prefetched;      /* blocks loaded by a prefetch */
-	uint64_t verify_fail;     /* digest mismatches */
-	uint64_t errors;          /* loads that failed for good */
-	uint64_t timeouts;        /* waits that ended at their deadline */
-	uint64_t mem;             /* bytes of blocks held now */
+	uint64_t hits, misses;	 /* blocks_get found it held / not */
+	uint64_t fetched, bytes; /* blocks loaded and their bytes */
+	uint64_t requests;	 /* range requests the fetchers sent */
+	uint64_t prefetched;	 /* blocks loaded by a prefetch */
+	uint64_t verify_fail;	 /* digest mismatches */
+	uint64_t errors;	 /* loads that failed for good */
+	uint64_t timeouts;	 /* waits that ended at their deadline */
+	uint64_t mem;		 /* bytes of this identity's blocks held */
 };
 void blocks_get_stats(struct blocks *bs, struct blocks_stats *st);
 

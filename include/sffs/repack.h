@@ -52,8 +52,9 @@ struct repack_stats {
  * members or frames) into out_path, atomically: out_path is replaced only
  * on success. o may be NULL (all defaults). st is filled in, also on
  * failure as far as the work went. Returns 0, or -EINVAL (bad codec or
- * level; input that is not a tar archive), -EIO (corrupt or truncated
- * input, an artifact that changed between the passes), -E2BIG (a tar
+ * level; input that is not a tar archive), -EBADMSG (corrupt or
+ * truncated gzip/zstd input), -EIO (a corrupt tar stream, an artifact
+ * that changed between the passes), -E2BIG (a tar
  * field over the reader's limits), -ENOMEM, or the -errno of the failed
  * read or write; err gets a one-line reason. */
 int repack_tarball(struct fetch *in, const char *out_path,

@@ -42,11 +42,11 @@ enum seek_point_flags {
 };
 
 struct seek_point {
-	uint64_t coff;  /* compressed offset (gzip: first whole byte) */
-	uint64_t uoff;  /* uncompressed offset */
-	uint8_t bits;   /* gzip: bits of byte coff-1 still to be read (0-7) */
+	uint64_t coff; /* compressed offset (gzip: first whole byte) */
+	uint64_t uoff; /* uncompressed offset */
+	uint8_t bits;  /* gzip: bits of byte coff-1 still to be read (0-7) */
 	uint8_t flags;
-	uint32_t wlen;  /* bytes at window (deflate-compressed); 0 = none */
+	uint32_t wlen; /* bytes at window (deflate-compressed); 0 = none */
 	unsigned char *window; /* NULL while not loaded (index.h: lazily) */
 	unsigned char digest[SEEK_DIGEST]; /* SHA-256 of the span's bytes */
 	/* Where an index file keeps the window (offset in its window
@@ -57,9 +57,9 @@ struct seek_point {
 
 struct seek_index {
 	enum seek_codec codec;
-	uint64_t csize;         /* compressed size (the artifact's size) */
-	uint64_t usize;         /* uncompressed size */
-	size_t n;               /* number of points (>= 1 once finished) */
+	uint64_t csize;		/* compressed size (the artifact's size) */
+	uint64_t usize;		/* uncompressed size */
+	size_t n;		/* number of points (>= 1 once finished) */
 	struct seek_point *pts; /* sorted by uoff and coff; pts[0].uoff == 0 */
 };
 
@@ -86,11 +86,13 @@ void seek_indexer_free(struct seek_indexer *ix);
 typedef int (*seek_spill_cb)(void *arg, struct seek_point *pt);
 void seek_indexer_set_spill(struct seek_indexer *ix, seek_spill_cb spill,
 			    void *arg);
-/* Feeds the next compressed bytes. 0, the out callback's error, or -EIO on
- * corrupt data (seek_indexer_error says what, with the compressed offset:
- * "gzip: invalid distance too far back at compressed offset 123456"). */
+/* Feeds the next compressed bytes. 0, the out callback's error, or
+ * -EBADMSG on corrupt data, a failed gzip CRC / ISIZE or zstd checksum
+ * (integrity, not the network: seek_indexer_error says what, with the
+ * compressed offset: "gzip: invalid distance too far back at compressed offset
+ * 123456"). */
 int seek_indexer_feed(struct seek_indexer *ix, const void *data, size_t len);
-/* Declares the end of input: -EIO if the stream is truncated. Bytes after
+/* Declares the end of input: -EBADMSG if the stream is truncated. Bytes after
  * the last complete gzip member that are not a gzip member are ignored with
  * a warning (seek_indexer_warning) - as gzip does. On success *out gets the
  * index (caller owns it: seek_index_free). */
@@ -123,17 +125,24 @@ struct seek_decoder *seek_decoder_new_window(const struct seek_index *si,
 					     size_t i,
 					     const unsigned char *window,
 					     uint32_t wlen);
+/* Frees d; its codec state (inflate or zstd context and output buffer)
+ * goes back to a small process-wide pool that later decoders of any
+ * archive reuse (at most 4 idle states per codec). NULL does nothing. */
 void seek_decoder_free(struct seek_decoder *d);
+/* Frees the idle pooled decoder states (an idle process gives their memory
+ * back; call beside cache_trim). Thread safe. */
+void seek_pool_trim(void);
 /*
  * Feeds the next compressed bytes of the span (the first call starts at
  * seek_span_crange's *off). Uncompressed output goes to out in order,
  * starting at the span's ustart; output past the span's end is never
  * produced. out returning non-zero stops decoding and is returned.
- * Returns 0, or -EIO on corrupt data.
+ * Returns 0, or -EBADMSG on corrupt data (or a window that does not
+ * inflate), -ENOMEM, -EIO on a codec state error.
  */
 int seek_decoder_feed(struct seek_decoder *d, const void *data, size_t len,
 		      seek_out_cb out, void *arg);
-/* 0 if exactly seek_span_usize bytes came out, else -EIO. */
+/* 0 if exactly seek_span_usize bytes came out, else -EBADMSG. */
 int seek_decoder_finish(struct seek_decoder *d);
 
 #endif

@@ -65,8 +65,8 @@ static int run_indexer(const uint8_t *data, size_t size, bool pieces,
 	*si = NULL;
 	if (rc == 0)
 		rc = seek_indexer_finish(ix, si);
-	FUZZ_CHECK(rc == 0 || rc == -EIO || rc == -E2BIG);
-	if (rc == -EIO)
+	FUZZ_CHECK(rc == 0 || rc == -EBADMSG || rc == -E2BIG);
+	if (rc == -EBADMSG)
 		FUZZ_CHECK(seek_indexer_error(ix) && *seek_indexer_error(ix));
 	FUZZ_CHECK((rc == 0) == (*si != NULL));
 	seek_indexer_free(ix);

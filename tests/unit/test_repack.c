@@ -588,7 +588,8 @@ static void check_errors(const char *dir, const struct buf *in)
 	check_refusal(dir, "level -1", &in[IN_ZSTD1], &none, -EINVAL,
 		      "level -1");
 	buf_add(&half, in[IN_ZSTD1].p, in[IN_ZSTD1].len / 2);
-	check_refusal(dir, "truncated zstd", &half, NULL, -EIO, "truncated");
+	check_refusal(dir, "truncated zstd", &half, NULL, -EBADMSG,
+		      "truncated");
 	for (i = 0; i < sizeof(noise); i++)
 		noise[i] = (unsigned char)(i * 7 + (i >> 5));
 	buf_add(&empty, noise, sizeof(noise));
