@@ -15,6 +15,7 @@
 
 #include "sffs/buildcache.h"
 #include "sffs/fetch.h"
+#include "sffs/seek.h"
 #include "sffs/log.h"
 #include "sffs/trust.h"
 #include "sffs/util.h"
@@ -37,6 +38,7 @@ static void release_job(struct catalog *c, void *arg)
 	artifact_close(&r->o);
 	/* give the freed index, tree and spare chunks back to the system */
 	cache_trim(c->cache);
+	seek_pool_trim();
 	if (CAT_MALLOC_TRIM)
 		malloc_trim(0);
 	atomic_fetch_add(&c->releases, 1);
@@ -177,6 +179,7 @@ static void attach_job(struct catalog *c, void *arg)
 	oc.quiet = true;
 	ao.cache = c->cache;
 	ao.wcache = c->wcache;
+	ao.store = c->store;
 	if (!cat_stopping(c))
 		rc = artifact_open(&oc, &ao, &o);
 	if (!rc && oc.expect_sha256)

@@ -237,7 +237,10 @@ struct catalog *catalog_new(const struct catalog_opts *o, char *err,
 	c->bc_keys = bc_keyset_new();
 	c->cache = cache_new(o->ao.cache_mem);
 	c->wcache = cache_new(o->ao.window_mem);
-	if (!c->module_root || !c->cache || !c->wcache || !c->bc_keys) {
+	/* one block store, one set of fetchers for every artifact */
+	c->store = blockstore_new(&o->ao.blocks);
+	if (!c->module_root || !c->cache || !c->wcache || !c->bc_keys ||
+	    !c->store) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -293,6 +296,7 @@ void catalog_free(struct catalog *c)
 	catalog_segments_free(c->seg, c->nseg);
 	cache_free(c->cache);
 	cache_free(c->wcache);
+	blockstore_free(c->store); /* after every archive */
 	free(c->tmpl);
 	free(c->base);
 	free(c->bucket_url);

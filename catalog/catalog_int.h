@@ -137,6 +137,7 @@ struct catalog {
 	char *names[2][NAMES_MAX]; /* configured versions, toolchains */
 	size_t nnames[2];
 	struct cache *cache, *wcache;
+	struct blockstore *store; /* every artifact's verified blocks */
 
 	pthread_mutex_t lock; /* guards the tables and neg[] */
 	struct catalog_entry **ents;
