@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_index.c - the .sfidx block-digest pages (format 2.2) and reading
+ * older indexes.
+ *
+ * Writes small indexes with index_write (an uncompressed artifact of
+ * 4 KiB blocks, so the block counts are chosen exactly), serves them from
+ * memory through fetch_open_source (counting requests and the bytes they
+ * cover) and checks: the pages the header names, each page fetched alone
+ * and checked, a corrupt page refused while the others still load, an
+ * eager load that leaves BLOCKS alone, the whole section through
+ * index_load_blocks, a 2.1 header (no pages) still read, bad page fields
+ * refused, and byte-identical output for the same input.
+ */
+#include "check.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#include "sffs/blocks.h"
+#include "sffs/index.h"
+
+#define H_SECTIONS 168
+#define H_IDENTITY (H_SECTIONS + INDEX_NSECTIONS * 56)
+
+struct mem {
+	unsigned char *p;
+	size_t len;
+	unsigned requests;
+	uint64_t lo, hi;   /* lowest and highest byte asked for */
+	uint64_t last_end; /* end of the last request */
+};
+
+static int mem_range(void *arg, uint64_t off, size_t len, void *buf,
+		     unsigned flags)
+{
+	struct mem *m = arg;
+
+	(void)flags;
+	if (off > m->len || len > m->len - off)
+		return -EIO;
+	memcpy(buf, m->p + off, len);
+	m->requests++;
+	if (off < m->lo)
+		m->lo = off;
+	if (off + len > m->hi)
+		m->hi = off + len;
+	m->last_end = off + len;
+	return 0;
+}
+
+static const struct fetch_source_ops mem_ops = {.range = mem_range};
+
+static struct fetch *mem_fetch(struct mem *m)
+{
+	m->requests = 0;
+	m->lo = UINT64_MAX;
+	m->hi = 0;
+	return fetch_open_source("mem.sfidx", m->len, "", &mem_ops, m);
+}
+
+static unsigned char *fake_digests(uint64_t n)
+{
+	unsigned char *d = malloc(n * 32 + 1);
+	uint64_t i;
+
+	for (i = 0; d && i < n * 32; i++)
+		d[i] = (unsigned char)(i * 131 + (i >> 5) * 7);
+	return d;
+}
+
+static int read_file(const char *path, struct mem *m)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	if (!f)
+		return -errno;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	m->p = malloc((size_t)n + 1);
+	m->len = m->p ? fread(m->p, 1, (size_t)n, f) : 0;
+	fclose(f);
+	return m->p && m->len == (size_t)n ? 0 : -EIO;
+}
+
+/* An index of an uncompressed artifact of nblocks 4 KiB blocks (the last
+ * one 100 bytes), one seek point, no members, read back into m. */
+static int make_index(const char *path, uint64_t nblocks,
+		      const unsigned char *digests, struct mem *m)
+{
+	struct index_members *mem = index_members_new();
+	struct seek_point pt = {0};
+	struct seek_index si = {.codec = SEEK_NONE, .n = 1, .pts = &pt};
+	struct index_header h;
+	int rc;
+
+	memset(&h, 0, sizeof(h));
+	h.artifact_size = (nblocks - 1) * BLOCKS_MIN_SIZE + 100;
+	h.block_size = BLOCKS_MIN_SIZE;
+	h.spacing = 1u << 20;
+	si.csize = si.usize = h.artifact_size;
+	rc = mem ? index_write(path, &h, mem, &si, digests, NULL) : -ENOMEM;
+	index_members_free(mem);
+	return rc ? rc : read_file(path, m);
+}
+
+static int load(struct mem *m, struct index_header *h, unsigned char **blocks)
+{
+	struct tree *t = tree_new(NULL, NULL);
+	struct fetch *f = mem_fetch(m);
+	struct seek_index *si = NULL;
+	struct index_header peek;
+	char err[256] = "";
+	int rc = index_parse_header(m->p, m->len, &peek);
+
+	/* the artifact's size as the index says (the loader checks it) */
+	if (!rc)
+		rc = f && t ? index_load(f, peek.artifact_size, h, t, &si,
+					 blocks, NULL, NULL, err, sizeof(err))
+			    : -ENOMEM;
+
+	if (rc)
+		fprintf(stderr, "index_load: %s\n", err);
+	seek_index_free(si);
+	tree_free(t);
+	fetch_free(f);
+	return rc;
+}
+
+static void test_pages(const char *path)
+{
+	uint64_t nblocks = 2 * 128 + 45, n = 0, p;
+	unsigned char *d = fake_digests(nblocks), *all = NULL;
+	unsigned char page[128 * 32];
+	struct mem m = {0};
+	struct index_header h;
+	struct fetch *f;
+
+	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(load(&m, &h, NULL) == 0);
+	CHECK_EQ_U64(h.minor, 2);
+	CHECK_EQ_U64(h.bpage, 128);
+	CHECK_EQ_U64(h.npages, 3);
+	/* header, then MEMBERS and POINTS: never a byte of BLOCKS */
+	CHECK_EQ_U64(m.requests, 2);
+	CHECK(m.last_end == h.sec[INDEX_BLOCKS].off);
+	CHECK_EQ_U64(index_page_of(&h, 255), 1);
+	CHECK_EQ_U64(index_page_of(&h, 256), 2);
+
+	f = mem_fetch(&m);
+	for (p = 0; p < 3; p++) {
+		CHECK(index_load_page(f, &h, p, page, &n) == 0);
+		CHECK_EQ_U64(n, p < 2 ? 128 : 45);
+		CHECK(memcmp(page, d + p * 128 * 32, (size_t)n * 32) == 0);
+	}
+	CHECK_EQ_U64(m.requests, 3);
+	CHECK(m.lo == h.sec[INDEX_BLOCKS].off);
+	CHECK(m.hi == h.sec[INDEX_BLOCKS].off + nblocks * 32);
+	CHECK(index_load_page(f, &h, 3, page, &n) == -EINVAL);
+	CHECK(index_load_blocks(f, &h, &all) == 0);
+	CHECK(all && memcmp(all, d, (size_t)nblocks * 32) == 0);
+	free(all);
+	all = NULL;
+
+	/* One flipped digest byte in page 1: that page and the whole
+	 * section are refused, the others still load. */
+	m.p[h.sec[INDEX_BLOCKS].off + 128 * 32 + 7] ^= 1;
+	CHECK(index_load_page(f, &h, 1, page, &n) == -EBADMSG);
+	CHECK(index_load_page(f, &h, 0, page, &n) == 0);
+	CHECK(index_load_page(f, &h, 2, page, &n) == 0);
+	CHECK(index_load_blocks(f, &h, &all) == -EBADMSG);
+	CHECK(all == NULL);
+	fetch_free(f);
+	/* The eager load that asks for BLOCKS checks the whole section. */
+	CHECK(load(&m, &h, &all) == -EBADMSG);
+	m.p[h.sec[INDEX_BLOCKS].off + 128 * 32 + 7] ^= 1;
+	CHECK(load(&m, &h, &all) == 0);
+	CHECK(all && memcmp(all, d, (size_t)nblocks * 32) == 0);
+	free(all);
+	free(m.p);
+	free(d);
+}
+
+/* Many blocks: bpage grows (powers of two) so that pages stay <= 64. */
+static void test_page_size(const char *path)
+{
+	static const struct {
+		uint64_t nblocks;
+		uint32_t bpage, npages;
+	} cases[] = {
+	    {1, 128, 1},	 {128, 128, 1},		  {129, 128, 2},
+	    {64 * 128, 128, 64}, {64 * 128 + 1, 256, 33}, {100000, 2048, 49},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned char *d = fake_digests(cases[i].nblocks);
+		struct mem m = {0}, m2 = {0};
+		struct index_header h;
+
+		CHECK(make_index(path, cases[i].nblocks, d, &m) == 0);
+		CHECK(index_parse_header(m.p, m.len, &h) == 0);
+		CHECK_EQ_U64(h.bpage, cases[i].bpage);
+		CHECK_EQ_U64(h.npages, cases[i].npages);
+		CHECK(h.hlen <= INDEX_HEADER_MAX);
+		/* the same input gives the same bytes */
+		CHECK(make_index(path, cases[i].nblocks, d, &m2) == 0);
+		CHECK(m.len == m2.len && memcmp(m.p, m2.p, m.len) == 0);
+		free(m.p);
+		free(m2.p);
+		free(d);
+	}
+}
+
+/* Rewrites m's header as format 2.1 wrote it (no signer, no pages):
+ * a shorter header, the sections moved up, the digest redone. */
+static void to_minor1(struct mem *m, const struct index_header *h)
+{
+	size_t idlen = strlen(h->identity), nlen = H_IDENTITY + 2 + idlen + 32;
+	size_t delta = h->hlen - nlen, k;
+	unsigned char *p = m->p;
+
+	p[10] = 1;
+	p[11] = 0;
+	p[12] = (unsigned char)nlen;
+	p[13] = (unsigned char)(nlen >> 8);
+	for (k = 0; k < INDEX_NSECTIONS; k++) {
+		unsigned char *s = p + H_SECTIONS + k * 56;
+		uint64_t off = h->sec[k].off - delta;
+		int b;
+
+		for (b = 0; b < 8; b++)
+			s[b] = (unsigned char)(off >> (8 * b));
+	}
+	memmove(p + nlen, p + h->hlen, m->len - h->hlen);
+	m->len -= delta;
+	SHA256(p, nlen - 32, p + nlen - 32);
+}
+
+static void test_minor1(const char *path)
+{
+	uint64_t nblocks = 300, n;
+	unsigned char *d = fake_digests(nblocks), *all = NULL;
+	unsigned char page[128 * 32];
+	struct mem m = {0};
+	struct index_header h;
+	struct fetch *f;
+
+	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(index_parse_header(m.p, m.len, &h) == 0);
+	to_minor1(&m, &h);
+	CHECK(load(&m, &h, &all) == 0);
+	CHECK_EQ_U64(h.minor, 1);
+	CHECK_EQ_U64(h.bpage, 0);
+	CHECK(all && memcmp(all, d, (size_t)nblocks * 32) == 0);
+	free(all);
+	all = NULL;
+	CHECK(load(&m, &h, NULL) == 0);
+	f = mem_fetch(&m);
+	CHECK(index_load_page(f, &h, 0, page, &n) == -EINVAL);
+	CHECK(index_load_blocks(f, &h, &all) == 0);
+	CHECK(all && memcmp(all, d, (size_t)nblocks * 32) == 0);
+	fetch_free(f);
+	free(all);
+	free(m.p);
+	free(d);
+}
+
+/* Sets the bpage field of a 2.2 header (no identity, no signer) and
+ * redoes its digest. */
+static void set_bpage(struct mem *m, const struct index_header *h,
+		      uint32_t bpage)
+{
+	unsigned char *f = m->p + H_IDENTITY + 2 + 2;
+	int b;
+
+	for (b = 0; b < 4; b++)
+		f[b] = (unsigned char)(bpage >> (8 * b));
+	SHA256(m->p, h->hlen - 32, m->p + h->hlen - 32);
+}
+
+static void test_bad_pages(const char *path)
+{
+	uint64_t nblocks = 300;
+	unsigned char *d = fake_digests(nblocks);
+	struct mem m = {0};
+	struct index_header h, h2;
+
+	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(index_parse_header(m.p, m.len, &h) == 0);
+	set_bpage(&m, &h, 192); /* not a power of two */
+	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
+	set_bpage(&m, &h, 64); /* below the minimum */
+	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
+	set_bpage(&m, &h, 1u << 31); /* a page past 1 GiB */
+	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
+	set_bpage(&m, &h, 256); /* 2 pages: the header holds 3 digests */
+	CHECK(index_parse_header(m.p, m.len, &h2) == 0);
+	CHECK_EQ_U64(h2.npages, 2);
+	set_bpage(&m, &h, 128);
+	CHECK(index_parse_header(m.p, m.len, &h2) == 0);
+	/* one digest bit of a page digest: the header digest refuses it */
+	m.p[H_IDENTITY + 2 + 2 + 4 + 40] ^= 1;
+	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
+	free(m.p);
+	free(d);
+}
+
+int main(void)
+{
+	const char *base = getenv("SFFS_TEST_TMP");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/test_index.%d.sfidx",
+		 base ? base : "/tmp", (int)getpid());
+	if (base)
+		mkdir(base, 0755);
+	test_pages(path);
+	test_page_size(path);
+	test_minor1(path);
+	test_bad_pages(path);
+	unlink(path);
+	return check_done();
+}
