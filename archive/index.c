@@ -951,56 +951,6 @@ out:
 	return rc;
 }
 
-uint64_t index_page_of(const struct index_header *h, uint64_t b)
-{
-	return h->bpage ? b / h->bpage : 0;
-}
-
-int index_load_page(struct fetch *idx, const struct index_header *h,
-		    uint64_t page, unsigned char *out, uint64_t *n)
-{
-	unsigned char md[32];
-	uint64_t first, cnt;
-	int rc;
-
-	if (!h->bpage || page >= h->npages)
-		return -EINVAL;
-	first = page * h->bpage;
-	cnt = h->nblocks - first < h->bpage ? h->nblocks - first : h->bpage;
-	rc = fetch_range(idx, h->sec[INDEX_BLOCKS].off + first * BLOCKS_DIGEST,
-			 (size_t)(cnt * BLOCKS_DIGEST), out, 0);
-	if (rc)
-		return rc;
-	sha256(out, (size_t)(cnt * BLOCKS_DIGEST), md);
-	if (memcmp(md, h->page_sha256[page], 32))
-		return -EBADMSG;
-	*n = cnt;
-	return 0;
-}
-
-int index_load_blocks(struct fetch *idx, const struct index_header *h,
-		      unsigned char **out)
-{
-	const struct index_section_desc *d = &h->sec[INDEX_BLOCKS];
-	unsigned char *stored = malloc(d->len ? (size_t)d->len : 1);
-	unsigned char md[32];
-	int rc;
-
-	if (!stored)
-		return -ENOMEM;
-	rc = d->len ? fetch_range(idx, d->off, (size_t)d->len, stored, 0) : 0;
-	if (!rc) {
-		sha256(stored, (size_t)d->len, md);
-		rc = memcmp(md, d->sha256, 32) ? -EBADMSG : 0;
-	}
-	if (rc) {
-		free(stored);
-		return rc;
-	}
-	*out = stored;
-	return 0;
-}
-
 int index_load_window(struct fetch *idx, const struct index_header *h,
 		      const struct seek_point *pt, unsigned char **out)
 {

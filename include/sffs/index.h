@@ -190,6 +190,30 @@ int index_load_page(struct fetch *idx, const struct index_header *h,
 int index_load_blocks(struct fetch *idx, const struct index_header *h,
 		      unsigned char **out);
 
+/*
+ * The block digests of a 2.2 index, fetched a page at a time the first
+ * time a block of that page is asked for (instead of all of BLOCKS at
+ * mount): what a block store verifies against. idx is borrowed (free it
+ * after index_digests_free); h is copied. NULL when the index has no
+ * pages (h->bpage == 0: use index_load_blocks) or on ENOMEM.
+ * Thread safe: callers that want one page wait for one fetch; no lock is
+ * held during I/O; a failed load is not remembered (the next call
+ * fetches again).
+ */
+struct index_digests;
+struct index_digests *index_digests_new(struct fetch *idx,
+					const struct index_header *h);
+void index_digests_free(struct index_digests *d);
+/* Block b's digest into out, waiting at most until deadline_ns
+ * (CLOCK_MONOTONIC as fetch_now_ns; 0 = none). 0, -EINVAL (b >=
+ * nblocks), -EBADMSG (the page does not match the header), -ETIMEDOUT,
+ * -ENOMEM or the fetch's -errno. */
+int index_digests_get(struct index_digests *d, uint64_t b, uint64_t deadline_ns,
+		      unsigned char out[32]);
+/* Bytes of digests held and page fetches that succeeded. */
+void index_digests_stats(struct index_digests *d, uint64_t *bytes,
+			 uint64_t *loads);
+
 /* Fetches point i's window from idx into a new buffer after checking
  * its digest. 0 and *out (malloc'd, pts[i].wlen bytes), or -errno. */
 int index_load_window(struct fetch *idx, const struct index_header *h,

@@ -15,6 +15,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ struct mem {
 	unsigned requests;
 	uint64_t lo, hi;   /* lowest and highest byte asked for */
 	uint64_t last_end; /* end of the last request */
+	unsigned fail;	   /* fail this many requests with -EIO */
+	unsigned delay_ms; /* sleep in each request */
 };
 
 static int mem_range(void *arg, uint64_t off, size_t len, void *buf,
@@ -44,10 +47,16 @@ static int mem_range(void *arg, uint64_t off, size_t len, void *buf,
 	struct mem *m = arg;
 
 	(void)flags;
+	if (m->delay_ms)
+		usleep(m->delay_ms * 1000u);
+	__atomic_fetch_add(&m->requests, 1, __ATOMIC_SEQ_CST);
 	if (off > m->len || len > m->len - off)
 		return -EIO;
+	if (m->fail) {
+		m->fail--;
+		return -EIO;
+	}
 	memcpy(buf, m->p + off, len);
-	m->requests++;
 	if (off < m->lo)
 		m->lo = off;
 	if (off + len > m->hi)
@@ -315,6 +324,113 @@ static void test_bad_pages(const char *path)
 	free(d);
 }
 
+struct getter {
+	struct index_digests *d;
+	uint64_t b;
+	unsigned char out[32];
+	int rc;
+};
+
+static void *get_thread(void *arg)
+{
+	struct getter *g = arg;
+
+	g->rc = index_digests_get(g->d, g->b, 0, g->out);
+	return NULL;
+}
+
+/* The lazy table: a page is fetched once, when first needed; a failed
+ * fetch is not held; eight readers of one page wait for one fetch. */
+static void test_lazy(const char *path)
+{
+	uint64_t nblocks = 5 * 128 + 3, bytes = 0, loads = 0;
+	unsigned char *d = fake_digests(nblocks), md[32];
+	struct getter g[8];
+	pthread_t th[8];
+	struct mem m = {0};
+	struct index_header h;
+	struct index_digests *ds;
+	struct fetch *f;
+	int i;
+
+	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(index_parse_header(m.p, m.len, &h) == 0);
+	f = mem_fetch(&m);
+	ds = index_digests_new(f, &h);
+	CHECK(ds != NULL);
+	if (!ds)
+		goto out;
+	CHECK(index_digests_get(ds, 5 * 128 + 2, 0, md) == 0);
+	CHECK(memcmp(md, d + (5 * 128 + 2) * 32, 32) == 0);
+	CHECK(index_digests_get(ds, 5 * 128, 0, md) == 0);
+	CHECK(memcmp(md, d + 5 * 128 * 32, 32) == 0);
+	CHECK_EQ_U64(m.requests, 1);
+	index_digests_stats(ds, &bytes, &loads);
+	CHECK_EQ_U64(bytes, 3 * 32);
+	CHECK_EQ_U64(loads, 1);
+	CHECK(index_digests_get(ds, nblocks, 0, md) == -EINVAL);
+
+	m.fail = 1;
+	CHECK(index_digests_get(ds, 0, 0, md) == -EIO);
+	CHECK(index_digests_get(ds, 0, 0, md) == 0);
+	CHECK(memcmp(md, d, 32) == 0);
+	CHECK_EQ_U64(m.requests, 3);
+
+	m.p[h.sec[INDEX_BLOCKS].off + 128 * 32] ^= 1;
+	CHECK(index_digests_get(ds, 200, 0, md) == -EBADMSG);
+	m.p[h.sec[INDEX_BLOCKS].off + 128 * 32] ^= 1;
+	CHECK(index_digests_get(ds, 200, 0, md) == 0);
+	CHECK(memcmp(md, d + 200 * 32, 32) == 0);
+
+	/* a slow page: the deadline ends the wait, the load goes on */
+	m.requests = 0;
+	m.delay_ms = 100;
+	for (i = 0; i < 8; i++) {
+		g[i] = (struct getter){.d = ds, .b = 2 * 128 + (uint64_t)i * 9};
+		pthread_create(&th[i], NULL, get_thread, &g[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(g[i].rc == 0);
+		CHECK(memcmp(g[i].out, d + g[i].b * 32, 32) == 0);
+	}
+	CHECK_EQ_U64(m.requests, 1);
+	m.requests = 0;
+	g[0] = (struct getter){.d = ds, .b = 3 * 128};
+	pthread_create(&th[0], NULL, get_thread, &g[0]);
+	usleep(20000);
+	CHECK(index_digests_get(ds, 3 * 128 + 1, fetch_now_ns() + 10000000u,
+				md) == -ETIMEDOUT);
+	pthread_join(th[0], NULL);
+	CHECK(g[0].rc == 0);
+	CHECK(index_digests_get(ds, 3 * 128 + 1, 0, md) == 0);
+	CHECK(memcmp(md, d + (3 * 128 + 1) * 32, 32) == 0);
+	CHECK_EQ_U64(m.requests, 1);
+	m.delay_ms = 0;
+	index_digests_free(ds);
+	index_digests_free(NULL);
+out:
+	fetch_free(f);
+	free(m.p);
+	free(d);
+}
+
+/* No pages (a 2.1 index): no lazy table. */
+static void test_lazy_minor1(const char *path)
+{
+	unsigned char *d = fake_digests(300);
+	struct mem m = {0};
+	struct index_header h;
+
+	CHECK(make_index(path, 300, d, &m) == 0);
+	CHECK(index_parse_header(m.p, m.len, &h) == 0);
+	to_minor1(&m, &h);
+	CHECK(index_parse_header(m.p, m.len, &h) == 0);
+	CHECK(index_digests_new(NULL, &h) == NULL);
+	free(m.p);
+	free(d);
+}
+
 int main(void)
 {
 	const char *base = getenv("SFFS_TEST_TMP");
@@ -328,6 +444,8 @@ int main(void)
 	test_page_size(path);
 	test_minor1(path);
 	test_bad_pages(path);
+	test_lazy(path);
+	test_lazy_minor1(path);
 	unlink(path);
 	return check_done();
 }
