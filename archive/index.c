@@ -814,15 +814,18 @@ static int decompress_section(const unsigned char *stored,
 	return 0;
 }
 
+/* Reads the first INDEX_HEADER_MAX bytes (or all of a smaller file) into
+ * buf, *held of them, and checks the header they start with. */
 static int load_header(struct fetch *idx, uint64_t artifact_size,
-		       struct index_header *h, index_check_cb check,
-		       void *check_arg, char *err, size_t errlen)
+		       struct index_header *h, unsigned char *buf, size_t *held,
+		       index_check_cb check, void *check_arg, char *err,
+		       size_t errlen)
 {
-	unsigned char buf[INDEX_HEADER_MAX];
 	uint64_t size = fetch_size(idx);
-	size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+	size_t n = size < INDEX_HEADER_MAX ? (size_t)size : INDEX_HEADER_MAX;
 	int rc = fetch_range(idx, 0, n, buf, 0);
 
+	*held = n;
 	if (rc) {
 		snprintf(err, errlen, "cannot read it: %s", strerror(-rc));
 		return rc;
@@ -855,6 +858,24 @@ static int load_header(struct fetch *idx, uint64_t artifact_size,
 		rc = check(check_arg, buf, h, err, errlen);
 	}
 	return rc;
+}
+
+/* The len bytes at off into out: those among the first held bytes of
+ * the file (the header's read brought them) are copied, one request
+ * fetches the rest. */
+static int fetch_eager(struct fetch *idx, const unsigned char *head,
+		       size_t held, uint64_t off, size_t len,
+		       unsigned char *out)
+{
+	size_t have = 0;
+
+	if (off < held)
+		have = held - off < len ? held - (size_t)off : len;
+	if (have)
+		memcpy(out, head + off, have);
+	if (have == len)
+		return 0;
+	return fetch_range(idx, off + have, len - have, out + have, 0);
 }
 
 /* Copies the raw BLOCKS section after checking its digest. */
@@ -899,9 +920,10 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 	const struct index_section_desc *ps = &h->sec[INDEX_POINTS];
 	const struct index_section_desc *bsd = &h->sec[INDEX_BLOCKS];
 	unsigned char *eager = NULL, *mraw = NULL, *praw = NULL;
-	int rc =
-	    load_header(idx, artifact_size, h, check, check_arg, err, errlen);
-
+	unsigned char head[INDEX_HEADER_MAX];
+	size_t held = 0;
+	int rc = load_header(idx, artifact_size, h, head, &held, check,
+			     check_arg, err, errlen);
 	uint64_t blen = blocks ? bsd->len : 0;
 
 	*si = NULL;
@@ -913,8 +935,8 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 	eager = malloc((size_t)(ms->len + ps->len + blen) + 1);
 	if (!eager)
 		return -ENOMEM;
-	rc = fetch_range(idx, ms->off, (size_t)(ms->len + ps->len + blen),
-			 eager, 0);
+	rc = fetch_eager(idx, head, held, ms->off,
+			 (size_t)(ms->len + ps->len + blen), eager);
 	if (rc) {
 		snprintf(err, errlen, "cannot read it: %s", strerror(-rc));
 		goto out;
