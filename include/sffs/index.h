@@ -19,8 +19,8 @@
  * Output is deterministic: it depends only on the artifact's bytes and the
  * spacing (and on the identity and signer strings, empty unless given).
  * Parsers bound every count and length and fail with -EINVAL (malformed),
- * -EPROTO (unknown major version) or -ENOMEM; they never trust a length
- * without checking it against the bytes they hold.
+ * -EPROTO (a major version outside INDEX_MAJOR_MIN..INDEX_MAJOR) or -ENOMEM;
+ * they never trust a length without checking it against the bytes they hold.
  * Never includes FUSE headers.
  */
 #ifndef SFFS_INDEX_H
@@ -35,9 +35,14 @@
 #include "sffs/tree.h"
 
 #define INDEX_MAGIC "SFFSIDX\n"
-#define INDEX_MAJOR 2
-/* 1: the optional verified-signer field; 2: block-digest pages */
-#define INDEX_MINOR 2
+/* 3: MEMBERS stores offsets as differences and paths front-coded. A
+ * reader reads every major from INDEX_MAJOR_MIN on: 2.x files are still
+ * read (their MEMBERS the old way). */
+#define INDEX_MAJOR 3
+#define INDEX_MAJOR_MIN 2
+/* 2.1: the optional verified-signer field; 2.2 and 3.0: block-digest
+ * pages */
+#define INDEX_MINOR 0
 #define INDEX_HEADER_MAX 4096u
 #define INDEX_MAX_IDENTITY 1024u
 #define INDEX_MAX_SECTION (UINT64_C(1) << 30) /* 1 GiB, stored or raw */
@@ -145,7 +150,8 @@ int index_edge_digests(struct fetch *f, unsigned char first[32],
  * bytes). 0, -EINVAL (bad magic, digest, bounds), -EPROTO (major). */
 int index_parse_header(const void *buf, size_t len, struct index_header *h);
 
-/* Replays the raw (decompressed) MEMBERS section into t. 0 or -errno. */
+/* Replays the raw (decompressed) MEMBERS section of the current major
+ * version into t (index_load reads 2.x ones too). 0 or -errno. */
 int index_parse_members(const void *raw, size_t len, uint64_t count,
 			struct tree *t);
 /* Parses the raw POINTS section into a new seek index (windows not

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,13 +104,70 @@ static int read_file(const char *path, struct mem *m)
 
 /* An index of an uncompressed artifact of nblocks 4 KiB blocks (the last
  * one 100 bytes), one seek point, no members, read back into m. */
+static const struct tar_entry test_members[] = {
+    {.path = "",
+     .type = TAR_DIR,
+     .mode = 0755,
+     .header_off = 0,
+     .data_off = 512},
+    {.path = "view",
+     .type = TAR_DIR,
+     .mode = 0755,
+     .mtime = -5,
+     .header_off = 512,
+     .data_off = 1024},
+    {.path = "view/bin",
+     .type = TAR_DIR,
+     .mode = 0755,
+     .header_off = 1024,
+     .data_off = 1536},
+    {.path = "view/bin/sinfo",
+     .type = TAR_REG,
+     .mode = 04755,
+     .mtime = 1700000000,
+     .size = 77832,
+     .data_len = 77832,
+     .header_off = 1536,
+     .data_off = 2048},
+    {.path = "view/bin/squeue",
+     .type = TAR_REG,
+     .mode = 0755,
+     .size = 3000000000ull,
+     .data_len = 3000000000ull,
+     .header_off = 80384,
+     .data_off = 81920},
+    {.path = "view/lib",
+     .type = TAR_SYMLINK,
+     .link = "bin",
+     .mode = 0777,
+     .size = 3,
+     .header_off = 3000081920ull,
+     .data_off = 3000082432ull},
+    /* a later duplicate: replaces the first sinfo */
+    {.path = "view/bin/sinfo",
+     .type = TAR_REG,
+     .mode = 0700,
+     .size = 10,
+     .data_len = 10,
+     .header_off = 3000082432ull,
+     .data_off = 3000082944ull},
+    {.path = "a",
+     .type = TAR_HARDLINK,
+     .link = "view/bin/squeue",
+     .mode = 0644,
+     .header_off = 3000083968ull,
+     .data_off = 3000084480ull},
+};
+#define NTEST_MEMBERS (sizeof(test_members) / sizeof(test_members[0]))
+
 static int make_index(const char *path, uint64_t nblocks,
-		      const unsigned char *digests, struct mem *m)
+		      const unsigned char *digests, struct mem *m, bool members)
 {
 	struct index_members *mem = index_members_new();
 	struct seek_point pt = {0};
 	struct seek_index si = {.codec = SEEK_NONE, .n = 1, .pts = &pt};
 	struct index_header h;
+	size_t i;
 	int rc;
 
 	memset(&h, 0, sizeof(h));
@@ -117,6 +175,8 @@ static int make_index(const char *path, uint64_t nblocks,
 	h.block_size = BLOCKS_MIN_SIZE;
 	h.spacing = 1u << 20;
 	si.csize = si.usize = h.artifact_size;
+	for (i = 0; members && mem && i < NTEST_MEMBERS; i++)
+		CHECK(index_members_add(mem, &test_members[i]) == 0);
 	rc = mem ? index_write(path, &h, mem, &si, digests, NULL) : -ENOMEM;
 	index_members_free(mem);
 	return rc ? rc : read_file(path, m);
@@ -154,9 +214,10 @@ static void test_pages(const char *path)
 	struct index_header h;
 	struct fetch *f;
 
-	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(make_index(path, nblocks, d, &m, false) == 0);
 	CHECK(load(&m, &h, NULL) == 0);
-	CHECK_EQ_U64(h.minor, 2);
+	CHECK_EQ_U64(h.major, 3);
+	CHECK_EQ_U64(h.minor, 0);
 	CHECK_EQ_U64(h.bpage, 128);
 	CHECK_EQ_U64(h.npages, 3);
 	/* This small index fits in the header's read: MEMBERS and POINTS
@@ -218,7 +279,7 @@ static void test_page_size(const char *path)
 		struct mem m = {0}, m2 = {0};
 		struct index_header h;
 
-		CHECK(make_index(path, cases[i].nblocks, d, &m) == 0);
+		CHECK(make_index(path, cases[i].nblocks, d, &m, false) == 0);
 		CHECK(index_parse_header(m.p, m.len, &h) == 0);
 		CHECK_EQ_U64(h.bpage, cases[i].bpage);
 		CHECK_EQ_U64(h.npages, cases[i].npages);
@@ -234,7 +295,7 @@ static void test_page_size(const char *path)
 			free(all);
 		}
 		/* the same input gives the same bytes */
-		CHECK(make_index(path, cases[i].nblocks, d, &m2) == 0);
+		CHECK(make_index(path, cases[i].nblocks, d, &m2, false) == 0);
 		CHECK(m.len == m2.len && memcmp(m.p, m2.p, m.len) == 0);
 		free(m.p);
 		free(m2.p);
@@ -250,6 +311,8 @@ static void to_minor1(struct mem *m, const struct index_header *h)
 	size_t delta = h->hlen - nlen, k;
 	unsigned char *p = m->p;
 
+	p[8] = 2; /* an index without members reads the same in 2.x */
+	p[9] = 0;
 	p[10] = 1;
 	p[11] = 0;
 	p[12] = (unsigned char)nlen;
@@ -276,7 +339,7 @@ static void test_minor1(const char *path)
 	struct index_header h;
 	struct fetch *f;
 
-	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(make_index(path, nblocks, d, &m, false) == 0);
 	CHECK(index_parse_header(m.p, m.len, &h) == 0);
 	to_minor1(&m, &h);
 	CHECK(load(&m, &h, &all) == 0);
@@ -316,7 +379,7 @@ static void test_bad_pages(const char *path)
 	struct mem m = {0};
 	struct index_header h, h2;
 
-	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(make_index(path, nblocks, d, &m, false) == 0);
 	CHECK(index_parse_header(m.p, m.len, &h) == 0);
 	set_bpage(&m, &h, 192); /* not a power of two */
 	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
@@ -365,7 +428,7 @@ static void test_lazy(const char *path)
 	struct fetch *f;
 	int i;
 
-	CHECK(make_index(path, nblocks, d, &m) == 0);
+	CHECK(make_index(path, nblocks, d, &m, false) == 0);
 	CHECK(index_parse_header(m.p, m.len, &h) == 0);
 	f = mem_fetch(&m);
 	ds = index_digests_new(f, &h);
@@ -434,13 +497,115 @@ static void test_lazy_minor1(const char *path)
 	struct mem m = {0};
 	struct index_header h;
 
-	CHECK(make_index(path, 300, d, &m) == 0);
+	CHECK(make_index(path, 300, d, &m, false) == 0);
 	CHECK(index_parse_header(m.p, m.len, &h) == 0);
 	to_minor1(&m, &h);
 	CHECK(index_parse_header(m.p, m.len, &h) == 0);
 	CHECK(index_digests_new(NULL, &h) == NULL);
 	free(m.p);
 	free(d);
+}
+
+/* Format 3 MEMBERS: the tree loaded from an index is the tree the
+ * entries build directly (offsets through their differences, paths
+ * through shared prefixes, a duplicate, a hardlink, a symlink). */
+static void test_members_tree(const char *path)
+{
+	unsigned char *d = fake_digests(300);
+	struct tree *t = tree_new(NULL, NULL), *want = tree_new(NULL, NULL);
+	struct seek_index *si = NULL;
+	struct index_header h;
+	struct mem m = {0};
+	struct fetch *f;
+	char err[256];
+	uint32_t i, n;
+	size_t k;
+
+	CHECK(make_index(path, 300, d, &m, true) == 0);
+	f = mem_fetch(&m);
+	CHECK(index_parse_header(m.p, m.len, &h) == 0);
+	CHECK_EQ_U64(h.major, 3);
+	CHECK_EQ_U64(h.nmembers, NTEST_MEMBERS);
+	CHECK(index_load(f, h.artifact_size, &h, t, &si, NULL, NULL, NULL, err,
+			 sizeof(err)) == 0);
+	for (k = 0; k < NTEST_MEMBERS; k++)
+		CHECK(tree_add(want, &test_members[k]) == 0);
+	CHECK(tree_finish(t) == 0 && tree_finish(want) == 0);
+	CHECK_EQ_U64(tree_count(t), tree_count(want));
+	for (i = 0, n = tree_count(t); i < n; i++) {
+		const struct tree_node *a = tree_node(t, i),
+				       *b = tree_node(want, i);
+
+		CHECK(a && b && a->size == b->size &&
+		      a->data_off == b->data_off && a->mtime == b->mtime &&
+		      a->mode == b->mode && a->nlink == b->nlink);
+	}
+	CHECK(tree_resolve(t, "view/bin/sinfo", &i) == 0);
+	CHECK(tree_node(t, i)->size == 10 &&
+	      tree_node(t, i)->data_off == 3000082944ull);
+	seek_index_free(si);
+	fetch_free(f);
+	tree_free(t);
+	tree_free(want);
+	free(m.p);
+	free(d);
+}
+
+/* Bad format 3 records: offsets below zero, a prefix longer than the
+ * previous path, a path too long. */
+static void test_members_bad(void)
+{
+	/* dir "a" at header 512 (delta +512 = zigzag 1024: 80 08) */
+	static const unsigned char ok[] = {
+	    1, 0x80, 0x07, 0, 0, 0x80, 0x08, 0x80, 0x08, 0, 0, 1, 'a', 0, 0};
+	unsigned char rec[sizeof(ok) * 2 + 8];
+	struct tree *t;
+	size_t n = sizeof(ok);
+
+	t = tree_new(NULL, NULL);
+	CHECK(index_parse_members(ok, n, 1, t) == 0);
+	tree_free(t);
+	/* header delta -2 (zigzag 3) from 0 */
+	memcpy(rec, ok, n);
+	rec[5] = 3;
+	rec[6] = 0;
+	t = tree_new(NULL, NULL);
+	CHECK(index_parse_members(rec, n, 1, t) == -EINVAL);
+	tree_free(t);
+	/* data 1024 below its header (zigzag 2047: ff 0f) */
+	memcpy(rec, ok, n);
+	rec[7] = 0xff;
+	rec[8] = 0x0f;
+	t = tree_new(NULL, NULL);
+	CHECK(index_parse_members(rec, n, 1, t) == -EINVAL);
+	tree_free(t);
+	/* a second record sharing 2 bytes of the 1-byte previous path */
+	memcpy(rec, ok, n);
+	memcpy(rec + n, ok, n);
+	rec[n + 10] = 2;
+	t = tree_new(NULL, NULL);
+	CHECK(index_parse_members(rec, 2 * n, 2, t) == -EINVAL);
+	tree_free(t);
+	/* a second record sharing 1 byte and adding "/b": "a/b" is fine */
+	memcpy(rec + n, ok, n - 4);
+	rec[n + 10] = 1;
+	rec[n + 11] = 2;
+	rec[n + 12] = '/';
+	rec[n + 13] = 'b';
+	rec[n + 14] = 0;
+	rec[n + 15] = 0;
+	t = tree_new(NULL, NULL);
+	CHECK(index_parse_members(rec, 2 * n + 1, 2, t) == 0);
+	CHECK(tree_finish(t) == 0 &&
+	      tree_resolve(t, "a/b", &(uint32_t){0}) == 0);
+	tree_free(t);
+	/* a suffix of 4097 bytes (varint 81 20) */
+	memcpy(rec, ok, n);
+	rec[11] = 0x81;
+	rec[12] = 0x20;
+	t = tree_new(NULL, NULL);
+	CHECK(index_parse_members(rec, n, 1, t) == -EINVAL);
+	tree_free(t);
 }
 
 int main(void)
@@ -458,6 +623,8 @@ int main(void)
 	test_bad_pages(path);
 	test_lazy(path);
 	test_lazy_minor1(path);
+	test_members_tree(path);
+	test_members_bad();
 	unlink(path);
 	return check_done();
 }
