@@ -3,6 +3,7 @@
  * index.c - write and read .sfidx files (docs/index-format.md).
  */
 #include "sffs/index.h"
+#include "index_i.h"
 #include "sffs/blocks.h"
 #include "sffs/util.h"
 
@@ -26,381 +27,9 @@
 #define POINT_SIZE 62u /* bytes of one raw point record */
 #define MAX_WLEN 65536u
 
-/* ---- little-endian fields and varints ---- */
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void buf_put(struct buf *b, const void *data, size_t len)
-{
-	if (b->oom)
-		return;
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 65536;
-		unsigned char *p;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void buf_varint(struct buf *b, uint64_t v)
-{
-	unsigned char tmp[10];
-	size_t n = 0;
-
-	do {
-		tmp[n] = (unsigned char)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			tmp[n] |= 0x80;
-		n++;
-	} while (v);
-	buf_put(b, tmp, n);
-}
-
-/* A bounded reader over raw bytes: every get fails past the end. */
-struct rd {
-	const unsigned char *p;
-	size_t len, pos;
-};
-
-static int rd_varint(struct rd *r, uint64_t *out)
-{
-	uint64_t v = 0;
-	int shift;
-
-	for (shift = 0; shift < 64; shift += 7) {
-		unsigned char c;
-
-		if (r->pos >= r->len)
-			return -EINVAL;
-		c = r->p[r->pos++];
-		if (shift == 63 && c > 1)
-			return -EINVAL; /* overflows 64 bits */
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*out = v;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-static int rd_bytes(struct rd *r, size_t n, const unsigned char **out)
-{
-	if (n > r->len - r->pos)
-		return -EINVAL;
-	*out = r->p + r->pos;
-	r->pos += n;
-	return 0;
-}
-
 static void sha256(const void *p, size_t len, unsigned char *md)
 {
 	EVP_Digest(p, len, md, NULL, EVP_sha256(), NULL);
-}
-
-/* ---- MEMBERS: one record per accepted tar member ---- */
-
-struct index_members {
-	struct buf b;
-	uint64_t count;
-	/* the previous record's header offset and path (format 3 stores
-	 * the differences) */
-	uint64_t prev_hoff;
-	size_t prev_len;
-	char prev[TAR_MAX_NAME + 1];
-};
-
-struct index_members *index_members_new(void)
-{
-	return calloc(1, sizeof(struct index_members));
-}
-
-void index_members_free(struct index_members *m)
-{
-	if (!m)
-		return;
-	free(m->b.p);
-	free(m);
-}
-
-/* Bytes a and b share at their start. */
-static size_t common_prefix(const char *a, size_t alen, const char *b,
-			    size_t blen)
-{
-	size_t k = 0;
-
-	while (k < alen && k < blen && a[k] == b[k])
-		k++;
-	return k;
-}
-
-uint64_t index_members_count(const struct index_members *m)
-{
-	return m->count;
-}
-
-/* mtime as zigzag so small negative values stay short. */
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-/* Format 3: offsets as differences (to the previous header, and from
- * the header to the data), the path as the bytes it shares with the
- * previous one plus the rest: MEMBERS of a 30,000-member tree shrinks
- * from 259 KB to 68 KB (zstd 19). */
-int index_members_add(struct index_members *m, const struct tar_entry *e)
-{
-	struct buf *b = &m->b;
-	unsigned char type = (unsigned char)e->type;
-	size_t plen = strlen(e->path), i, k;
-
-	if (plen > TAR_MAX_NAME)
-		return -EINVAL;
-	k = common_prefix(m->prev, m->prev_len, e->path, plen);
-	buf_put(b, &type, 1);
-	buf_varint(b, e->mode);
-	buf_varint(b, zigzag(e->mtime));
-	buf_varint(b, e->size);
-	buf_varint(b, zigzag((int64_t)(e->header_off - m->prev_hoff)));
-	buf_varint(b, zigzag((int64_t)(e->data_off - e->header_off)));
-	buf_varint(b, e->data_len);
-	buf_varint(b, k);
-	buf_varint(b, plen - k);
-	buf_put(b, e->path + k, plen - k);
-	memcpy(m->prev, e->path, plen + 1);
-	m->prev_len = plen;
-	m->prev_hoff = e->header_off;
-	/* 0: no link; else length + 1 */
-	buf_varint(b, e->link ? strlen(e->link) + 1 : 0);
-	if (e->link)
-		buf_put(b, e->link, strlen(e->link));
-	buf_varint(b, e->sparse ? e->nsparse : 0);
-	for (i = 0; e->sparse && i < e->nsparse; i++) {
-		buf_varint(b, e->sparse[i].off);
-		buf_varint(b, e->sparse[i].len);
-	}
-	if (b->oom)
-		return -ENOMEM;
-	m->count++;
-	return 0;
-}
-
-/* A member path from an index must look like one the tar reader makes:
- * relative, no empty, "." or ".." component, no NUL. */
-static bool path_ok(const unsigned char *p, size_t len, bool allow_root)
-{
-	size_t i, start = 0;
-
-	if (len == 0)
-		return allow_root;
-	if (memchr(p, 0, len) || p[0] == '/' || p[len - 1] == '/')
-		return false;
-	for (i = 0; i <= len; i++) {
-		size_t n;
-
-		if (i < len && p[i] != '/')
-			continue;
-		n = i - start;
-		if (n == 0 || (n == 1 && p[start] == '.') ||
-		    (n == 2 && p[start] == '.' && p[start + 1] == '.'))
-			return false;
-		start = i + 1;
-	}
-	return true;
-}
-
-/* Sorted, disjoint, inside the file, and adding up to the stored bytes. */
-static bool sparse_ok(const struct tar_sparse *sp, uint64_t n, uint64_t size,
-		      uint64_t stored)
-{
-	uint64_t i, end = 0, sum = 0;
-
-	for (i = 0; i < n; i++) {
-		if (sp[i].off < end || sp[i].len > size ||
-		    sp[i].off > size - sp[i].len)
-			return false;
-		end = sp[i].off + sp[i].len;
-		sum += sp[i].len;
-	}
-	return sum == stored;
-}
-
-struct member_bufs {
-	unsigned major;	    /* 2: absolute offsets and paths; 3: differences */
-	uint64_t prev_hoff; /* format 3: the previous record's */
-	char path[TAR_MAX_NAME + 1]; /* format 3: holds the previous path */
-	char link[TAR_MAX_NAME + 1];
-	struct tar_sparse sparse[TAR_MAX_SPARSE];
-};
-
-static int read_string(struct rd *r, uint64_t len, char *dst)
-{
-	const unsigned char *p;
-
-	if (len > TAR_MAX_NAME || rd_bytes(r, (size_t)len, &p))
-		return -EINVAL;
-	memcpy(dst, p, (size_t)len);
-	dst[len] = '\0';
-	return 0;
-}
-
-/* Format 2: data_off, data_len, header_off, path length, path. */
-static int read_offsets_path2(struct rd *r, struct member_bufs *mb,
-			      struct tar_entry *e, uint64_t *plen)
-{
-	if (rd_varint(r, &e->data_off) || rd_varint(r, &e->data_len) ||
-	    rd_varint(r, &e->header_off) || rd_varint(r, plen))
-		return -EINVAL;
-	return read_string(r, *plen, mb->path);
-}
-
-/* Format 3: header_off - previous header_off, data_off - header_off
- * (zigzag), data_len, shared prefix, suffix length, suffix. */
-static int read_offsets_path3(struct rd *r, struct member_bufs *mb,
-			      struct tar_entry *e, uint64_t *plen)
-{
-	uint64_t dh, dd, k, n;
-	int64_t a, b;
-
-	if (rd_varint(r, &dh) || rd_varint(r, &dd) ||
-	    rd_varint(r, &e->data_len) || rd_varint(r, &k) || rd_varint(r, &n))
-		return -EINVAL;
-	a = unzigzag(dh);
-	b = unzigzag(dd);
-	/* both offsets stay in [0, 2^62) */
-	if ((a < 0 && (uint64_t)-a > mb->prev_hoff) ||
-	    (a > 0 && (uint64_t)a >= TAR_MAX_SIZE - mb->prev_hoff))
-		return -EINVAL;
-	e->header_off = mb->prev_hoff + (uint64_t)a;
-	if ((b < 0 && (uint64_t)-b > e->header_off) ||
-	    (b > 0 && (uint64_t)b >= TAR_MAX_SIZE - e->header_off))
-		return -EINVAL;
-	e->data_off = e->header_off + (uint64_t)b;
-	mb->prev_hoff = e->header_off;
-	if (k > strlen(mb->path) || n > TAR_MAX_NAME - k)
-		return -EINVAL;
-	*plen = k + n;
-	return read_string(r, n, mb->path + k);
-}
-
-static int read_member(struct rd *r, struct member_bufs *mb,
-		       struct tar_entry *e)
-{
-	uint64_t v[3], plen, llen, ns, i;
-	const unsigned char *type;
-	int k;
-
-	memset(e, 0, sizeof(*e));
-	if (rd_bytes(r, 1, &type) || *type > TAR_HARDLINK)
-		return -EINVAL;
-	for (k = 0; k < 3; k++)
-		if (rd_varint(r, &v[k]))
-			return -EINVAL;
-	if ((mb->major == 2 ? read_offsets_path2(r, mb, e, &plen)
-			    : read_offsets_path3(r, mb, e, &plen)) ||
-	    v[0] > 07777 || v[2] >= TAR_MAX_SIZE || e->data_len >= TAR_MAX_SIZE)
-		return -EINVAL;
-	e->type = (enum tar_type) * type;
-	e->mode = (uint32_t)v[0];
-	e->mtime = unzigzag(v[1]);
-	e->size = v[2];
-	if (!path_ok((const unsigned char *)mb->path, (size_t)plen,
-		     e->type == TAR_DIR))
-		return -EINVAL;
-	e->path = mb->path;
-	if (rd_varint(r, &llen))
-		return -EINVAL;
-	if (llen) {
-		if (read_string(r, llen - 1, mb->link) ||
-		    strlen(mb->link) != llen - 1)
-			return -EINVAL;
-		if (e->type == TAR_HARDLINK &&
-		    !path_ok((const unsigned char *)mb->link, (size_t)llen - 1,
-			     false))
-			return -EINVAL;
-		e->link = mb->link;
-	}
-	if ((e->type == TAR_SYMLINK || e->type == TAR_HARDLINK) != !!e->link)
-		return -EINVAL;
-	if (rd_varint(r, &ns) || ns > TAR_MAX_SPARSE)
-		return -EINVAL;
-	for (i = 0; i < ns; i++)
-		if (rd_varint(r, &mb->sparse[i].off) ||
-		    rd_varint(r, &mb->sparse[i].len))
-			return -EINVAL;
-	if (ns && !sparse_ok(mb->sparse, ns, e->size, e->data_len))
-		return -EINVAL;
-	e->sparse = ns ? mb->sparse : NULL;
-	e->nsparse = (size_t)ns;
-	return 0;
-}
-
-static int parse_members(const void *raw, size_t len, uint64_t count,
-			 unsigned major, struct tree *t)
-{
-	struct rd r = {.p = raw, .len = len};
-	struct member_bufs *mb = calloc(1, sizeof(*mb));
-	struct tar_entry e;
-	uint64_t i;
-	int rc = 0;
-
-	if (!mb)
-		return -ENOMEM;
-	mb->major = major;
-	for (i = 0; i < count && !rc; i++) {
-		rc = read_member(&r, mb, &e);
-		if (!rc)
-			rc = tree_add(t, &e);
-	}
-	if (!rc && r.pos != r.len)
-		rc = -EINVAL; /* trailing bytes: not what the header said */
-	free(mb);
-	return rc;
-}
-
-int index_parse_members(const void *raw, size_t len, uint64_t count,
-			struct tree *t)
-{
-	return parse_members(raw, len, count, INDEX_MAJOR, t);
 }
 
 /* ---- POINTS: fixed 94-byte records ---- */
@@ -836,7 +465,7 @@ int index_write(const char *path, struct index_header *hdr,
 		return -EINVAL;
 	hdr->codec = si->codec;
 	hdr->usize = si->usize;
-	hdr->nmembers = m->count;
+	hdr->nmembers = index_members_count(m);
 	hdr->npoints = si->n;
 	hdr->nblocks = blocks_count_for(hdr->artifact_size, hdr->block_size);
 	bsec->len = bsec->rawlen = hdr->nblocks * BLOCKS_DIGEST;
@@ -845,7 +474,8 @@ int index_write(const char *path, struct index_header *hdr,
 	rc = build_points(si, &praw, w, &wtotal);
 	hdr->sec[INDEX_WINDOWS].len = hdr->sec[INDEX_WINDOWS].rawlen = wtotal;
 	if (!rc)
-		rc = compress_section(&m->b, &mz, &hdr->sec[INDEX_MEMBERS]);
+		rc = compress_section(index_members_buf(m), &mz,
+				      &hdr->sec[INDEX_MEMBERS]);
 	if (!rc)
 		rc = compress_section(&praw, &pz, &hdr->sec[INDEX_POINTS]);
 	if (rc)
@@ -1026,8 +656,8 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 	}
 	rc = index_parse_points(praw, (size_t)ps->rawlen, h, si);
 	if (!rc)
-		rc = parse_members(mraw, (size_t)ms->rawlen, h->nmembers,
-				   h->major, t);
+		rc = index_members_parse(mraw, (size_t)ms->rawlen, h->nmembers,
+					 h->major, t);
 	if (rc)
 		snprintf(err, errlen, "malformed %s section",
 			 *si ? "member" : "seek-point");
