@@ -3,6 +3,7 @@
  * index.c - write and read .sfidx files (docs/index-format.md).
  */
 #include "sffs/index.h"
+#include "index_i.h"
 #include "sffs/blocks.h"
 #include "sffs/util.h"
 
@@ -19,319 +20,22 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
-#define ZSTD_LEVEL 9
+/* MEMBERS (paths that repeat their directories) shrinks by 30% from
+ * level 9 to 19, for about 0.4 s a MB of raw records: paid once when
+ * indexing, saved by every node's first mount. */
+#define ZSTD_LEVEL 19
 #define POINT_SIZE 62u /* bytes of one raw point record */
 #define MAX_WLEN 65536u
-
-/* ---- little-endian fields and varints ---- */
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void buf_put(struct buf *b, const void *data, size_t len)
-{
-	if (b->oom)
-		return;
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 65536;
-		unsigned char *p;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void buf_varint(struct buf *b, uint64_t v)
-{
-	unsigned char tmp[10];
-	size_t n = 0;
-
-	do {
-		tmp[n] = (unsigned char)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			tmp[n] |= 0x80;
-		n++;
-	} while (v);
-	buf_put(b, tmp, n);
-}
-
-/* A bounded reader over raw bytes: every get fails past the end. */
-struct rd {
-	const unsigned char *p;
-	size_t len, pos;
-};
-
-static int rd_varint(struct rd *r, uint64_t *out)
-{
-	uint64_t v = 0;
-	int shift;
-
-	for (shift = 0; shift < 64; shift += 7) {
-		unsigned char c;
-
-		if (r->pos >= r->len)
-			return -EINVAL;
-		c = r->p[r->pos++];
-		if (shift == 63 && c > 1)
-			return -EINVAL; /* overflows 64 bits */
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*out = v;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-static int rd_bytes(struct rd *r, size_t n, const unsigned char **out)
-{
-	if (n > r->len - r->pos)
-		return -EINVAL;
-	*out = r->p + r->pos;
-	r->pos += n;
-	return 0;
-}
 
 static void sha256(const void *p, size_t len, unsigned char *md)
 {
 	EVP_Digest(p, len, md, NULL, EVP_sha256(), NULL);
 }
 
-/* ---- MEMBERS: one record per accepted tar member ---- */
-
-struct index_members {
-	struct buf b;
-	uint64_t count;
-};
-
-struct index_members *index_members_new(void)
-{
-	return calloc(1, sizeof(struct index_members));
-}
-
-void index_members_free(struct index_members *m)
-{
-	if (!m)
-		return;
-	free(m->b.p);
-	free(m);
-}
-
-uint64_t index_members_count(const struct index_members *m)
-{
-	return m->count;
-}
-
-/* mtime as zigzag so small negative values stay short. */
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-int index_members_add(struct index_members *m, const struct tar_entry *e)
-{
-	struct buf *b = &m->b;
-	unsigned char type = (unsigned char)e->type;
-	size_t plen = strlen(e->path), i;
-
-	buf_put(b, &type, 1);
-	buf_varint(b, e->mode);
-	buf_varint(b, zigzag(e->mtime));
-	buf_varint(b, e->size);
-	buf_varint(b, e->data_off);
-	buf_varint(b, e->data_len);
-	buf_varint(b, e->header_off);
-	buf_varint(b, plen);
-	buf_put(b, e->path, plen);
-	/* 0: no link; else length + 1 */
-	buf_varint(b, e->link ? strlen(e->link) + 1 : 0);
-	if (e->link)
-		buf_put(b, e->link, strlen(e->link));
-	buf_varint(b, e->sparse ? e->nsparse : 0);
-	for (i = 0; e->sparse && i < e->nsparse; i++) {
-		buf_varint(b, e->sparse[i].off);
-		buf_varint(b, e->sparse[i].len);
-	}
-	if (b->oom)
-		return -ENOMEM;
-	m->count++;
-	return 0;
-}
-
-/* A member path from an index must look like one the tar reader makes:
- * relative, no empty, "." or ".." component, no NUL. */
-static bool path_ok(const unsigned char *p, size_t len, bool allow_root)
-{
-	size_t i, start = 0;
-
-	if (len == 0)
-		return allow_root;
-	if (memchr(p, 0, len) || p[0] == '/' || p[len - 1] == '/')
-		return false;
-	for (i = 0; i <= len; i++) {
-		size_t n;
-
-		if (i < len && p[i] != '/')
-			continue;
-		n = i - start;
-		if (n == 0 || (n == 1 && p[start] == '.') ||
-		    (n == 2 && p[start] == '.' && p[start + 1] == '.'))
-			return false;
-		start = i + 1;
-	}
-	return true;
-}
-
-/* Sorted, disjoint, inside the file, and adding up to the stored bytes. */
-static bool sparse_ok(const struct tar_sparse *sp, uint64_t n, uint64_t size,
-		      uint64_t stored)
-{
-	uint64_t i, end = 0, sum = 0;
-
-	for (i = 0; i < n; i++) {
-		if (sp[i].off < end || sp[i].len > size ||
-		    sp[i].off > size - sp[i].len)
-			return false;
-		end = sp[i].off + sp[i].len;
-		sum += sp[i].len;
-	}
-	return sum == stored;
-}
-
-struct member_bufs {
-	char path[TAR_MAX_NAME + 1];
-	char link[TAR_MAX_NAME + 1];
-	struct tar_sparse sparse[TAR_MAX_SPARSE];
-};
-
-static int read_string(struct rd *r, uint64_t len, char *dst)
-{
-	const unsigned char *p;
-
-	if (len > TAR_MAX_NAME || rd_bytes(r, (size_t)len, &p))
-		return -EINVAL;
-	memcpy(dst, p, (size_t)len);
-	dst[len] = '\0';
-	return 0;
-}
-
-static int read_member(struct rd *r, struct member_bufs *mb,
-		       struct tar_entry *e)
-{
-	uint64_t v[7], plen, llen, ns, i;
-	const unsigned char *type;
-	int k;
-
-	memset(e, 0, sizeof(*e));
-	if (rd_bytes(r, 1, &type) || *type > TAR_HARDLINK)
-		return -EINVAL;
-	for (k = 0; k < 7; k++)
-		if (rd_varint(r, &v[k]))
-			return -EINVAL;
-	if (v[0] > 07777 || v[2] >= TAR_MAX_SIZE || v[4] >= TAR_MAX_SIZE)
-		return -EINVAL;
-	e->type = (enum tar_type)*type;
-	e->mode = (uint32_t)v[0];
-	e->mtime = unzigzag(v[1]);
-	e->size = v[2];
-	e->data_off = v[3];
-	e->data_len = v[4];
-	e->header_off = v[5];
-	plen = v[6];
-	if (read_string(r, plen, mb->path) ||
-	    !path_ok((const unsigned char *)mb->path, (size_t)plen,
-		     e->type == TAR_DIR))
-		return -EINVAL;
-	e->path = mb->path;
-	if (rd_varint(r, &llen))
-		return -EINVAL;
-	if (llen) {
-		if (read_string(r, llen - 1, mb->link) ||
-		    strlen(mb->link) != llen - 1)
-			return -EINVAL;
-		if (e->type == TAR_HARDLINK &&
-		    !path_ok((const unsigned char *)mb->link, (size_t)llen - 1,
-			     false))
-			return -EINVAL;
-		e->link = mb->link;
-	}
-	if ((e->type == TAR_SYMLINK || e->type == TAR_HARDLINK) != !!e->link)
-		return -EINVAL;
-	if (rd_varint(r, &ns) || ns > TAR_MAX_SPARSE)
-		return -EINVAL;
-	for (i = 0; i < ns; i++)
-		if (rd_varint(r, &mb->sparse[i].off) ||
-		    rd_varint(r, &mb->sparse[i].len))
-			return -EINVAL;
-	if (ns && !sparse_ok(mb->sparse, ns, e->size, e->data_len))
-		return -EINVAL;
-	e->sparse = ns ? mb->sparse : NULL;
-	e->nsparse = (size_t)ns;
-	return 0;
-}
-
-int index_parse_members(const void *raw, size_t len, uint64_t count,
-			struct tree *t)
-{
-	struct rd r = { .p = raw, .len = len };
-	struct member_bufs *mb = malloc(sizeof(*mb));
-	struct tar_entry e;
-	uint64_t i;
-	int rc = 0;
-
-	if (!mb)
-		return -ENOMEM;
-	for (i = 0; i < count && !rc; i++) {
-		rc = read_member(&r, mb, &e);
-		if (!rc)
-			rc = tree_add(t, &e);
-	}
-	if (!rc && r.pos != r.len)
-		rc = -EINVAL; /* trailing bytes: not what the header said */
-	free(mb);
-	return rc;
-}
-
 /* ---- POINTS: fixed 94-byte records ---- */
 
-static void put_point(struct buf *b, const struct seek_point *pt,
-		      uint64_t woff, const unsigned char *wdigest)
+static void put_point(struct buf *b, const struct seek_point *pt, uint64_t woff,
+		      const unsigned char *wdigest)
 {
 	unsigned char r[POINT_SIZE];
 
@@ -416,13 +120,21 @@ int index_parse_points(const void *raw, size_t len,
 #define H_SECTION_SIZE 56
 #define H_IDENTITY (H_SECTIONS + INDEX_NSECTIONS * H_SECTION_SIZE)
 
-/* Identity, then (minor 1) the signer field when there is a signer. */
+/* Identity, the signer field (minor 1; always written since minor 2,
+ * empty or not), then the block pages (minor 2). */
 static size_t header_len(const struct index_header *h)
 {
-	size_t slen = strlen(h->signer);
+	return H_IDENTITY + 2 + strlen(h->identity) + 2 + strlen(h->signer) +
+	       4 + (size_t)h->npages * 32 + 32;
+}
 
-	return H_IDENTITY + 2 + strlen(h->identity) + (slen ? 2 + slen : 0) +
-	       32;
+/* Minor 2's block pages: digests per page and one digest per page. */
+static unsigned char *encode_pages(const struct index_header *h,
+				   unsigned char *s)
+{
+	put_le(s, h->bpage, 4);
+	memcpy(s + 4, h->page_sha256, (size_t)h->npages * 32);
+	return s + 4 + (size_t)h->npages * 32;
 }
 
 static size_t encode_header(const struct index_header *h, unsigned char *p)
@@ -433,7 +145,8 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 
 	memset(p, 0, INDEX_HEADER_MAX);
 	/* The magic is 8 bytes, not a C string: no NUL is wanted. */
-	memcpy(p, INDEX_MAGIC, 8); // NOLINT(bugprone-not-null-terminated-result)
+	memcpy(p, INDEX_MAGIC,
+	       8); // NOLINT(bugprone-not-null-terminated-result)
 	put_le(p + 8, INDEX_MAJOR, 2);
 	put_le(p + 10, INDEX_MINOR, 2);
 	put_le(p + 12, hlen, 4);
@@ -457,21 +170,22 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 	}
 	put_le(p + H_IDENTITY, idlen, 2);
 	memcpy(p + H_IDENTITY + 2, h->identity, idlen);
-	if (slen) {
-		s = p + H_IDENTITY + 2 + idlen;
-		put_le(s, slen, 2);
-		memcpy(s + 2, h->signer, slen);
-	}
+	s = p + H_IDENTITY + 2 + idlen;
+	put_le(s, slen, 2);
+	memcpy(s + 2, h->signer, slen);
+	encode_pages(h, s + 2 + slen);
 	sha256(p, hlen - 32, p + hlen - 32);
 	return hlen;
 }
 
-/* Minor 1's signer field, if the header has room for one. */
+/* Minor 1's signer field, if the header has room for one; *next is
+ * where the field after it starts. */
 static int parse_signer(const unsigned char *p, size_t at,
-			struct index_header *h)
+			struct index_header *h, size_t *next)
 {
 	size_t slen;
 
+	*next = at;
 	if (at + 32 == h->hlen)
 		return 0;
 	if (at + 2 + 32 > h->hlen)
@@ -481,7 +195,42 @@ static int parse_signer(const unsigned char *p, size_t at,
 		return -EINVAL;
 	memcpy(h->signer, p + at + 2, slen);
 	h->signer[slen] = '\0';
+	*next = at + 2 + slen;
 	return strlen(h->signer) == slen ? 0 : -EINVAL;
+}
+
+/* The fewest pages of at most INDEX_MAX_PAGES: bpage is the smallest
+ * power of two from INDEX_MIN_BPAGE up that gets there. */
+static uint32_t pick_bpage(uint64_t nblocks)
+{
+	uint32_t bpage = INDEX_MIN_BPAGE;
+
+	while ((nblocks + bpage - 1) / bpage > INDEX_MAX_PAGES)
+		bpage *= 2;
+	return bpage;
+}
+
+/* Minor 2's block pages, if the header has room for them (an older
+ * index has none: bpage stays 0). */
+static int parse_pages(const unsigned char *p, size_t at,
+		       struct index_header *h)
+{
+	uint64_t npages;
+
+	if (at + 32 == h->hlen)
+		return 0;
+	if (at + 4 + 32 > h->hlen)
+		return -EINVAL;
+	h->bpage = (uint32_t)get_le(p + at, 4);
+	if (h->bpage < INDEX_MIN_BPAGE || (h->bpage & (h->bpage - 1)) ||
+	    (uint64_t)h->bpage * BLOCKS_DIGEST > INDEX_MAX_SECTION)
+		return -EINVAL;
+	npages = (h->nblocks + h->bpage - 1) / h->bpage;
+	if (npages > INDEX_MAX_PAGES || at + 4 + npages * 32 + 32 > h->hlen)
+		return -EINVAL;
+	h->npages = (uint32_t)npages;
+	memcpy(h->page_sha256, p + at + 4, (size_t)npages * 32);
+	return 0;
 }
 
 /* The sections follow the header in order, without gaps. */
@@ -513,14 +262,14 @@ int index_parse_header(const void *buf, size_t len, struct index_header *h)
 {
 	const unsigned char *p = buf;
 	unsigned char md[32];
-	size_t idlen, k;
+	size_t idlen, k, next;
 
 	memset(h, 0, sizeof(*h));
 	if (len < H_IDENTITY + 2 + 32 || memcmp(p, INDEX_MAGIC, 8))
 		return -EINVAL;
 	h->major = (uint16_t)get_le(p + 8, 2);
 	h->minor = (uint16_t)get_le(p + 10, 2);
-	if (h->major != INDEX_MAJOR)
+	if (h->major < INDEX_MAJOR_MIN || h->major > INDEX_MAJOR)
 		return -EPROTO;
 	h->hlen = (uint32_t)get_le(p + 12, 4);
 	idlen = (size_t)get_le(p + H_IDENTITY, 2);
@@ -555,7 +304,8 @@ int index_parse_header(const void *buf, size_t len, struct index_header *h)
 	memcpy(h->identity, p + H_IDENTITY + 2, idlen);
 	h->identity[idlen] = '\0';
 	if (strlen(h->identity) != idlen || !sections_ok(h) ||
-	    parse_signer(p, H_IDENTITY + 2 + idlen, h))
+	    parse_signer(p, H_IDENTITY + 2 + idlen, h, &next) ||
+	    parse_pages(p, next, h))
 		return -EINVAL;
 	return 0;
 }
@@ -595,7 +345,7 @@ static int build_points(const struct seek_index *si, struct buf *raw,
 
 	for (i = 0; i < si->n; i++) {
 		const struct seek_point *pt = &si->pts[i];
-		unsigned char wd[32] = { 0 };
+		unsigned char wd[32] = {0};
 
 		if (pt->wlen && !w) {
 			if (!pt->window)
@@ -682,11 +432,27 @@ static int write_file(FILE *fd, struct index_header *h, const struct buf *mem,
 	return write_all(fd, hdr, hlen);
 }
 
+/* Minor 2: the digest of every page of BLOCKS. */
+static void fill_pages(struct index_header *h, const unsigned char *blocks)
+{
+	uint64_t i, n;
+
+	h->bpage = pick_bpage(h->nblocks);
+	h->npages = (uint32_t)((h->nblocks + h->bpage - 1) / h->bpage);
+	for (i = 0; i < h->npages; i++) {
+		n = h->nblocks - i * h->bpage;
+		if (n > h->bpage)
+			n = h->bpage;
+		sha256(blocks + i * h->bpage * BLOCKS_DIGEST,
+		       (size_t)(n * BLOCKS_DIGEST), h->page_sha256[i]);
+	}
+}
+
 int index_write(const char *path, struct index_header *hdr,
 		const struct index_members *m, const struct seek_index *si,
 		const unsigned char *blocks, const struct index_windows *w)
 {
-	struct buf praw = { 0 }, pz = { 0 }, mz = { 0 };
+	struct buf praw = {0}, pz = {0}, mz = {0};
 	struct index_section_desc *bsec = &hdr->sec[INDEX_BLOCKS];
 	struct util_atomic af;
 	uint64_t wtotal = 0;
@@ -699,15 +465,17 @@ int index_write(const char *path, struct index_header *hdr,
 		return -EINVAL;
 	hdr->codec = si->codec;
 	hdr->usize = si->usize;
-	hdr->nmembers = m->count;
+	hdr->nmembers = index_members_count(m);
 	hdr->npoints = si->n;
 	hdr->nblocks = blocks_count_for(hdr->artifact_size, hdr->block_size);
 	bsec->len = bsec->rawlen = hdr->nblocks * BLOCKS_DIGEST;
 	sha256(blocks, (size_t)bsec->len, bsec->sha256);
+	fill_pages(hdr, blocks);
 	rc = build_points(si, &praw, w, &wtotal);
 	hdr->sec[INDEX_WINDOWS].len = hdr->sec[INDEX_WINDOWS].rawlen = wtotal;
 	if (!rc)
-		rc = compress_section(&m->b, &mz, &hdr->sec[INDEX_MEMBERS]);
+		rc = compress_section(index_members_buf(m), &mz,
+				      &hdr->sec[INDEX_MEMBERS]);
 	if (!rc)
 		rc = compress_section(&praw, &pz, &hdr->sec[INDEX_POINTS]);
 	if (rc)
@@ -748,41 +516,69 @@ static int decompress_section(const unsigned char *stored,
 	return 0;
 }
 
+/* Reads the first INDEX_HEADER_MAX bytes (or all of a smaller file) into
+ * buf, *held of them, and checks the header they start with. */
 static int load_header(struct fetch *idx, uint64_t artifact_size,
-		       struct index_header *h, index_check_cb check,
-		       void *check_arg, char *err, size_t errlen)
+		       struct index_header *h, unsigned char *buf, size_t *held,
+		       index_check_cb check, void *check_arg, char *err,
+		       size_t errlen)
 {
-	unsigned char buf[INDEX_HEADER_MAX];
 	uint64_t size = fetch_size(idx);
-	size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+	size_t n = size < INDEX_HEADER_MAX ? (size_t)size : INDEX_HEADER_MAX;
 	int rc = fetch_range(idx, 0, n, buf, 0);
 
+	*held = n;
 	if (rc) {
 		snprintf(err, errlen, "cannot read it: %s", strerror(-rc));
 		return rc;
 	}
 	rc = index_parse_header(buf, n, h);
 	if (rc == -EPROTO) {
-		snprintf(err, errlen, "format version %u.%u, this sffs reads "
-			 "%u.x", h->major, h->minor, (unsigned)INDEX_MAJOR);
+		snprintf(err, errlen,
+			 "format version %u.%u, this sffs reads "
+			 "%u.x to %u.x",
+			 h->major, h->minor, (unsigned)INDEX_MAJOR_MIN,
+			 (unsigned)INDEX_MAJOR);
 	} else if (rc) {
-		snprintf(err, errlen, "not a valid index header (truncated or "
+		snprintf(err, errlen,
+			 "not a valid index header (truncated or "
 			 "corrupt)");
 	} else if (h->sec[INDEX_WINDOWS].off + h->sec[INDEX_WINDOWS].len !=
 		   size) {
 		rc = -EINVAL;
-		snprintf(err, errlen, "index file is %" PRIu64 " bytes, its "
-			 "header says %" PRIu64, size,
+		snprintf(err, errlen,
+			 "index file is %" PRIu64 " bytes, its "
+			 "header says %" PRIu64,
+			 size,
 			 h->sec[INDEX_WINDOWS].off + h->sec[INDEX_WINDOWS].len);
 	} else if (h->artifact_size != artifact_size) {
 		rc = -ESTALE;
-		snprintf(err, errlen, "index is for an artifact of %" PRIu64
-			 " bytes, this one has %" PRIu64, h->artifact_size,
-			 artifact_size);
+		snprintf(err, errlen,
+			 "index is for an artifact of %" PRIu64
+			 " bytes, this one has %" PRIu64,
+			 h->artifact_size, artifact_size);
 	} else if (check) {
 		rc = check(check_arg, buf, h, err, errlen);
 	}
 	return rc;
+}
+
+/* The len bytes at off into out: those among the first held bytes of
+ * the file (the header's read brought them) are copied, one request
+ * fetches the rest. */
+static int fetch_eager(struct fetch *idx, const unsigned char *head,
+		       size_t held, uint64_t off, size_t len,
+		       unsigned char *out)
+{
+	size_t have = 0;
+
+	if (off < held)
+		have = held - off < len ? held - (size_t)off : len;
+	if (have)
+		memcpy(out, head + off, have);
+	if (have == len)
+		return 0;
+	return fetch_range(idx, off + have, len - have, out + have, 0);
 }
 
 /* Copies the raw BLOCKS section after checking its digest. */
@@ -827,19 +623,23 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 	const struct index_section_desc *ps = &h->sec[INDEX_POINTS];
 	const struct index_section_desc *bsd = &h->sec[INDEX_BLOCKS];
 	unsigned char *eager = NULL, *mraw = NULL, *praw = NULL;
-	int rc = load_header(idx, artifact_size, h, check, check_arg, err,
-			     errlen);
+	unsigned char head[INDEX_HEADER_MAX];
+	size_t held = 0;
+	int rc = load_header(idx, artifact_size, h, head, &held, check,
+			     check_arg, err, errlen);
+	uint64_t blen = blocks ? bsd->len : 0;
 
 	*si = NULL;
-	*blocks = NULL;
+	if (blocks)
+		*blocks = NULL;
 	if (rc)
 		return rc;
-	/* MEMBERS, POINTS and BLOCKS in one request. */
-	eager = malloc((size_t)(ms->len + ps->len + bsd->len) + 1);
+	/* MEMBERS, POINTS and (when asked for) BLOCKS in one request. */
+	eager = malloc((size_t)(ms->len + ps->len + blen) + 1);
 	if (!eager)
 		return -ENOMEM;
-	rc = fetch_range(idx, ms->off, (size_t)(ms->len + ps->len + bsd->len),
-			 eager, 0);
+	rc = fetch_eager(idx, head, held, ms->off,
+			 (size_t)(ms->len + ps->len + blen), eager);
 	if (rc) {
 		snprintf(err, errlen, "cannot read it: %s", strerror(-rc));
 		goto out;
@@ -847,7 +647,7 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 	rc = decompress_section(eager, ms, &mraw);
 	if (!rc)
 		rc = decompress_section(eager + ms->len, ps, &praw);
-	if (!rc)
+	if (!rc && blocks)
 		rc = copy_blocks(eager + ms->len + ps->len, bsd, blocks);
 	if (rc) {
 		snprintf(err, errlen, "a section is corrupt (%s)",
@@ -856,8 +656,8 @@ int index_load(struct fetch *idx, uint64_t artifact_size,
 	}
 	rc = index_parse_points(praw, (size_t)ps->rawlen, h, si);
 	if (!rc)
-		rc = index_parse_members(mraw, (size_t)ms->rawlen, h->nmembers,
-					 t);
+		rc = index_members_parse(mraw, (size_t)ms->rawlen, h->nmembers,
+					 h->major, t);
 	if (rc)
 		snprintf(err, errlen, "malformed %s section",
 			 *si ? "member" : "seek-point");
@@ -865,8 +665,10 @@ out:
 	if (rc) {
 		seek_index_free(*si);
 		*si = NULL;
-		free(*blocks);
-		*blocks = NULL;
+		if (blocks) {
+			free(*blocks);
+			*blocks = NULL;
+		}
 	}
 	free(praw);
 	free(mraw);
@@ -886,8 +688,8 @@ int index_load_window(struct fetch *idx, const struct index_header *h,
 	w = malloc(pt->wlen);
 	if (!w)
 		return -ENOMEM;
-	rc = fetch_range(idx, h->sec[INDEX_WINDOWS].off + pt->woff, pt->wlen,
-			 w, 0);
+	rc = fetch_range(idx, h->sec[INDEX_WINDOWS].off + pt->woff, pt->wlen, w,
+			 0);
 	if (!rc) {
 		sha256(w, pt->wlen, md);
 		if (memcmp(md, pt->wdigest, 32))

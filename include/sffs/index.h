@@ -19,8 +19,8 @@
  * Output is deterministic: it depends only on the artifact's bytes and the
  * spacing (and on the identity and signer strings, empty unless given).
  * Parsers bound every count and length and fail with -EINVAL (malformed),
- * -EPROTO (unknown major version) or -ENOMEM; they never trust a length
- * without checking it against the bytes they hold.
+ * -EPROTO (a major version outside INDEX_MAJOR_MIN..INDEX_MAJOR) or -ENOMEM;
+ * they never trust a length without checking it against the bytes they hold.
  * Never includes FUSE headers.
  */
 #ifndef SFFS_INDEX_H
@@ -35,21 +35,38 @@
 #include "sffs/tree.h"
 
 #define INDEX_MAGIC "SFFSIDX\n"
-#define INDEX_MAJOR 2
-#define INDEX_MINOR 1 /* 1: the optional verified-signer field */
+/* 3: MEMBERS stores offsets as differences and paths front-coded. A
+ * reader reads every major from INDEX_MAJOR_MIN on: 2.x files are still
+ * read (their MEMBERS the old way). */
+#define INDEX_MAJOR 3
+#define INDEX_MAJOR_MIN 2
+/* 2.1: the optional verified-signer field; 2.2 and 3.0: block-digest
+ * pages */
+#define INDEX_MINOR 0
 #define INDEX_HEADER_MAX 4096u
 #define INDEX_MAX_IDENTITY 1024u
 #define INDEX_MAX_SECTION (UINT64_C(1) << 30) /* 1 GiB, stored or raw */
 #define INDEX_EDGE 4096u
 #define INDEX_MAX_SIGNER 64u
+/* Minor 2: BLOCKS is cut into pages of bpage digests (a power of two,
+ * INDEX_MIN_BPAGE or more) with at most INDEX_MAX_PAGES pages, and the
+ * header holds the SHA-256 of each page, so that a reader may fetch and
+ * check only the pages of the blocks it reads. */
+#define INDEX_MAX_PAGES 64u
+#define INDEX_MIN_BPAGE 128u
 
-enum index_section { INDEX_MEMBERS, INDEX_POINTS, INDEX_BLOCKS,
-		     INDEX_WINDOWS, INDEX_NSECTIONS };
+enum index_section {
+	INDEX_MEMBERS,
+	INDEX_POINTS,
+	INDEX_BLOCKS,
+	INDEX_WINDOWS,
+	INDEX_NSECTIONS
+};
 
 struct index_section_desc {
-	uint64_t off;    /* from the start of the file */
-	uint64_t len;    /* bytes stored */
-	uint64_t rawlen; /* bytes after decompression */
+	uint64_t off;		  /* from the start of the file */
+	uint64_t len;		  /* bytes stored */
+	uint64_t rawlen;	  /* bytes after decompression */
 	unsigned char sha256[32]; /* of the stored bytes */
 };
 
@@ -63,8 +80,8 @@ struct index_header {
 	uint64_t spacing;
 	uint64_t nmembers;
 	uint64_t npoints;
-	uint32_t block_size;     /* bytes of a verified block */
-	uint64_t nblocks;        /* ceil(artifact_size / block_size) */
+	uint32_t block_size; /* bytes of a verified block */
+	uint64_t nblocks;    /* ceil(artifact_size / block_size) */
 	/* SHA-256 of the artifact's first and last INDEX_EDGE bytes (or of
 	 * all of it, if smaller): what the daemon compares with the served
 	 * artifact before it trusts the index. */
@@ -76,6 +93,13 @@ struct index_header {
 	 * cache; the open policy believes it only there, never from a
 	 * published index (whose trust is its detached signature). */
 	char signer[INDEX_MAX_SIGNER + 1];
+	/* Minor 2: digests per page of BLOCKS (0: an older index without
+	 * pages, whose BLOCKS only index_load_blocks reads), the number of
+	 * pages, ceil(nblocks / bpage), and the SHA-256 of each page's
+	 * stored bytes. index_write fills them in. */
+	uint32_t bpage;
+	uint32_t npages;
+	unsigned char page_sha256[INDEX_MAX_PAGES][32];
 };
 
 /* Called by index_load with the raw header (its first h->hlen bytes,
@@ -107,9 +131,9 @@ struct index_windows {
  * Writes the index of an artifact to path, atomically (a temporary file
  * in the same directory, fsync, rename). hdr supplies artifact_size,
  * artifact_sha256, first_edge, last_edge, spacing, block_size and
- * identity; the rest is filled in. blocks holds the nblocks block digests. Every point with a window
- * has its wdigest set (or its window in memory when w is NULL, whose
- * digest is then computed). 0 or -errno.
+ * identity; the rest is filled in. blocks holds the nblocks block digests.
+ * Every point with a window has its wdigest set (or its window in memory when w
+ * is NULL, whose digest is then computed). 0 or -errno.
  */
 int index_write(const char *path, struct index_header *hdr,
 		const struct index_members *m, const struct seek_index *si,
@@ -126,7 +150,8 @@ int index_edge_digests(struct fetch *f, unsigned char first[32],
  * bytes). 0, -EINVAL (bad magic, digest, bounds), -EPROTO (major). */
 int index_parse_header(const void *buf, size_t len, struct index_header *h);
 
-/* Replays the raw (decompressed) MEMBERS section into t. 0 or -errno. */
+/* Replays the raw (decompressed) MEMBERS section of the current major
+ * version into t (index_load reads 2.x ones too). 0 or -errno. */
 int index_parse_members(const void *raw, size_t len, uint64_t count,
 			struct tree *t);
 /* Parses the raw POINTS section into a new seek index (windows not
@@ -142,11 +167,58 @@ int index_parse_points(const void *raw, size_t len,
  * every digest and that the index describes an artifact of that size
  * (-ESTALE otherwise). On failure a one-line reason goes to err and
  * nothing is left to free. 0 or -errno.
+ * blocks may be NULL: BLOCKS is then not read at all (one range request
+ * for MEMBERS and POINTS only); the caller gets block digests with
+ * index_load_page (h->bpage != 0) or index_load_blocks (any index).
  */
 int index_load(struct fetch *idx, uint64_t artifact_size,
 	       struct index_header *h, struct tree *t, struct seek_index **si,
 	       unsigned char **blocks, index_check_cb check, void *check_arg,
 	       char *err, size_t errlen);
+
+/* The page of BLOCKS that holds block b's digest (h->bpage != 0). */
+uint64_t index_page_of(const struct index_header *h, uint64_t b);
+
+/*
+ * Fetches page `page` of BLOCKS (one range request) into out, which has
+ * room for h->bpage * 32 bytes, after checking it against the header's
+ * page digest: the digests of blocks [page * bpage, min((page + 1) *
+ * bpage, nblocks)), *n of them. 0, -EINVAL (no pages in this index, or
+ * page out of range), -EBADMSG (digest mismatch) or the fetch's -errno.
+ * Thread safe for distinct out buffers (fetch_range is).
+ */
+int index_load_page(struct fetch *idx, const struct index_header *h,
+		    uint64_t page, unsigned char *out, uint64_t *n);
+
+/* Fetches the whole BLOCKS section (any minor version) into *out
+ * (malloc'd, h->nblocks * 32 bytes) after checking the section digest.
+ * 0, -EBADMSG or -errno. */
+int index_load_blocks(struct fetch *idx, const struct index_header *h,
+		      unsigned char **out);
+
+/*
+ * The block digests of a 2.2 index, fetched a page at a time the first
+ * time a block of that page is asked for (instead of all of BLOCKS at
+ * mount): what a block store verifies against. idx is borrowed (free it
+ * after index_digests_free); h is copied. NULL when the index has no
+ * pages (h->bpage == 0: use index_load_blocks) or on ENOMEM.
+ * Thread safe: callers that want one page wait for one fetch; no lock is
+ * held during I/O; a failed load is not remembered (the next call
+ * fetches again).
+ */
+struct index_digests;
+struct index_digests *index_digests_new(struct fetch *idx,
+					const struct index_header *h);
+void index_digests_free(struct index_digests *d);
+/* Block b's digest into out, waiting at most until deadline_ns
+ * (CLOCK_MONOTONIC as fetch_now_ns; 0 = none). 0, -EINVAL (b >=
+ * nblocks), -EBADMSG (the page does not match the header), -ETIMEDOUT,
+ * -ENOMEM or the fetch's -errno. */
+int index_digests_get(struct index_digests *d, uint64_t b, uint64_t deadline_ns,
+		      unsigned char out[32]);
+/* Bytes of digests held and page fetches that succeeded. */
+void index_digests_stats(struct index_digests *d, uint64_t *bytes,
+			 uint64_t *loads);
 
 /* Fetches point i's window from idx into a new buffer after checking
  * its digest. 0 and *out (malloc'd, pts[i].wlen bytes), or -errno. */
