@@ -24,7 +24,7 @@ ZSTD_MAGIC = 0xFD2FB528
 # Per index major version (archive/index.c): where the section table
 # starts, the POINTS and WINDOWS entries in it, and the size of a point
 # record (coff and uoff first).
-LAYOUT = {2: (168, 1, 3, 62)}
+LAYOUT = {2: (168, 1, 3, 62), 3: (168, 1, 3, 62)}
 
 
 def fail(msg):
