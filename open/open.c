@@ -154,13 +154,14 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		     const char *where, bool missing_ok, struct sig_check *sc,
 		     struct opened *o, char *why, size_t whylen)
 {
-	char err[640];
+	char err[640], shown[360]; /* both fit why */
 	int rc;
 
+	util_url_redact(where, shown, sizeof(shown));
 	o->idx = fetch_open(where, &cfg->fo, err, sizeof(err));
 	if (!o->idx) {
-		index_unreachable(where, missing_ok, errno, err);
-		snprintf(why, whylen, "index %s: %s", where, err);
+		index_unreachable(shown, missing_ok, errno, err);
+		snprintf(why, whylen, "index %s: %s", shown, err);
 		return -ENOENT;
 	}
 	ao->check_index = sc ? check_header : NULL;
@@ -192,33 +193,48 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	return 0;
 }
 
-/* The detached signature beside url (url + ".asc"): 0 with *sig, or
+/* The detached signature at named, or beside url (url + ".asc") when
+ * named is NULL: 0 with *sig and *sig_url (as messages may show it), or
  * -errno (-ENOENT: none published) with a reason in why. */
 static int fetch_signature(const struct open_cfg *cfg, const char *url,
-			   char **sig_url, char **sig, size_t *siglen,
-			   char *why, size_t whylen)
+			   const char *named, char **sig_url, char **sig,
+			   size_t *siglen, char *why, size_t whylen)
 {
-	char err[512];
+	char err[512], shown[400]; /* both fit why */
+	char *full;
 	int rc;
 
 	*sig = NULL;
-	*sig_url = fetch_sibling_url(url, ".asc");
-	if (!*sig_url) {
-		snprintf(why, whylen, "no signature URL beside %s", url);
+	*sig_url = NULL;
+	full = named ? strdup(named) : fetch_sibling_url(url, ".asc");
+	if (!full) {
+		snprintf(why, whylen, "no signature URL beside %s",
+			 util_url_redact(url, shown, sizeof(shown)));
 		return -ENOMEM;
 	}
-	rc = fetch_document(*sig_url, &cfg->fo, 0, TRUST_MAX_SIG, sig, siglen,
-			    err, sizeof(err));
+	util_url_redact(full, shown, sizeof(shown));
+	rc = fetch_document(full, &cfg->fo, 0, TRUST_MAX_SIG, sig, siglen, err,
+			    sizeof(err));
+	free(full);
+	*sig_url = strdup(shown);
 	if (rc == -ENOENT)
-		snprintf(why, whylen, "no signature at %s", *sig_url);
+		snprintf(why, whylen, "no signature at %s", shown);
 	else if (rc == -EACCES)
 		snprintf(why, whylen,
 			 "signature %s: access denied, so the artifact cannot "
-			 "be verified now (make it readable; S3 also answers "
-			 "403 for a missing key)",
-			 *sig_url);
+			 "be verified now (make it readable; a presigned URL "
+			 "signs its path, so name the artifact's signature "
+			 "with -o signature=URL; S3 also answers 403 for a "
+			 "missing key)",
+			 shown);
 	else if (rc)
-		snprintf(why, whylen, "signature %s: %s", *sig_url, err);
+		snprintf(why, whylen, "signature %s: %s", shown, err);
+	if (!rc && !*sig_url) {
+		free(*sig);
+		*sig = NULL;
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
 	return rc;
 }
 
@@ -231,9 +247,13 @@ static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	char *sig_url;
 	int rc;
 
-	rc = fetch_signature(cfg, where, &sig_url, &sc.sig, &sc.siglen, why,
-			     whylen);
-	if (rc == -ENOENT || rc == -EACCES) {
+	rc = fetch_signature(cfg, where, NULL, &sig_url, &sc.sig, &sc.siglen,
+			     why, whylen);
+	if (rc == -EACCES) {
+		log_warn("%s: the published index is not used; the artifact "
+			 "is indexed by a whole streaming pass instead",
+			 why);
+	} else if (rc == -ENOENT) {
 		log_debug("%s: the published index is not used", why);
 	} else if (!rc) {
 		sc.sig_url = sig_url;
@@ -310,8 +330,8 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 	int rc = 0;
 
 	if (cfg->trust && !cfg->expect_sha256) {
-		rc = fetch_signature(cfg, fetch_url(o->f), &sig_url, &sig,
-				     &siglen, err, sizeof(err));
+		rc = fetch_signature(cfg, fetch_url(o->f), cfg->signature,
+				     &sig_url, &sig, &siglen, err, sizeof(err));
 		if (!rc) {
 			ts = trust_stream_new(cfg->trust, sig, siglen, &res);
 			if (!ts) {
@@ -363,7 +383,7 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 		snprintf(err, sizeof(err),
 			 "%s: its SHA-256 is not the one its "
 			 "manifest names",
-			 fetch_url(o->f));
+			 fetch_url_shown(o->f));
 		archive_free(o->ar);
 		o->ar = NULL;
 		rc = -EBADMSG;
@@ -437,8 +457,8 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 			    fetch_sibling_url(fetch_url(o->f), ".sfidx");
 		where = cfg->index ? cfg->index : published;
 		if (!where)
-			log_warn("no index URL beside %s: %s", fetch_url(o->f),
-				 strerror(errno));
+			log_warn("no index URL beside %s: %s",
+				 fetch_url_shown(o->f), strerror(errno));
 		else if (!(cfg->trust
 			       ? try_signed_index(cfg, ao, where, o, why_idx,
 						  sizeof(why_idx))
@@ -453,9 +473,10 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 	rc = build_index(cfg, ao, cached ? cpath : NULL, o, why, sizeof(why));
 	/* every way tried, the streaming pass's first */
 	if (rc == -EKEYREJECTED)
-		log_err("%s refused: not verified: %s%s%s%s%s", fetch_url(o->f),
-			why, why_idx[0] ? "; " : "", why_idx,
-			why_cache[0] ? "; cached index: " : "", why_cache);
+		log_err("%s refused: not verified: %s%s%s%s%s",
+			fetch_url_shown(o->f), why, why_idx[0] ? "; " : "",
+			why_idx, why_cache[0] ? "; cached index: " : "",
+			why_cache);
 	else if (rc)
 		log_err("%s", why);
 	if (rc)
