@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -340,6 +341,20 @@ out:
 
 /* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
  * is verified. 0, or -EINVAL after logging why. */
+/* Under trust every byte is verified, but plain http:// and -o insecure
+ * still let anyone on the path see what is read and answer with an old
+ * signed build or a denial: said loudly, once. */
+static void warn_weak_transport(const struct cfg *cfg)
+{
+	if (cfg->source && !strncasecmp(cfg->source, "http://", 7))
+		log_warn("trust over plain http://: bytes are verified, but "
+			 "readable and replayable on the network (use "
+			 "https://)");
+	if (cfg->insecure)
+		log_warn("trust with -o insecure: TLS certificates are not "
+			 "checked (bytes still are, by signature)");
+}
+
 static int build_trust(const struct cfg *cfg, struct trust **out)
 {
 	bool off = cfg->verify && !strcmp(cfg->verify, "off");
@@ -361,8 +376,12 @@ static int build_trust(const struct cfg *cfg, struct trust **out)
 		if (cfg->verify)
 			log_err("verify=require needs -o trust=FPR or "
 				"-o keyring=FILE");
+		else
+			log_warn("no -o trust=FPR: artifacts are served "
+				 "unverified");
 		return cfg->verify ? -EINVAL : 0;
 	}
+	warn_weak_transport(cfg);
 	t = trust_new();
 	if (!t)
 		return -ENOMEM;

@@ -491,6 +491,12 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 
 	if (rc)
 		return rc;
+	/* nothing vouches for these bytes: say so on every attach */
+	if (!o->signer[0] && !cfg->expect_sha256)
+		log_warn("%s: unverified: no trusted signature checked, its "
+			 "bytes are served as the server gives them (give -o "
+			 "trust=FPR to verify)",
+			 fetch_url_shown(o->f));
 	/* From here every byte served comes through blocks and windows
 	 * checked against the index's digests: identity is the size +
 	 * SHA-256, so a server's new validator of the same size is only

@@ -6,6 +6,7 @@
  */
 #include "sffs/util.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* Appends n bytes of s to buf[*at..len), always NUL-terminated. */
@@ -63,6 +64,55 @@ char *util_url_redact(const char *url, char *buf, size_t len)
 		put(buf, len, &o,
 		    rest[plen] == '?' ? "?" UTIL_REDACTED : "#" UTIL_REDACTED,
 		    strlen("?" UTIL_REDACTED));
+	return buf;
+}
+
+static bool scheme_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '+' || c == '-' || c == '.';
+}
+
+/* Where a URL inside a text ends: at white space or a quote, before the
+ * punctuation a sentence puts after it. */
+static size_t url_token_len(const char *u)
+{
+	size_t n = strcspn(u, " \t\r\n\"'<>`");
+
+	while (n && strchr(":,;.)]", u[n - 1]))
+		n--;
+	return n;
+}
+
+char *util_text_redact(const char *s, char *buf, size_t len)
+{
+	char url[UTIL_URL_SHOWN_MAX], shown[UTIL_URL_SHOWN_MAX];
+	const char *p, *sep, *start;
+	size_t o = 0, n;
+
+	if (!buf || !len)
+		return buf;
+	buf[0] = '\0';
+	if (!s)
+		return buf;
+	for (p = s; (sep = strstr(p, "://"));) {
+		for (start = sep; start > p && scheme_char(start[-1]); start--)
+			;
+		put(buf, len, &o, p, (size_t)(start - p));
+		n = url_token_len(start);
+		if (start == sep || n >= sizeof(url)) {
+			/* no scheme, or too long to redact: hide it all */
+			put(buf, len, &o, start, (size_t)(sep - start) + 3);
+			put(buf, len, &o, UTIL_REDACTED, strlen(UTIL_REDACTED));
+			p = sep + 3 + url_token_len(sep + 3);
+			continue;
+		}
+		memcpy(url, start, n);
+		url[n] = '\0';
+		util_url_redact(url, shown, sizeof(shown));
+		put(buf, len, &o, shown, strlen(shown));
+		p = start + n;
+	}
+	put(buf, len, &o, p, strlen(p));
 	return buf;
 }
 

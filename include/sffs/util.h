@@ -45,12 +45,17 @@ int util_atomic_finish(struct util_atomic *a, int rc);
 #define UTIL_REDACTED "..."
 #define UTIL_URL_SHOWN_MAX 1024 /* a buffer size that fits any sane URL */
 char *util_url_redact(const char *url, char *buf, size_t len);
+/* Every URL (scheme://... up to white space or a quote) inside the text s
+ * redacted as util_url_redact does; one too long to parse loses all past
+ * its "scheme://". log_msg applies it to every line. Returns buf. */
+char *util_text_redact(const char *s, char *buf, size_t len);
 
 /*
  * An untrusted string (a member name, a link target, a server's reason)
  * made safe for one log line: control characters, DEL, backslash and bytes
  * that are not valid UTF-8 become \xHH; valid UTF-8 is kept. Truncated to
- * fit len, never inside a character or an escape. Returns buf.
+ * fit len, never inside a character or an escape. log_msg applies it to
+ * every line. Returns buf.
  */
 char *util_escape(const char *s, char *buf, size_t len);
 

@@ -64,6 +64,45 @@ static void test_url_truncation(void)
 	CHECK(small[0] == '\0');
 }
 
+static const struct row texts[] = {
+    {"no url here: a/b?c", "no url here: a/b?c"},
+    {"https://u:SECRET@h/p?sig=SECRET: bytes 0-9: cannot connect",
+     "https://...@h/p?...: bytes 0-9: cannot connect"},
+    {"index 'http://h/a.sfidx?SECRET' (from https://h/a?SECRET).",
+     "index 'http://h/a.sfidx?...' (from https://h/a?...)."},
+    {"a http://h/x?SECRET b s3://bkt/k c", "a http://h/x?... b s3://bkt/k c"},
+    {"odd ://h/?SECRET end", "odd ://... end"},
+    /* no white space between them: one token, redacted as one URL */
+    {"two:http://h?SECRET,https://g#SECRET;", "two:http://h?...;"},
+};
+
+static void test_texts(void)
+{
+	char buf[512];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		util_text_redact(texts[i].in, buf, sizeof(buf));
+		if (strcmp(buf, texts[i].want))
+			fprintf(stderr, "text '%s': '%s' != '%s'\n",
+				texts[i].in, buf, texts[i].want);
+		CHECK(!strcmp(buf, texts[i].want));
+		CHECK(!strstr(buf, "SECRET"));
+	}
+}
+
+/* A URL longer than the redactor's buffer is hidden whole. */
+static void test_text_long_url(void)
+{
+	static char in[3 * UTIL_URL_SHOWN_MAX], buf[3 * UTIL_URL_SHOWN_MAX];
+	size_t n = sizeof(in) - 40;
+
+	memcpy(in, "x https://h/", 12);
+	memset(in + 12, 'a', n - 12);
+	memcpy(in + n, "?SECRET y", 10);
+	util_text_redact(in, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "x https://... y"));
+}
+
 static const struct row names[] = {
     {"usr/bin/srun", "usr/bin/srun"},
     {"a\nb\rc\td", "a\\x0ab\\x0dc\\x09d"},
@@ -111,6 +150,8 @@ int main(void)
 {
 	test_urls();
 	test_url_truncation();
+	test_texts();
+	test_text_long_url();
 	test_names();
 	test_name_truncation();
 	return check_done();
