@@ -37,15 +37,15 @@ struct cfg {
 	char *cache_mem;
 	char *span;
 	char *source_opt; /* source= (the config file's), moved to source */
-	char *index;	  /* -o index=URL|PATH, or "none" */
-	char *signature;  /* -o signature=URL|PATH: SOURCE's detached sig */
-	char *cache_dir;  /* -o cache_dir=DIR, or "none" */
+	char *index;     /* -o index=URL|PATH, or "none" */
+	char *signature; /* -o signature=URL|PATH: SOURCE's detached sig */
+	char *cache_dir; /* -o cache_dir=DIR, or "none" */
 	char *readahead;
 	char *block;
 	char *window_mem;
 	unsigned timeout;
 	unsigned max_fetches;
-	char *cafile; /* -o cafile=FILE */
+	char *cafile;    /* -o cafile=FILE */
 	unsigned retries;
 	unsigned connect_timeout;
 	int insecure;
@@ -60,7 +60,7 @@ struct cfg {
 	char *negative_ttl;
 	char *release_after;
 	char *module_root;
-	char *bc_base;	    /* -o buildcache_base=URL */
+	char *bc_base;      /* -o buildcache_base=URL */
 	char *bc_templates; /* -o buildcache=T[:T] */
 	/* OpenPGP (trust.h) */
 	char *trust;   /* -o trust=FPR[:FPR...] */
@@ -74,146 +74,143 @@ struct cfg {
 	int nargs;
 };
 
-#define CFG_OPT(t, p, v)                                                       \
-	{                                                                      \
-		t, offsetof(struct cfg, p), v                                  \
-	}
+#define CFG_OPT(t, p, v) { t, offsetof(struct cfg, p), v }
 static const struct fuse_opt cfg_opts[] = {
-    CFG_OPT("cache_mem=%s", cache_mem, 0),
-    CFG_OPT("span=%s", span, 0),
-    CFG_OPT("index=%s", index, 0),
-    CFG_OPT("signature=%s", signature, 0),
-    CFG_OPT("source=%s", source_opt, 0),
-    CFG_OPT("cache_dir=%s", cache_dir, 0),
-    CFG_OPT("readahead=%s", readahead, 0),
-    CFG_OPT("block=%s", block, 0),
-    CFG_OPT("window_mem=%s", window_mem, 0),
-    CFG_OPT("timeout=%u", timeout, 0),
-    CFG_OPT("max_fetches=%u", max_fetches, 0),
-    CFG_OPT("retries=%u", retries, 0),
-    CFG_OPT("connect_timeout=%u", connect_timeout, 0),
-    CFG_OPT("insecure", insecure, 1),
-    CFG_OPT("cafile=%s", cafile, 0),
-    CFG_OPT("layout=%s", layout, 0),
-    CFG_OPT("template=%s", tmpl, 0),
-    CFG_OPT("arch=%s", arch, 0),
-    CFG_OPT("s3_endpoint=%s", s3_endpoint, 0),
-    CFG_OPT("versions=%s", versions, 0),
-    CFG_OPT("toolchains=%s", toolchains, 0),
-    CFG_OPT("refresh=%s", refresh, 0),
-    CFG_OPT("negative_ttl=%s", negative_ttl, 0),
-    CFG_OPT("release_after=%s", release_after, 0),
-    CFG_OPT("module_root=%s", module_root, 0),
-    CFG_OPT("buildcache_base=%s", bc_base, 0),
-    CFG_OPT("buildcache=%s", bc_templates, 0),
-    CFG_OPT("trust=%s", trust, 0),
-    CFG_OPT("keyring=%s", keyring, 0),
-    CFG_OPT("verify=%s", verify, 0),
-    CFG_OPT("config=%s", config, 0),
-    CFG_OPT("verbose", verbose, 1),
-    CFG_OPT("quiet", quiet, 1),
-    CFG_OPT("-h", show_help, 1),
-    CFG_OPT("--help", show_help, 1),
-    CFG_OPT("-V", show_version, 1),
-    CFG_OPT("--version", show_version, 1),
-    FUSE_OPT_END};
+	CFG_OPT("cache_mem=%s", cache_mem, 0),
+	CFG_OPT("span=%s", span, 0),
+	CFG_OPT("index=%s", index, 0),
+	CFG_OPT("cache_dir=%s", cache_dir, 0),
+	CFG_OPT("readahead=%s", readahead, 0),
+	CFG_OPT("block=%s", block, 0),
+	CFG_OPT("signature=%s", signature, 0),
+	CFG_OPT("source=%s", source_opt, 0),
+	CFG_OPT("window_mem=%s", window_mem, 0),
+	CFG_OPT("timeout=%u", timeout, 0),
+	CFG_OPT("max_fetches=%u", max_fetches, 0),
+	CFG_OPT("retries=%u", retries, 0),
+	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
+	CFG_OPT("insecure", insecure, 1),
+	CFG_OPT("cafile=%s", cafile, 0),
+	CFG_OPT("layout=%s", layout, 0),
+	CFG_OPT("template=%s", tmpl, 0),
+	CFG_OPT("arch=%s", arch, 0),
+	CFG_OPT("s3_endpoint=%s", s3_endpoint, 0),
+	CFG_OPT("versions=%s", versions, 0),
+	CFG_OPT("toolchains=%s", toolchains, 0),
+	CFG_OPT("refresh=%s", refresh, 0),
+	CFG_OPT("negative_ttl=%s", negative_ttl, 0),
+	CFG_OPT("release_after=%s", release_after, 0),
+	CFG_OPT("module_root=%s", module_root, 0),
+	CFG_OPT("buildcache_base=%s", bc_base, 0),
+	CFG_OPT("buildcache=%s", bc_templates, 0),
+	CFG_OPT("trust=%s", trust, 0),
+	CFG_OPT("keyring=%s", keyring, 0),
+	CFG_OPT("verify=%s", verify, 0),
+	CFG_OPT("config=%s", config, 0),
+	CFG_OPT("verbose", verbose, 1),
+	CFG_OPT("quiet", quiet, 1),
+	CFG_OPT("-h", show_help, 1),
+	CFG_OPT("--help", show_help, 1),
+	CFG_OPT("-V", show_version, 1),
+	CFG_OPT("--version", show_version, 1),
+	FUSE_OPT_END
+};
 
 static void usage(const char *prog)
 {
-	printf(
-	    "usage: %s [options] SOURCE MOUNTPOINT\n"
-	    "       %s [options] BASE/ MOUNTPOINT\n\n"
-	    "Mounts a remote tar, tar.gz or tar.zst read-only, fetching only "
-	    "the byte\nranges that are read. A BASE ending in '/' mounts "
-	    "every artifact under it\nas MOUNTPOINT/<version>/<toolchain>/, "
-	    "with generated modulefiles in\nMOUNTPOINT/modules/slurm/ and "
-	    "MOUNTPOINT/latest.\n\n"
-	    "SOURCE: http(s)://host/path, s3://bucket/key, file:///path or "
-	    "a local path\n\n"
-	    "sffs options:\n"
-	    "    -o cache_mem=SIZE      decoded bytes kept in memory "
-	    "(default 64M)\n"
-	    "    -o readahead=SIZE      a sequential reader's bytes "
-	    "fetched ahead (default 8M; 0: off)\n"
-	    "    -o max_fetches=N       parallel range requests "
-	    "(default 4)\n"
-	    "    -o timeout=SECONDS     a read's deadline, then EIO "
-	    "(default 60)\n"
-	    "    -o window_mem=SIZE     seek-point windows kept "
-	    "(default 4M)\n"
-	    "    -o block=SIZE          verified block size when "
-	    "indexing (default 256K)\n"
-	    "    -o span=SIZE           seek-point spacing (default 1M)\n"
-	    "    -o index=URL|PATH      published index (default "
-	    "SOURCE.sfidx; none: skip)\n"
-	    "    -o signature=URL|PATH  SOURCE's detached signature "
-	    "(default SOURCE.asc)\n"
-	    "    -o source=URL          SOURCE, in a config file (0600) so "
-	    "that\n"
-	    "                           it is not on the command line\n"
-	    "    -o cache_dir=DIR       where built indexes are kept "
-	    "(default\n"
-	    "                           /var/cache/sffs, or ~/.cache/sffs;"
-	    " none: off)\n"
-	    "    -o retries=N           retries per request (default 5)\n"
-	    "    -o connect_timeout=S   seconds (default 10)\n"
-	    "    -o insecure            do not verify TLS certificates\n"
-	    "    -o cafile=FILE         CA certificates (PEM) to verify TLS "
-	    "with (default:\n"
-	    "                           CURL_CA_BUNDLE, SSL_CERT_FILE/_DIR, "
-	    "or the system's)\n"
-	    "    -o s3_endpoint=URL     s3:// goes to URL/bucket/key "
-	    "(default: AWS)\n"
-	    "    -o config=FILE         options from FILE, one per line "
-	    "(command line wins)\n"
-	    "    -o trust=FPR[:FPR]     OpenPGP keys (40-hex fingerprints) "
-	    "whose signatures\n"
-	    "                           are trusted; then nothing "
-	    "unverified is served\n"
-	    "    -o keyring=FILE|URL    their public keys (a local FILE's "
-	    "keys are trusted\n"
-	    "                           without trust=; a URL's only "
-	    "through trust=)\n"
-	    "    -o verify=require|off  refuse unverified artifacts "
-	    "(default with trust)\n"
-	    "                           or serve them anyway (testing)\n"
-	    "    -o verbose / -o quiet  more / fewer log messages\n"
-	    "catalog options (BASE/):\n"
-	    "    -o layout=seed|factory URL layout (default seed: "
-	    "{version}/{toolchain}/...)\n"
-	    "    -o layout=buildcache   BASE/ is a Spack buildcache: "
-	    "MOUNTPOINT/<package>/\n"
-	    "                           is each package's prefix "
-	    "(v3 or v2, signed manifests)\n"
-	    "    -o template=STRING     own layout with {version}, "
-	    "{toolchain}, {arch}\n"
-	    "    -o arch=NAME           {arch} (default this node's: "
-	    "amd64, arm64)\n"
-	    "    -o versions=A:B        versions to probe (a base that is "
-	    "not s3://)\n"
-	    "    -o toolchains=X:Y      toolchains to probe\n"
-	    "    -o refresh=SECONDS     listings trusted this long "
-	    "(default 300)\n"
-	    "    -o negative_ttl=SECONDS a missing name stays missing "
-	    "(default 30)\n"
-	    "    -o release_after=SECONDS unused artifacts released "
-	    "(default 600; 0 never)\n"
-	    "    -o module_root=PATH    the path modulefiles name "
-	    "(default MOUNTPOINT)\n"
-	    "    -o buildcache_base=URL each artifact's Spack buildcaches "
-	    "under URL, as\n"
-	    "                           MOUNTPOINT/<version>/<toolchain>/"
-	    "buildcache/<package>/\n"
-	    "    -o buildcache=T[:T]    their templates (default "
-	    "{toolchain}/slurm/deps/buildcache/\n"
-	    "                           :{toolchain}/slurm/{version}/"
-	    "buildcache/)\n"
-	    "    -f                     stay in the foreground\n"
-	    "    -d                     FUSE debug output (implies -f)\n"
-	    "    -s                     single-threaded\n"
-	    "    -o allow_other         let other users see the mount\n"
-	    "Unmount with: fusermount3 -u MOUNTPOINT (man sffs for more)\n",
-	    prog, prog);
+	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
+	       "       %s [options] BASE/ MOUNTPOINT\n\n"
+	       "Mounts a remote tar, tar.gz or tar.zst read-only, fetching only "
+	       "the byte\nranges that are read. A BASE ending in '/' mounts "
+	       "every artifact under it\nas MOUNTPOINT/<version>/<toolchain>/, "
+	       "with generated modulefiles in\nMOUNTPOINT/modules/slurm/ and "
+	       "MOUNTPOINT/latest.\n\n"
+	       "SOURCE: http(s)://host/path, s3://bucket/key, file:///path or "
+	       "a local path\n\n"
+	       "sffs options:\n"
+	       "    -o cache_mem=SIZE      decoded bytes kept in memory "
+	       "(default 64M)\n"
+	       "    -o readahead=SIZE      a sequential reader's bytes "
+	       "fetched ahead (default 8M; 0: off)\n"
+	       "    -o max_fetches=N       parallel range requests "
+	       "(default 4)\n"
+	       "    -o timeout=SECONDS     a read's deadline, then EIO "
+	       "(default 60)\n"
+	       "    -o window_mem=SIZE     seek-point windows kept "
+	       "(default 4M)\n"
+	       "    -o block=SIZE          verified block size when "
+	       "indexing (default 256K)\n"
+	       "    -o span=SIZE           seek-point spacing (default 1M)\n"
+	       "    -o index=URL|PATH      published index (default "
+	       "SOURCE.sfidx; none: skip)\n"
+	       "    -o signature=URL|PATH  SOURCE's detached signature "
+	       "(default SOURCE.asc)\n"
+	       "    -o source=URL          SOURCE, in a config file (0600) so "
+	       "that\n"
+	       "                           it is not on the command line\n"
+	       "    -o cache_dir=DIR       where built indexes are kept "
+	       "(default\n"
+	       "                           /var/cache/sffs, or ~/.cache/sffs;"
+	       " none: off)\n"
+	       "    -o retries=N           retries per request (default 5)\n"
+	       "    -o connect_timeout=S   seconds (default 10)\n"
+	       "    -o insecure            do not verify TLS certificates\n"
+	       "    -o cafile=FILE         CA certificates (PEM) to verify TLS "
+	       "with (default:\n"
+	       "                           CURL_CA_BUNDLE, SSL_CERT_FILE/_DIR, "
+	       "or the system's)\n"
+	       "    -o s3_endpoint=URL     s3:// goes to URL/bucket/key "
+	       "(default: AWS)\n"
+	       "    -o config=FILE         options from FILE, one per line "
+	       "(command line wins)\n"
+	       "    -o trust=FPR[:FPR]     OpenPGP keys (40-hex fingerprints) "
+	       "whose signatures\n"
+	       "                           are trusted; then nothing "
+	       "unverified is served\n"
+	       "    -o keyring=FILE|URL    their public keys (a local FILE's "
+	       "keys are trusted\n"
+	       "                           without trust=; a URL's only "
+	       "through trust=)\n"
+	       "    -o verify=require|off  refuse unverified artifacts "
+	       "(default with trust)\n"
+	       "                           or serve them anyway (testing)\n"
+	       "    -o verbose / -o quiet  more / fewer log messages\n"
+	       "catalog options (BASE/):\n"
+	       "    -o layout=seed|factory URL layout (default seed: "
+	       "{version}/{toolchain}/...)\n"
+	       "    -o layout=buildcache   BASE/ is a Spack buildcache: "
+	       "MOUNTPOINT/<package>/\n"
+	       "                           is each package's prefix "
+	       "(v3 or v2, signed manifests)\n"
+	       "    -o template=STRING     own layout with {version}, "
+	       "{toolchain}, {arch}\n"
+	       "    -o arch=NAME           {arch} (default this node's: "
+	       "amd64, arm64)\n"
+	       "    -o versions=A:B        versions to probe (a base that is "
+	       "not s3://)\n"
+	       "    -o toolchains=X:Y      toolchains to probe\n"
+	       "    -o refresh=SECONDS     listings trusted this long "
+	       "(default 300)\n"
+	       "    -o negative_ttl=SECONDS a missing name stays missing "
+	       "(default 30)\n"
+	       "    -o release_after=SECONDS unused artifacts released "
+	       "(default 600; 0 never)\n"
+	       "    -o module_root=PATH    the path modulefiles name "
+	       "(default MOUNTPOINT)\n"
+	       "    -o buildcache_base=URL each artifact's Spack buildcaches "
+	       "under URL, as\n"
+	       "                           MOUNTPOINT/<version>/<toolchain>/"
+	       "buildcache/<package>/\n"
+	       "    -o buildcache=T[:T]    their templates (default "
+	       "{toolchain}/slurm/deps/buildcache/\n"
+	       "                           :{toolchain}/slurm/{version}/"
+	       "buildcache/)\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d                     FUSE debug output (implies -f)\n"
+	       "    -s                     single-threaded\n"
+	       "    -o allow_other         let other users see the mount\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT (man sffs for more)\n",
+	       prog, prog);
 }
 
 /* The first non-option is SOURCE (taken out), the second the mount point
@@ -281,8 +278,8 @@ static int parse_sizes(const struct cfg *cfg, struct archive_opts *ao)
 		log_err("bad cache_mem value '%s'", cfg->cache_mem);
 		return -EINVAL;
 	}
-	if (cfg->span &&
-	    (util_parse_size(cfg->span, &ao->spacing) || ao->spacing < 65536)) {
+	if (cfg->span && (util_parse_size(cfg->span, &ao->spacing) ||
+			  ao->spacing < 65536)) {
 		log_err("bad span value '%s' (at least 64K)", cfg->span);
 		return -EINVAL;
 	}
@@ -339,8 +336,6 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-/* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
- * is verified. 0, or -EINVAL after logging why. */
 /* Under trust every byte is verified, but plain http:// and -o insecure
  * still let anyone on the path see what is read and answer with an old
  * signed build or a denial: said loudly, once. */
@@ -355,6 +350,8 @@ static void warn_weak_transport(const struct cfg *cfg)
 			 "checked (bytes still are, by signature)");
 }
 
+/* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
+ * is verified. 0, or -EINVAL after logging why. */
 static int build_trust(const struct cfg *cfg, struct trust **out)
 {
 	bool off = cfg->verify && !strcmp(cfg->verify, "off");
@@ -394,8 +391,7 @@ static int build_trust(const struct cfg *cfg, struct trust **out)
 		goto fail;
 	if (!trust_count(t)) {
 		log_err("no key is trusted: keys fetched from %s count only "
-			"through -o trust=FPR",
-			cfg->keyring);
+			"through -o trust=FPR", cfg->keyring);
 		goto fail;
 	}
 	trust_describe(t, fprs, sizeof(fprs));
@@ -412,12 +408,10 @@ fail:
 static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 			 const struct trust *trust, struct opened *o)
 {
-	struct open_cfg oc = {.source = cfg->source,
-			      .index = cfg->index,
-			      .signature = cfg->signature,
-			      .cache_dir = cfg->cache_dir,
-			      .quiet = cfg->quiet,
-			      .trust = trust};
+	struct open_cfg oc = { .source = cfg->source, .index = cfg->index,
+			       .cache_dir = cfg->cache_dir,
+			       .signature = cfg->signature,
+			       .quiet = cfg->quiet, .trust = trust };
 	struct archive_stats st;
 	char sz[32], mem[32];
 	double t0 = now_s();
@@ -427,7 +421,8 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 		return 1;
 	archive_get_stats(o->ar, &st);
 	if (archive_seek_index(o->ar)->codec == SEEK_ZSTD &&
-	    archive_seek_index(o->ar)->n == 1 && fetch_size(o->f) > (4u << 20))
+	    archive_seek_index(o->ar)->n == 1 &&
+	    fetch_size(o->f) > (4u << 20))
 		log_warn("%s is a single zstd frame: every read decodes it "
 			 "from its start. Make it seekable with `sffs-index "
 			 "--repack IN.tar.zst OUT.tar.zst` and "
@@ -542,8 +537,8 @@ static char *find_config(int argc, char *argv[])
 			o = argv[++i];
 		else if (!strncmp(argv[i], "-o", 2))
 			o = argv[i] + 2;
-		for (p = o; p && *p;
-		     p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		for (p = o; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1
+							: NULL) {
 			if (!strncmp(p, "config=", 7))
 				return strndup(p + 7, strcspn(p + 7, ","));
 		}
@@ -642,14 +637,12 @@ static int build_args(int argc, char *argv[], struct fuse_args *args)
 /* Read-only, no setuid, no devices, kernel permission checks - always. */
 static int add_mount_opts(struct fuse_args *args, const char *source)
 {
-	char *fsname = NULL, *opt;
+	char *fsname = NULL, *opt, shown[UTIL_URL_SHOWN_MAX];
 	int rc = -ENOMEM;
 
 	if (fuse_opt_add_arg(args, "-oro,nosuid,nodev,default_permissions,"
 				   "subtype=sffs"))
 		return rc;
-	char shown[UTIL_URL_SHOWN_MAX];
-
 	/* fsname is in /proc/mounts for every user: never a URL's secret */
 	if (asprintf(&opt, "fsname=%s",
 		     util_url_redact(source, shown, sizeof(shown))) < 0)
@@ -718,16 +711,16 @@ static bool is_catalog(const char *source)
 
 static void cfg_free(struct cfg *cfg)
 {
-	char **strs[] = {
-	    &cfg->source,	&cfg->source_opt,    &cfg->signature,
-	    &cfg->cache_mem,	&cfg->span,	     &cfg->index,
-	    &cfg->cache_dir,	&cfg->readahead,     &cfg->block,
-	    &cfg->window_mem,	&cfg->cafile,	     &cfg->layout,
-	    &cfg->tmpl,		&cfg->arch,	     &cfg->s3_endpoint,
-	    &cfg->versions,	&cfg->toolchains,    &cfg->refresh,
-	    &cfg->negative_ttl, &cfg->release_after, &cfg->module_root,
-	    &cfg->bc_base,	&cfg->bc_templates,  &cfg->trust,
-	    &cfg->keyring,	&cfg->verify,	     &cfg->config};
+	char **strs[] = { &cfg->source, &cfg->source_opt, &cfg->signature,
+			  &cfg->cache_mem, &cfg->span, &cfg->index,
+			  &cfg->cache_dir, &cfg->readahead, &cfg->block,
+			  &cfg->window_mem, &cfg->cafile, &cfg->layout,
+			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
+			  &cfg->versions, &cfg->toolchains, &cfg->refresh,
+			  &cfg->negative_ttl, &cfg->release_after,
+			  &cfg->module_root, &cfg->bc_base,
+			  &cfg->bc_templates, &cfg->trust, &cfg->keyring,
+			  &cfg->verify, &cfg->config };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
 		free(*strs[i]);
@@ -775,15 +768,15 @@ static unsigned reap_period(unsigned release_after_s)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_cmdline_opts opts = {0};
-	struct cfg cfg = {0};
+	struct fuse_cmdline_opts opts = { 0 };
+	struct cfg cfg = { 0 };
 	struct archive_opts ao;
-	struct opened o = {0};
+	struct opened o = { 0 };
 	struct catalog *cat = NULL;
 	struct catalog_opts co;
 	struct trust *trust = NULL;
 	struct fuse_session *se = NULL;
-	struct fs fs = {0};
+	struct fs fs = { 0 };
 	int rc = 1;
 
 	/* Chunks and blocks (256 KiB) come and go all the time from many
@@ -801,8 +794,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (cfg.show_version) {
-		printf("sffs %s (libfuse %s)\n", SFFS_VERSION,
-		       fuse_pkgversion());
+		printf("sffs %s (libfuse %s)\n", SFFS_VERSION, fuse_pkgversion());
 		rc = 0;
 		goto out_args;
 	}
@@ -813,10 +805,8 @@ int main(int argc, char *argv[])
 	if (fuse_parse_cmdline(&args, &opts))
 		goto out_args;
 	if (!cfg.source || !opts.mountpoint) {
-		fprintf(stderr,
-			"usage: %s [options] SOURCE MOUNTPOINT "
-			"(--help for more)\n",
-			argv[0]);
+		fprintf(stderr, "usage: %s [options] SOURCE MOUNTPOINT "
+				"(--help for more)\n", argv[0]);
 		goto out_opts;
 	}
 	if (cfg.verbose || opts.debug)

@@ -42,7 +42,7 @@ int util_parse_size(const char *s, uint64_t *out)
 
 char *util_format_size(uint64_t n, char *buf, size_t len)
 {
-	static const char *const names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)n;
 	int i = 0;
 
