@@ -13,6 +13,7 @@
  * /etc/fstab through mount.fuse3.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -39,6 +40,7 @@ struct cfg {
 	char *source_opt; /* source= (the config file's), moved to source */
 	char *index;     /* -o index=URL|PATH, or "none" */
 	char *signature; /* -o signature=URL|PATH: SOURCE's detached sig */
+	char *oom_score_adj; /* -o oom_score_adj=N (-1000..1000) */
 	char *cache_dir; /* -o cache_dir=DIR, or "none" */
 	char *readahead;
 	char *block;
@@ -84,6 +86,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("block=%s", block, 0),
 	CFG_OPT("signature=%s", signature, 0),
 	CFG_OPT("source=%s", source_opt, 0),
+	CFG_OPT("oom_score_adj=%s", oom_score_adj, 0),
 	CFG_OPT("window_mem=%s", window_mem, 0),
 	CFG_OPT("timeout=%u", timeout, 0),
 	CFG_OPT("max_fetches=%u", max_fetches, 0),
@@ -148,6 +151,8 @@ static void usage(const char *prog)
 	       "    -o source=URL          SOURCE, in a config file (0600) so "
 	       "that\n"
 	       "                           it is not on the command line\n"
+	       "    -o oom_score_adj=N     the daemon's, -1000..1000 (default "
+	       "-900 as root)\n"
 	       "    -o cache_dir=DIR       where built indexes are kept "
 	       "(default\n"
 	       "                           /var/cache/sffs, or ~/.cache/sffs;"
@@ -712,6 +717,7 @@ static bool is_catalog(const char *source)
 static void cfg_free(struct cfg *cfg)
 {
 	char **strs[] = { &cfg->source, &cfg->source_opt, &cfg->signature,
+			  &cfg->oom_score_adj,
 			  &cfg->cache_mem, &cfg->span, &cfg->index,
 			  &cfg->cache_dir, &cfg->readahead, &cfg->block,
 			  &cfg->window_mem, &cfg->cafile, &cfg->layout,
@@ -728,6 +734,48 @@ static void cfg_free(struct cfg *cfg)
 	}
 }
 
+/* The OOM killer's score for the daemon: every running Slurm binary is
+ * served by it, so as root it is lowered (default -900, not -1000: a
+ * runaway daemon may still be killed). Failures are only logged. */
+static int parse_oom_score_adj(const struct cfg *cfg, int *out)
+{
+	char *end;
+	long v;
+
+	*out = geteuid() == 0 ? -900 : 0;
+	if (!cfg->oom_score_adj)
+		return 0;
+	errno = 0;
+	v = strtol(cfg->oom_score_adj, &end, 10);
+	if (errno || end == cfg->oom_score_adj || *end || v < -1000 ||
+	    v > 1000) {
+		log_err("bad oom_score_adj value '%s' (-1000 to 1000)",
+			cfg->oom_score_adj);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static void set_oom_score_adj(const struct cfg *cfg, int adj)
+{
+	char val[16];
+	int fd, n, ok;
+
+	if (!cfg->oom_score_adj && geteuid() != 0)
+		return; /* lowering needs CAP_SYS_RESOURCE */
+	n = snprintf(val, sizeof(val), "%d\n", adj);
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	ok = fd >= 0 && write(fd, val, (size_t)n) == n;
+	if (!ok)
+		log_warn("cannot set oom_score_adj to %d: %s", adj,
+			 strerror(errno));
+	else
+		log_debug("oom_score_adj %d", adj);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Everything the options say that can be checked without the network,
  * before any request: a bad value is named in one line. The session is
  * made here too, so that libfuse refuses an unknown option ("unknown
@@ -738,8 +786,9 @@ static struct fuse_session *check_opts(const struct cfg *cfg,
 				       struct archive_opts *ao, struct fs *fs)
 {
 	unsigned s;
+	int adj;
 
-	if (parse_sizes(cfg, ao) ||
+	if (parse_sizes(cfg, ao) || parse_oom_score_adj(cfg, &adj) ||
 	    parse_seconds("refresh", cfg->refresh, &s) ||
 	    parse_seconds("negative_ttl", cfg->negative_ttl, &s) ||
 	    parse_seconds("release_after", cfg->release_after, &s))
@@ -751,6 +800,7 @@ static struct fuse_session *check_opts(const struct cfg *cfg,
 	}
 	if (add_mount_opts(args, cfg->source))
 		return NULL;
+	set_oom_score_adj(cfg, adj);
 	return fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 }
 

@@ -94,3 +94,71 @@ is_mounted "$mnt" && fail "mounted from a world-readable config with a secret"
 grep -q "readable by others" <<<"$out" || fail "message: $out"
 no_secret "the refusal" <(printf '%s\n' "$out")
 log "refused: $out"
+
+# ---- a private, checked index cache ---------------------------------------
+plain_url=$NGINX_URL/$FIXTURE_NAME.tar.gz
+cache=$TEST_TMP/pcache/sffs
+mount_cached() { # log
+	mount_fg "$plain_url" "$mnt" "$1" -o cache_dir="$cache"
+	cmp "$mnt/$f" "$fx/extract/$f" || fail "$f differs ($1)"
+	sffs_unmount "$mnt"
+}
+how_opened() { # log: "cache", "indexed", ...
+	sed -n 's/.* ready in [0-9.]* s (\([a-z ]*\).*/\1/p' "$1" | head -1
+}
+
+step "cache: made 0700, its index 0600"
+umask 022
+mount_cached "$TEST_TMP/c1.log"
+[ "$(stat -c %a "$cache")" = 700 ] || fail "cache dir mode $(stat -c %a "$cache")"
+[ "$(stat -c %a "$TEST_TMP/pcache")" = 700 ] || fail "its parent, made by sffs, is $(stat -c %a "$TEST_TMP/pcache")"
+idx=$(ls "$cache"/*.sfidx) || fail "no index kept in $cache"
+[ "$(stat -c %a "$idx")" = 600 ] || fail "cached index mode $(stat -c %a "$idx")"
+mount_cached "$TEST_TMP/c2.log"
+[ "$(how_opened "$TEST_TMP/c2.log")" = cache ] ||
+	fail "the second mount did not use the cache: $(how_opened "$TEST_TMP/c2.log")"
+
+step "cache: our directory readable by others is made 0700"
+chmod 755 "$cache"
+mount_cached "$TEST_TMP/c3.log"
+[ "$(stat -c %a "$cache")" = 700 ] || fail "cache dir left $(stat -c %a "$cache")"
+
+step "cache: a planted symlink is not followed"
+mv "$idx" "$TEST_TMP/elsewhere.sfidx"
+ln -s "$TEST_TMP/elsewhere.sfidx" "$idx"
+mount_cached "$TEST_TMP/c4.log"
+grep -q "warning: cached index .*symlink.*not used" "$TEST_TMP/c4.log" ||
+	fail "no warning about the symlink: $(cat "$TEST_TMP/c4.log")"
+[ "$(how_opened "$TEST_TMP/c4.log")" = indexed ] ||
+	fail "a symlinked index was used: $(how_opened "$TEST_TMP/c4.log")"
+
+step "cache: a group-writable directory is not used"
+rm -rf "$cache"
+mkdir -m 775 "$cache"
+chmod 775 "$cache" # whatever the umask
+mount_cached "$TEST_TMP/c5.log"
+grep -q "warning: cache .* mode 0775: another user could plant" "$TEST_TMP/c5.log" ||
+	fail "no warning about the group-writable cache: $(cat "$TEST_TMP/c5.log")"
+[ -z "$(ls -A "$cache")" ] || fail "sffs wrote into a group-writable cache: $(ls -A "$cache")"
+[ "$(how_opened "$TEST_TMP/c5.log")" = indexed ] || fail "not indexed by streaming"
+
+step "oom_score_adj"
+# raising needs no privilege, so the option itself is checked with 300
+mount_fg "$plain_url" "$mnt" "$TEST_TMP/oom.log" -o cache_dir=none,oom_score_adj=300
+pid=$(sffs_pids "$mnt")
+[ "$(cat "/proc/$pid/oom_score_adj")" = 300 ] || fail "oom_score_adj $(cat "/proc/$pid/oom_score_adj")"
+sffs_unmount "$mnt"
+if [ "$(id -u)" = 0 ]; then
+	# lowering needs CAP_SYS_RESOURCE, which a container may lack: then
+	# the log says so
+	mount_fg "$plain_url" "$mnt" "$TEST_TMP/oom2.log" -o cache_dir=none
+	pid=$(sffs_pids "$mnt")
+	adj=$(cat "/proc/$pid/oom_score_adj")
+	[ "$adj" = -900 ] || grep -q "warning: cannot set oom_score_adj to -900" "$TEST_TMP/oom2.log" ||
+		fail "root's default oom_score_adj is $adj and no warning says why"
+	log "root's default: oom_score_adj $adj"
+	sffs_unmount "$mnt"
+fi
+rc=0
+out=$("$SFFS_BIN" -o oom_score_adj=-2000 "$plain_url" "$mnt" 2>&1) || rc=$?
+[ "$rc" -ne 0 ] && grep -q "bad oom_score_adj" <<<"$out" || fail "oom_score_adj=-2000: $out"
