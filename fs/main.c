@@ -767,8 +767,11 @@ static void set_oom_score_adj(const struct cfg *cfg, int adj)
 	n = snprintf(val, sizeof(val), "%d\n", adj);
 	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	ok = fd >= 0 && write(fd, val, (size_t)n) == n;
-	if (!ok)
+	if (!ok && cfg->oom_score_adj)
 		log_warn("cannot set oom_score_adj to %d: %s", adj,
+			 strerror(errno));
+	else if (!ok) /* the default: a container may lack the capability */
+		log_info("cannot set oom_score_adj to %d: %s", adj,
 			 strerror(errno));
 	else
 		log_debug("oom_score_adj %d", adj);

@@ -154,7 +154,7 @@ if [ "$(id -u)" = 0 ]; then
 	mount_fg "$plain_url" "$mnt" "$TEST_TMP/oom2.log" -o cache_dir=none
 	pid=$(sffs_pids "$mnt")
 	adj=$(cat "/proc/$pid/oom_score_adj")
-	[ "$adj" = -900 ] || grep -q "warning: cannot set oom_score_adj to -900" "$TEST_TMP/oom2.log" ||
+	[ "$adj" = -900 ] || grep -q "cannot set oom_score_adj to -900" "$TEST_TMP/oom2.log" ||
 		fail "root's default oom_score_adj is $adj and no warning says why"
 	log "root's default: oom_score_adj $adj"
 	sffs_unmount "$mnt"
