@@ -6,6 +6,7 @@
 #include "fetch_i.h"
 
 #include "sffs/log.h"
+#include "sffs/util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -197,6 +198,7 @@ out_free_url:
 char *fetch_resolve_source(const char *source, const struct fetch_opts *o,
 			   enum fetch_kind *kind, char *err, size_t errlen)
 {
+	char shown[UTIL_URL_SHOWN_MAX];
 	char *s;
 
 	*kind = FETCH_KIND_HTTP;
@@ -215,7 +217,7 @@ char *fetch_resolve_source(const char *source, const struct fetch_opts *o,
 		snprintf(err, errlen,
 			 "unsupported source %s: want http(s)://, s3://, "
 			 "file:// or a path",
-			 source);
+			 util_url_redact(source, shown, sizeof(shown)));
 		return NULL;
 	} else {
 		*kind = FETCH_KIND_FILE;
@@ -400,6 +402,7 @@ static int copy_cafile(struct fetch *f, char *err, size_t errlen)
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 			 char *err, size_t errlen)
 {
+	char shown[UTIL_URL_SHOWN_MAX];
 	struct fetch *f;
 	enum fetch_kind kind;
 	char *target;
@@ -431,6 +434,7 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 	if (kind == FETCH_KIND_HTTP) {
 		f->be = &fetch_http_backend;
 		f->url = target;
+		fetch_set_shown(f);
 	} else {
 		f->be = &fetch_file_backend;
 		f->path = target;
@@ -438,7 +442,9 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 	rc = f->be->open(f, err, errlen);
 	if (rc < 0) {
 		if (errlen && !err[0])
-			snprintf(err, errlen, "%s: %s", source, strerror(-rc));
+			snprintf(err, errlen, "%s: %s",
+				 util_url_redact(source, shown, sizeof(shown)),
+				 strerror(-rc));
 		fetch_free(f);
 		errno = -rc;
 		return NULL;
@@ -483,6 +489,7 @@ int fetch_document(const char *source, const struct fetch_opts *o,
 		fetch_opts_default(&f->opts);
 	atomic_init(&f->rng, seed_rng(f));
 	f->url = target;
+	fetch_set_shown(f);
 	f->be = &fetch_http_backend;
 	rc = copy_cafile(f, err, errlen);
 	if (rc == 0)
@@ -517,6 +524,16 @@ const char *fetch_url(const struct fetch *f)
 	return f->url;
 }
 
+const char *fetch_url_shown(const struct fetch *f)
+{
+	return f->shown;
+}
+
+void fetch_set_shown(struct fetch *f)
+{
+	util_url_redact(f->url, f->shown, sizeof(f->shown));
+}
+
 const char *fetch_identity(const struct fetch *f)
 {
 	return f->identity ? f->identity : "";
@@ -542,7 +559,7 @@ int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
 	if (off > f->size || len > f->size - off) {
 		log_err(
 		    "%s: range %llu+%zu is outside the artifact (%llu bytes)",
-		    f->url, (unsigned long long)off, len,
+		    f->shown, (unsigned long long)off, len,
 		    (unsigned long long)f->size);
 		return -EINVAL;
 	}
@@ -551,7 +568,7 @@ int fetch_range_until(struct fetch *f, uint64_t off, size_t len, void *buf,
 	if (deadline_ns && fetch_now_ns() >= deadline_ns) {
 		log_err(
 		    "%s: bytes %llu-%llu: deadline passed before the request",
-		    f->url, (unsigned long long)off,
+		    f->shown, (unsigned long long)off,
 		    (unsigned long long)(off + len - 1));
 		atomic_fetch_add(&f->errors, 1);
 		return -ETIMEDOUT;
@@ -571,7 +588,7 @@ int fetch_range_iov(struct fetch *f, uint64_t off, const struct fetch_iov *iov,
 	if (off > f->size || total > f->size - off) {
 		log_err("%s: range %llu+%llu is outside the artifact (%llu "
 			"bytes)",
-			f->url, (unsigned long long)off,
+			f->shown, (unsigned long long)off,
 			(unsigned long long)total, (unsigned long long)f->size);
 		return -EINVAL;
 	}
@@ -598,7 +615,7 @@ int fetch_stream(struct fetch *f, uint64_t off, uint64_t end, fetch_sink sink,
 	if (off > end || end > f->size) {
 		log_err("%s: stream %llu-%llu is outside the artifact (%llu "
 			"bytes)",
-			f->url, (unsigned long long)off,
+			f->shown, (unsigned long long)off,
 			(unsigned long long)end, (unsigned long long)f->size);
 		return -EINVAL;
 	}
@@ -644,7 +661,7 @@ int fetch_adopt(struct fetch *f, const char *what, const char *now)
 	}
 	log_warn("%s of %s changed from %s to %s; blocks are verified by "
 		 "digest, adopted",
-		 what, f->url, last, now);
+		 what, f->shown, last, now);
 	free(f->adopted);
 	f->adopted = copy;
 	atomic_fetch_add(&f->adoptions, 1);
@@ -664,7 +681,7 @@ int fetch_changed(struct fetch *f, const char *fmt, ...)
 	va_end(ap);
 	log_err("artifact changed %s: %s (%s)",
 		f->be == &fetch_file_backend ? "on disk" : "on the server",
-		what, f->url);
+		what, f->shown);
 	return -EIO;
 }
 
@@ -778,6 +795,7 @@ struct fetch *fetch_open_source(const char *name, uint64_t size,
 	fetch_opts_default(&f->opts);
 	f->be = &fetch_ops_backend;
 	f->url = strdup(name);
+	fetch_set_shown(f);
 	f->identity = strdup(identity ? identity : "");
 	if (!f->url || !f->identity)
 		goto fail;

@@ -13,6 +13,7 @@
 #define SFFS_FETCH_I_H
 
 #include "sffs/fetch.h"
+#include "sffs/util.h"
 
 #include "http_hdr.h"
 
@@ -47,7 +48,10 @@ extern const struct fetch_backend fetch_file_backend;
 struct fetch {
 	const struct fetch_backend *be;
 	struct fetch_opts opts;
-	char *url;	/* resolved URL (http(s):// or file://) */
+	char *url; /* resolved URL (http(s):// or file://) */
+	/* url as log lines may show it (util_url_redact): set with
+	 * fetch_set_shown() wherever url is */
+	char shown[UTIL_URL_SHOWN_MAX];
 	char *path;	/* file backend: the local path; else NULL */
 	char *identity; /* pinned validator, "" when none; set by open */
 	char *cafile;	/* own absolute copy of opts.cafile, or NULL */
@@ -66,6 +70,9 @@ struct fetch {
 };
 
 enum fetch_kind { FETCH_KIND_HTTP, FETCH_KIND_FILE };
+
+/* Fills f->shown from f->url (NULL url: ""). */
+void fetch_set_shown(struct fetch *f);
 
 /*
  * Resolves SOURCE: http(s):// URLs as they are, s3://bucket/key to

@@ -53,6 +53,7 @@ static int file_open(struct fetch *f, char *err, size_t errlen)
 	}
 	if (asprintf(&f->url, "file://%s", abs) < 0)
 		f->url = NULL; /* asprintf leaves it undefined on failure */
+	fetch_set_shown(f);
 	free(abs);
 	if (f->url &&
 	    asprintf(&f->identity, "%lld.%09ld-%llu",
@@ -105,7 +106,7 @@ static int file_check(struct fetch *f)
 	if (fstat(p->fd, &st) < 0) {
 		int e = errno;
 
-		log_err("%s: fstat: %s", f->url, strerror(e));
+		log_err("%s: fstat: %s", f->shown, strerror(e));
 		return -e;
 	}
 	if (fetch_adopting(f) && st.st_size != p->st.st_size) {
@@ -150,7 +151,7 @@ static int file_pread_all(struct fetch *f, uint64_t off, size_t len,
 		if (n < 0) {
 			int e = errno;
 
-			log_err("%s: read %llu+%zu: %s", f->url,
+			log_err("%s: read %llu+%zu: %s", f->shown,
 				(unsigned long long)(off + done), want,
 				strerror(e));
 			return -e;
@@ -158,7 +159,8 @@ static int file_pread_all(struct fetch *f, uint64_t off, size_t len,
 		if (n == 0) {
 			log_err("%s: read %llu+%zu: file is shorter than "
 				"pinned",
-				f->url, (unsigned long long)(off + done), want);
+				f->shown, (unsigned long long)(off + done),
+				want);
 			fetch_changed(f, "it is shorter than %llu bytes",
 				      (unsigned long long)f->size);
 			return fetch_adopting(f) ? -ESTALE : -EIO;

@@ -9,6 +9,7 @@
 #include "http_i.h"
 
 #include "sffs/log.h"
+#include "sffs/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -48,18 +49,27 @@ struct xfer {
 	bool retry;	/* err is worth another attempt */
 	int err;	/* -errno decided while checking */
 	uint64_t retry_after_ms;
-	char reason[64]; /* status line reason phrase */
-	char msg[1024];	 /* what went wrong, one line */
+	char reason[64];		/* status line reason phrase */
+	char msg[1024];			/* what went wrong, one line */
+	char where[UTIL_URL_SHOWN_MAX]; /* effective_url(), redacted */
 };
 
 /* ---- messages ---------------------------------------------------------- */
 
-static const char *effective_url(struct xfer *x)
+/* The URL last tried (a redirect's target, maybe), with its secrets. */
+static const char *raw_effective_url(struct xfer *x)
 {
 	char *u = NULL;
 
 	curl_easy_getinfo(x->conn->c, CURLINFO_EFFECTIVE_URL, &u);
 	return u ? u : x->f->url;
+}
+
+/* The URL last tried as messages may show it (util_url_redact). */
+static const char *effective_url(struct xfer *x)
+{
+	return util_url_redact(raw_effective_url(x), x->where,
+			       sizeof(x->where));
 }
 
 /* "host:port" of the URL last tried, for connect errors. */
@@ -91,10 +101,11 @@ static void curl_message(struct xfer *x, CURLcode rc, long oserr)
 	char hp[256];
 
 	if (rc == CURLE_UNSUPPORTED_PROTOCOL &&
-	    fetch_hdr_https_downgrade(x->f->url, effective_url(x))) {
-		snprintf(x->msg, sizeof(x->msg),
-			 "refusing redirect from https to http: %s -> %s",
-			 x->f->url, effective_url(x));
+	    fetch_hdr_https_downgrade(x->f->url, raw_effective_url(x))) {
+		snprintf(
+		    x->msg, sizeof(x->msg),
+		    "refusing redirect from https to http: %.480s -> %.480s",
+		    x->f->shown, effective_url(x));
 		return;
 	}
 	host_port(x, hp, sizeof(hp));
@@ -644,7 +655,7 @@ static int http_fetch(struct fetch *f, uint64_t off, uint64_t end,
 	int rc = run(&x, data_attempt);
 
 	if (rc < 0 && !x.sink_rc) {
-		log_err("%s: bytes %" PRIu64 "-%" PRIu64 ": %s (%s)", f->url,
+		log_err("%s: bytes %" PRIu64 "-%" PRIu64 ": %s (%s)", f->shown,
 			off, end - 1, x.msg, strerror(-rc));
 		atomic_fetch_add(&f->errors, 1);
 	}

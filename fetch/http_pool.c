@@ -199,7 +199,7 @@ static struct conn *conn_new(struct fetch *f)
 	cn->c = curl_easy_init();
 	cn->trust = strdup(h->trust);
 	if (!cn->c || !cn->trust || conn_setup(f, cn) < 0) {
-		log_err("%s: cannot set up a libcurl handle", f->url);
+		log_err("%s: cannot set up a libcurl handle", f->shown);
 		conn_free(cn);
 		return NULL;
 	}

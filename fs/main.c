@@ -13,12 +13,15 @@
  * /etc/fstab through mount.fuse3.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +37,10 @@ struct cfg {
 	char *source; /* own copy: the parsed argv is freed */
 	char *cache_mem;
 	char *span;
+	char *source_opt; /* source= (the config file's), moved to source */
 	char *index;     /* -o index=URL|PATH, or "none" */
+	char *signature; /* -o signature=URL|PATH: SOURCE's detached sig */
+	char *oom_score_adj; /* -o oom_score_adj=N (-1000..1000) */
 	char *cache_dir; /* -o cache_dir=DIR, or "none" */
 	char *readahead;
 	char *block;
@@ -78,6 +84,9 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("cache_dir=%s", cache_dir, 0),
 	CFG_OPT("readahead=%s", readahead, 0),
 	CFG_OPT("block=%s", block, 0),
+	CFG_OPT("signature=%s", signature, 0),
+	CFG_OPT("source=%s", source_opt, 0),
+	CFG_OPT("oom_score_adj=%s", oom_score_adj, 0),
 	CFG_OPT("window_mem=%s", window_mem, 0),
 	CFG_OPT("timeout=%u", timeout, 0),
 	CFG_OPT("max_fetches=%u", max_fetches, 0),
@@ -137,6 +146,13 @@ static void usage(const char *prog)
 	       "    -o span=SIZE           seek-point spacing (default 1M)\n"
 	       "    -o index=URL|PATH      published index (default "
 	       "SOURCE.sfidx; none: skip)\n"
+	       "    -o signature=URL|PATH  SOURCE's detached signature "
+	       "(default SOURCE.asc)\n"
+	       "    -o source=URL          SOURCE, in a config file (0600) so "
+	       "that\n"
+	       "                           it is not on the command line\n"
+	       "    -o oom_score_adj=N     the daemon's, -1000..1000 (default "
+	       "-900 as root)\n"
 	       "    -o cache_dir=DIR       where built indexes are kept "
 	       "(default\n"
 	       "                           /var/cache/sffs, or ~/.cache/sffs;"
@@ -212,7 +228,7 @@ static int cfg_proc(void *data, const char *arg, int key,
 	(void)outargs;
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
-	if (cfg->nargs++ == 0) {
+	if (cfg->nargs++ == 0 && !cfg->source_opt) {
 		cfg->source = strdup(arg);
 		return cfg->source ? 0 : -1;
 	}
@@ -325,6 +341,20 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* Under trust every byte is verified, but plain http:// and -o insecure
+ * still let anyone on the path see what is read and answer with an old
+ * signed build or a denial: said loudly, once. */
+static void warn_weak_transport(const struct cfg *cfg)
+{
+	if (cfg->source && !strncasecmp(cfg->source, "http://", 7))
+		log_warn("trust over plain http://: bytes are verified, but "
+			 "readable and replayable on the network (use "
+			 "https://)");
+	if (cfg->insecure)
+		log_warn("trust with -o insecure: TLS certificates are not "
+			 "checked (bytes still are, by signature)");
+}
+
 /* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
  * is verified. 0, or -EINVAL after logging why. */
 static int build_trust(const struct cfg *cfg, struct trust **out)
@@ -348,8 +378,12 @@ static int build_trust(const struct cfg *cfg, struct trust **out)
 		if (cfg->verify)
 			log_err("verify=require needs -o trust=FPR or "
 				"-o keyring=FILE");
+		else
+			log_warn("no -o trust=FPR: artifacts are served "
+				 "unverified");
 		return cfg->verify ? -EINVAL : 0;
 	}
+	warn_weak_transport(cfg);
 	t = trust_new();
 	if (!t)
 		return -ENOMEM;
@@ -381,6 +415,7 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 {
 	struct open_cfg oc = { .source = cfg->source, .index = cfg->index,
 			       .cache_dir = cfg->cache_dir,
+			       .signature = cfg->signature,
 			       .quiet = cfg->quiet, .trust = trust };
 	struct archive_stats st;
 	char sz[32], mem[32];
@@ -397,11 +432,11 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 			 "from its start. Make it seekable with `sffs-index "
 			 "--repack IN.tar.zst OUT.tar.zst` and "
 			 "publish that",
-			 fetch_url(o->f));
+			 fetch_url_shown(o->f));
 	if (!cfg->quiet)
 		log_info("%s: %s %s, %" PRIu32 " inodes, %zu seek points, "
 			 "ready in %.2f s (%s%s%s), index memory %s",
-			 fetch_url(o->f),
+			 fetch_url_shown(o->f),
 			 util_format_size(fetch_size(o->f), sz, sizeof(sz)),
 			 seek_codec_name(archive_seek_index(o->ar)->codec),
 			 tree_count(archive_tree(o->ar)),
@@ -440,7 +475,7 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 	struct catalog_opts co;
 	struct catalog_stats st;
 	struct catalog *cat;
-	char err[1024], *root = NULL;
+	char err[1024], shown[UTIL_URL_SHOWN_MAX], *root = NULL;
 	double t0 = now_s();
 	int rc;
 
@@ -485,11 +520,13 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 	if (rc < 0)
 		log_warn("cannot list %s now (%s): mounting; names are probed "
 			 "as they are looked up",
-			 cfg->source, strerror(-rc));
+			 util_url_redact(cfg->source, shown, sizeof(shown)),
+			 strerror(-rc));
 	if (!cfg->quiet)
 		log_info("%s: %" PRIu64 " artifacts in %.2f s (%" PRIu64
 			 " listing, %" PRIu64 " probe requests)",
-			 cfg->source, st.known, now_s() - t0, st.list_requests,
+			 util_url_redact(cfg->source, shown, sizeof(shown)),
+			 st.known, now_s() - t0, st.list_requests,
 			 st.probe_requests);
 	return cat;
 }
@@ -514,6 +551,22 @@ static char *find_config(int argc, char *argv[])
 	return NULL;
 }
 
+/* Neither group nor others may read the file (nor write it). */
+static bool config_is_private(FILE *fp)
+{
+	struct stat st;
+
+	return fstat(fileno(fp), &st) == 0 && !(st.st_mode & 077);
+}
+
+/* Whether url has something util_url_redact would hide. */
+static bool url_has_secret(const char *url)
+{
+	char shown[UTIL_URL_SHOWN_MAX];
+
+	return strcmp(util_url_redact(url, shown, sizeof(shown)), url) != 0;
+}
+
 /* The config file's options, one per line, as "-o" arguments put before
  * the command line's (which so win). 0, or -errno after logging. */
 static int read_config(const char *path, struct fuse_args *out)
@@ -521,12 +574,14 @@ static int read_config(const char *path, struct fuse_args *out)
 	char line[4096], *p, *end, *esc;
 	unsigned lineno = 0;
 	FILE *fp = fopen(path, "re");
+	bool private_cfg;
 	int rc = 0;
 
 	if (!fp) {
 		log_err("config %s: %s", path, strerror(errno));
 		return -errno;
 	}
+	private_cfg = config_is_private(fp);
 	while (!rc && fgets(line, sizeof(line), fp)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(fp)) {
@@ -546,6 +601,15 @@ static int read_config(const char *path, struct fuse_args *out)
 			log_err("config %s:%u: config= inside a config file",
 				path, lineno);
 			rc = -EINVAL;
+			break;
+		}
+		if (!private_cfg && !strncmp(p, "source=", 7) &&
+		    url_has_secret(p + 7)) {
+			log_err("config %s:%u: source= holds a URL's secret "
+				"but the file is readable by others (chmod "
+				"600 it)",
+				path, lineno);
+			rc = -EPERM;
 			break;
 		}
 		esc = NULL;
@@ -578,13 +642,15 @@ static int build_args(int argc, char *argv[], struct fuse_args *args)
 /* Read-only, no setuid, no devices, kernel permission checks - always. */
 static int add_mount_opts(struct fuse_args *args, const char *source)
 {
-	char *fsname = NULL, *opt;
+	char *fsname = NULL, *opt, shown[UTIL_URL_SHOWN_MAX];
 	int rc = -ENOMEM;
 
 	if (fuse_opt_add_arg(args, "-oro,nosuid,nodev,default_permissions,"
 				   "subtype=sffs"))
 		return rc;
-	if (asprintf(&opt, "fsname=%s", source) < 0)
+	/* fsname is in /proc/mounts for every user: never a URL's secret */
+	if (asprintf(&opt, "fsname=%s",
+		     util_url_redact(source, shown, sizeof(shown))) < 0)
 		return rc;
 	/* A URL may hold commas; escape them for the option parser. */
 	if (!fuse_opt_add_opt_escaped(&fsname, opt) &&
@@ -650,7 +716,9 @@ static bool is_catalog(const char *source)
 
 static void cfg_free(struct cfg *cfg)
 {
-	char **strs[] = { &cfg->source, &cfg->cache_mem, &cfg->span, &cfg->index,
+	char **strs[] = { &cfg->source, &cfg->source_opt, &cfg->signature,
+			  &cfg->oom_score_adj,
+			  &cfg->cache_mem, &cfg->span, &cfg->index,
 			  &cfg->cache_dir, &cfg->readahead, &cfg->block,
 			  &cfg->window_mem, &cfg->cafile, &cfg->layout,
 			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
@@ -666,6 +734,51 @@ static void cfg_free(struct cfg *cfg)
 	}
 }
 
+/* The OOM killer's score for the daemon: every running Slurm binary is
+ * served by it, so as root it is lowered (default -900, not -1000: a
+ * runaway daemon may still be killed). Failures are only logged. */
+static int parse_oom_score_adj(const struct cfg *cfg, int *out)
+{
+	char *end;
+	long v;
+
+	*out = geteuid() == 0 ? -900 : 0;
+	if (!cfg->oom_score_adj)
+		return 0;
+	errno = 0;
+	v = strtol(cfg->oom_score_adj, &end, 10);
+	if (errno || end == cfg->oom_score_adj || *end || v < -1000 ||
+	    v > 1000) {
+		log_err("bad oom_score_adj value '%s' (-1000 to 1000)",
+			cfg->oom_score_adj);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static void set_oom_score_adj(const struct cfg *cfg, int adj)
+{
+	char val[16];
+	int fd, n, ok;
+
+	if (!cfg->oom_score_adj && geteuid() != 0)
+		return; /* lowering needs CAP_SYS_RESOURCE */
+	n = snprintf(val, sizeof(val), "%d\n", adj);
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	ok = fd >= 0 && write(fd, val, (size_t)n) == n;
+	if (!ok && cfg->oom_score_adj)
+		log_warn("cannot set oom_score_adj to %d: %s", adj,
+			 strerror(errno));
+	else if (!ok) /* the default: a container may lack the capability */
+		log_info("cannot set oom_score_adj to %d: %s", adj,
+			 strerror(errno));
+	else
+		log_debug("oom_score_adj %d", adj);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Everything the options say that can be checked without the network,
  * before any request: a bad value is named in one line. The session is
  * made here too, so that libfuse refuses an unknown option ("unknown
@@ -676,8 +789,9 @@ static struct fuse_session *check_opts(const struct cfg *cfg,
 				       struct archive_opts *ao, struct fs *fs)
 {
 	unsigned s;
+	int adj;
 
-	if (parse_sizes(cfg, ao) ||
+	if (parse_sizes(cfg, ao) || parse_oom_score_adj(cfg, &adj) ||
 	    parse_seconds("refresh", cfg->refresh, &s) ||
 	    parse_seconds("negative_ttl", cfg->negative_ttl, &s) ||
 	    parse_seconds("release_after", cfg->release_after, &s))
@@ -689,6 +803,7 @@ static struct fuse_session *check_opts(const struct cfg *cfg,
 	}
 	if (add_mount_opts(args, cfg->source))
 		return NULL;
+	set_oom_score_adj(cfg, adj);
 	return fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 }
 
@@ -735,6 +850,10 @@ int main(int argc, char *argv[])
 		printf("sffs %s (libfuse %s)\n", SFFS_VERSION, fuse_pkgversion());
 		rc = 0;
 		goto out_args;
+	}
+	if (cfg.source_opt && !cfg.source) {
+		cfg.source = cfg.source_opt; /* from the config file */
+		cfg.source_opt = NULL;
 	}
 	if (fuse_parse_cmdline(&args, &opts))
 		goto out_args;

@@ -59,7 +59,7 @@ static void reply_iov(fuse_req_t req, struct archive_req *rq)
 
 static void log_failure(struct fs_read *r, int rc)
 {
-	const char *url = fetch_url(archive_fetch(r->ref.ar));
+	const char *url = fetch_url_shown(archive_fetch(r->ref.ar));
 	char what[300];
 
 	if (rc == -EINTR)

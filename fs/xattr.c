@@ -28,7 +28,7 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 	struct fetch_stats fst;
 
 	if (!strcmp(name, xattr_names[0]))
-		return snprintf(buf, len, "%s", fetch_url(f));
+		return snprintf(buf, len, "%s", fetch_url_shown(f));
 	if (!strcmp(name, xattr_names[1]))
 		return snprintf(buf, len, "size=%" PRIu64 " %s", fetch_size(f),
 				fetch_identity(f));

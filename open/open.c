@@ -2,6 +2,7 @@
 #include "sffs/open.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,6 +31,109 @@ static int default_cache_dir(char *buf, size_t len)
 	return 1;
 }
 
+/* Creates the directories of path up to its last '/' (0700: a cache
+ * is private). */
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX], *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+/*
+ * The cache directory may hold only what this user wrote: made 0700 (with
+ * missing parents), owned by the daemon's user, writable by no one else.
+ * One that is not is ignored with a warning rather than refused: the
+ * artifact is then indexed by streaming, which is safe, and a misconfigured
+ * cache does not take the mount down on every node. Our own directory
+ * readable by others is made 0700: indexes hold the plaintext of files
+ * that may be 0600 in the artifact. 0, or 1 (no cache).
+ */
+static int cache_dir_private(const char *dir)
+{
+	char slash[PATH_MAX];
+	struct stat st;
+	int fd, rc = 1;
+
+	if (snprintf(slash, sizeof(slash), "%s/", dir) >= (int)sizeof(slash))
+		return 1;
+	rc = mkdir_p(slash);
+	if (rc < 0) {
+		log_warn("cache %s: %s; indexes are not kept", dir,
+			 strerror(-rc));
+		return 1;
+	}
+	rc = 1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		log_warn("cache %s: %s; indexes are not kept", dir,
+			 strerror(errno));
+		goto out_close;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		log_warn("cache %s is owned by uid %u with mode %04o: another "
+			 "user could plant an index there, so it is not used "
+			 "(make it owned by uid %u, mode 0700)",
+			 dir, (unsigned)st.st_uid,
+			 (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+		goto out_close;
+	}
+	if ((st.st_mode & 077) && fchmod(fd, 0700))
+		log_warn("cache %s: chmod 0700: %s", dir, strerror(errno));
+	rc = 0;
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* A cached index is used only if it is a regular file of ours that no
+ * one else may write, reached without following a symlink. */
+static bool cache_file_ok(const char *cpath)
+{
+	struct stat st;
+	bool ok;
+	int fd = open(cpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_warn("cached index %s: %s; not used", cpath,
+				 errno == ELOOP ? "a symlink"
+						: strerror(errno));
+		return false;
+	}
+	ok = !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	     !(st.st_mode & 022);
+	if (!ok)
+		log_warn("cached index %s is not a private file of uid %u; "
+			 "not used",
+			 cpath, (unsigned)geteuid());
+	close(fd);
+	return ok;
+}
+
+/* The index just written: 0600, whatever the writer's umask said. */
+static void cache_file_seal(const char *cpath)
+{
+	int fd = open(cpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || fchmod(fd, 0600))
+		log_warn("cached index %s: chmod 0600: %s", cpath,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 /* DIR/<sha256 of URL, size and identity>.sfidx: a changed artifact gets
  * another name, so a stale index is never used. */
 static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
@@ -46,6 +150,8 @@ static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
 	if (cfg->cache_dir)
 		snprintf(dir, sizeof(dir), "%s", cfg->cache_dir);
 	else if (default_cache_dir(dir, sizeof(dir)))
+		return 1;
+	if (cache_dir_private(dir))
 		return 1;
 	/* The whole URL, size and identity, however long: never cut. */
 	snprintf(size, sizeof(size), "%" PRIu64, fetch_size(f));
@@ -154,13 +260,14 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		     const char *where, bool missing_ok, struct sig_check *sc,
 		     struct opened *o, char *why, size_t whylen)
 {
-	char err[640];
+	char err[640], shown[360]; /* both fit why */
 	int rc;
 
+	util_url_redact(where, shown, sizeof(shown));
 	o->idx = fetch_open(where, &cfg->fo, err, sizeof(err));
 	if (!o->idx) {
-		index_unreachable(where, missing_ok, errno, err);
-		snprintf(why, whylen, "index %s: %s", where, err);
+		index_unreachable(shown, missing_ok, errno, err);
+		snprintf(why, whylen, "index %s: %s", shown, err);
 		return -ENOENT;
 	}
 	ao->check_index = sc ? check_header : NULL;
@@ -192,33 +299,48 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	return 0;
 }
 
-/* The detached signature beside url (url + ".asc"): 0 with *sig, or
+/* The detached signature at named, or beside url (url + ".asc") when
+ * named is NULL: 0 with *sig and *sig_url (as messages may show it), or
  * -errno (-ENOENT: none published) with a reason in why. */
 static int fetch_signature(const struct open_cfg *cfg, const char *url,
-			   char **sig_url, char **sig, size_t *siglen,
-			   char *why, size_t whylen)
+			   const char *named, char **sig_url, char **sig,
+			   size_t *siglen, char *why, size_t whylen)
 {
-	char err[512];
+	char err[512], shown[400]; /* both fit why */
+	char *full;
 	int rc;
 
 	*sig = NULL;
-	*sig_url = fetch_sibling_url(url, ".asc");
-	if (!*sig_url) {
-		snprintf(why, whylen, "no signature URL beside %s", url);
+	*sig_url = NULL;
+	full = named ? strdup(named) : fetch_sibling_url(url, ".asc");
+	if (!full) {
+		snprintf(why, whylen, "no signature URL beside %s",
+			 util_url_redact(url, shown, sizeof(shown)));
 		return -ENOMEM;
 	}
-	rc = fetch_document(*sig_url, &cfg->fo, 0, TRUST_MAX_SIG, sig, siglen,
-			    err, sizeof(err));
+	util_url_redact(full, shown, sizeof(shown));
+	rc = fetch_document(full, &cfg->fo, 0, TRUST_MAX_SIG, sig, siglen, err,
+			    sizeof(err));
+	free(full);
+	*sig_url = strdup(shown);
 	if (rc == -ENOENT)
-		snprintf(why, whylen, "no signature at %s", *sig_url);
+		snprintf(why, whylen, "no signature at %s", shown);
 	else if (rc == -EACCES)
 		snprintf(why, whylen,
 			 "signature %s: access denied, so the artifact cannot "
-			 "be verified now (make it readable; S3 also answers "
-			 "403 for a missing key)",
-			 *sig_url);
+			 "be verified now (make it readable; a presigned URL "
+			 "signs its path, so name the artifact's signature "
+			 "with -o signature=URL; S3 also answers 403 for a "
+			 "missing key)",
+			 shown);
 	else if (rc)
-		snprintf(why, whylen, "signature %s: %s", *sig_url, err);
+		snprintf(why, whylen, "signature %s: %s", shown, err);
+	if (!rc && !*sig_url) {
+		free(*sig);
+		*sig = NULL;
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
 	return rc;
 }
 
@@ -231,9 +353,13 @@ static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	char *sig_url;
 	int rc;
 
-	rc = fetch_signature(cfg, where, &sig_url, &sc.sig, &sc.siglen, why,
-			     whylen);
-	if (rc == -ENOENT || rc == -EACCES) {
+	rc = fetch_signature(cfg, where, NULL, &sig_url, &sc.sig, &sc.siglen,
+			     why, whylen);
+	if (rc == -EACCES) {
+		log_warn("%s: the published index is not used; the artifact "
+			 "is indexed by a whole streaming pass instead",
+			 why);
+	} else if (rc == -ENOENT) {
 		log_debug("%s: the published index is not used", why);
 	} else if (!rc) {
 		sc.sig_url = sig_url;
@@ -249,23 +375,6 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 {
 	(void)total;
 	progress_update(arg, done);
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX], *p;
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
 }
 
 static int tap_verify(void *arg, const void *data, size_t len)
@@ -310,8 +419,8 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 	int rc = 0;
 
 	if (cfg->trust && !cfg->expect_sha256) {
-		rc = fetch_signature(cfg, fetch_url(o->f), &sig_url, &sig,
-				     &siglen, err, sizeof(err));
+		rc = fetch_signature(cfg, fetch_url(o->f), cfg->signature,
+				     &sig_url, &sig, &siglen, err, sizeof(err));
 		if (!rc) {
 			ts = trust_stream_new(cfg->trust, sig, siglen, &res);
 			if (!ts) {
@@ -363,7 +472,7 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 		snprintf(err, sizeof(err),
 			 "%s: its SHA-256 is not the one its "
 			 "manifest names",
-			 fetch_url(o->f));
+			 fetch_url_shown(o->f));
 		archive_free(o->ar);
 		o->ar = NULL;
 		rc = -EBADMSG;
@@ -393,6 +502,8 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	rc = mkdir_p(cpath);
 	if (!rc)
 		rc = archive_write_index(o->ar, cpath, NULL);
+	if (!rc)
+		cache_file_seal(cpath);
 	if (rc)
 		log_warn("cannot keep the index in %s: %s", cpath,
 			 strerror(-rc));
@@ -420,7 +531,7 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 		return -e;
 	}
 	cached = !cache_path(cfg, o->f, cpath, sizeof(cpath));
-	if (cached && access(cpath, R_OK) == 0 &&
+	if (cached && cache_file_ok(cpath) &&
 	    !try_index(cfg, ao, cpath, true,
 		       cfg->trust || cfg->expect_sha256 ? &cached_check : NULL,
 		       o, why_cache, sizeof(why_cache))) {
@@ -437,8 +548,8 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 			    fetch_sibling_url(fetch_url(o->f), ".sfidx");
 		where = cfg->index ? cfg->index : published;
 		if (!where)
-			log_warn("no index URL beside %s: %s", fetch_url(o->f),
-				 strerror(errno));
+			log_warn("no index URL beside %s: %s",
+				 fetch_url_shown(o->f), strerror(errno));
 		else if (!(cfg->trust
 			       ? try_signed_index(cfg, ao, where, o, why_idx,
 						  sizeof(why_idx))
@@ -453,9 +564,10 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 	rc = build_index(cfg, ao, cached ? cpath : NULL, o, why, sizeof(why));
 	/* every way tried, the streaming pass's first */
 	if (rc == -EKEYREJECTED)
-		log_err("%s refused: not verified: %s%s%s%s%s", fetch_url(o->f),
-			why, why_idx[0] ? "; " : "", why_idx,
-			why_cache[0] ? "; cached index: " : "", why_cache);
+		log_err("%s refused: not verified: %s%s%s%s%s",
+			fetch_url_shown(o->f), why, why_idx[0] ? "; " : "",
+			why_idx, why_cache[0] ? "; cached index: " : "",
+			why_cache);
 	else if (rc)
 		log_err("%s", why);
 	if (rc)
@@ -470,6 +582,12 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 
 	if (rc)
 		return rc;
+	/* nothing vouches for these bytes: say so on every attach */
+	if (!o->signer[0] && !cfg->expect_sha256)
+		log_warn("%s: unverified: no trusted signature checked, its "
+			 "bytes are served as the server gives them (give -o "
+			 "trust=FPR to verify)",
+			 fetch_url_shown(o->f));
 	/* From here every byte served comes through blocks and windows
 	 * checked against the index's digests: identity is the size +
 	 * SHA-256, so a server's new validator of the same size is only

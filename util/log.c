@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "sffs/log.h"
+#include "sffs/util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,9 +28,10 @@ void log_to_syslog(void)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	static const char *const names[] = { "error: ", "warning: ", "", "debug: " };
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	char buf[1024];
+	static const char *const names[] = {"error: ", "warning: ", "",
+					    "debug: "};
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char buf[1024], shown[1024], line[1024];
 	va_list ap;
 	int n;
 
@@ -40,8 +42,12 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	/* whatever a caller passed: no URL's secret, no raw control bytes
+	 * of a hostile name, one line */
+	util_escape(util_text_redact(buf, shown, sizeof(shown)), line,
+		    sizeof(line));
 	if (use_syslog)
-		syslog(prio[lvl], "%s%s", names[lvl], buf);
+		syslog(prio[lvl], "%s%s", names[lvl], line);
 	else
-		dprintf(STDERR_FILENO, "sffs: %s%s\n", names[lvl], buf);
+		dprintf(STDERR_FILENO, "sffs: %s%s\n", names[lvl], line);
 }

@@ -166,6 +166,9 @@ void fetch_adopt_validators(struct fetch *f, bool on);
 
 /* The effective URL ("file:///abs/path" for local files). Owned by f. */
 const char *fetch_url(const struct fetch *f);
+/* fetch_url() as log lines, fsname and xattrs may show it: without
+ * userinfo, query and fragment (util_url_redact). Owned by f. */
+const char *fetch_url_shown(const struct fetch *f);
 /* The pinned validator: the ETag (with quotes as sent) or, failing that,
  * Last-Modified or, for files, "mtime-inode". Never NULL ("" when the server
  * gave neither). Owned by f. */

@@ -33,7 +33,10 @@
 
 struct open_cfg {
 	const char *source;
-	const char *index;     /* URL/path, NULL: SOURCE.sfidx, "none" */
+	const char *index; /* URL/path, NULL: SOURCE.sfidx, "none" */
+	/* the artifact's detached signature (URL/path), NULL: SOURCE.asc;
+	 * for presigned URLs, which cannot name a sibling */
+	const char *signature;
 	const char *cache_dir; /* NULL: default, "none": no cache */
 	struct fetch_opts fo;
 	bool quiet;

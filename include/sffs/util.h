@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * util.h - sizes in human units and a terminal progress line.
+ * util.h - sizes in human units, a terminal progress line, and what of a
+ * URL or an untrusted name may be shown.
  */
 #ifndef SFFS_UTIL_H
 #define SFFS_UTIL_H
@@ -32,6 +33,31 @@ struct util_atomic {
 };
 int util_atomic_open(struct util_atomic *a, const char *path);
 int util_atomic_finish(struct util_atomic *a, int rc);
+
+/*
+ * What a log line, the mount's fsname or an xattr may show of a URL:
+ * scheme://host[:port]/path, without the userinfo (replaced by
+ * UTIL_REDACTED "@"), the query and the fragment (replaced by "?"
+ * UTIL_REDACTED or "#" UTIL_REDACTED), where presigned URLs and tokens keep
+ * their secrets. A string without "scheme://" (a local path) is copied as
+ * is. Truncated to fit len; never shows a removed byte. Returns buf.
+ */
+#define UTIL_REDACTED "..."
+#define UTIL_URL_SHOWN_MAX 1024 /* a buffer size that fits any sane URL */
+char *util_url_redact(const char *url, char *buf, size_t len);
+/* Every URL (scheme://... up to white space or a quote) inside the text s
+ * redacted as util_url_redact does; one too long to parse loses all past
+ * its "scheme://". log_msg applies it to every line. Returns buf. */
+char *util_text_redact(const char *s, char *buf, size_t len);
+
+/*
+ * An untrusted string (a member name, a link target, a server's reason)
+ * made safe for one log line: control characters, DEL, backslash and bytes
+ * that are not valid UTF-8 become \xHH; valid UTF-8 is kept. Truncated to
+ * fit len, never inside a character or an escape. log_msg applies it to
+ * every line. Returns buf.
+ */
+char *util_escape(const char *s, char *buf, size_t len);
 
 /* Initialises c for pthread_cond_timedwait on CLOCK_MONOTONIC deadlines
  * (immune to clock steps). */
