@@ -338,4 +338,5 @@ void catalog_get_stats(struct catalog *c, struct catalog_stats *st)
 	st->list_requests = atomic_load(&c->list_requests);
 	st->probe_requests = atomic_load(&c->probe_requests);
 	st->probes_found = atomic_load(&c->probes_found);
+	blockstore_get_stats(c->store, &st->store);
 }

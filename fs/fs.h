@@ -42,6 +42,9 @@
 /* Reads the FUSE workers hand on, and the threads that serve them. */
 #define FS_READERS 16
 #define FS_READ_SLOTS 256
+/* FUSE workers of a catalog mount unless -o max_threads says otherwise
+ * (lookups wait for attaches in them) */
+#define FS_CATALOG_THREADS 64
 
 #define FS_INO_ROOT 1
 #define FS_INO_MODULES 2
@@ -129,6 +132,10 @@ struct fs {
 	bool reaper_stop;	    /* guarded by reaper_lock */
 	bool refresh_wanted;	    /* guarded by reaper_lock */
 	unsigned reap_period_s;
+	/* session.c: the INIT request to grant parallel directory
+	 * operations in (0: none), and whether they were granted */
+	atomic_uint_fast64_t init_unique;
+	atomic_bool parallel_dirops;
 	/* forgets for the reaper; guarded by reaper_lock */
 	struct fs_forget *forgets;
 	size_t nforgets, forgets_cap;
@@ -140,6 +147,11 @@ int fs_init(struct fs *fs, struct archive *ar, double timeout);
 int fs_init_catalog(struct fs *fs, struct catalog *cat, double timeout);
 /* Frees what fs_init and the session made. */
 void fs_fini(struct fs *fs);
+
+/* fs/session.c: after fuse_session_mount, makes the kernel channel's
+ * I/O grant FUSE_PARALLEL_DIROPS, which libfuse 3.14 drops. 0 or -errno
+ * (the session then works as libfuse alone would). */
+int fs_session_channel(struct fs *fs, struct fuse_session *se);
 
 /* fs/inode.c: what ino stands for, the archive held for FS_NODE. 0, or
  * -ENOENT (never given out), -ESTALE (its artifact was released). */

@@ -677,6 +677,9 @@ static int run_session(struct fuse_session *se, struct fuse_cmdline_opts *opts,
 		log_err("cannot mount on %s", opts->mountpoint);
 		goto out_signals;
 	}
+	if (fs_session_channel(fs, se))
+		log_warn("cannot grant the kernel parallel lookups: lookups "
+			 "in one directory wait for each other");
 	if (fuse_daemonize(opts->foreground))
 		goto out_unmount;
 	if (!opts->foreground)
@@ -705,6 +708,15 @@ out:
 	fuse_session_destroy(se);
 	fs->se = NULL;
 	return rc;
+}
+
+/* Does an argument name option opt ("name=") anywhere in it? */
+static bool args_name(const struct fuse_args *args, const char *opt)
+{
+	for (int i = 1; i < args->argc; i++)
+		if (strstr(args->argv[i], opt))
+			return true;
+	return false;
 }
 
 static bool is_catalog(const char *source)
@@ -830,6 +842,7 @@ int main(int argc, char *argv[])
 	struct trust *trust = NULL;
 	struct fuse_session *se = NULL;
 	struct fs fs = { 0 };
+	bool user_threads;
 	int rc = 1;
 
 	/* Chunks and blocks (256 KiB) come and go all the time from many
@@ -855,6 +868,7 @@ int main(int argc, char *argv[])
 		cfg.source = cfg.source_opt; /* from the config file */
 		cfg.source_opt = NULL;
 	}
+	user_threads = args_name(&args, "max_threads=");
 	if (fuse_parse_cmdline(&args, &opts))
 		goto out_args;
 	if (!cfg.source || !opts.mountpoint) {
@@ -862,6 +876,12 @@ int main(int argc, char *argv[])
 				"(--help for more)\n", argv[0]);
 		goto out_opts;
 	}
+	/* Lookups wait for attaches (up to -o timeout) in FUSE workers: with
+	 * libfuse's 10, a dozen of them would starve every other artifact's
+	 * requests. Threads are made only as requests need them. */
+	if (!user_threads && is_catalog(cfg.source) &&
+	    opts.max_threads < FS_CATALOG_THREADS)
+		opts.max_threads = FS_CATALOG_THREADS;
 	if (cfg.verbose || opts.debug)
 		log_set_level(LOG_LVL_DEBUG);
 	archive_opts_default(&ao);

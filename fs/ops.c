@@ -342,7 +342,7 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	/* Without it the kernel holds a directory's lock across each lookup
 	 * and readdir: lookups waiting for an attach queue behind one
 	 * another. (libfuse 3.14 never passes it on to the kernel, whatever
-	 * want says; later versions do: inode.c copes with both.) */
+	 * want says: session.c does.) */
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)

@@ -83,12 +83,18 @@ static int catalog_xattr(struct fs *fs, const char *name, char *buf, size_t len)
 			" releases=%" PRIu64 " list_requests=%" PRIu64
 			" probe_requests=%" PRIu64 " probes_found=%" PRIu64
 			" reads_cached=%" PRIu64 " reads_queued=%" PRIu64
-			" read_errors=%" PRIu64 "\n",
+			" read_errors=%" PRIu64 " store_blocks=%" PRIu64
+			" store_bytes=%" PRIu64 " store_budget=%" PRIu64
+			" fetchers=%" PRIu64 " store_artifacts=%" PRIu64
+			" store_requests=%" PRIu64 " parallel_lookups=%d\n",
 			cs.known, cs.attached, cs.attaches, cs.attach_failures,
 			cs.releases, cs.list_requests, cs.probe_requests,
 			cs.probes_found, (uint64_t)atomic_load(&fs->rd.fast),
 			(uint64_t)atomic_load(&fs->rd.queued),
-			(uint64_t)atomic_load(&fs->rd.errors));
+			(uint64_t)atomic_load(&fs->rd.errors), cs.store.blocks,
+			cs.store.bytes, cs.store.budget, cs.store.threads,
+			cs.store.handles, cs.store.requests,
+			(int)atomic_load(&fs->parallel_dirops));
 }
 
 /* An attached artifact's root in a catalog: its attributes, through a

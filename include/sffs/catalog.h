@@ -192,6 +192,7 @@ size_t catalog_idle(struct catalog *c,
 struct catalog_stats {
 	uint64_t known, attached, attaches, attach_failures, releases;
 	uint64_t list_requests, probe_requests, probes_found;
+	struct blockstore_stats store; /* the one block store of them all */
 };
 void catalog_get_stats(struct catalog *c, struct catalog_stats *st);
 

@@ -49,6 +49,8 @@ mount_fg "$NGINX_URL/" "$mnt" "$TEST_TMP/sffs.log" \
 	-o versions=24.11:25.11,toolchains=noble:jammy \
 	-o release_after=2,timeout=$TIMEOUT_S,cache_dir="$TEST_TMP/cache"
 log "mounted: $(stats)"
+[ "$(stat_of parallel_lookups)" = 1 ] ||
+	fail "the kernel was not granted parallel lookups: $(stats)"
 
 step xattr-release
 a=25.11/noble
@@ -116,9 +118,9 @@ grep -q "lookup was interrupted" "$TEST_TMP/sffs.log" ||
 
 step slow-lookups
 # 12 different names (lookups of one name would wait on each other in the
-# kernel's dcache). The kernel sends the lookups of one directory one at
-# a time (libfuse 3.14 does not grant parallel directory operations):
-# the first waits the whole deadline, the rest find the attach known slow.
+# kernel's dcache). sffs grants the kernel parallel directory operations
+# (fs/session.c; libfuse 3.14 alone does not), so all 12 reach the daemon
+# at once and each waits at most the deadline.
 names="view modules data missing1 missing2 missing3 missing4 missing5 missing6 missing7 missing8 missing9"
 pids=()
 i=0
@@ -135,6 +137,19 @@ for nm in $names; do
 	i=$((i + 1))
 done
 sleep 0.5
+# a 13th lookup, started behind the 12, still ends at once on SIGINT:
+# without parallel lookups it would wait in the kernel for those ahead
+env --default-signal=INT stat "$mnt/$slow/missing13" >/dev/null 2>&1 &
+intr=$!
+sleep 0.5
+kill -0 "$intr" 2>/dev/null || fail "the 13th lookup into $slow did not wait"
+sig=$(now_ms)
+kill -INT "$intr"
+wait_until 10 eval "! kill -0 $intr 2>/dev/null" || true
+intr_ms=$(($(now_ms) - sig))
+kill -0 "$intr" 2>/dev/null && kill -KILL "$intr"
+log "SIGINT to a lookup behind 12 others: it ended $intr_ms ms after the signal"
+[ "$intr_ms" -le 2000 ] || fail "the 13th lookup ended $intr_ms ms after SIGINT"
 
 step other-answers
 # the other artifact answers while the lookups wait
