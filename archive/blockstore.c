@@ -583,6 +583,8 @@ static void *fetcher_main(void *arg)
 	struct blocks *bs;
 	uint64_t latest;
 
+	pthread_setname_np(pthread_self(), "sffs-fetch");
+
 	if (!run)
 		max = 0; /* this fetcher stays idle; the others work */
 	pthread_mutex_lock(&s->lock);

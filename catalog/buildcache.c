@@ -411,8 +411,9 @@ static void *fetcher(void *arg)
 {
 	struct bc_ctx *x = arg;
 	size_t i;
-
 	int rc;
+
+	pthread_setname_np(pthread_self(), "sffs-manifest");
 
 	while ((i = atomic_fetch_add(&x->next, 1)) < x->nspecs) {
 		rc = read_package(x, &x->specs[i], &x->slots[i]);

@@ -53,6 +53,8 @@ static void *worker(void *arg)
 	struct catalog *c = w->c;
 	struct cat_job *j;
 
+	pthread_setname_np(pthread_self(), "sffs-catalog");
+
 	pthread_mutex_lock(&c->wlock);
 	while (wait_job(w)) {
 		j = c->jobs;

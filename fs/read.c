@@ -117,6 +117,8 @@ static void *reader_main(void *arg)
 	struct fs_read *r;
 	struct fs_ref held;
 
+	pthread_setname_np(pthread_self(), "sffs-read");
+
 	pthread_mutex_lock(&rd->lock);
 	while (!rd->stop) {
 		r = rd->head;

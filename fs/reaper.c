@@ -130,6 +130,8 @@ static void *reaper_main(void *arg)
 	uint64_t next = mono_ns() + period;
 	struct timespec ts;
 
+	pthread_setname_np(pthread_self(), "sffs-reaper");
+
 	pthread_mutex_lock(&fs->reaper_lock);
 	while (!fs->reaper_stop) {
 		ts.tv_sec = (time_t)(next / 1000000000u);

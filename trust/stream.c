@@ -89,6 +89,8 @@ static void *verifier(void *arg)
 	rnp_ffi_t ffi = NULL;
 	int rc;
 
+	pthread_setname_np(pthread_self(), "sffs-verify");
+
 	rc = trust_ffi_open(keys, &ffi);
 	trust_keys_put(keys);
 	if (rc) {
