@@ -122,6 +122,12 @@ stats3() {
 }
 
 # status_kib PID FIELD: a "FIELD: N kB" (or plain count) of /proc/PID/status.
+# The daemon's threads by name (they are named by role): "4×sffs-fetch ...".
+thread_roles() {
+	cat /proc/"$1"/task/*/comm 2>/dev/null | sort | uniq -c |
+		awk '{ printf "%s%s×%s", (NR > 1 ? " " : ""), $1, $2 }'
+}
+
 status_field() {
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
@@ -287,10 +293,12 @@ part_catalog20() {
 			if [ "$i" = 1 ]; then
 				sleep 2
 				T1+=("$(status_field "$PID" Threads)") R1+=("$(status_field "$PID" VmRSS)")
+				log "catalog20 run $r: threads with one attached: $(thread_roles "$PID")"
 			fi
 		done
 		sleep 2
 		T20+=("$(status_field "$PID" Threads)") R20+=("$(status_field "$PID" VmRSS)")
+		log "catalog20 run $r: threads with twenty attached: $(thread_roles "$PID")"
 		att=$(stat_field "$(stats_of "$mnt")" attached)
 		A20+=("${att:-?}")
 		grep -qx "engine bench artifact 40.20" "$mnt/40.20/noble/sffs-bench-artifact" ||

@@ -45,6 +45,8 @@
 /* FUSE workers of a catalog mount unless -o max_threads says otherwise
  * (lookups wait for attaches in them) */
 #define FS_CATALOG_THREADS 64
+/* idle FUSE workers kept unless -o max_idle_threads says otherwise */
+#define FS_IDLE_THREADS 4
 
 #define FS_INO_ROOT 1
 #define FS_INO_MODULES 2

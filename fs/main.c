@@ -842,7 +842,7 @@ int main(int argc, char *argv[])
 	struct trust *trust = NULL;
 	struct fuse_session *se = NULL;
 	struct fs fs = { 0 };
-	bool user_threads;
+	bool user_threads, user_idle;
 	int rc = 1;
 
 	/* Chunks and blocks (256 KiB) come and go all the time from many
@@ -869,6 +869,7 @@ int main(int argc, char *argv[])
 		cfg.source_opt = NULL;
 	}
 	user_threads = args_name(&args, "max_threads=");
+	user_idle = args_name(&args, "max_idle_threads=");
 	if (fuse_parse_cmdline(&args, &opts))
 		goto out_args;
 	if (!cfg.source || !opts.mountpoint) {
@@ -882,6 +883,12 @@ int main(int argc, char *argv[])
 	if (!user_threads && is_catalog(cfg.source) &&
 	    opts.max_threads < FS_CATALOG_THREADS)
 		opts.max_threads = FS_CATALOG_THREADS;
+	/* libfuse 3.14 keeps every worker a burst made for the mount's life
+	 * (max_idle_threads -1): a daemon up for months would hold its boot
+	 * storm's threads. Reads are handed to sffs's own readers, so a
+	 * worker's request is short and making one again is cheap. */
+	if (!user_idle)
+		opts.max_idle_threads = FS_IDLE_THREADS;
 	if (cfg.verbose || opts.debug)
 		log_set_level(LOG_LVL_DEBUG);
 	archive_opts_default(&ao);
