@@ -205,11 +205,12 @@ static void attach_job(struct catalog *c, void *arg)
 	e->last_used_ns = now_ns();
 	atomic_fetch_add(&c->attaches, 1); /* counted before a waiter sees it */
 	inodes = tree_count(archive_tree(o.ar)); /* o.ar is e's from here */
-	pthread_mutex_unlock(&e->lock);
+	/* logged before a waiter can go on: what it does next comes after */
 	log_info("%s%s%s attached in %.2f s (%s%s%s, %" PRIu32 " inodes)",
 		 e->version, e->toolchain[0] ? "/" : "", e->toolchain,
 		 secs(now_ns() - t0), o.how, o.signer[0] ? ", signed by " : "",
 		 o.signer, inodes);
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* Queues e's attach unless its last failure is too recent. Called and
