@@ -123,6 +123,31 @@ void blockstore_get_stats(struct blockstore *s, struct blockstore_stats *st);
 struct blocks *blocks_new(struct blockstore *store, struct fetch *f,
 			  uint32_t size, const unsigned char *digests,
 			  const struct blocks_opts *o);
+/* Where a lazy handle gets block i's digest: 0 and out, or -errno (a
+ * network error, -ETIMEDOUT at deadline_ns, -EBADMSG for a source that
+ * failed its own check). Called without any lock of the store, from
+ * fetcher and reader threads at once. */
+typedef int (*blocks_digest_fn)(void *arg, uint64_t i, uint64_t deadline_ns,
+				unsigned char out[BLOCKS_DIGEST]);
+
+/*
+ * A handle like blocks_new's whose digests come one at a time from
+ * get(arg, ...) (an index's pages, fetched on first need) instead of a
+ * table held in memory. Its identity is (fetch_size(f), size,
+ * artifact_sha256): what an index names, so every handle of one artifact
+ * shares blocks whatever its index. That is safe although an index may
+ * lie about the SHA-256: the fetcher checks a block against the digest of
+ * the handle it loads it for and records that digest in the block, and a
+ * lazy handle serves a block only if its own digest of it is the
+ * recorded one (else -EBADMSG, logged). A lying index can make another
+ * handle's reads of a block it loaded fail, never pass. get and arg must
+ * outlive the handle. NULL on a bad size or ENOMEM.
+ */
+struct blocks *blocks_new_lazy(struct blockstore *store, struct fetch *f,
+			       uint32_t size,
+			       const unsigned char artifact_sha256[32],
+			       blocks_digest_fn get, void *arg,
+			       const struct blocks_opts *o);
 /*
  * Frees the handle; NULL does nothing. Drops the blocks it queued (a
  * reader of another handle of the same identity queues them again) and
@@ -155,7 +180,8 @@ void blocks_span(const struct blocks *bs, uint64_t off, uint64_t len,
 int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	       const atomic_bool *cancel, const struct block **out);
 /* Block i if it is held and verified (a reference), else -ENOENT; never
- * fetches. */
+ * fetches a block (a lazy handle may fetch its digest, within the
+ * store's timeout; -EBADMSG if it is not the block's). */
 int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out);
 void blocks_release(struct blocks *bs, const struct block *b);
 
