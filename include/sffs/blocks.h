@@ -13,11 +13,14 @@
  * artifact and fetches them:
  *   - ONE bounded LRU of verified blocks (`mem` bytes for all artifacts
  *     together; blocks a reader holds are never freed under it), keyed by
- *     the artifact's identity and the block number. The identity is a
- *     SHA-256 over the artifact's size, the block size and every block
- *     digest: exactly what verification checks, so two handles of one
- *     identity share blocks safely, and an index that lies about the
- *     artifact cannot make another artifact's blocks pass;
+ *     the artifact's identity and the block number. A handle with a
+ *     digest table (blocks_new) has a SHA-256 over the artifact's size,
+ *     the block size and every block digest as identity: exactly what
+ *     verification checks. A lazy handle (blocks_new_lazy: digests come
+ *     a page at a time from an index) has the artifact's size, block
+ *     size and SHA-256 as the index names them, and serves a shared
+ *     block only if it was verified against its own digest: an index
+ *     that lies about the artifact cannot make another's blocks pass;
  *   - ONE set of `max_fetches` fetcher threads (started on first use, so
  *     a process may fork after blockstore_new), whatever the number of
  *     handles. A fetcher serves the handles with queued blocks round
