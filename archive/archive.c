@@ -291,13 +291,24 @@ out:
 	return rc;
 }
 
+static int lazy_digest(void *arg, uint64_t i, uint64_t deadline_ns,
+		       unsigned char out[BLOCKS_DIGEST])
+{
+	return index_digests_get(arg, i, deadline_ns, out);
+}
+
 int archive_start_blocks(struct archive *ar)
 {
 	/* cache keys hold a point in 32 bits (archive_i.h) */
 	if (ar->si && ar->si->n >= (UINT64_C(1) << ARCHIVE_SPAN_SHIFT))
 		return -EFBIG;
-	ar->blocks = blocks_new(ar->o.store, ar->f, ar->block_size,
-				ar->bdigests, &ar->o.blocks);
+	if (ar->ldigests)
+		ar->blocks = blocks_new_lazy(
+		    ar->o.store, ar->f, ar->block_size, ar->ih.artifact_sha256,
+		    lazy_digest, ar->ldigests, &ar->o.blocks);
+	else
+		ar->blocks = blocks_new(ar->o.store, ar->f, ar->block_size,
+					ar->bdigests, &ar->o.blocks);
 	return ar->blocks ? 0 : -ENOMEM;
 }
 
@@ -384,6 +395,7 @@ void archive_free(struct archive *ar)
 	if (!ar)
 		return;
 	blocks_free(ar->blocks);
+	index_digests_free(ar->ldigests);
 	free(ar->bdigests);
 	if (ar->spill)
 		fclose(ar->spill);
@@ -445,6 +457,25 @@ static int check_edges(struct archive *ar, char *why, size_t whylen)
 	return 0;
 }
 
+/* Block digests: by page on first need when the index has pages (a cold
+ * read fetches only the pages of its blocks), else the whole table. */
+static int load_digests(struct archive *ar, struct fetch *idx, char *why,
+			size_t whylen)
+{
+	int rc = 0;
+
+	if (ar->ih.bpage) {
+		ar->ldigests = index_digests_new(idx, &ar->ih);
+		if (!ar->ldigests)
+			rc = -ENOMEM;
+	} else {
+		rc = index_load_blocks(idx, &ar->ih, &ar->bdigests);
+	}
+	if (rc)
+		snprintf(why, whylen, "block digests: %s", strerror(-rc));
+	return rc;
+}
+
 struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 				   const struct archive_opts *o, char *err,
 				   size_t errlen)
@@ -456,9 +487,10 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 	if (!ar)
 		return NULL;
 	ar->idx = idx;
-	rc = index_load(idx, fetch_size(f), &ar->ih, ar->tree, &ar->si,
-			&ar->bdigests, ar->o.check_index, ar->o.check_arg, why,
-			sizeof(why));
+	rc = index_load(idx, fetch_size(f), &ar->ih, ar->tree, &ar->si, NULL,
+			ar->o.check_index, ar->o.check_arg, why, sizeof(why));
+	if (!rc)
+		rc = load_digests(ar, idx, why, sizeof(why));
 	if (!rc) {
 		ar->block_size = ar->ih.block_size;
 		rc = archive_start_blocks(ar);

@@ -74,6 +74,8 @@ struct archive {
 	struct index_members *members;
 	unsigned char sha256[32];
 	unsigned char *bdigests;
+	/* instead of bdigests, for an index with pages: fetched on need */
+	struct index_digests *ldigests;
 	uint32_t block_size;
 	uint64_t spacing;
 	/* Where windows come from: the index (borrowed) or, after a

@@ -5,6 +5,7 @@
  * leaves nothing of its own behind (blocks_i.h, blockstore.c).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 
 #include <uthash.h>
 #include <utlist.h>
+
+#include "sffs/log.h"
 
 #include "blocks_i.h"
 
@@ -31,6 +34,7 @@ uint64_t blocks_count_for(uint64_t csize, uint32_t size)
 
 /* ---- handles ---- */
 
+/* digests NULL: a lazy handle, which holds no table. */
 static struct blocks *handle_alloc(struct fetch *f, uint32_t size,
 				   const unsigned char *digests)
 {
@@ -43,31 +47,32 @@ static struct blocks *handle_alloc(struct fetch *f, uint32_t size,
 	bs = calloc(1, sizeof(*bs));
 	if (!bs)
 		return NULL;
-	bs->digests = malloc(n ? n * BLOCKS_DIGEST : 1);
-	if (!bs->digests) {
-		free(bs);
-		return NULL;
+	if (digests) {
+		bs->digests = malloc(n ? n * BLOCKS_DIGEST : 1);
+		if (!bs->digests) {
+			free(bs);
+			return NULL;
+		}
+		memcpy(bs->digests, digests, n * BLOCKS_DIGEST);
 	}
-	memcpy(bs->digests, digests, n * BLOCKS_DIGEST);
 	bs->f = f;
 	bs->size = size;
 	bs->n = n;
 	return bs;
 }
 
-struct blocks *blocks_new(struct blockstore *store, struct fetch *f,
-			  uint32_t size, const unsigned char *digests,
-			  const struct blocks_opts *o)
+/* Puts bs on its store (made when store is NULL) under the identity of
+ * key; frees bs on failure. */
+static struct blocks *handle_attach(struct blocks *bs, struct blockstore *store,
+				    const unsigned char *art,
+				    const struct blocks_opts *o)
 {
-	struct blocks *bs = handle_alloc(f, size, digests);
 	unsigned char key[32];
 
-	if (!bs)
-		return NULL;
 	bs->own_store = !store;
 	bs->s = store ? store : blockstore_new(o);
-	if (!bs->s ||
-	    bstore_ident_key(fetch_size(f), size, digests, bs->n, key))
+	if (!bs->s || bstore_ident_key(fetch_size(bs->f), bs->size, bs->digests,
+				       bs->n, art, key))
 		goto fail;
 	pthread_mutex_lock(&bs->s->lock);
 	bs->ident = bstore_ident_get(bs->s, key);
@@ -83,6 +88,30 @@ fail:
 	free(bs->digests);
 	free(bs);
 	return NULL;
+}
+
+struct blocks *blocks_new(struct blockstore *store, struct fetch *f,
+			  uint32_t size, const unsigned char *digests,
+			  const struct blocks_opts *o)
+{
+	struct blocks *bs = handle_alloc(f, size, digests);
+
+	return bs ? handle_attach(bs, store, NULL, o) : NULL;
+}
+
+struct blocks *blocks_new_lazy(struct blockstore *store, struct fetch *f,
+			       uint32_t size,
+			       const unsigned char artifact_sha256[32],
+			       blocks_digest_fn get, void *arg,
+			       const struct blocks_opts *o)
+{
+	struct blocks *bs = get ? handle_alloc(f, size, NULL) : NULL;
+
+	if (!bs)
+		return NULL;
+	bs->dget = get;
+	bs->darg = arg;
+	return handle_attach(bs, store, artifact_sha256, o);
 }
 
 struct blockstore *blocks_store(const struct blocks *bs)
@@ -184,6 +213,32 @@ static int get_locked(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	return 0;
 }
 
+/* A lazy handle shares its identity with every index naming the same
+ * artifact, honest or not: it serves a block only if the digest the
+ * block was verified against is its own digest of that block. (A table
+ * handle's identity covers its every digest: nothing to check.) */
+static int check_served(struct blocks *bs, const struct block *b,
+			uint64_t deadline)
+{
+	const struct bent *e =
+	    (const struct bent *)((const char *)b - offsetof(struct bent, b));
+	unsigned char md[BLOCKS_DIGEST];
+	int rc;
+
+	if (!bs->dget)
+		return 0;
+	rc = bs->dget(bs->darg, b->idx, deadline, md);
+	if (!rc && memcmp(md, e->vd, BLOCKS_DIGEST)) {
+		log_err("%s: block %" PRIu64 " held for this artifact was "
+			"verified against another index's digest: refusing it",
+			fetch_url(bs->f), b->idx);
+		rc = -EBADMSG;
+	}
+	if (rc)
+		blocks_release(bs, b);
+	return rc;
+}
+
 int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	       const atomic_bool *cancel, const struct block **out)
 {
@@ -197,6 +252,8 @@ int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 		rc = get_locked(bs, i, deadline_ns, cancel, out);
 	} while (rc == -ECANCELED && ++tries < 100);
 	pthread_mutex_unlock(&bs->s->lock);
+	if (!rc)
+		rc = check_served(bs, *out, deadline_ns);
 	return rc == -ECANCELED ? -EAGAIN : rc;
 }
 
@@ -210,6 +267,11 @@ int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out)
 	if (e && e->st == B_READY)
 		rc = hit(bs, e, out);
 	pthread_mutex_unlock(&bs->s->lock);
+	if (!rc)
+		rc =
+		    check_served(bs, *out,
+				 fetch_now_ns() + (uint64_t)bs->s->o.timeout_s *
+						      1000000000u);
 	return rc;
 }
 

@@ -61,6 +61,9 @@ struct bent {
 	struct block b; /* public part; b.data == buf */
 	struct bkey key;
 	struct bident *ident;
+	/* the digest the bytes matched, set by the fetcher before B_READY:
+	 * a lazy handle serves the block only if its own digest is this */
+	unsigned char vd[BLOCKS_DIGEST];
 	unsigned char *buf; /* b.len bytes once loaded, inside ext */
 	struct extent *ext;
 	enum bstate st; /* guarded by the store's lock, as is all below */
@@ -104,7 +107,9 @@ struct blocks {
 	struct fetch *f;
 	uint32_t size;
 	uint64_t n;
-	unsigned char *digests;
+	unsigned char *digests; /* NULL when lazy: then dget/darg */
+	blocks_digest_fn dget;
+	void *darg;
 	struct bident *ident;
 	/* guarded by s->lock: */
 	struct bent *demand_q, *prefetch_q;
@@ -119,16 +124,26 @@ struct blocks {
 
 struct extent *bstore_extent_new(struct blockstore *s, size_t len);
 void bstore_extent_put(struct blockstore *s, struct extent *x);
-/* The identity of (size, block size, digests): SHA-256 over all three. */
+/* The identity of (size, block size, digests): SHA-256 over all three.
+ * dg NULL: of (size, block size, the artifact's SHA-256 in art), for
+ * lazy handles (a domain of its own: no table ever gives that key). */
 int bstore_ident_key(uint64_t csize, uint32_t size, const unsigned char *dg,
-		     uint64_t n, unsigned char key[32]);
+		     uint64_t n, const unsigned char *art,
+		     unsigned char key[32]);
 /* The identity of key, made or with one more handle. NULL on ENOMEM. */
 struct bident *bstore_ident_get(struct blockstore *s,
 				const unsigned char key[32]);
 uint64_t bstore_block_off(const struct blocks *bs, uint64_t i);
 size_t bstore_block_len(const struct blocks *bs, uint64_t i);
-bool bstore_digest_ok(const struct blocks *bs, uint64_t i, const void *data,
-		      size_t len);
+/* Block i's digest for bs: from its table, or its lazy source (which may
+ * fetch, until deadline). 0 or -errno. */
+int bstore_digest(const struct blocks *bs, uint64_t i, uint64_t deadline,
+		  unsigned char out[BLOCKS_DIGEST]);
+/* 0 when data matches bs's digest of block i (copied into vd), -EBADMSG
+ * when not, or the lazy source's -errno. */
+int bstore_digest_check(const struct blocks *bs, uint64_t i, const void *data,
+			size_t len, uint64_t deadline,
+			unsigned char vd[BLOCKS_DIGEST]);
 void bstore_bent_unref(struct blockstore *s, struct bent *e);
 void bstore_bent_unhash(struct blockstore *s, struct bent *e);
 /* Frees unheld ready blocks, least recently used first, to the budget. */

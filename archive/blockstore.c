@@ -136,8 +136,10 @@ void blockstore_get_stats(struct blockstore *s, struct blockstore_stats *st)
 /* ---- identities (caller holds s->lock) ---- */
 
 int bstore_ident_key(uint64_t csize, uint32_t size, const unsigned char *dg,
-		     uint64_t n, unsigned char key[32])
+		     uint64_t n, const unsigned char *art,
+		     unsigned char key[32])
 {
+	static const unsigned char lazy_tag[] = "sffs lazy block identity";
 	unsigned char head[12];
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	int ok;
@@ -147,8 +149,10 @@ int bstore_ident_key(uint64_t csize, uint32_t size, const unsigned char *dg,
 	for (int k = 0; k < 4; k++)
 		head[8 + k] = (unsigned char)(size >> (8 * k));
 	ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	     (dg || EVP_DigestUpdate(md, lazy_tag, sizeof(lazy_tag))) &&
 	     EVP_DigestUpdate(md, head, sizeof(head)) &&
-	     EVP_DigestUpdate(md, dg, (size_t)n * BLOCKS_DIGEST) &&
+	     (dg ? EVP_DigestUpdate(md, dg, (size_t)n * BLOCKS_DIGEST)
+		 : EVP_DigestUpdate(md, art, 32)) &&
 	     EVP_DigestFinal_ex(md, key, NULL);
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : -ENOMEM;
@@ -186,16 +190,30 @@ size_t bstore_block_len(const struct blocks *bs, uint64_t i)
 	return (size_t)(end - bstore_block_off(bs, i));
 }
 
-bool bstore_digest_ok(const struct blocks *bs, uint64_t i, const void *data,
-		      size_t len)
+int bstore_digest(const struct blocks *bs, uint64_t i, uint64_t deadline,
+		  unsigned char out[BLOCKS_DIGEST])
+{
+	if (bs->dget)
+		return bs->dget(bs->darg, i, deadline, out);
+	memcpy(out, bs->digests + i * BLOCKS_DIGEST, BLOCKS_DIGEST);
+	return 0;
+}
+
+int bstore_digest_check(const struct blocks *bs, uint64_t i, const void *data,
+			size_t len, uint64_t deadline,
+			unsigned char vd[BLOCKS_DIGEST])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
+	int rc = bstore_digest(bs, i, deadline, vd);
 
+	if (rc)
+		return rc;
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
-		return false;
-	return mdlen == BLOCKS_DIGEST &&
-	       !memcmp(md, bs->digests + i * BLOCKS_DIGEST, BLOCKS_DIGEST);
+		return -ENOMEM;
+	return mdlen == BLOCKS_DIGEST && !memcmp(md, vd, BLOCKS_DIGEST)
+		   ? 0
+		   : -EBADMSG;
 }
 
 /* ---- entries (caller holds s->lock) ---- */
@@ -444,8 +462,9 @@ static int refetch_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 		return -ENOMEM;
 	rc = fetch_range_until(bs->f, bstore_block_off(bs, e->b.idx), e->b.len,
 			       x->data, FETCH_NOCACHE, deadline);
-	if (!rc && !bstore_digest_ok(bs, e->b.idx, x->data, e->b.len))
-		rc = -EBADMSG;
+	if (!rc)
+		rc = bstore_digest_check(bs, e->b.idx, x->data, e->b.len,
+					 deadline, e->vd);
 	if (rc) {
 		bstore_extent_put(bs->s, x);
 		return rc;
@@ -461,8 +480,10 @@ static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 	uint64_t off = bstore_block_off(bs, e->b.idx);
 	int rc;
 
-	if (bstore_digest_ok(bs, e->b.idx, e->buf, e->b.len))
-		return 0;
+	rc = bstore_digest_check(bs, e->b.idx, e->buf, e->b.len, deadline,
+				 e->vd);
+	if (rc != -EBADMSG)
+		return rc; /* verified, or its digest could not be had */
 	pthread_mutex_lock(&bs->s->lock);
 	bs->st.verify_fail++;
 	pthread_mutex_unlock(&bs->s->lock);

@@ -48,16 +48,19 @@ static int window_bytes(struct archive *ar, uint64_t off, size_t len,
 	return archive_spill_read(ar, off, len, buf);
 }
 
-/* The points from i on whose windows follow i's without a gap and are
- * not cached yet, up to WINDOW_RUN_BYTES: [i, *end). */
-static size_t window_run(struct archive *ar, size_t i, uint64_t *bytes)
+/* The points from i on (before kmax) whose windows follow i's without a
+ * gap and are not cached yet, up to WINDOW_RUN_BYTES: [i, *end). */
+static size_t window_run(struct archive *ar, size_t i, size_t kmax,
+			 uint64_t *bytes)
 {
 	const struct seek_point *pts = ar->si->pts;
 	uint64_t next = pts[i].woff + pts[i].wlen;
 	size_t k = i + 1;
 
 	*bytes = pts[i].wlen;
-	for (; k < ar->si->n; k++) {
+	if (kmax > ar->si->n)
+		kmax = ar->si->n;
+	for (; k < kmax; k++) {
 		struct chunk *c;
 
 		if (!pts[k].wlen)
@@ -137,8 +140,9 @@ static void wfail_note(struct archive *ar, size_t i, int err)
 	pthread_mutex_unlock(&ar->seq_lock);
 }
 
-/* Point i's window with a reference (NULL for a point without one). */
-static int window_get(struct archive *ar, size_t i,
+/* Point i's window with a reference (NULL for a point without one).
+ * upto: the points up to it (included) hold bytes the reader wants. */
+static int window_get(struct archive *ar, size_t i, size_t upto,
 		      const struct archive_req *rq, struct chunk **out)
 {
 	const struct seek_point *pt = &ar->si->pts[i];
@@ -156,14 +160,14 @@ static int window_get(struct archive *ar, size_t i,
 	rc = wfail_check(ar, i);
 	if (rc)
 		return rc;
-	/* A run only for a reader going forward (the last window loaded was
-	 * the point before): random readers fetch one window each. */
-	if (atomic_exchange(&ar->last_window, i + 1) == i) {
-		end = window_run(ar, i, &bytes);
-	} else {
-		end = i + 1;
-		bytes = pt->wlen;
-	}
+	/* A run for a reader going forward (the last window loaded was the
+	 * point before), or over the spans of the file being read (its
+	 * readers decode them at once, in any order): one request. Other
+	 * random readers fetch one window each. */
+	if (atomic_exchange(&ar->last_window, i + 1) == i)
+		end = window_run(ar, i, ar->si->n, &bytes);
+	else
+		end = window_run(ar, i, upto + 1, &bytes);
 	buf = malloc((size_t)bytes);
 	if (!buf)
 		return -ENOMEM;
@@ -194,8 +198,16 @@ struct sink {
 	uint64_t want;	   /* the chunk the reader asked for */
 	struct chunk *got; /* its reference, once made */
 	uint64_t stop;	   /* stop decoding after this chunk */
+	/* once this many bytes of the span are decoded, stop before a block
+	 * that is not held (fetch nothing past the bytes wanted) */
+	uint64_t need;
 	int err;
 };
+
+static uint64_t sink_decoded(const struct sink *s)
+{
+	return s->chunk * ARCHIVE_CHUNK + (s->cur ? s->cur->len : 0);
+}
 
 static int sink_flush(struct sink *s)
 {
@@ -251,15 +263,52 @@ static int sink_out(void *arg, const void *data, size_t len)
 	return 0;
 }
 
-/* Feeds the span's compressed bytes [off, off + len) from the verified
- * blocks, queueing the blocks ahead so the fetchers merge them. */
-static int feed_blocks(struct archive *ar, struct seek_decoder *d, uint64_t off,
-		       uint64_t len, struct archive_req *rq, struct sink *s)
+/* The last block worth queueing ahead for the first `need` decoded
+ * bytes of a span of usize bytes from compressed [off, off + len): in
+ * proportion, plus an eighth of the span for an uneven ratio. */
+static uint64_t want_limit(struct archive *ar, uint64_t off, uint64_t len,
+			   uint64_t need, uint64_t usize)
 {
-	uint64_t b, first, last, wanted = 0, step;
+	uint64_t first, last, est;
+
+	blocks_span(ar->blocks, off, len, &first, &last);
+	if (!usize || need >= usize)
+		return last;
+	est =
+	    (uint64_t)((double)len * ((double)need / (double)usize)) + len / 8;
+	if (est >= len)
+		return last;
+	blocks_span(ar->blocks, off, est + 1, &first, &est);
+	return est;
+}
+
+/* Block b for the decoder: once the bytes wanted are decoded, only a
+ * block already held (-ENOENT otherwise: stop there). */
+static int feed_get(struct archive *ar, uint64_t b, struct archive_req *rq,
+		    const struct sink *s, uint64_t usize,
+		    const struct block **blk)
+{
+	/* need < usize is whole chunks: those up to it are stored. (A span
+	 * is always decoded to its end once wanted there: its last chunk may
+	 * be short and its last block hold only the stream's end.) */
+	if (s->need < usize && sink_decoded(s) >= s->need)
+		return blocks_peek(ar->blocks, b, blk);
+	return blocks_get(ar->blocks, b, rq->deadline_ns, rq->cancel, blk);
+}
+
+/* Feeds the span's compressed bytes [off, off + len) from the verified
+ * blocks, queueing the blocks ahead so the fetchers merge them: those
+ * the wanted bytes probably need (want_limit); a block past them is
+ * fetched alone, when the decoder gets there and still wants bytes. */
+static int feed_blocks(struct archive *ar, struct seek_decoder *d, uint64_t off,
+		       uint64_t len, uint64_t usize, struct archive_req *rq,
+		       struct sink *s)
+{
+	uint64_t b, first, last, wanted = 0, step, wlast;
 	int rc = 0;
 
 	blocks_span(ar->blocks, off, len, &first, &last);
+	wlast = want_limit(ar, off, len, s->need, usize);
 	step = ar->o.blocks.merge_max / blocks_size(ar->blocks);
 	if (!step)
 		step = 1;
@@ -267,14 +316,15 @@ static int feed_blocks(struct archive *ar, struct seek_decoder *d, uint64_t off,
 		const struct block *blk;
 		uint64_t boff = b * blocks_size(ar->blocks), a, z;
 
-		if (b >= wanted) {
+		if (b >= wanted && b <= wlast) {
 			wanted = b + step;
 			blocks_want(ar->blocks, b,
-				    wanted - 1 < last ? wanted - 1 : last,
+				    wanted - 1 < wlast ? wanted - 1 : wlast,
 				    rq->deadline_ns);
 		}
-		rc = blocks_get(ar->blocks, b, rq->deadline_ns, rq->cancel,
-				&blk);
+		rc = feed_get(ar, b, rq, s, usize, &blk);
+		if (rc == -ENOENT)
+			return 1; /* the rest is not held and not wanted */
 		if (rc)
 			break;
 		a = off > boff ? off - boff : 0;
@@ -293,20 +343,45 @@ static const char *span_errmsg(int rc)
 				: strerror(-rc);
 }
 
-/* Decodes span i, from its start, up to chunk j (and a few after it);
- * *out gets a reference to chunk j. */
-static int span_load(struct archive *ar, size_t i, uint64_t j,
+/* The decoded bytes of span i a reader of chunk j wants, whose bytes end
+ * at uend in the stream: whole chunks up to uend (a chunk is cached
+ * whole or not at all), or the whole span when uend is past it. */
+static uint64_t span_need(struct archive *ar, size_t i, uint64_t j,
+			  uint64_t uend)
+{
+	uint64_t start = seek_span_ustart(ar->si, i);
+	uint64_t usize = seek_span_usize(ar->si, i), need;
+
+	if (uend <= start || uend - start >= usize)
+		return usize;
+	need =
+	    (uend - start + ARCHIVE_CHUNK - 1) / ARCHIVE_CHUNK * ARCHIVE_CHUNK;
+	if (need < (j + 1) * ARCHIVE_CHUNK)
+		need = (j + 1) * ARCHIVE_CHUNK;
+	return need < usize ? need : usize;
+}
+
+/* Decodes span i from its start up to chunk j, and further (a few chunks
+ * at most) only as far as the bytes the reader wants (up to uend in the
+ * stream) or the blocks already held go: a cold read of a file that ends
+ * early in a span fetches no block past it. *out gets a reference to
+ * chunk j. */
+static int span_load(struct archive *ar, size_t i, uint64_t j, uint64_t uend,
 		     struct archive_req *rq, struct chunk **out)
 {
-	struct sink s = {
-	    .ar = ar, .span = i, .want = j, .stop = j + READAHEAD_CHUNKS};
+	struct sink s = {.ar = ar,
+			 .span = i,
+			 .want = j,
+			 .stop = j + READAHEAD_CHUNKS,
+			 .need = span_need(ar, i, j, uend)};
+	size_t upto = uend ? seek_index_find(ar->si, uend - 1) : i;
 	struct seek_decoder *d = NULL;
 	struct chunk *w = NULL;
 	uint64_t off, len;
 	int rc;
 
 	seek_span_crange(ar->si, i, &off, &len);
-	rc = window_get(ar, i, rq, &w);
+	rc = window_get(ar, i, upto, rq, &w);
 	if (!rc) {
 		d = seek_decoder_new_window(ar->si, i, w ? w->data : NULL,
 					    ar->si->pts[i].wlen);
@@ -314,7 +389,9 @@ static int span_load(struct archive *ar, size_t i, uint64_t j,
 	}
 	cache_chunk_put(w);
 	if (!rc)
-		rc = len ? feed_blocks(ar, d, off, len, rq, &s) : 0;
+		rc = len ? feed_blocks(ar, d, off, len,
+				       seek_span_usize(ar->si, i), rq, &s)
+			 : 0;
 	if (rc == 0) {
 		rc = seek_decoder_finish(d);
 		if (!rc && s.cur && s.cur->len)
@@ -390,7 +467,7 @@ static int inflight_wait(struct archive *ar, struct inflight *it,
 
 /* Chunk j of span i with a reference: from the cache, else decoded once
  * for all concurrent readers. A failed decode fails them all at once. */
-static int span_chunk(struct archive *ar, size_t i, uint64_t j,
+static int span_chunk(struct archive *ar, size_t i, uint64_t j, uint64_t uend,
 		      struct archive_req *rq, struct chunk **out)
 {
 	struct inflight *it;
@@ -422,7 +499,7 @@ static int span_chunk(struct archive *ar, size_t i, uint64_t j,
 	ar->loading = it;
 	pthread_mutex_unlock(&ar->lock);
 
-	rc = span_load(ar, i, j, rq, out);
+	rc = span_load(ar, i, j, uend, rq, out);
 
 	pthread_mutex_lock(&ar->lock);
 	for (struct inflight **pp = &ar->loading; *pp; pp = &(*pp)->next) {
@@ -444,10 +521,11 @@ static int span_chunk(struct archive *ar, size_t i, uint64_t j,
 /* ---- reads ---- */
 
 /* The piece of the tar stream at uoff (at most len bytes): a chunk
- * reference, the offset in it and the length. */
+ * reference, the offset in it and the length. uend: where the bytes the
+ * reader may want end (its file's end), which bounds what is fetched. */
 static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
-			struct archive_req *rq, struct chunk **ch, size_t *coff,
-			size_t *clen)
+			uint64_t uend, struct archive_req *rq,
+			struct chunk **ch, size_t *coff, size_t *clen)
 {
 	const struct seek_index *si = ar->si;
 	uint64_t rel, j, usize, have;
@@ -461,7 +539,7 @@ static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
 	usize = seek_span_usize(si, i);
 	j = rel / ARCHIVE_CHUNK;
 	for (;;) {
-		rc = span_chunk(ar, i, j, rq, ch);
+		rc = span_chunk(ar, i, j, uend, rq, ch);
 		if (rc != -EAGAIN || rq->nowait)
 			break; /* -EAGAIN: its decoder was interrupted */
 	}
@@ -513,11 +591,15 @@ static void prefetch_file(struct archive *ar, const struct tree_node *n,
 	i0 = seek_index_find(si, a);
 	i1 = seek_index_find(si, z);
 	seek_span_crange(si, i0, &c0, &len);
+	blocks_span(ar->blocks, c0, len ? len : 1, &b0, &b1);
 	seek_span_crange(si, i1, &c1, &len);
-	c1 += len;
-	if (c1 <= c0)
+	if (!len)
 		return;
-	blocks_span(ar->blocks, c0, c1 - c0, &b0, &b1);
+	/* the last span only as far as the file goes in it */
+	b1 = want_limit(ar, c1, len, span_need(ar, i1, 0, z + 1),
+			seek_span_usize(si, i1));
+	if (b1 < b0)
+		return;
 	blocks_prefetch(ar->blocks, b0, b1);
 }
 
@@ -603,8 +685,8 @@ ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 			rc = -ENOTSUP;
 			break;
 		}
-		rc = stream_piece(ar, uoff + done, len - done, rq, &ch, &coff,
-				  &clen);
+		rc = stream_piece(ar, uoff + done, len - done,
+				  n->data_off + n->size, rq, &ch, &coff, &clen);
 		if (rc)
 			break;
 		rq->ref[rq->n] = ch;
@@ -620,14 +702,17 @@ ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 	return (ssize_t)len;
 }
 
-/* Copies len bytes of the tar stream at uoff into dst. */
+/* Copies len bytes of the tar stream at uoff into dst; the reader may
+ * want bytes up to uend. */
 static int stream_copy(struct archive *ar, uint64_t uoff, size_t len,
-		       unsigned char *dst, struct archive_req *rq)
+		       uint64_t uend, unsigned char *dst,
+		       struct archive_req *rq)
 {
 	while (len) {
 		size_t coff, clen;
 		struct chunk *ch;
-		int rc = stream_piece(ar, uoff, len, rq, &ch, &coff, &clen);
+		int rc =
+		    stream_piece(ar, uoff, len, uend, rq, &ch, &coff, &clen);
 
 		if (rc)
 			return rc;
@@ -658,8 +743,9 @@ static int sparse_copy(struct archive *ar, const struct tree_node *n,
 		int rc;
 
 		if (a < b) {
-			rc = stream_copy(ar, stored + (a - sg->off),
-					 (size_t)(b - a), dst + (a - off), rq);
+			rc = stream_copy(
+			    ar, stored + (a - sg->off), (size_t)(b - a),
+			    stored + (b - sg->off), dst + (a - off), rq);
 			if (rc)
 				return rc;
 		}
@@ -686,7 +772,8 @@ ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
 	if (n->u.sparse)
 		rc = sparse_copy(ar, n, off, len, buf, rq);
 	else
-		rc = stream_copy(ar, n->data_off + off, len, buf, rq);
+		rc = stream_copy(ar, n->data_off + off, len,
+				 n->data_off + n->size, buf, rq);
 	return rc ? rc : (ssize_t)len;
 }
 

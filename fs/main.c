@@ -142,7 +142,7 @@ static void usage(const char *prog)
 	       "    -o window_mem=SIZE     seek-point windows kept "
 	       "(default 4M)\n"
 	       "    -o block=SIZE          verified block size when "
-	       "indexing (default 256K)\n"
+	       "indexing (default 128K)\n"
 	       "    -o span=SIZE           seek-point spacing (default 1M)\n"
 	       "    -o index=URL|PATH      published index (default "
 	       "SOURCE.sfidx; none: skip)\n"

@@ -47,7 +47,7 @@ static void usage(FILE *to)
 	fprintf(to, "usage: sffs-index [--span SIZE] [--block SIZE] "
 		    "[--identity STR] ARTIFACT [-o OUT]\n"
 		    "  --span SIZE      seek-point spacing (default 1M)\n"
-		    "  --block SIZE     verified block size (default 256K; "
+		    "  --block SIZE     verified block size (default 128K; "
 		    "4K to 16M)\n"
 		    "  --identity STR   record this ETag/Last-Modified\n"
 		    "  --sign-with KEY  sign the index header with gpg's KEY "

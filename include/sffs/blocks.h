@@ -13,11 +13,14 @@
  * artifact and fetches them:
  *   - ONE bounded LRU of verified blocks (`mem` bytes for all artifacts
  *     together; blocks a reader holds are never freed under it), keyed by
- *     the artifact's identity and the block number. The identity is a
- *     SHA-256 over the artifact's size, the block size and every block
- *     digest: exactly what verification checks, so two handles of one
- *     identity share blocks safely, and an index that lies about the
- *     artifact cannot make another artifact's blocks pass;
+ *     the artifact's identity and the block number. A handle with a
+ *     digest table (blocks_new) has a SHA-256 over the artifact's size,
+ *     the block size and every block digest as identity: exactly what
+ *     verification checks. A lazy handle (blocks_new_lazy: digests come
+ *     a page at a time from an index) has the artifact's size, block
+ *     size and SHA-256 as the index names them, and serves a shared
+ *     block only if it was verified against its own digest: an index
+ *     that lies about the artifact cannot make another's blocks pass;
  *   - ONE set of `max_fetches` fetcher threads (started on first use, so
  *     a process may fork after blockstore_new), whatever the number of
  *     handles. A fetcher serves the handles with queued blocks round
@@ -65,7 +68,11 @@
 #define BLOCKS_DIGEST 32u
 #define BLOCKS_MIN_SIZE (4u * 1024)
 #define BLOCKS_MAX_SIZE (16u * 1024 * 1024)
-#define BLOCKS_DEFAULT_SIZE (256u * 1024)
+/* 128 KiB: a cold read that needs a few spans pays on average half a
+ * block more per span than its bytes (256 KiB blocks made a cold
+ * `sinfo --version` 12% heavier); sequential readers still get large
+ * requests, as fetchers merge adjacent blocks up to merge_max. */
+#define BLOCKS_DEFAULT_SIZE (128u * 1024)
 
 struct blocks;
 struct blockstore;
@@ -123,6 +130,31 @@ void blockstore_get_stats(struct blockstore *s, struct blockstore_stats *st);
 struct blocks *blocks_new(struct blockstore *store, struct fetch *f,
 			  uint32_t size, const unsigned char *digests,
 			  const struct blocks_opts *o);
+/* Where a lazy handle gets block i's digest: 0 and out, or -errno (a
+ * network error, -ETIMEDOUT at deadline_ns, -EBADMSG for a source that
+ * failed its own check). Called without any lock of the store, from
+ * fetcher and reader threads at once. */
+typedef int (*blocks_digest_fn)(void *arg, uint64_t i, uint64_t deadline_ns,
+				unsigned char out[BLOCKS_DIGEST]);
+
+/*
+ * A handle like blocks_new's whose digests come one at a time from
+ * get(arg, ...) (an index's pages, fetched on first need) instead of a
+ * table held in memory. Its identity is (fetch_size(f), size,
+ * artifact_sha256): what an index names, so every handle of one artifact
+ * shares blocks whatever its index. That is safe although an index may
+ * lie about the SHA-256: the fetcher checks a block against the digest of
+ * the handle it loads it for and records that digest in the block, and a
+ * lazy handle serves a block only if its own digest of it is the
+ * recorded one (else -EBADMSG, logged). A lying index can make another
+ * handle's reads of a block it loaded fail, never pass. get and arg must
+ * outlive the handle. NULL on a bad size or ENOMEM.
+ */
+struct blocks *blocks_new_lazy(struct blockstore *store, struct fetch *f,
+			       uint32_t size,
+			       const unsigned char artifact_sha256[32],
+			       blocks_digest_fn get, void *arg,
+			       const struct blocks_opts *o);
 /*
  * Frees the handle; NULL does nothing. Drops the blocks it queued (a
  * reader of another handle of the same identity queues them again) and
@@ -155,7 +187,8 @@ void blocks_span(const struct blocks *bs, uint64_t off, uint64_t len,
 int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 	       const atomic_bool *cancel, const struct block **out);
 /* Block i if it is held and verified (a reference), else -ENOENT; never
- * fetches. */
+ * fetches a block (a lazy handle may fetch its digest, within the
+ * store's timeout; -EBADMSG if it is not the block's). */
 int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out);
 void blocks_release(struct blocks *bs, const struct block *b);
 

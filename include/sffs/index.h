@@ -9,9 +9,11 @@
  *   POINTS   zstd: the seek points with window digests
  *   BLOCKS   the SHA-256 of every aligned block of the compressed artifact
  *   WINDOWS  the deflate-compressed 32 KiB windows, one after the other
- * The header, MEMBERS, POINTS and BLOCKS form the eager part a node reads
- * at mount (two requests); a window is fetched by range the first time a
- * read needs its span, and checked against its digest. The header also
+ * The header, MEMBERS and POINTS form the eager part a node reads at
+ * mount (two requests); BLOCKS too for an index without pages (bpage 0),
+ * else a page of block digests is fetched by range the first time a block
+ * of it is read (index_digests_*), as a window is the first time a read
+ * needs its span; each is checked against its digest. The header also
  * names the artifact: its size, SHA-256 and the digests of its first and
  * last 4 KiB, which the daemon checks against the served artifact (two
  * small ranges) before it trusts the index.

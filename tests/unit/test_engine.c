@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <zlib.h>
 
 #include "check.h"
@@ -442,9 +443,148 @@ out:
 	free(a);
 }
 
+/* ---- lazy block digests: shared by artifact identity, never poisoned ---- */
+
+#define LZ_BLOCKS 5u
+#define LZ_LEN (LZ_BLOCKS * BLOCKS_MIN_SIZE)
+
+struct lzsrc {
+	unsigned char data[LZ_LEN];
+	unsigned char dg[LZ_BLOCKS][32];
+	atomic_uint calls; /* range requests */
+	atomic_uint dgets; /* digests asked for */
+	int dget_err;	   /* answered for block 3 when set */
+};
+
+static int lz_range(void *arg, uint64_t off, size_t len, void *buf,
+		    unsigned flags)
+{
+	struct lzsrc *z = arg;
+
+	(void)flags;
+	atomic_fetch_add(&z->calls, 1);
+	if (off > LZ_LEN || len > LZ_LEN - off)
+		return -EIO;
+	memcpy(buf, z->data + off, len);
+	return 0;
+}
+
+static const struct fetch_source_ops lz_ops = {.range = lz_range};
+
+static int lz_dget(void *arg, uint64_t i, uint64_t deadline_ns,
+		   unsigned char out[BLOCKS_DIGEST])
+{
+	struct lzsrc *z = arg;
+
+	(void)deadline_ns;
+	atomic_fetch_add(&z->dgets, 1);
+	if (i >= LZ_BLOCKS)
+		return -EINVAL;
+	if (i == 3 && z->dget_err)
+		return z->dget_err;
+	memcpy(out, z->dg[i], BLOCKS_DIGEST);
+	return 0;
+}
+
+static void lz_fill(struct lzsrc *z, unsigned seed)
+{
+	noise(z->data, LZ_LEN, seed);
+	for (unsigned b = 0; b < LZ_BLOCKS; b++)
+		EVP_Digest(z->data + b * BLOCKS_MIN_SIZE, BLOCKS_MIN_SIZE,
+			   z->dg[b], NULL, EVP_sha256(), NULL);
+}
+
+static bool lz_block_is(struct blocks *bs, uint64_t i, const struct lzsrc *z)
+{
+	const struct block *b = NULL;
+	bool ok = blocks_get(bs, i, fetch_now_ns() + 10ull * 1000000000u, NULL,
+			     &b) == 0 &&
+		  b->len == BLOCKS_MIN_SIZE &&
+		  !memcmp(b->data, z->data + i * BLOCKS_MIN_SIZE, b->len);
+
+	blocks_release(bs, b);
+	return ok;
+}
+
+static int lz_get_rc(struct blocks *bs, uint64_t i)
+{
+	const struct block *b = NULL;
+	int rc =
+	    blocks_get(bs, i, fetch_now_ns() + 10ull * 1000000000u, NULL, &b);
+
+	if (!rc)
+		blocks_release(bs, b);
+	return rc;
+}
+
+/* Two handles that name one artifact (size + SHA-256) share blocks; one
+ * whose index lies (other bytes in block 2, with their own digest) loads
+ * its block 2 first: the honest handle refuses it (-EBADMSG), never
+ * serves it. Digests are asked for only for the blocks read. */
+static void test_lazy_digests(void)
+{
+	static const unsigned char art[32] = "claimed artifact sha-256 ......";
+	struct lzsrc *good = calloc(1, sizeof(*good));
+	struct lzsrc *liar = calloc(1, sizeof(*liar));
+	struct blockstore *store = blockstore_new(NULL);
+	struct fetch *fg = NULL, *fl = NULL;
+	struct blocks *bg = NULL, *bl = NULL;
+	unsigned calls;
+
+	CHECK(good && liar && store);
+	if (!good || !liar || !store)
+		goto out;
+	lz_fill(good, 11);
+	*liar = *good;
+	atomic_store(&liar->calls, 0);
+	noise(liar->data + 2 * BLOCKS_MIN_SIZE, BLOCKS_MIN_SIZE, 12);
+	EVP_Digest(liar->data + 2 * BLOCKS_MIN_SIZE, BLOCKS_MIN_SIZE,
+		   liar->dg[2], NULL, EVP_sha256(), NULL);
+	fg = fetch_open_source("mem://good", LZ_LEN, "g", &lz_ops, good);
+	fl = fetch_open_source("mem://liar", LZ_LEN, "l", &lz_ops, liar);
+	bg = fg ? blocks_new_lazy(store, fg, BLOCKS_MIN_SIZE, art, lz_dget,
+				  good, NULL)
+		: NULL;
+	bl = fl ? blocks_new_lazy(store, fl, BLOCKS_MIN_SIZE, art, lz_dget,
+				  liar, NULL)
+		: NULL;
+	CHECK(bg && bl);
+	if (!bg || !bl)
+		goto out;
+	CHECK(blocks_new_lazy(store, fg, BLOCKS_MIN_SIZE, art, NULL, NULL,
+			      NULL) == NULL);
+	/* the liar's block 2 passes for the liar, who loaded it */
+	CHECK(lz_block_is(bl, 2, liar));
+	/* ... and is refused to the honest handle, not served */
+	CHECK_EQ_U64(lz_get_rc(bg, 2), -EBADMSG);
+	/* a block both agree on is fetched once and shared */
+	CHECK(lz_block_is(bg, 1, good));
+	calls = atomic_load(&liar->calls);
+	CHECK(lz_block_is(bl, 1, liar));
+	CHECK_EQ_U64(atomic_load(&liar->calls), calls);
+	/* lazy: only blocks 1 and 2 were asked for so far */
+	CHECK(atomic_load(&good->dgets) <= 4);
+	CHECK(lz_block_is(bg, 4, good));
+	/* a digest that cannot be had is that error, not tampering */
+	good->dget_err = -EIO;
+	CHECK_EQ_U64(lz_get_rc(bg, 3), -EIO);
+	good->dget_err = 0;
+	usleep(600000); /* past the hold of a failed load */
+	CHECK(lz_block_is(bg, 3, good));
+out:
+	blocks_free(bl);
+	blocks_free(bg);
+	fetch_free(fl);
+	fetch_free(fg);
+	blockstore_free(store);
+	free(liar);
+	free(good);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_ERR);
+	test_lazy_digests();
 	test_store_shared();
 	test_store_identity();
 	test_store_fair();
