@@ -366,6 +366,7 @@ mount_fg() {
 	shift 3
 	mkdir -p "$mnt"
 	"$SFFS_BIN" -f "$@" "$url" "$mnt" 2>"$logf" &
+	MOUNT_FG_PID=$! # the daemon (for its /proc entries)
 	cleanup_push "sffs_unmount '$mnt'"
 	wait_until 60 is_mounted "$mnt" || { cat "$logf" >&2; fail "no mount at $mnt"; }
 }

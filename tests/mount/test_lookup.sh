@@ -194,6 +194,11 @@ wait_until 120 stat "$mnt/$slow/view" >/dev/null 2>&1 ||
 	fail "$slow never attached: $(stats)"
 log "$slow attached $((($(now_ms) - t0) / 1000)) s after the first lookup: $(stats)"
 rm -f "$root/slow-link"
+# one engine for the process: as many fetcher threads with two artifacts
+# attached as max_fetches (4), none of an artifact's own
+nfetch=$(grep -cx sffs-fetch /proc/"$MOUNT_FG_PID"/task/*/comm | awk -F: '{ n += $2 } END { print n }')
+log "threads: $(cat /proc/"$MOUNT_FG_PID"/task/*/comm | sort | uniq -c | tr -s ' \n' ' ')"
+[ "$nfetch" = 4 ] || fail "$nfetch fetcher threads with two artifacts attached (max_fetches 4)"
 "$SFFS_SRC/tests/lib/compare-tree.sh" "$sref" "$mnt/$slow" ||
 	fail "$slow differs from GNU tar's extraction"
 grep -q "gave up" "$TEST_TMP/sffs.log" || fail "no log line for the lookups that gave up"
