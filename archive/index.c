@@ -145,8 +145,8 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 
 	memset(p, 0, INDEX_HEADER_MAX);
 	/* The magic is 8 bytes, not a C string: no NUL is wanted. */
-	memcpy(p, INDEX_MAGIC,
-	       8); // NOLINT(bugprone-not-null-terminated-result)
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
+	memcpy(p, INDEX_MAGIC, 8);
 	put_le(p + 8, INDEX_MAJOR, 2);
 	put_le(p + 10, INDEX_MINOR, 2);
 	put_le(p + 12, hlen, 4);

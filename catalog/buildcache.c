@@ -72,6 +72,7 @@ void bc_keyset_free(struct bc_keyset *k)
 		return;
 	HASH_ITER(hh, k->set, e, tmp)
 	{
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): HASH_ITER's tmp
 		HASH_DEL(k->set, e);
 		free(e);
 	}
@@ -476,11 +477,14 @@ static int warn_clashes(const char *base, const struct bc_listing *l)
 
 	if (l->n < 2)
 		return 0;
+	/* an array of pointers */
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
 	v = malloc(l->n * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (i = 0; i < l->n; i++)
 		v[i] = &l->pkgs[i];
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
 	qsort(v, l->n, sizeof(*v), cmp_dir);
 	for (i = 1; i < l->n; i++)
 		if (!strcmp(v[i - 1]->dir, v[i]->dir))

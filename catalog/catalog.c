@@ -280,6 +280,7 @@ void catalog_free(struct catalog *c)
 	HASH_CLEAR(hh, c->by_key);
 	HASH_ITER(hh, c->by_version, v, tmp)
 	{
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): HASH_ITER's tmp
 		HASH_DEL(c->by_version, v);
 		free(v); /* its name is c->vers[v->vidx] */
 	}

@@ -298,6 +298,10 @@ static bool shown_update(struct catalog *c)
 		c->vshown = ns;
 		c->vshown_cap = c->nv;
 	}
+	if (!c->vshown) { /* no version yet: none shown */
+		c->latest = NULL;
+		return c->nv == 0;
+	}
 	if (c->nv)
 		memset(c->vshown, 0, c->nv * sizeof(*c->vshown));
 	for (i = 0; i < c->n; i++)

@@ -229,7 +229,7 @@ static bool forget_queue(struct fs *fs, uint32_t id, uint32_t epoch, uint64_t n)
 	last = fs->nforgets ? &fs->forgets[fs->nforgets - 1] : NULL;
 	if (ok && last && last->id == id && last->epoch == epoch) {
 		last->n += n;
-	} else if (ok && forget_room(fs)) {
+	} else if (ok && forget_room(fs) && fs->forgets) {
 		last = &fs->forgets[fs->nforgets++];
 		last->id = id;
 		last->epoch = epoch;

@@ -54,6 +54,8 @@ static int add_entries(struct fs *fs, const struct fs_ref *dir, entries_fn list,
 	size_t m = list(fs->cat, dir, NULL, 0), k;
 	int rc = 0;
 
+	/* an array of pointers */
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
 	ents = calloc(m ? m : 1, sizeof(*ents));
 	if (!ents)
 		return -ENOMEM;
