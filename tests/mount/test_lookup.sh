@@ -103,19 +103,26 @@ slow=24.11/jammy
 sref=$cat/extract/seed-${slow/\//-}
 [ -d "$sref/view" ] || fail "no extraction of $slow"
 t0=$(now_ms)
-# the first lookup starts the attach; a background job of a script
-# ignores SIGINT: restore its default
-env --default-signal=INT stat "$mnt/$slow/view" >/dev/null 2>&1 &
-intr=$!
-sleep 1.5
-kill -0 "$intr" 2>/dev/null || fail "the first lookup into $slow did not wait"
-sig=$(now_ms)
-kill -INT "$intr"
-wait_until 10 eval "! kill -0 $intr 2>/dev/null" || true
-intr_ms=$(($(now_ms) - sig))
-kill -0 "$intr" 2>/dev/null && kill -KILL "$intr"
-log "SIGINT to a waiting lookup: it ended $intr_ms ms after the signal"
-[ "$intr_ms" -le 2000 ] || fail "the interrupted lookup ended $intr_ms ms after SIGINT"
+# interrupt_lookup NAME WAIT WHAT: looks NAME up in $slow, sends the
+# lookup SIGINT after WAIT seconds, and fails unless it ended within 2 s
+# of the signal. A background job of a script ignores SIGINT: the lookup
+# gets its default back.
+interrupt_lookup() {
+	local intr sig ms
+	env --default-signal=INT stat "$mnt/$slow/$1" >/dev/null 2>&1 &
+	intr=$!
+	sleep "$2"
+	kill -0 "$intr" 2>/dev/null || fail "$3 into $slow did not wait"
+	sig=$(now_ms)
+	kill -INT "$intr"
+	wait_until 10 eval "! kill -0 $intr 2>/dev/null" || true
+	ms=$(($(now_ms) - sig))
+	kill -0 "$intr" 2>/dev/null && kill -KILL "$intr"
+	log "SIGINT to $3: it ended $ms ms after the signal"
+	[ "$ms" -le 2000 ] || fail "$3 ended $ms ms after SIGINT"
+}
+# the first lookup starts the attach
+interrupt_lookup view 1.5 "the first lookup"
 grep -q "lookup was interrupted" "$TEST_TMP/sffs.log" ||
 	fail "no log line for the interrupted lookup"
 
@@ -142,17 +149,7 @@ done
 sleep 0.5
 # a 13th lookup, started behind the 12, still ends at once on SIGINT:
 # without parallel lookups it would wait in the kernel for those ahead
-env --default-signal=INT stat "$mnt/$slow/missing13" >/dev/null 2>&1 &
-intr=$!
-sleep 0.5
-kill -0 "$intr" 2>/dev/null || fail "the 13th lookup into $slow did not wait"
-sig=$(now_ms)
-kill -INT "$intr"
-wait_until 10 eval "! kill -0 $intr 2>/dev/null" || true
-intr_ms=$(($(now_ms) - sig))
-kill -0 "$intr" 2>/dev/null && kill -KILL "$intr"
-log "SIGINT to a lookup behind 12 others: it ended $intr_ms ms after the signal"
-[ "$intr_ms" -le 2000 ] || fail "the 13th lookup ended $intr_ms ms after SIGINT"
+interrupt_lookup missing13 0.5 "a 13th lookup behind 12"
 
 step other-answers
 # the other artifact answers while the lookups wait
