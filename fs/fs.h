@@ -150,6 +150,13 @@ int fs_init_catalog(struct fs *fs, struct catalog *cat, double timeout);
 /* Frees what fs_init and the session made. */
 void fs_fini(struct fs *fs);
 
+/* fs/cli.c: the help text; argv with the config file's options (if any)
+ * first (0 or -errno); the mount options sffs always adds, with SOURCE
+ * redacted as fsname (0 or -ENOMEM). */
+void fs_usage(const char *prog);
+int fs_build_args(int argc, char *argv[], struct fuse_args *args);
+int fs_add_mount_opts(struct fuse_args *args, const char *source);
+
 /* fs/session.c: after fuse_session_mount, makes the kernel channel's
  * I/O grant FUSE_PARALLEL_DIROPS, which libfuse 3.14 drops. 0 or -errno
  * (the session then works as libfuse alone would). */
