@@ -69,7 +69,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 
 stage "build (TSan)"
 build "$src/build-tsan" -DSFFS_TSAN=ON
-stage "tests (TSan: unit, concurrent mount, stalled origin, catalog attach/release, buildcache fetchers)"
+stage "tests (TSan: unit, concurrent mount, stalled origin, catalog attach/release, buildcache fetchers, attach waits)"
 # Same pattern as ASan: every report goes to a file (the daemon detaches),
 # any file fails the run. No suppressions: libcurl and OpenSSL are not
 # instrumented, but every call into them is made with our own locks or
@@ -79,7 +79,7 @@ rm -rf "$reports"
 mkdir -p "$reports"
 export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=1:second_deadlock_stack=1"
 tsan_args=("$@")
-[ "$#" -gt 0 ] || tsan_args=(-R 'unit|mount.test_mount|mount.test_stall|mount.test_catalog$|mount.test_buildcache')
+[ "$#" -gt 0 ] || tsan_args=(-R 'unit|mount.test_mount|mount.test_stall|mount.test_catalog$|mount.test_buildcache|mount.test_lookup')
 (cd "$src/build-tsan" &&
 	SFFS_MOUNT_VARIANTS=tar.gz ctest --output-on-failure -j2 "${tsan_args[@]}") ||
 	status=1
