@@ -553,6 +553,16 @@ static void test_members_tree(const char *path)
 
 /* Bad format 3 records: offsets below zero, a prefix longer than the
  * previous path, a path too long. */
+/* index_parse_members of raw into a fresh tree, freed again. */
+static int members_rc(const unsigned char *raw, size_t len, uint64_t count)
+{
+	struct tree *t = tree_new(NULL, NULL);
+	int rc = index_parse_members(raw, len, count, t);
+
+	tree_free(t);
+	return rc;
+}
+
 static void test_members_bad(void)
 {
 	/* dir "a" at header 512 (delta +512 = zigzag 1024: 80 08) */
@@ -562,30 +572,22 @@ static void test_members_bad(void)
 	struct tree *t;
 	size_t n = sizeof(ok);
 
-	t = tree_new(NULL, NULL);
-	CHECK(index_parse_members(ok, n, 1, t) == 0);
-	tree_free(t);
+	CHECK(members_rc(ok, n, 1) == 0);
 	/* header delta -2 (zigzag 3) from 0 */
 	memcpy(rec, ok, n);
 	rec[5] = 3;
 	rec[6] = 0;
-	t = tree_new(NULL, NULL);
-	CHECK(index_parse_members(rec, n, 1, t) == -EINVAL);
-	tree_free(t);
+	CHECK(members_rc(rec, n, 1) == -EINVAL);
 	/* data 1024 below its header (zigzag 2047: ff 0f) */
 	memcpy(rec, ok, n);
 	rec[7] = 0xff;
 	rec[8] = 0x0f;
-	t = tree_new(NULL, NULL);
-	CHECK(index_parse_members(rec, n, 1, t) == -EINVAL);
-	tree_free(t);
+	CHECK(members_rc(rec, n, 1) == -EINVAL);
 	/* a second record sharing 2 bytes of the 1-byte previous path */
 	memcpy(rec, ok, n);
 	memcpy(rec + n, ok, n);
 	rec[n + 10] = 2;
-	t = tree_new(NULL, NULL);
-	CHECK(index_parse_members(rec, 2 * n, 2, t) == -EINVAL);
-	tree_free(t);
+	CHECK(members_rc(rec, 2 * n, 2) == -EINVAL);
 	/* a second record sharing 1 byte and adding "/b": "a/b" is fine */
 	memcpy(rec + n, ok, n - 4);
 	rec[n + 10] = 1;
@@ -603,9 +605,7 @@ static void test_members_bad(void)
 	memcpy(rec, ok, n);
 	rec[11] = 0x81;
 	rec[12] = 0x20;
-	t = tree_new(NULL, NULL);
-	CHECK(index_parse_members(rec, n, 1, t) == -EINVAL);
-	tree_free(t);
+	CHECK(members_rc(rec, n, 1) == -EINVAL);
 }
 
 int main(void)
