@@ -51,6 +51,11 @@ struct cfg {
 	unsigned retries;
 	unsigned connect_timeout;
 	int insecure;
+	int allow_insecure; /* under trust: http:// and insecure allowed */
+	char *mirrors;	    /* -o mirrors=URL[;URL] */
+	char *proxies;	    /* -o proxies="A|B;C;DIRECT" */
+	char *host_reset_after;
+	char *proxy_reset_after;
 	/* catalog mode */
 	char *layout;
 	char *tmpl;
@@ -93,6 +98,11 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("retries=%u", retries, 0),
 	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
 	CFG_OPT("insecure", insecure, 1),
+	CFG_OPT("allow_insecure", allow_insecure, 1),
+	CFG_OPT("mirrors=%s", mirrors, 0),
+	CFG_OPT("proxies=%s", proxies, 0),
+	CFG_OPT("host_reset_after=%s", host_reset_after, 0),
+	CFG_OPT("proxy_reset_after=%s", proxy_reset_after, 0),
 	CFG_OPT("cafile=%s", cafile, 0),
 	CFG_OPT("layout=%s", layout, 0),
 	CFG_OPT("template=%s", tmpl, 0),
@@ -242,18 +252,44 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-/* Under trust every byte is verified, but plain http:// and -o insecure
- * still let anyone on the path see what is read and answer with an old
- * signed build or a denial: said loudly, once. */
-static void warn_weak_transport(const struct cfg *cfg)
+static bool plain_http(const char *s)
 {
-	if (cfg->source && !strncasecmp(cfg->source, "http://", 7))
-		log_warn("trust over plain http://: bytes are verified, but "
-			 "readable and replayable on the network (use "
-			 "https://)");
-	if (cfg->insecure)
-		log_warn("trust with -o insecure: TLS certificates are not "
-			 "checked (bytes still are, by signature)");
+	return s && !strncasecmp(s, "http://", 7);
+}
+
+/* Under trust every byte is verified, but plain http:// and -o insecure
+ * still let anyone on the path read what is read and answer with an old
+ * signed build or a denial: refused, unless the operator says
+ * verify=off (nothing verified) or allow_insecure (verified, transport
+ * accepted as it is). 0, or -EINVAL after saying why. */
+static int weak_transport(const struct cfg *cfg)
+{
+	const char *what = cfg->insecure	       ? "-o insecure"
+			   : plain_http(cfg->source)   ? cfg->source
+			   : plain_http(cfg->bc_base)  ? cfg->bc_base
+			   : plain_http(cfg->s3_endpoint) ? cfg->s3_endpoint
+			   : plain_http(cfg->mirrors)  ? cfg->mirrors
+			   : plain_http(cfg->index)    ? cfg->index
+			   : plain_http(cfg->signature) ? cfg->signature
+							: NULL;
+	char shown[UTIL_URL_SHOWN_MAX];
+
+	if (!what)
+		return 0;
+	util_url_redact(what, shown, sizeof(shown));
+	if (cfg->allow_insecure) {
+		log_warn("trust over %s (allow_insecure): signatures are "
+			 "checked, but what is read is readable and "
+			 "replayable on the network",
+			 shown);
+		return 0;
+	}
+	log_err("trust over %s: refused, since anyone on the network could "
+		"read what is read or answer with an older signed build (use "
+		"https:// with TLS checked; or -o allow_insecure to verify "
+		"signatures over it anyway, or -o verify=off)",
+		shown);
+	return -EINVAL;
 }
 
 /* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
@@ -284,7 +320,6 @@ static int build_trust(const struct cfg *cfg, struct trust **out)
 				 "unverified");
 		return cfg->verify ? -EINVAL : 0;
 	}
-	warn_weak_transport(cfg);
 	t = trust_new();
 	if (!t)
 		return -ENOMEM;
@@ -300,6 +335,8 @@ static int build_trust(const struct cfg *cfg, struct trust **out)
 			"through -o trust=FPR", cfg->keyring);
 		goto fail;
 	}
+	if (weak_transport(cfg))
+		goto fail;
 	trust_describe(t, fprs, sizeof(fprs));
 	if (!cfg->quiet)
 		log_info("verifying every artifact: trusted %s", fprs);
@@ -537,7 +574,9 @@ static void cfg_free(struct cfg *cfg)
 			  &cfg->negative_ttl, &cfg->release_after,
 			  &cfg->module_root, &cfg->bc_base,
 			  &cfg->bc_templates, &cfg->trust, &cfg->keyring,
-			  &cfg->verify, &cfg->config };
+			  &cfg->verify, &cfg->config, &cfg->mirrors,
+			  &cfg->proxies, &cfg->host_reset_after,
+			  &cfg->proxy_reset_after };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
 		free(*strs[i]);
@@ -618,6 +657,38 @@ static struct fuse_session *check_opts(const struct cfg *cfg,
 	return fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 }
 
+/* Mirrors and proxies (fetch.h): the ring's base is the catalog's base,
+ * or the directory of a single artifact. 0, or 1 after saying why. */
+static int setup_route(const struct cfg *cfg)
+{
+	struct fetch_route_opts ro = { .base = cfg->source,
+				       .base_is_dir = is_catalog(cfg->source),
+				       .mirrors = cfg->mirrors,
+				       .proxies = cfg->proxies,
+				       .host_reset_after_s = 1800,
+				       .proxy_reset_after_s = 300 };
+	struct fetch_opts fo;
+	char err[256];
+
+	if (parse_seconds("host_reset_after", cfg->host_reset_after,
+			  &ro.host_reset_after_s) ||
+	    parse_seconds("proxy_reset_after", cfg->proxy_reset_after,
+			  &ro.proxy_reset_after_s))
+		return 1;
+	fill_fetch_opts(cfg, &fo);
+	ro.fo = &fo;
+	if (fetch_route_setup(&ro, err, sizeof(err))) {
+		log_err("mirrors/proxies: %s", err);
+		return 1;
+	}
+	/* log lines are redacted as they are written (log.c) */
+	if (cfg->mirrors && !cfg->quiet)
+		log_info("servers: %s, then %s", cfg->source, cfg->mirrors);
+	if (cfg->proxies && !cfg->quiet)
+		log_info("proxies: %s", cfg->proxies);
+	return 0;
+}
+
 /* Seconds between looks for idle artifacts: a few per release_after
  * (0: nothing is released; the reaper then only watches latest). */
 static unsigned reap_period(unsigned release_after_s)
@@ -691,6 +762,8 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	if (fetch_global_init())
 		goto out_session;
+	if (setup_route(&cfg))
+		goto out_fetch;
 	if (build_trust(&cfg, &trust))
 		goto out_fetch;
 	if (((cfg.layout && !strcmp(cfg.layout, "buildcache")) ||
