@@ -221,8 +221,8 @@ int fetch_route_setup(const struct fetch_route_opts *o, char *err,
 
 	pthread_mutex_lock(&R.lock);
 	route_clear();
-	if (!o || ((!o->mirrors || !*o->mirrors) &&
-		   (!o->proxies || !*o->proxies))) {
+	if (!o ||
+	    ((!o->mirrors || !*o->mirrors) && (!o->proxies || !*o->proxies))) {
 		pthread_mutex_unlock(&R.lock);
 		return 0;
 	}
@@ -419,13 +419,13 @@ void fetch_route_get_stats(struct fetch_route_stats *st)
 	st->offline = R.offline;
 	st->offline_count = R.offline_count;
 	if (R.offline)
-		st->offline_s = (fetch_now_ns() - R.offline_since_ns) / 1000000000u;
+		st->offline_s =
+		    (fetch_now_ns() - R.offline_since_ns) / 1000000000u;
 	if (R.set && R.nhosts)
-		util_url_redact(R.host[R.cur_host], st->host,
-				sizeof(st->host));
+		util_url_redact(R.host[R.cur_host], st->host, sizeof(st->host));
 	if (R.set && R.ngroups)
-		util_url_redact(proxy_name(R.cur_group, R.cur_proxy),
-				st->proxy, sizeof(st->proxy));
+		util_url_redact(proxy_name(R.cur_group, R.cur_proxy), st->proxy,
+				sizeof(st->proxy));
 	pthread_mutex_unlock(&R.lock);
 }
 
