@@ -399,8 +399,10 @@ static int copy_cafile(struct fetch *f, char *err, size_t errlen)
 	return rc;
 }
 
-struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
-			 char *err, size_t errlen)
+/* fetch_open, or with pinned (not NULL) fetch_open_pinned. */
+static struct fetch *open_source(const char *source, const struct fetch_opts *o,
+				 const struct fetch_pinned *pinned, char *err,
+				 size_t errlen)
 {
 	char shown[UTIL_URL_SHOWN_MAX];
 	struct fetch *f;
@@ -439,7 +441,9 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 		f->be = &fetch_file_backend;
 		f->path = target;
 	}
-	rc = f->be->open(f, err, errlen);
+	rc = pinned && kind == FETCH_KIND_HTTP
+		 ? fetch_http_open_pinned(f, pinned, err, errlen)
+		 : f->be->open(f, err, errlen);
 	if (rc < 0) {
 		if (errlen && !err[0])
 			snprintf(err, errlen, "%s: %s",
@@ -450,6 +454,19 @@ struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 		return NULL;
 	}
 	return f;
+}
+
+struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
+			 char *err, size_t errlen)
+{
+	return open_source(source, o, NULL, err, errlen);
+}
+
+struct fetch *fetch_open_pinned(const char *source, const struct fetch_opts *o,
+				const struct fetch_pinned *pinned, char *err,
+				size_t errlen)
+{
+	return open_source(source, o, pinned, err, errlen);
 }
 
 int fetch_document(const char *source, const struct fetch_opts *o,

@@ -91,6 +91,10 @@ char *fetch_resolve_source(const char *source, const struct fetch_opts *o,
  * -errno with a message in err. */
 int fetch_http_document(struct fetch *f, bool head, size_t max, char **body,
 			size_t *len, char *err, size_t errlen);
+/* http.c: f's backend state without a probe: size and validator as
+ * pinned says (fetch_open_pinned). 0 or -errno with a message in err. */
+int fetch_http_open_pinned(struct fetch *f, const struct fetch_pinned *pinned,
+			   char *err, size_t errlen);
 /* http.c: frees the process's HTTP client (fetch_global_cleanup). */
 void fetch_http_cleanup(void);
 

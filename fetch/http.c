@@ -588,6 +588,29 @@ static int http_open(struct fetch *f, char *err, size_t errlen)
 	return rc;
 }
 
+int fetch_http_open_pinned(struct fetch *f, const struct fetch_pinned *pinned,
+			   char *err, size_t errlen)
+{
+	const char *v = pinned->identity ? pinned->identity : "";
+	struct http_priv *h;
+	int rc = http_priv_new(f, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	h = f->priv;
+	/* as the probe would have picked it: an ETag is quoted */
+	h->pin = !v[0]					 ? FETCH_PIN_NONE
+		 : v[0] == '"' || !strncmp(v, "W/\"", 3) ? FETCH_PIN_ETAG
+							 : FETCH_PIN_LASTMOD;
+	f->size = pinned->size;
+	f->identity = strdup(v);
+	if (!f->identity) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* ---- whole documents (listings, probes, signatures) ------------------- */
 
 static size_t doc_write(struct xfer *x, const char *data, size_t n)

@@ -121,6 +121,22 @@ void fetch_global_cleanup(void);
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 			 char *err, size_t errlen);
 /*
+ * fetch_open without asking the server: the artifact's size and validator
+ * as a cache recorded them when it was last opened (fetch_size and
+ * fetch_identity then). For a mount that must start while no server
+ * answers (a reboot offline): every read is then checked against what was
+ * pinned, as after a probe, and fails with the network's errno until a
+ * server answers. Local files are opened (and probed) as fetch_open does.
+ */
+struct fetch_pinned {
+	uint64_t size;
+	const char *identity;
+};
+struct fetch *fetch_open_pinned(const char *source, const struct fetch_opts *o,
+				const struct fetch_pinned *pinned, char *err,
+				size_t errlen);
+
+/*
  * A small whole document that is not an artifact read by ranges: an S3
  * listing, an existence probe (FETCH_DOC_HEAD: a HEAD request, *body ""),
  * a signature. Same sources, options, retries and TLS rules as
