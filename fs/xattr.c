@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,9 +21,49 @@ static const char *const xattr_names[] = {
 #define XATTR_CATALOG_FIRST 2
 #define XATTR_CATALOG_END 3
 
+/* Appends to buf (n bytes written so far, or more if truncated) with
+ * vsnprintf's result: the new total. */
+static int append(char *buf, size_t len, int n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int append(char *buf, size_t len, int n, const char *fmt, ...)
+{
+	va_list ap;
+	int m;
+
+	if (n < 0)
+		return n;
+	va_start(ap, fmt);
+	m = vsnprintf((size_t)n < len ? buf + n : NULL,
+		      (size_t)n < len ? len - (size_t)n : 0, fmt, ap);
+	va_end(ap);
+	return m < 0 ? m : n + m;
+}
+
+/* The disk tier's counters (the process's), then the line's end. */
+static int append_disk(char *buf, size_t len, int n,
+		       const struct blockstore_stats *ss)
+{
+	const struct disk_stats *d = &ss->disk;
+
+	if (!ss->has_disk)
+		return append(buf, len, n, " disk=off\n");
+	return append(buf, len, n,
+		      " disk=on disk_hits=%" PRIu64 " disk_misses=%" PRIu64
+		      " disk_read_bytes=%" PRIu64 " disk_writes=%" PRIu64
+		      " disk_written_bytes=%" PRIu64
+		      " disk_verify_fail=%" PRIu64 " disk_evictions=%" PRIu64
+		      " disk_scans=%" PRIu64 " disk_errors=%" PRIu64
+		      " disk_used=%" PRIu64 " disk_quota=%" PRIu64 "\n",
+		      d->hits, d->misses, d->bytes_read, d->writes,
+		      d->bytes_written, d->verify_fail, d->evictions, d->scans,
+		      d->errors, d->used, d->quota);
+}
+
 static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 			 char *buf, size_t len)
 {
+	int n;
+
 	struct fetch *f = archive_fetch(ar);
 	struct archive_stats as;
 	struct fetch_stats fst;
@@ -44,57 +85,66 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 		return -ENODATA;
 	archive_get_stats(ar, &as);
 	fetch_get_stats(f, &fst);
-	return snprintf(buf, len,
-			"requests=%" PRIu64 " bytes=%" PRIu64
-			" retries=%" PRIu64 " spans_loaded=%" PRIu64
-			" verify_fail=%" PRIu64 " cache_hits=%" PRIu64
-			" cache_misses=%" PRIu64 " cache_bytes=%" PRIu64
-			" blocks_fetched=%" PRIu64 " block_requests=%" PRIu64
-			" block_bytes=%" PRIu64 " block_hits=%" PRIu64
-			" blocks_prefetched=%" PRIu64 " block_errors=%" PRIu64
-			" block_mem=%" PRIu64 " windows_loaded=%" PRIu64
-			" window_mem=%" PRIu64 " reads_cached=%" PRIu64
-			" reads_queued=%" PRIu64 " reads_sync=%" PRIu64
-			" read_errors=%" PRIu64 " reads_interrupted=%" PRIu64
-			" index_mem=%zu members=%" PRIu32 "\n",
-			fst.requests, fst.bytes, fst.retries, as.spans_loaded,
-			as.verify_fail, as.cache.hits, as.cache.misses,
-			as.cache.bytes, as.blocks.fetched, as.blocks.requests,
-			as.blocks.bytes, as.blocks.hits, as.blocks.prefetched,
-			as.blocks.errors, as.blocks.mem, as.windows_loaded,
-			as.window_mem, (uint64_t)atomic_load(&fs->rd.fast),
-			(uint64_t)atomic_load(&fs->rd.queued),
-			(uint64_t)atomic_load(&fs->rd.sync),
-			(uint64_t)atomic_load(&fs->rd.errors),
-			(uint64_t)atomic_load(&fs->rd.interrupted),
-			as.index_mem, tree_count(archive_tree(ar)));
+	n = snprintf(buf, len,
+		     "requests=%" PRIu64 " bytes=%" PRIu64 " retries=%" PRIu64
+		     " spans_loaded=%" PRIu64 " verify_fail=%" PRIu64
+		     " cache_hits=%" PRIu64 " cache_misses=%" PRIu64
+		     " cache_bytes=%" PRIu64 " blocks_fetched=%" PRIu64
+		     " block_requests=%" PRIu64 " block_bytes=%" PRIu64
+		     " block_hits=%" PRIu64 " blocks_prefetched=%" PRIu64
+		     " block_errors=%" PRIu64 " block_mem=%" PRIu64
+		     " windows_loaded=%" PRIu64 " window_mem=%" PRIu64
+		     " reads_cached=%" PRIu64 " reads_queued=%" PRIu64
+		     " reads_sync=%" PRIu64 " read_errors=%" PRIu64
+		     " reads_interrupted=%" PRIu64
+		     " index_mem=%zu members=%" PRIu32,
+		     fst.requests, fst.bytes, fst.retries, as.spans_loaded,
+		     as.verify_fail, as.cache.hits, as.cache.misses,
+		     as.cache.bytes, as.blocks.fetched, as.blocks.requests,
+		     as.blocks.bytes, as.blocks.hits, as.blocks.prefetched,
+		     as.blocks.errors, as.blocks.mem, as.windows_loaded,
+		     as.window_mem, (uint64_t)atomic_load(&fs->rd.fast),
+		     (uint64_t)atomic_load(&fs->rd.queued),
+		     (uint64_t)atomic_load(&fs->rd.sync),
+		     (uint64_t)atomic_load(&fs->rd.errors),
+		     (uint64_t)atomic_load(&fs->rd.interrupted), as.index_mem,
+		     tree_count(archive_tree(ar)));
+	/* the tiers: memory (block_hits), disk, network (block_bytes) */
+	n = append(buf, len, n,
+		   " block_hit_bytes=%" PRIu64 " disk_blocks=%" PRIu64
+		   " disk_bytes=%" PRIu64 " disk_bad=%" PRIu64,
+		   as.blocks.hit_bytes, as.blocks.disk_hits,
+		   as.blocks.disk_bytes, as.blocks.disk_bad);
+	return append_disk(buf, len, n, &as.store);
 }
 
 static int catalog_xattr(struct fs *fs, const char *name, char *buf, size_t len)
 {
 	struct catalog_stats cs;
+	int n;
 
 	if (strcmp(name, xattr_names[2]))
 		return -ENODATA;
 	catalog_get_stats(fs->cat, &cs);
-	return snprintf(buf, len,
-			"known=%" PRIu64 " attached=%" PRIu64
-			" attaches=%" PRIu64 " attach_failures=%" PRIu64
-			" releases=%" PRIu64 " list_requests=%" PRIu64
-			" probe_requests=%" PRIu64 " probes_found=%" PRIu64
-			" reads_cached=%" PRIu64 " reads_queued=%" PRIu64
-			" read_errors=%" PRIu64 " store_blocks=%" PRIu64
-			" store_bytes=%" PRIu64 " store_budget=%" PRIu64
-			" fetchers=%" PRIu64 " store_artifacts=%" PRIu64
-			" store_requests=%" PRIu64 " parallel_lookups=%d\n",
-			cs.known, cs.attached, cs.attaches, cs.attach_failures,
-			cs.releases, cs.list_requests, cs.probe_requests,
-			cs.probes_found, (uint64_t)atomic_load(&fs->rd.fast),
-			(uint64_t)atomic_load(&fs->rd.queued),
-			(uint64_t)atomic_load(&fs->rd.errors), cs.store.blocks,
-			cs.store.bytes, cs.store.budget, cs.store.threads,
-			cs.store.handles, cs.store.requests,
-			(int)atomic_load(&fs->parallel_dirops));
+	n = snprintf(buf, len,
+		     "known=%" PRIu64 " attached=%" PRIu64 " attaches=%" PRIu64
+		     " attach_failures=%" PRIu64 " releases=%" PRIu64
+		     " list_requests=%" PRIu64 " probe_requests=%" PRIu64
+		     " probes_found=%" PRIu64 " reads_cached=%" PRIu64
+		     " reads_queued=%" PRIu64 " read_errors=%" PRIu64
+		     " store_blocks=%" PRIu64 " store_bytes=%" PRIu64
+		     " store_budget=%" PRIu64 " fetchers=%" PRIu64
+		     " store_artifacts=%" PRIu64 " store_requests=%" PRIu64
+		     " parallel_lookups=%d",
+		     cs.known, cs.attached, cs.attaches, cs.attach_failures,
+		     cs.releases, cs.list_requests, cs.probe_requests,
+		     cs.probes_found, (uint64_t)atomic_load(&fs->rd.fast),
+		     (uint64_t)atomic_load(&fs->rd.queued),
+		     (uint64_t)atomic_load(&fs->rd.errors), cs.store.blocks,
+		     cs.store.bytes, cs.store.budget, cs.store.threads,
+		     cs.store.handles, cs.store.requests,
+		     (int)atomic_load(&fs->parallel_dirops));
+	return append_disk(buf, len, n, &cs.store);
 }
 
 /* An attached artifact's root in a catalog: its attributes, through a
@@ -139,7 +189,7 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name,
 
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	char buf[2048];
+	char buf[4096];
 	int n =
 	    xattr_value(fuse_req_userdata(req), ino, name, buf, sizeof(buf));
 
