@@ -569,7 +569,7 @@ static unsigned load_run(struct blocks *bs, struct bent **run, size_t n,
 
 		e->ext = bstore_extent_new(bs->s, e->b.len);
 		if (!e->ext) {
-			for (; k < n; k++)
+			for (k = 0; k < n; k++)
 				run[k]->err = -ENOMEM;
 			return 0;
 		}

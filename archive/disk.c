@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct disk {
 	 * it counts again, so that N processes overshoot by N * 10% at most */
 	atomic_uint_fast64_t since_scan;
 	pthread_mutex_t evict_lock; /* one scan at a time in this process */
+	unsigned salt;		    /* in temporary names */
 	atomic_uint_fast64_t hits, misses, bytes_read, writes, bytes_written;
 	atomic_uint_fast64_t verify_fail, evictions, scans, errors;
 };
@@ -338,6 +340,9 @@ struct disk *disk_new(const char *dir, uint64_t quota)
 		return NULL;
 	pthread_mutex_init(&d->evict_lock, NULL);
 	d->quota = quota;
+	if (getrandom(&d->salt, sizeof(d->salt), GRND_NONBLOCK) !=
+	    sizeof(d->salt))
+		d->salt = (unsigned)time(NULL);
 	d->low =
 	    quota / 100 * DISK_LOW_WATER + quota % 100 * DISK_LOW_WATER / 100;
 	d->root = open_root(dir);
@@ -449,31 +454,29 @@ static int get_result(struct disk *d, int rc, size_t len)
 int disk_get(struct disk *d, const unsigned char ident[32], uint64_t idx,
 	     void *buf, size_t len, const unsigned char digest[32])
 {
-	char name[NAME_MAX_LEN];
-	int sub, fd, rc;
+	char name[NAME_MAX_LEN], path[NAME_MAX_LEN + 4];
+	int fd, rc;
 
 	if (!len || len > DISK_MAX_BLOCK)
 		return get_result(d, -EINVAL, len);
 	block_name(ident, idx, name);
-	sub = open_sub(d, fan(ident, idx), false);
-	if (sub < 0)
-		return get_result(d, sub, len);
-	fd = openat(sub, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* one open: the fan-out directory is ours, inside our 0700 root */
+	snprintf(path, sizeof(path), "%02x/%s", fan(ident, idx), name);
+	fd = openat(d->root, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	rc = fd < 0 ? -errno : read_block(fd, buf, len, digest);
 	if (fd >= 0)
 		close(fd);
 	if (rc == -EBADMSG || rc == -ELOOP) {
 		/* torn by a crash, damaged, or not ours: never served */
 		atomic_fetch_add(&d->verify_fail, 1);
-		log_warn("disk cache: block file %02x/%s failed its SHA-256 "
-			 "check: deleted, fetching it again",
-			 fan(ident, idx), name);
-		unlinkat(sub, name, 0);
+		log_warn("disk cache: block file %s failed its SHA-256 check: "
+			 "deleted, fetching it again",
+			 path);
+		unlinkat(d->root, path, 0);
 		rc = -EBADMSG;
 	} else if (rc && rc != -ENOENT) {
 		count_error(d, "reading a block", -rc);
 	}
-	close(sub);
 	return get_result(d, rc, len);
 }
 
@@ -500,8 +503,9 @@ static int write_block(struct disk *d, int sub, const char *name,
 	char tmp[64];
 	int fd, rc;
 
-	snprintf(tmp, sizeof(tmp), ".tmp-%ld-%" PRIu64, (long)getpid(),
-		 (uint64_t)atomic_fetch_add(&d->seq, 1));
+	/* pid and a random salt: unique across pid namespaces too */
+	snprintf(tmp, sizeof(tmp), ".tmp-%ld-%08x-%" PRIu64, (long)getpid(),
+		 d->salt, (uint64_t)atomic_fetch_add(&d->seq, 1));
 	fd = openat(sub, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
