@@ -5,7 +5,8 @@
  * served, stale temporary files removed, eviction to the low-water mark by
  * mtime, the count rebuilt by a new object on the same directory, two
  * objects on one directory, and a store that finds its blocks on disk
- * after a "restart" instead of the network.
+ * after a "restart" instead of the network; on the test's directory and
+ * again on a tmpfs (/dev/shm), as on a diskless node.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -429,6 +432,14 @@ out:
 	free(dg);
 }
 
+static void remove_dir(void)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("SFFS_TEST_TMP");
@@ -443,11 +454,19 @@ int main(void)
 	test_evict();
 	test_two_objects();
 	test_store();
+	remove_dir();
+	/* tmpfs, as on a diskless node: the same again */
+	snprintf(dir, sizeof(dir), "/dev/shm/test_disk.XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
 	{
-		char cmd[700];
+		struct statfs sf;
 
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		CHECK(system(cmd) == 0);
+		CHECK(statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC);
 	}
+	test_put_get();
+	test_tmp_and_restart();
+	test_evict();
+	test_store();
+	remove_dir();
 	return check_done();
 }
