@@ -39,16 +39,17 @@ static int append(char *buf, size_t len, int n, const char *fmt, ...)
 	return m < 0 ? m : n + m;
 }
 
-/* The disk tier's counters (the process's), then the line's end. */
+/* The disk tier's counters (the process's), then the line's end: every
+ * value a number, as tests and scripts parse them. */
 static int append_disk(char *buf, size_t len, int n,
 		       const struct blockstore_stats *ss)
 {
 	const struct disk_stats *d = &ss->disk;
 
 	if (!ss->has_disk)
-		return append(buf, len, n, " disk=off\n");
+		return append(buf, len, n, " disk=0\n");
 	return append(buf, len, n,
-		      " disk=on disk_hits=%" PRIu64 " disk_misses=%" PRIu64
+		      " disk=1 disk_hits=%" PRIu64 " disk_misses=%" PRIu64
 		      " disk_read_bytes=%" PRIu64 " disk_writes=%" PRIu64
 		      " disk_written_bytes=%" PRIu64
 		      " disk_verify_fail=%" PRIu64 " disk_evictions=%" PRIu64

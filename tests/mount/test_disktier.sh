@@ -74,7 +74,7 @@ s=$(stats "$mnt")
 reached "$s"
 b1=$(tar_bytes)
 log "cold: fetched $((b1 - b0)) of $tarsize tarball bytes; $(block_files "$cache") block files"
-[ "$(stat_get "$s" disk)" = on ] || fail "no disk tier: $s"
+[ "$(stat_get "$s" disk)" = 1 ] || fail "no disk tier: $s"
 [ "$(stat_get "$s" disk_writes)" -gt 0 ] || fail "nothing written to disk: $s"
 [ "$(stat_get "$s" disk_written_bytes)" -ge $((tarsize * 9 / 10)) ] ||
 	fail "less than the tarball written to disk: $s"
