@@ -338,6 +338,7 @@ struct disk *disk_new(const char *dir, uint64_t quota)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
+	d->root = -1;
 	pthread_mutex_init(&d->evict_lock, NULL);
 	d->quota = quota;
 	if (getrandom(&d->salt, sizeof(d->salt), GRND_NONBLOCK) !=
@@ -364,7 +365,7 @@ void disk_free(struct disk *d)
 {
 	if (!d)
 		return;
-	if (d->root > 0)
+	if (d->root >= 0)
 		close(d->root);
 	pthread_mutex_destroy(&d->evict_lock);
 	free(d);

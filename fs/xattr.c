@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,53 +20,57 @@ static const char *const xattr_names[] = {
 #define XATTR_CATALOG_FIRST 2
 #define XATTR_CATALOG_END 3
 
-/* Appends to buf (n bytes written so far, or more if truncated) with
- * vsnprintf's result: the new total. */
-static int append(char *buf, size_t len, int n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int append(char *buf, size_t len, int n, const char *fmt, ...)
+/* Where the next part of a line goes when n bytes were asked for so far
+ * (snprintf's count: more than len when it was cut): NULL and *left 0
+ * once the buffer is full, so that the part is only counted. */
+static char *line_at(char *buf, size_t len, int n, size_t *left)
 {
-	va_list ap;
-	int m;
-
-	if (n < 0)
-		return n;
-	va_start(ap, fmt);
-	m = vsnprintf((size_t)n < len ? buf + n : NULL,
-		      (size_t)n < len ? len - (size_t)n : 0, fmt, ap);
-	va_end(ap);
-	return m < 0 ? m : n + m;
+	if (n < 0 || (size_t)n >= len) {
+		*left = 0;
+		return NULL;
+	}
+	*left = len - (size_t)n;
+	return buf + n;
 }
 
 /* The disk tier's counters (the process's), then the line's end: every
- * value a number, as tests and scripts parse them. */
+ * value a number, as tests and scripts parse them. The line's length. */
 static int append_disk(char *buf, size_t len, int n,
 		       const struct blockstore_stats *ss)
 {
 	const struct disk_stats *d = &ss->disk;
+	size_t left;
+	char *p = line_at(buf, len, n, &left);
+	int m;
 
+	if (n < 0)
+		return n;
 	if (!ss->has_disk)
-		return append(buf, len, n, " disk=0\n");
-	return append(buf, len, n,
-		      " disk=1 disk_hits=%" PRIu64 " disk_misses=%" PRIu64
-		      " disk_read_bytes=%" PRIu64 " disk_writes=%" PRIu64
-		      " disk_written_bytes=%" PRIu64
-		      " disk_verify_fail=%" PRIu64 " disk_evictions=%" PRIu64
-		      " disk_scans=%" PRIu64 " disk_errors=%" PRIu64
-		      " disk_used=%" PRIu64 " disk_quota=%" PRIu64 "\n",
-		      d->hits, d->misses, d->bytes_read, d->writes,
-		      d->bytes_written, d->verify_fail, d->evictions, d->scans,
-		      d->errors, d->used, d->quota);
+		m = snprintf(p, left, " disk=0\n");
+	else
+		m = snprintf(
+		    p, left,
+		    " disk=1 disk_hits=%" PRIu64 " disk_misses=%" PRIu64
+		    " disk_read_bytes=%" PRIu64 " disk_writes=%" PRIu64
+		    " disk_written_bytes=%" PRIu64 " disk_verify_fail=%" PRIu64
+		    " disk_evictions=%" PRIu64 " disk_scans=%" PRIu64
+		    " disk_errors=%" PRIu64 " disk_used=%" PRIu64
+		    " disk_quota=%" PRIu64 "\n",
+		    d->hits, d->misses, d->bytes_read, d->writes,
+		    d->bytes_written, d->verify_fail, d->evictions, d->scans,
+		    d->errors, d->used, d->quota);
+	return m < 0 ? m : n + m;
 }
 
 static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 			 char *buf, size_t len)
 {
-	int n;
-
 	struct fetch *f = archive_fetch(ar);
 	struct archive_stats as;
 	struct fetch_stats fst;
+	size_t left;
+	char *p;
+	int n, m;
 
 	if (!strcmp(name, xattr_names[0]))
 		return snprintf(buf, len, "%s", fetch_url_shown(f));
@@ -111,12 +114,13 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 		     (uint64_t)atomic_load(&fs->rd.interrupted), as.index_mem,
 		     tree_count(archive_tree(ar)));
 	/* the tiers: memory (block_hits), disk, network (block_bytes) */
-	n = append(buf, len, n,
-		   " block_hit_bytes=%" PRIu64 " disk_blocks=%" PRIu64
-		   " disk_bytes=%" PRIu64 " disk_bad=%" PRIu64,
-		   as.blocks.hit_bytes, as.blocks.disk_hits,
-		   as.blocks.disk_bytes, as.blocks.disk_bad);
-	return append_disk(buf, len, n, &as.store);
+	p = line_at(buf, len, n, &left);
+	m = snprintf(p, left,
+		     " block_hit_bytes=%" PRIu64 " disk_blocks=%" PRIu64
+		     " disk_bytes=%" PRIu64 " disk_bad=%" PRIu64,
+		     as.blocks.hit_bytes, as.blocks.disk_hits,
+		     as.blocks.disk_bytes, as.blocks.disk_bad);
+	return append_disk(buf, len, n < 0 || m < 0 ? -1 : n + m, &as.store);
 }
 
 static int catalog_xattr(struct fs *fs, const char *name, char *buf, size_t len)
