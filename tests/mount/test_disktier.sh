@@ -5,8 +5,9 @@
 # damaged block file is never served (deleted, fetched again, counted); a
 # daemon SIGKILLed while 8 readers fill the tier leaves nothing a fresh
 # daemon serves wrong, and that daemon fetches less than the whole tarball
-# again. Page caches are dropped between phases and the daemon's counters
-# show the reads reached it.
+# again; in catalog mode the process's one store has the tier too. Page
+# caches are dropped between phases and the daemon's counters show the
+# reads reached it.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 require_tool nginx curl getfattr python3 fusermount3
@@ -163,3 +164,34 @@ log "after the kill: fetched $((b1 - b0)) of $tarsize tarball bytes," \
 [ $((b1 - b0)) -lt "$tarsize" ] || fail "fetched the whole tarball again: $s"
 [ "$(stat_get "$s" disk_bytes)" -gt 0 ] || fail "nothing came from disk: $s"
 sffs_unmount "$mnt"
+
+step "catalog mode: the process's one store uses the disk tier"
+catdir=$SFFS_BUILD/catalog
+"$SFFS_SRC/scripts/make-catalog.sh" "$fx" "$catdir" "$SFFS_INDEX" >/dev/null
+croot=$TEST_TMP/www-cat
+mkdir -p "$croot"
+cp -a "$catdir/seed/." "$croot/"
+nginx_start "$croot" # a second nginx: NGINX_URL and NGINX_LOG are its own
+name=slurm-25.11-noble-software.tar.gz
+cref=$catdir/extract/seed-25.11-noble
+ccache=$TEST_TMP/cache-cat
+copts=(-o "versions=25.11,toolchains=noble,cache_dir=$ccache,cache_size=64M,cache_mem=2M")
+for phase in cold warm; do
+	drop_caches
+	mnt=$TEST_TMP/cat-$phase
+	b0=$(tar_bytes)
+	mount_fg "$NGINX_URL/" "$mnt" "$TEST_TMP/cat-$phase.log" "${copts[@]}"
+	bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$mnt/25.11/noble" "$cref" ||
+		fail "catalog $phase: 25.11/noble differs from GNU tar's extraction"
+	s=$(stats "$mnt")
+	b1=$(tar_bytes)
+	log "catalog $phase: fetched $((b1 - b0)) tarball bytes; root: $s"
+	[ "$(stat_get "$s" disk)" = 1 ] || fail "catalog: no disk tier: $s"
+	if [ $phase = cold ]; then
+		[ "$(stat_get "$s" disk_writes)" -gt 0 ] || fail "catalog: nothing written: $s"
+	else
+		[ "$(stat_get "$s" disk_hits)" -gt 0 ] || fail "catalog: no disk hit: $s"
+		[ $((b1 - b0)) -le 65536 ] || fail "catalog warm: fetched $((b1 - b0)) bytes"
+	fi
+	sffs_unmount "$mnt"
+done
