@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "sffs/catalog.h"
+#include "sffs/disk.h"
 #include "sffs/fetch.h"
 #include "sffs/log.h"
 #include "sffs/trust.h"
@@ -42,6 +43,7 @@ struct cfg {
 	char *signature; /* -o signature=URL|PATH: SOURCE's detached sig */
 	char *oom_score_adj; /* -o oom_score_adj=N (-1000..1000) */
 	char *cache_dir; /* -o cache_dir=DIR, or "none" */
+	char *cache_size; /* -o cache_size=SIZE: the disk tier (0: none) */
 	char *readahead;
 	char *block;
 	char *window_mem;
@@ -87,6 +89,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("span=%s", span, 0),
 	CFG_OPT("index=%s", index, 0),
 	CFG_OPT("cache_dir=%s", cache_dir, 0),
+	CFG_OPT("cache_size=%s", cache_size, 0),
 	CFG_OPT("readahead=%s", readahead, 0),
 	CFG_OPT("block=%s", block, 0),
 	CFG_OPT("signature=%s", signature, 0),
@@ -567,7 +570,8 @@ static void cfg_free(struct cfg *cfg)
 	char **strs[] = { &cfg->source, &cfg->source_opt, &cfg->signature,
 			  &cfg->oom_score_adj,
 			  &cfg->cache_mem, &cfg->span, &cfg->index,
-			  &cfg->cache_dir, &cfg->readahead, &cfg->block,
+			  &cfg->cache_dir, &cfg->cache_size,
+			  &cfg->readahead, &cfg->block,
 			  &cfg->window_mem, &cfg->cafile, &cfg->layout,
 			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
 			  &cfg->versions, &cfg->toolchains, &cfg->refresh,
@@ -689,6 +693,51 @@ static int setup_route(const struct cfg *cfg)
 	return 0;
 }
 
+/* The disk tier of verified blocks (-o cache_size, under -o cache_dir's
+ * blocks/), or none when cache_size is 0 or absent. 0, or -errno after
+ * logging (asked for and not had: the operator wants to know at mount,
+ * not at the first reboot with the origin down). */
+static int open_disk(const struct cfg *cfg, struct disk **out)
+{
+	char dir[PATH_MAX];
+	uint64_t size = 0;
+	int rc;
+
+	*out = NULL;
+	if (parse_size_opt("cache_size", cfg->cache_size, 0, UINT64_MAX, &size))
+		return -EINVAL;
+	if (!size)
+		return 0;
+	if (cfg->cache_dir && !strcmp(cfg->cache_dir, "none")) {
+		log_err("cache_size needs a cache directory (cache_dir=none)");
+		return -EINVAL;
+	}
+	if (cfg->cache_dir)
+		rc = snprintf(dir, sizeof(dir), "%s", cfg->cache_dir) >=
+			     (int)sizeof(dir)
+			 ? -ENAMETOOLONG
+			 : 0;
+	else
+		rc = disk_default_dir(dir, sizeof(dir));
+	if (rc) {
+		log_err("cache_size: no cache directory: %s", strerror(-rc));
+		return rc;
+	}
+	*out = disk_new(dir, size);
+	if (!*out)
+		return -errno;
+	if (!cfg->quiet) {
+		struct disk_stats st;
+		char used[32], quota[32];
+
+		disk_get_stats(*out, &st);
+		log_info("disk cache %s/blocks: %s of %s", dir,
+			 util_format_size(st.used, used, sizeof(used)),
+			 util_format_size(st.quota, quota, sizeof(quota)));
+	}
+	return 0;
+}
+
 /* Seconds between looks for idle artifacts: a few per release_after
  * (0: nothing is released; the reaper then only watches latest). */
 static unsigned reap_period(unsigned release_after_s)
@@ -712,6 +761,7 @@ int main(int argc, char *argv[])
 	struct trust *trust = NULL;
 	struct fuse_session *se = NULL;
 	struct fs fs = { 0 };
+	struct disk *disk = NULL;
 	bool user_threads, user_idle;
 	int rc = 1;
 
@@ -760,6 +810,9 @@ int main(int argc, char *argv[])
 	se = check_opts(&cfg, &args, &ao, &fs);
 	if (!se)
 		goto out_opts;
+	if (open_disk(&cfg, &disk))
+		goto out_session;
+	ao.blocks.disk = disk;
 	if (fetch_global_init())
 		goto out_session;
 	if (setup_route(&cfg))
@@ -796,6 +849,7 @@ out_fetch:
 	trust_free(trust);
 	fetch_global_cleanup();
 out_session:
+	disk_free(disk); /* after every store that used it */
 	if (se) /* never started: no handler runs */
 		fuse_session_destroy(se);
 out_opts:
