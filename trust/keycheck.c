@@ -14,7 +14,8 @@
  * librnp parses a detached signature only through a verification, so the
  * signature is verified over one dummy byte: the hash never matches, but
  * librnp still names the key and the signature's times, and those are
- * what is judged here.
+ * what is judged here. (A librnp built with its console log on prints
+ * "wrong lbits" for that mismatch, as for any bad signature.)
  */
 #include "trust_i.h"
 
