@@ -232,7 +232,7 @@ int sigcache_check(const struct trust *t, const char *cpath, const char *fpr,
 	else if (strcmp(r.fpr, fpr))
 		snprintf(why, whylen,
 			 "its record names key %s, the signature kept at %s "
-			 "key %s",
+			 "is by key %s",
 			 fpr, path, r.fpr);
 	else
 		rc = 0;
