@@ -27,9 +27,9 @@
 
 #define TRUST_FPR_LEN 40 /* hex digits of a v4 fingerprint */
 /* Bounds on what a verification reads into memory. */
-#define TRUST_MAX_SIG (64u * 1024)	   /* a detached signature */
+#define TRUST_MAX_SIG (64u * 1024)        /* a detached signature */
 #define TRUST_MAX_KEYS (16u * 1024 * 1024) /* key material in a set */
-#define TRUST_MAX_DOC (64u * 1024 * 1024)  /* a clearsigned document */
+#define TRUST_MAX_DOC (64u * 1024 * 1024) /* a clearsigned document */
 
 enum trust_status {
 	TRUST_OK = 0,
@@ -42,7 +42,7 @@ enum trust_status {
 	TRUST_KEY_REVOKED,   /* the signing key was revoked */
 	TRUST_SIG_EXPIRED,   /* the signature itself has expired */
 	TRUST_UNSUPPORTED,   /* an algorithm or version librnp refuses */
-	TRUST_ERROR,	     /* out of memory, or a librnp failure */
+	TRUST_ERROR,         /* out of memory, or a librnp failure */
 };
 
 struct trust_result {
@@ -83,8 +83,8 @@ int trust_add_fpr_list(struct trust *t, const char *list, char *err,
  * keys added (>= 1), or -EINVAL (no key in data, or malformed: reason in
  * err), -E2BIG (beyond TRUST_MAX_KEYS), -ENOMEM.
  */
-int trust_add_keys(struct trust *t, const void *data, size_t len, bool operator,
-		   char * err, size_t errlen);
+int trust_add_keys(struct trust *t, const void *data, size_t len,
+		   bool operator, char *err, size_t errlen);
 /* trust_add_keys(operator=true) of a file's content. */
 int trust_add_keyring_file(struct trust *t, const char *path, char *err,
 			   size_t errlen);
@@ -101,9 +101,10 @@ size_t trust_describe(const struct trust *t, char *buf, size_t len);
  * Verifies a detached signature (armoured or binary, at most
  * TRUST_MAX_SIG bytes) over data. Fills *r; returns r->status.
  */
-enum trust_status trust_verify_detached(const struct trust *t, const void *data,
-					size_t len, const void *sig,
-					size_t siglen, struct trust_result *r);
+enum trust_status trust_verify_detached(const struct trust *t,
+					const void *data, size_t len,
+					const void *sig, size_t siglen,
+					struct trust_result *r);
 
 /*
  * The same over a stream: trust_stream_new starts the verification (a
