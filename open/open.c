@@ -16,6 +16,7 @@
 
 #include "sffs/log.h"
 #include "sffs/util.h"
+#include "sigcache_i.h"
 
 /* Root's cache is system-wide; anyone else's is per user. */
 static int default_cache_dir(char *buf, size_t len)
@@ -173,10 +174,13 @@ static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
 }
 
 /* How an index is checked under a trust set: a cached one by its
- * record, a published one by its detached signature over the header. */
+ * record and the signature kept beside it (cpath), a published one (at
+ * where) by its detached signature over the header or the whole file. */
 struct sig_check {
 	const struct open_cfg *cfg;
 	bool cached;
+	const char *cpath;
+	const char *where;
 	const char *sig_url;
 	char *sig;
 	size_t siglen;
@@ -214,10 +218,22 @@ static int check_header(void *arg, const void *raw,
 			return -EKEYREJECTED;
 		}
 		snprintf(sc->res.fpr, sizeof(sc->res.fpr), "%s", fpr);
-		return 0;
+		return sigcache_check(sc->cfg->trust, sc->cpath, fpr, why,
+				      whylen);
 	}
 	if (trust_verify_detached(sc->cfg->trust, raw, h->hlen, sc->sig,
-				  sc->siglen, &sc->res) != TRUST_OK) {
+				  sc->siglen,
+				  &sc->res) == TRUST_BAD_SIGNATURE &&
+	    sc->where) {
+		/* a trusted key's, just not over the header: perhaps over
+		 * the whole index, as gpg --detach-sign makes it */
+		int rc = sigs_whole_index(sc->cfg, sc->where, sc->sig_url, raw,
+					  h, sc->sig, sc->siglen, &sc->res, why,
+					  whylen);
+
+		if (rc)
+			return rc;
+	} else if (sc->res.status != TRUST_OK) {
 		snprintf(why, whylen, "signature %s: %s%s", sc->sig_url,
 			 sc->res.detail,
 			 sc->res.status == TRUST_BAD_SIGNATURE
@@ -363,6 +379,7 @@ static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		log_debug("%s: the published index is not used", why);
 	} else if (!rc) {
 		sc.sig_url = sig_url;
+		sc.where = where;
 		rc =
 		    try_index(cfg, ao, where, !cfg->index, &sc, o, why, whylen);
 	}
@@ -407,9 +424,11 @@ static int pass_errno(int rc)
 }
 
 /* The one streaming pass, checking the artifact's own signature over the
- * whole stream as it goes when there is a trust set. */
+ * whole stream as it goes when there is a trust set; the signature that
+ * verified it is handed to *kept (malloc'd, *keptlen bytes; else NULL). */
 static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
-		      struct opened *o, char *why, size_t whylen)
+		      struct opened *o, char **kept, size_t *keptlen, char *why,
+		      size_t whylen)
 {
 	struct trust_stream *ts = NULL;
 	struct trust_result res;
@@ -466,6 +485,9 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 		snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s",
 			 res.fpr);
 		archive_set_signer(o->ar, signer);
+		*kept = sig;
+		*keptlen = siglen;
+		sig = NULL;
 	}
 	if (!rc && cfg->expect_sha256 &&
 	    memcmp(archive_sha256(o->ar), cfg->expect_sha256, 32)) {
@@ -492,24 +514,33 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		       const char *cpath, struct opened *o, char *why,
 		       size_t whylen)
 {
-	int rc = index_pass(cfg, ao, o, why, whylen);
+	char *sig = NULL;
+	size_t siglen = 0;
+	int rc = index_pass(cfg, ao, o, &sig, &siglen, why, whylen);
 
-	if (rc)
-		return rc;
-	o->how = "indexed";
-	if (!cpath)
-		return 0;
+	if (rc || !cpath)
+		goto out;
 	rc = mkdir_p(cpath);
 	if (!rc)
 		rc = archive_write_index(o->ar, cpath, NULL);
 	if (!rc)
 		cache_file_seal(cpath);
+	/* the signature that vouched for it, checked again at each reuse */
+	if (!rc && sig)
+		rc = sigcache_store(cpath, sig, siglen);
+	else if (!rc)
+		sigcache_drop(cpath);
 	if (rc)
 		log_warn("cannot keep the index in %s: %s", cpath,
 			 strerror(-rc));
 	else
 		log_debug("index kept in %s", cpath);
-	return 0;
+	rc = 0;
+out:
+	free(sig);
+	if (!rc)
+		o->how = "indexed";
+	return rc;
 }
 
 static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
@@ -531,6 +562,7 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 		return -e;
 	}
 	cached = !cache_path(cfg, o->f, cpath, sizeof(cpath));
+	cached_check.cpath = cpath;
 	if (cached && cache_file_ok(cpath) &&
 	    !try_index(cfg, ao, cpath, true,
 		       cfg->trust || cfg->expect_sha256 ? &cached_check : NULL,

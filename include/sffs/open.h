@@ -9,14 +9,20 @@
  *
  * With a trust set (trust.h) nothing unverified is served:
  *   - a cached index is used only if it records (index.h, signer) that
- *     the artifact it was built from was verified by a key trusted now;
+ *     the artifact it was built from was verified by a key trusted now,
+ *     and the signature that verified it, kept beside it (INDEX.asc),
+ *     names that key and its key is still trusted, not revoked, not
+ *     expired (it is not re-hashed: the cache directory being private is
+ *     what keeps its bytes; open/sigcache_i.h);
  *   - a published index only with its detached signature
  *     (INDEX.asc, over the index header, whose digests chain every other
  *     byte of the index and, through the block digests, of the
- *     artifact), checked before anything else of the index is read;
+ *     artifact), checked before anything else of the index is read; or,
+ *     with a warning, over the whole index file (gpg --detach-sign),
+ *     which is then fetched whole, at most 64 MiB + artifact size / 8;
  *   - else the one streaming pass checks SOURCE.asc over the whole
  *     artifact as it indexes, and the index kept in the cache records
- *     the signer.
+ *     the signer, with SOURCE.asc kept beside it.
  * An artifact none of these verifies is refused: -EKEYREJECTED, after
  * logging the artifact, the key and the reason. A signature that cannot
  * be fetched (denied, or the network) is not a refusal: the errno says

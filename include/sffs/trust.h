@@ -139,4 +139,19 @@ enum trust_status trust_verify_clearsigned(const struct trust *t,
 /* "bad signature", "unknown key", ... */
 const char *trust_status_str(enum trust_status s);
 
+/*
+ * Whether the key that made the detached signature sig (armoured or
+ * binary, at most TRUST_MAX_SIG bytes) still counts, without the data it
+ * was made over: its key is held, its primary fingerprint trusted, the
+ * key and its primary neither revoked nor expired now, and the signature
+ * not expired. It does NOT check the signature against any data (it
+ * cannot re-hash what was signed): it is for a signature that verified
+ * some bytes earlier, kept beside what was derived from them. Fills *r
+ * (r->fpr: the signer's primary fingerprint when the key is held);
+ * returns r->status. Thread safety as trust_verify_detached.
+ */
+enum trust_status trust_check_signature_key(const struct trust *t,
+					    const void *sig, size_t siglen,
+					    struct trust_result *r);
+
 #endif
