@@ -73,7 +73,7 @@ refused() {
 step "an index signed over the whole file"
 mnt=$TEST_TMP/mw
 mount_fg "$NGINX_URL/whole/$name" "$mnt" "$TEST_TMP/mw.log" \
-	-o cache_dir=none,keyring="$TEST_TMP/trusted.asc"
+	-o allow_insecure,cache_dir=none,keyring="$TEST_TMP/trusted.asc"
 grep -q "(published index, signed by $RSA)" "$TEST_TMP/mw.log" ||
 	fail "not verified by its whole-file signature: $(cat "$TEST_TMP/mw.log")"
 grep -q "is signed over the whole file: [0-9]* bytes fetched to verify it; .sffs-index --sign-with KEY. signs the header" \
@@ -89,11 +89,11 @@ log "tarball bytes: $at_mount at mount, $one_file after reading sinfo, of $tsize
 bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$mnt" "$ref" || fail "the whole-file signed mount differs"
 sffs_unmount "$mnt"
 refused badwhole "bad signature.*over the index header and over the whole index" \
-	-o cache_dir=none,keyring="$TEST_TMP/trusted.asc"
+	-o allow_insecure,cache_dir=none,keyring="$TEST_TMP/trusted.asc"
 
 step "the kept signature of a cached index"
 cache=$TEST_TMP/cache
-copts=cache_dir=$cache,keyring=$TEST_TMP/trusted.asc
+copts=allow_insecure,cache_dir=$cache,keyring=$TEST_TMP/trusted.asc
 mount_fg "$NGINX_URL/streamed/$name" "$TEST_TMP/m1" "$TEST_TMP/m1.log" -o "$copts"
 grep -q "(indexed, signed by $RSA)" "$TEST_TMP/m1.log" || fail "not verified while streaming: $(cat "$TEST_TMP/m1.log")"
 sffs_unmount "$TEST_TMP/m1"
@@ -143,4 +143,4 @@ sed 's/^:-----BEGIN/-----BEGIN/' "$GNUPGHOME/openpgp-revocs.d/$RSA.rev" >"$TEST_
 gpg --batch --quiet --import "$TEST_TMP/rsa.rev" 2>/dev/null
 gpg --armor --export "$RSA" "$ED" >"$TEST_TMP/revoked.asc"
 refused streamed "cached index: .*its signature .*: key $RSA was revoked" \
-	-o cache_dir="$cache",keyring="$TEST_TMP/revoked.asc"
+	-o allow_insecure,cache_dir="$cache",keyring="$TEST_TMP/revoked.asc"
