@@ -622,10 +622,14 @@ out:
 
 void index_url_basename(const char *url, char *out, size_t outlen)
 {
+	const char *auth = strstr(url, "://");
 	size_t end = strcspn(url, "?#"), start = end;
 
 	while (start > 0 && url[start - 1] != '/')
 		start--;
+	/* "scheme://user@host" names no file */
+	if (auth && start <= (size_t)(auth - url) + 3)
+		start = end;
 	if (!outlen)
 		return;
 	if (end - start >= outlen)

@@ -185,7 +185,7 @@ int index_budget_check(const struct index_header *h, char *why, size_t whylen);
 
 /* The bare file name a URL or path names: its last path segment,
  * without query or fragment, into out (at most outlen - 1 bytes, cut
- * when longer). */
+ * when longer); "" when it names none (a directory, a bare host). */
 void index_url_basename(const char *url, char *out, size_t outlen);
 
 /* Replays the raw (decompressed) MEMBERS section of the current major

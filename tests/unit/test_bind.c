@@ -277,6 +277,8 @@ static void test_basename(void)
 	    {"/srv/www/a.tar#frag", "a.tar"},
 	    {"a.tar", "a.tar"},
 	    {"http://h/dir/", ""},
+	    {"http://user:secret@host", ""},
+	    {"http://host?q=/a.tar", ""},
 	};
 	char out[64], tiny[4];
 	size_t i;
