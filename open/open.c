@@ -183,7 +183,12 @@ struct sig_check {
 	size_t siglen;
 	struct trust_result res;
 	uint64_t when; /* signed_at (open.h) of an accepted index */
+	bool misbound; /* refused by check_binding */
 };
+
+/* try_signed_index's "signed, but for another artifact": refused, and no
+ * other way is tried. */
+#define MISBOUND 1
 
 /* The file name the artifact is asked for by. */
 static void asked_name(const struct open_cfg *cfg, char *name, size_t len)
@@ -280,7 +285,8 @@ static int check_header(void *arg, const void *raw,
 		return -EKEYREJECTED;
 	}
 	sc->when = h->bind.published ? h->bind.published : sc->res.sig_time;
-	return check_binding(sc->cfg, &h->bind, why, whylen);
+	sc->misbound = check_binding(sc->cfg, &h->bind, why, whylen) != 0;
+	return sc->misbound ? -EKEYREJECTED : 0;
 }
 
 /* Says why the index at where is not used: quiet (debug) about a missing
@@ -413,6 +419,8 @@ static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		sc.sig_url = sig_url;
 		rc =
 		    try_index(cfg, ao, where, !cfg->index, &sc, o, why, whylen);
+		if (rc && sc.misbound)
+			rc = MISBOUND;
 	}
 	free(sc.sig);
 	free(sig_url);
@@ -549,7 +557,10 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	o->how = "indexed";
 	if (!cpath)
 		return 0;
-	/* the signature's time, for the rollback check of a later hit */
+	/* bound as sffs-index binds it by default (the same bytes as
+	 * `sffs-index --published T`), T the signature's time (0 if none)
+	 * for the rollback check of a later hit */
+	asked_name(cfg, keep.name, sizeof(keep.name));
 	keep.published = o->signed_at;
 	rc = mkdir_p(cpath);
 	if (!rc)
@@ -601,19 +612,29 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 			published =
 			    fetch_sibling_url(fetch_url(o->f), ".sfidx");
 		where = cfg->index ? cfg->index : published;
+		rc = -ENOENT;
 		if (!where)
 			log_warn("no index URL beside %s: %s",
 				 fetch_url_shown(o->f), strerror(errno));
-		else if (!(cfg->trust
-			       ? try_signed_index(cfg, ao, where, o, why_idx,
-						  sizeof(why_idx))
-			       : try_index(cfg, ao, where, !cfg->index, NULL, o,
-					   why_idx, sizeof(why_idx)))) {
-			free(published);
+		else if (cfg->trust)
+			rc = try_signed_index(cfg, ao, where, o, why_idx,
+					      sizeof(why_idx));
+		else
+			rc = try_index(cfg, ao, where, !cfg->index, NULL, o,
+				       why_idx, sizeof(why_idx));
+		free(published);
+		if (!rc) {
 			o->how = "published index";
 			return 0;
 		}
-		free(published);
+		/* its signer said it is another artifact: nothing serves it
+		 * under this name (its bytes may well carry a valid .asc) */
+		if (rc == MISBOUND) {
+			log_err("%s refused: %s", fetch_url_shown(o->f),
+				why_idx);
+			artifact_close(o);
+			return -EKEYREJECTED;
+		}
 	}
 	rc = build_index(cfg, ao, cached ? cpath : NULL, o, why, sizeof(why));
 	/* every way tried, the streaming pass's first */

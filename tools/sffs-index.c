@@ -9,7 +9,8 @@
  *   sffs-index --repack [--to gzip|zstd] [--level N] IN OUT
  *
  * ARTIFACT is a local path or URL (as sffs takes it). One streaming pass,
- * bounded memory, the same bytes for the same artifact every time. OUT
+ * bounded memory, the same bytes for the same artifact every time (given
+ * the same --published, or SOURCE_DATE_EPOCH). OUT
  * defaults to the artifact's file name plus ".sfidx" in the current
  * directory. This is what the factory runs after building each tarball;
  * sffs itself writes the very same file into its cache directory.

@@ -18,8 +18,9 @@ mkdir -p "$www/pub" "$www/plain" "$www/flip" "$www/bad" "$www/trunc" "$www/repac
 for d in pub plain flip bad trunc; do cp "$fx/$name" "$www/$d/"; done
 
 step "sffs-index"
-"$SFFS_INDEX" -q "$fx/$name" -o "$www/pub/$name.sfidx"
-"$SFFS_INDEX" -q "$fx/$name" -o "$TEST_TMP/again.sfidx"
+# --published 0: what the daemon records for an unverified artifact
+"$SFFS_INDEX" -q "$fx/$name" -o "$www/pub/$name.sfidx" --published 0
+SOURCE_DATE_EPOCH=0 "$SFFS_INDEX" -q "$fx/$name" -o "$TEST_TMP/again.sfidx"
 cmp "$www/pub/$name.sfidx" "$TEST_TMP/again.sfidx" || fail "sffs-index is not deterministic"
 isize=$(stat -c %s "$www/pub/$name.sfidx")
 log "index: $isize bytes for a $(stat -c %s "$fx/$name")-byte tarball"
