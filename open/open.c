@@ -199,6 +199,14 @@ static void asked_name(const struct open_cfg *cfg, char *name, size_t len)
 		index_url_basename(cfg->source, name, len);
 }
 
+static int misbound(char *why, size_t whylen, const char *what, const char *has,
+		    const char *asked)
+{
+	snprintf(why, whylen, "index signed for %s%s but asked for %s%s", what,
+		 has, what, asked);
+	return -EKEYREJECTED;
+}
+
 /* A signed index header's binding (index.h, 3.1) against what was asked
  * for: each field it binds must match; one that binds nothing is only
  * warned about. 0 or -EKEYREJECTED with both named in why. */
@@ -207,7 +215,6 @@ static int check_binding(const struct open_cfg *cfg,
 			 size_t whylen)
 {
 	char name[INDEX_MAX_NAME + 1], shown[UTIL_URL_SHOWN_MAX];
-	const char *what = NULL, *has = NULL, *asked = NULL;
 
 	asked_name(cfg, name, sizeof(name));
 	if (!b->name[0])
@@ -217,20 +224,16 @@ static int check_binding(const struct open_cfg *cfg,
 			 "--sign-with`",
 			 util_url_redact(cfg->source, shown, sizeof(shown)));
 	if (b->name[0] && strcmp(b->name, name))
-		what = "", has = b->name, asked = name;
-	else if (b->version[0] && cfg->expect_version &&
-		 strcmp(b->version, cfg->expect_version))
-		what = "version ", has = b->version,
-		asked = cfg->expect_version;
-	else if (b->toolchain[0] && cfg->expect_toolchain &&
-		 strcmp(b->toolchain, cfg->expect_toolchain))
-		what = "toolchain ", has = b->toolchain,
-		asked = cfg->expect_toolchain;
-	if (!what)
-		return 0;
-	snprintf(why, whylen, "index signed for %s%s but asked for %s%s", what,
-		 has, what, asked);
-	return -EKEYREJECTED;
+		return misbound(why, whylen, "", b->name, name);
+	if (b->version[0] && cfg->expect_version &&
+	    strcmp(b->version, cfg->expect_version))
+		return misbound(why, whylen, "version ", b->version,
+				cfg->expect_version);
+	if (b->toolchain[0] && cfg->expect_toolchain &&
+	    strcmp(b->toolchain, cfg->expect_toolchain))
+		return misbound(why, whylen, "toolchain ", b->toolchain,
+				cfg->expect_toolchain);
+	return 0;
 }
 
 static int check_header(void *arg, const void *raw,
