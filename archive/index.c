@@ -142,6 +142,8 @@ static unsigned char *put_str(unsigned char *s, const char *str)
 	size_t n = strlen(str);
 
 	put_le(s, n, 2);
+	/* length-prefixed: no NUL is wanted */
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
 	memcpy(s + 2, str, n);
 	return s + 2 + n;
 }

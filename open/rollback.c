@@ -59,6 +59,25 @@ static int record_path(const char *dir, const char *key, char *buf, size_t len)
 	return snprintf(buf, len, "%s/rollback-%s", dir, h) >= (int)len;
 }
 
+/* "sffs-rollback 1\n<when> <64 hex>\n...": 1 and *r, or -EINVAL. */
+static int parse_record(const char *buf, struct record *r)
+{
+	const char *p = buf + strlen(RECORD_MAGIC);
+	char *end;
+
+	if (strncmp(buf, RECORD_MAGIC, strlen(RECORD_MAGIC)) || *p < '0' ||
+	    *p > '9')
+		return -EINVAL;
+	errno = 0;
+	r->when = strtoull(p, &end, 10);
+	if (errno || *end != ' ' || strspn(end + 1, "0123456789abcdef") != 64 ||
+	    end[65] != '\n')
+		return -EINVAL;
+	memcpy(r->sha, end + 1, 64);
+	r->sha[64] = '\0';
+	return 1;
+}
+
 /* 1 and *r if there is a record, 0 if none, -errno if it cannot be
  * believed (not a private regular file of ours, or malformed). */
 static int read_record(const char *path, struct record *r)
@@ -81,11 +100,7 @@ static int read_record(const char *path, struct record *r)
 		goto out_close;
 	}
 	buf[n] = '\0';
-	if (!strncmp(buf, RECORD_MAGIC, strlen(RECORD_MAGIC)) &&
-	    sscanf(buf + strlen(RECORD_MAGIC), "%" SCNu64 " %64[0-9a-f]",
-		   &r->when, r->sha) == 2 &&
-	    strlen(r->sha) == 64)
-		rc = 1;
+	rc = parse_record(buf, r);
 out_close:
 	close(fd);
 	return rc;
