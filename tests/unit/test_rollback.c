@@ -126,6 +126,43 @@ static void test_symlink(const char *dir)
 	unlink(rec);
 }
 
+/* A record that does not parse is not believed, and is rewritten. */
+static void test_malformed(const char *dir)
+{
+	static const char *bad[] = {
+	    "sffs-rollback 1\n100\n",
+	    "sffs-rollback 1\n100 abc\n",
+	    "sffs-rollback 1\n-5 "
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "\n",
+	    "sffs-rollback 2\n100 "
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "\n",
+	};
+	char why[1024] = "", rec[PATH_MAX];
+	const char *key = "http://h/m.tar";
+	size_t i;
+	FILE *f;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(rollback_check(dir, key, 100, sha_a, false, why,
+				     sizeof(why)) == 0);
+		CHECK_EQ_U64(only_record(dir, rec, sizeof(rec)), 1);
+		f = fopen(rec, "w");
+		CHECK(f != NULL);
+		if (f) {
+			fputs(bad[i], f);
+			fclose(f);
+		}
+		/* older, but the record says nothing: accepted, rewritten */
+		CHECK(rollback_check(dir, key, 50, sha_b, false, why,
+				     sizeof(why)) == 0);
+		CHECK(rollback_check(dir, key, 49, sha_a, false, why,
+				     sizeof(why)) == -EKEYREJECTED);
+		unlink(rec);
+	}
+}
+
 int main(void)
 {
 	const char *base = getenv("SFFS_TEST_TMP");
@@ -142,6 +179,7 @@ int main(void)
 	while (only_record(dir, rec, sizeof(rec)) && rec[0])
 		unlink(rec);
 	test_symlink(dir);
+	test_malformed(dir);
 	rmdir(dir);
 	return check_done();
 }
