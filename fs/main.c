@@ -75,6 +75,7 @@ struct cfg {
 	char *trust;   /* -o trust=FPR[:FPR...] */
 	char *keyring; /* -o keyring=FILE|URL */
 	char *verify;  /* -o verify=require|off */
+	int allow_rollback; /* -o allow_rollback: older signed builds too */
 	char *config;
 	int verbose;
 	int quiet;
@@ -122,6 +123,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("trust=%s", trust, 0),
 	CFG_OPT("keyring=%s", keyring, 0),
 	CFG_OPT("verify=%s", verify, 0),
+	CFG_OPT("allow_rollback", allow_rollback, 1),
 	CFG_OPT("config=%s", config, 0),
 	CFG_OPT("verbose", verbose, 1),
 	CFG_OPT("quiet", quiet, 1),
@@ -357,7 +359,8 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 	struct open_cfg oc = { .source = cfg->source, .index = cfg->index,
 			       .cache_dir = cfg->cache_dir,
 			       .signature = cfg->signature,
-			       .quiet = cfg->quiet, .trust = trust };
+			       .quiet = cfg->quiet, .trust = trust,
+			       .allow_rollback = cfg->allow_rollback };
 	struct archive_stats st;
 	char sz[32], mem[32];
 	double t0 = now_s();
@@ -446,6 +449,7 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 	co.oc.index = cfg->index;
 	co.oc.cache_dir = cfg->cache_dir;
 	co.oc.trust = trust;
+	co.oc.allow_rollback = cfg->allow_rollback;
 	fill_fetch_opts(cfg, &co.oc.fo);
 	co.ao = *ao;
 	cat = catalog_new(&co, err, sizeof(err));

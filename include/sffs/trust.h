@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define TRUST_FPR_LEN 40 /* hex digits of a v4 fingerprint */
 /* Bounds on what a verification reads into memory. */
@@ -56,6 +57,9 @@ struct trust_result {
 	 * fingerprint ("bad signature by key 0123…", "key ABCD… is not
 	 * trusted"). */
 	char detail[256];
+	/* The signature's creation time (seconds since the epoch, as its
+	 * signer's clock said), or 0 when unknown. */
+	uint64_t sig_time;
 };
 
 struct trust;

@@ -244,9 +244,12 @@ refused nosig "no signature" -o config="$TEST_TMP/sffs.conf"
 step "catalog: the signed artifact attaches, the other is refused"
 cat_root=$TEST_TMP/catalog
 for v in 25.11 26.05; do mkdir -p "$cat_root/$v/noble"; done
-ln "$www/signed/$name" "$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz"
-ln "$www/signed/$name.sfidx" "$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz.sfidx"
-ln "$www/signed/$name.sfidx.asc" "$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz.sfidx.asc"
+# signed for its catalog name (index 3.1 binds it: the signed index of
+# $name would be refused under this name, test_binding.sh)
+cat_art=$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz
+ln "$www/signed/$name" "$cat_art"
+"$SFFS_INDEX" -q "$cat_art" -o "$cat_art.sfidx" --version 25.11 --toolchain noble --sign-with "$RSA" 2>/dev/null ||
+	fail "sffs-index --sign-with failed (catalog)"
 ln "$www/nosig/$name" "$cat_root/26.05/noble/slurm-26.05-noble-software.tar.gz"
 ln "$www/nosig/$name.sfidx" "$cat_root/26.05/noble/slurm-26.05-noble-software.tar.gz.sfidx"
 cmnt=$TEST_TMP/cat
