@@ -496,12 +496,19 @@ static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 	log_err("%s: compressed bytes %" PRIu64 "-%" PRIu64 " (block %" PRIu64
 		") do not match their SHA-256; fetching them again bypassing "
 		"caches",
-		fetch_url(bs->f), off, off + e->b.len - 1, e->b.idx);
+		fetch_url_shown(bs->f), off, off + e->b.len - 1, e->b.idx);
 	rc = refetch_one(bs, e, deadline);
+	if (rc == -EBADMSG) {
+		/* bad bytes past every cache: the server's fault, so once
+		 * more from the next server of the ring, if there is one */
+		fetch_report_corrupt(bs->f);
+		rc = refetch_one(bs, e, deadline);
+	}
 	if (rc == -EBADMSG)
 		log_err("%s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64
 			") failed its SHA-256 check again: giving EBADMSG",
-			fetch_url(bs->f), e->b.idx, off, off + e->b.len - 1);
+			fetch_url_shown(bs->f), e->b.idx, off,
+			off + e->b.len - 1);
 	return rc;
 }
 

@@ -13,12 +13,12 @@
 
 #define XATTR_PREFIX "user.sffs."
 
-/* The catalog's root has stats only: keep it at index 2. */
+/* The catalog's root has stats and route only: keep them at 2 and 3. */
 static const char *const xattr_names[] = {
-    XATTR_PREFIX "url", XATTR_PREFIX "identity", XATTR_PREFIX "stats",
-    XATTR_PREFIX "signer", XATTR_PREFIX "verified"};
+    XATTR_PREFIX "url",	  XATTR_PREFIX "identity", XATTR_PREFIX "stats",
+    XATTR_PREFIX "route", XATTR_PREFIX "signer",   XATTR_PREFIX "verified"};
 #define XATTR_CATALOG_FIRST 2
-#define XATTR_CATALOG_END 3
+#define XATTR_CATALOG_END 4
 
 /* Where the next part of a line goes when n bytes were asked for so far
  * (snprintf's count: more than len when it was cut): NULL and *left 0
@@ -33,18 +33,51 @@ static char *line_at(char *buf, size_t len, int n, size_t *left)
 	return buf + n;
 }
 
-/* The disk tier's counters (the process's), then the line's end: every
- * value a number, as tests and scripts parse them. The line's length. */
-static int append_disk(char *buf, size_t len, int n,
-		       const struct blockstore_stats *ss)
+/* The process's route (fetch.h): failovers and offline time, numbers. */
+static int append_route(char *buf, size_t len, int n)
 {
-	const struct disk_stats *d = &ss->disk;
+	struct fetch_route_stats rs;
 	size_t left;
 	char *p = line_at(buf, len, n, &left);
 	int m;
 
 	if (n < 0)
 		return n;
+	fetch_route_get_stats(&rs);
+	m = snprintf(p, left,
+		     " host_failovers=%" PRIu64 " proxy_failovers=%" PRIu64
+		     " offline=%d offline_s=%" PRIu64 " offline_count=%" PRIu64,
+		     rs.host_failovers, rs.proxy_failovers, (int)rs.offline,
+		     rs.offline_s, rs.offline_count);
+	return m < 0 ? m : n + m;
+}
+
+/* The route in use: "host=URL proxy=URL" (each "-" when not set). */
+static int route_xattr(char *buf, size_t len)
+{
+	struct fetch_route_stats rs;
+
+	fetch_route_get_stats(&rs);
+	return snprintf(buf, len, "host=%s proxy=%s",
+			rs.host[0] ? rs.host : "-",
+			rs.proxy[0] ? rs.proxy : "-");
+}
+
+/* The route's and the disk tier's counters (the process's), then the
+ * line's end: every value a number, as tests and scripts parse them.
+ * The line's length. */
+static int append_disk(char *buf, size_t len, int n,
+		       const struct blockstore_stats *ss)
+{
+	const struct disk_stats *d = &ss->disk;
+	size_t left;
+	char *p;
+	int m;
+
+	n = append_route(buf, len, n);
+	if (n < 0)
+		return n;
+	p = line_at(buf, len, n, &left);
 	if (!ss->has_disk)
 		m = snprintf(p, left, " disk=0\n");
 	else
@@ -79,10 +112,12 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 				fetch_identity(f));
 	/* signer: the fingerprint that verified it ("" if none) */
 	if (!strcmp(name, xattr_names[3]))
+		return route_xattr(buf, len);
+	if (!strcmp(name, xattr_names[4]))
 		return snprintf(buf, len, "%s",
 				strchrnul(archive_signer(ar), ':') +
 				    !!*archive_signer(ar));
-	if (!strcmp(name, xattr_names[4]))
+	if (!strcmp(name, xattr_names[5]))
 		return snprintf(buf, len, "%s",
 				*archive_signer(ar) ? "yes" : "no");
 	if (strcmp(name, xattr_names[2]))
@@ -128,6 +163,8 @@ static int catalog_xattr(struct fs *fs, const char *name, char *buf, size_t len)
 	struct catalog_stats cs;
 	int n;
 
+	if (!strcmp(name, xattr_names[3]))
+		return route_xattr(buf, len);
 	if (strcmp(name, xattr_names[2]))
 		return -ENODATA;
 	catalog_get_stats(fs->cat, &cs);

@@ -9,7 +9,7 @@
 #     then, when both die, DIRECT; every step seen in the proxies' logs;
 #   - trust over http:// needs allow_insecure (test_trust has it).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
-require_tool nginx squid curl
+require_tool nginx squid curl getfattr
 
 fx=$(fixture_dir)
 ref=$fx/extract
@@ -42,7 +42,36 @@ grep -q "server $a_url/sf/ failed .*switching to $b_url/sf/" "$TEST_TMP/m1.log" 
 	fail "no failover logged: $(tail -5 "$TEST_TMP/m1.log")"
 nb=$(requests "$b_log")
 [ "$nb" -gt 0 ] || fail "the mirror served nothing"
+stats=$(getfattr --absolute-names -n user.sffs.stats --only-values "$mnt")
+route=$(getfattr --absolute-names -n user.sffs.route --only-values "$mnt")
+[[ " $stats " =~ \ host_failovers=([0-9]+)\  ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] ||
+	fail "no failover counted: $stats"
+[ "$route" = "host=$b_url/sf/ proxy=-" ] || fail "route: $route"
 log "failover: whole tree read in $(echo "$t1 - $t0" | bc 2>/dev/null || echo "?") s after the origin died; $nb requests to the mirror"
+sffs_unmount "$mnt"
+
+step "a server whose bytes fail their digests: no-cache, then the mirror"
+bad=$TEST_TMP/bad
+mkdir -p "$bad/sf"
+cp "$www/sf/$name" "$www/sf/$name.sfidx" "$bad/sf/"
+tsize=$(stat -c %s "$bad/sf/$name")
+# one byte flipped mid-file (the index's edge checks see the first and last
+# 4 KiB); same size and mtime, so the same ETag: only the digests tell
+python3 - "$bad/sf/$name" $((tsize / 2)) <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))
+PY
+touch -r "$www/sf/$name" "$bad/sf/$name"
+nginx_start "$bad"
+c_url=$NGINX_URL
+mnt=$TEST_TMP/m3
+mount_fg "$c_url/sf/$name" "$mnt" "$TEST_TMP/m3.log" -o cache_dir=none,mirrors="$b_url/sf/",retries=1
+"$SFFS_SRC/tests/lib/compare-tree.sh" "$mnt" "$ref" || fail "tree differs with a corrupt server"
+grep -q "server $c_url/sf/ failed (a block failed its SHA-256 check twice): switching to $b_url/sf/" "$TEST_TMP/m3.log" ||
+	fail "no failover on bad bytes: $(grep -i sha-256 "$TEST_TMP/m3.log" | tail -3)"
+stats=$(getfattr --absolute-names -n user.sffs.stats --only-values "$mnt")
+[[ " $stats " =~ \ verify_fail=([0-9]+)\  ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] || fail "no digest failure counted: $stats"
 sffs_unmount "$mnt"
 
 step "proxy groups: a dead proxy, then squid|nginx, then DIRECT"
@@ -67,5 +96,10 @@ kill_pid "$p_pid"
 grep -q "switching to DIRECT" "$TEST_TMP/m2.log" ||
 	fail "no switch to DIRECT: $(tail -5 "$TEST_TMP/m2.log")"
 b_after=$(requests "$b_log")
+stats=$(getfattr --absolute-names -n user.sffs.stats --only-values "$mnt")
+route=$(getfattr --absolute-names -n user.sffs.route --only-values "$mnt")
+[[ " $stats " =~ \ proxy_failovers=([0-9]+)\  ]] && [ "${BASH_REMATCH[1]}" -ge 2 ] ||
+	fail "proxy failovers not counted: $stats"
+[ "$route" = "host=$b_url/sf/ proxy=DIRECT" ] || fail "route: $route"
 log "DIRECT: $((b_after - b_before)) requests straight to the origin once both proxies died"
 sffs_unmount "$mnt"
