@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/slicecache.sh [--fixture DIR] [--mounts N] [--slice SIZE] [--out FILE]
+# bench/slicecache.sh [--fixture DIR] [--mounts N] [--slice SIZE] [--read boot|tree] [--out FILE]
 #
 # Scale through an existing HTTP cache (issue "Survive the network"): N sffs
 # daemons (default 32), started cold at once, each mounting the artifact
 # through one nginx `slice` cache in front of the origin nginx, then each
 # running the boot-time pattern `slurmd -V` and `sinfo --version` from its
-# mount. Reported, for the tarball and for its index: what the mounts asked
+# mount (--read boot, the default), or reading every file of the tree
+# (--read tree: every byte, 32 times; use a small fixture). Reported, for the tarball and for its index: what the mounts asked
 # of the cache (requests, and the unique bytes and unique 128 KiB blocks of
 # their ranges) and what the origin sent (bytes, requests), and origin
 # requests per mount. Targets: origin bytes <= 1.01x the unique bytes,
@@ -22,12 +23,13 @@ export SFFS_SRC=${SFFS_SRC:-$(cd "$here/.." && pwd)}
 export SFFS_BUILD=${SFFS_BUILD:-$SFFS_SRC/build}
 export SFFS_BIN=${SFFS_BIN:-$SFFS_BUILD/sffs}
 export SFFS_INDEX=${SFFS_INDEX:-$SFFS_BUILD/sffs-index}
-mounts=32 slice=128k out=
+mounts=32 slice=128k out= pattern=boot
 while [ $# -gt 0 ]; do
 	case $1 in
 	--fixture) export SFFS_FIXTURE_DIR=$2; shift 2 ;;
 	--mounts) mounts=$2; shift 2 ;;
 	--slice) slice=$2; shift 2 ;;
+	--read) pattern=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
@@ -100,6 +102,11 @@ for p in "${pids[@]}"; do wait "$p" || fail "a mount failed"; done
 pids=()
 for ((i = 0; i < mounts; i++)); do
 	(
+		if [ "$pattern" = tree ]; then
+			# through a pipe: GNU tar skips reading files into /dev/null
+			tar -C "$TEST_TMP/m$i" -cf - . | cat >/dev/null || fail "reading the tree of m$i failed"
+			exit 0
+		fi
 		conf=$TEST_TMP/slurm$i.conf
 		write_slurm_conf "$conf" "$TEST_TMP/m$i/view"
 		out=$(timeout 120 env -i SLURM_CONF="$conf" "$TEST_TMP/m$i/view/sbin/slurmd" -V 2>&1) ||
@@ -110,7 +117,7 @@ for ((i = 0; i < mounts; i++)); do
 done
 for p in "${pids[@]}"; do wait "$p" || fail "slurmd -V or sinfo failed"; done
 t1=$(now)
-log "all $mounts mounted and ran slurmd -V + sinfo --version in $(elapsed "$t0" "$t1") s"
+log "all $mounts mounted and read ($pattern) in $(elapsed "$t0" "$t1") s"
 for ((i = 0; i < mounts; i++)); do sffs_unmount "$TEST_TMP/m$i"; done
 sleep 0.5
 
@@ -142,7 +149,7 @@ read -r tob ton < <(sent "$name\$")
 read -r iob ion < <(sent "sfidx\$")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
 report=$(
-	echo "| $mounts mounts, cold at once, slurmd -V + sinfo --version, slice $slice | asked of the cache: requests | unique bytes | unique blocks | origin sent: bytes | requests | bytes / unique | origin requests per mount |"
+	echo "| $mounts mounts, cold at once, $([ "$pattern" = tree ] && echo "every file read" || echo "slurmd -V + sinfo --version"), slice $slice | asked of the cache: requests | unique bytes | unique blocks | origin sent: bytes | requests | bytes / unique | origin requests per mount |"
 	echo "|---|---|---|---|---|---|---|---|"
 	echo "| tarball | $tq | $tu | $tb | $tob | $ton | $(ratio "$tob" "$tu") | $(ratio "$ton" "$mounts") |"
 	echo "| index | $iq | $iu | $ib | $iob | $ion | $(ratio "$iob" "$iu") | $(ratio "$ion" "$mounts") |"
