@@ -19,161 +19,6 @@
 #include "sffs/util.h"
 #include "sigcache_i.h"
 
-/* Root's cache is system-wide; anyone else's is per user. */
-static int default_cache_dir(char *buf, size_t len)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-
-	if (geteuid() == 0)
-		return snprintf(buf, len, "/var/cache/sffs") >= (int)len;
-	if (xdg && *xdg)
-		return snprintf(buf, len, "%s/sffs", xdg) >= (int)len;
-	if (home && *home)
-		return snprintf(buf, len, "%s/.cache/sffs", home) >= (int)len;
-	return 1;
-}
-
-/* Creates the directories of path up to its last '/' (0700: a cache
- * is private). */
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX], *p;
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
-/*
- * The cache directory may hold only what this user wrote: made 0700 (with
- * missing parents), owned by the daemon's user, writable by no one else.
- * One that is not is ignored with a warning rather than refused: the
- * artifact is then indexed by streaming, which is safe, and a misconfigured
- * cache does not take the mount down on every node. Our own directory
- * readable by others is made 0700: indexes hold the plaintext of files
- * that may be 0600 in the artifact. 0, or 1 (no cache).
- */
-static int cache_dir_private(const char *dir)
-{
-	char slash[PATH_MAX];
-	struct stat st;
-	int fd, rc = 1;
-
-	if (snprintf(slash, sizeof(slash), "%s/", dir) >= (int)sizeof(slash))
-		return 1;
-	rc = mkdir_p(slash);
-	if (rc < 0) {
-		log_warn("cache %s: %s; indexes are not kept", dir,
-			 strerror(-rc));
-		return 1;
-	}
-	rc = 1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		log_warn("cache %s: %s; indexes are not kept", dir,
-			 strerror(errno));
-		goto out_close;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-		log_warn("cache %s is owned by uid %u with mode %04o: another "
-			 "user could plant an index there, so it is not used "
-			 "(make it owned by uid %u, mode 0700)",
-			 dir, (unsigned)st.st_uid,
-			 (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
-		goto out_close;
-	}
-	if ((st.st_mode & 077) && fchmod(fd, 0700))
-		log_warn("cache %s: chmod 0700: %s", dir, strerror(errno));
-	rc = 0;
-out_close:
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-/* A cached index is used only if it is a regular file of ours that no
- * one else may write, reached without following a symlink. */
-static bool cache_file_ok(const char *cpath)
-{
-	struct stat st;
-	bool ok;
-	int fd = open(cpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("cached index %s: %s; not used", cpath,
-				 errno == ELOOP ? "a symlink"
-						: strerror(errno));
-		return false;
-	}
-	ok = !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	     !(st.st_mode & 022);
-	if (!ok)
-		log_warn("cached index %s is not a private file of uid %u; "
-			 "not used",
-			 cpath, (unsigned)geteuid());
-	close(fd);
-	return ok;
-}
-
-/* The index just written: 0600, whatever the writer's umask said. */
-static void cache_file_seal(const char *cpath)
-{
-	int fd = open(cpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0 || fchmod(fd, 0600))
-		log_warn("cached index %s: chmod 0600: %s", cpath,
-			 strerror(errno));
-	if (fd >= 0)
-		close(fd);
-}
-
-/* DIR/<sha256 of URL, size and identity>.sfidx: a changed artifact gets
- * another name, so a stale index is never used. */
-static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
-		      size_t len)
-{
-	static const unsigned char sep = 0;
-	unsigned char md[32];
-	char dir[PATH_MAX - 80], hex[65], size[24];
-	EVP_MD_CTX *ctx;
-	int i, ok;
-
-	if (cfg->cache_dir && !strcmp(cfg->cache_dir, "none"))
-		return 1;
-	if (cfg->cache_dir)
-		snprintf(dir, sizeof(dir), "%s", cfg->cache_dir);
-	else if (default_cache_dir(dir, sizeof(dir)))
-		return 1;
-	if (cache_dir_private(dir))
-		return 1;
-	/* The whole URL, size and identity, however long: never cut. */
-	snprintf(size, sizeof(size), "%" PRIu64, fetch_size(f));
-	ctx = EVP_MD_CTX_new();
-	ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-	     EVP_DigestUpdate(ctx, fetch_url(f), strlen(fetch_url(f))) &&
-	     EVP_DigestUpdate(ctx, &sep, 1) &&
-	     EVP_DigestUpdate(ctx, size, strlen(size)) &&
-	     EVP_DigestUpdate(ctx, &sep, 1) &&
-	     EVP_DigestUpdate(ctx, fetch_identity(f),
-			      strlen(fetch_identity(f))) &&
-	     EVP_DigestFinal_ex(ctx, md, NULL);
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
-		return 1;
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return snprintf(buf, len, "%s/%s.sfidx", dir, hex) >= (int)len;
-}
-
 /* How an index is checked under a trust set: a cached one by its
  * record and the signature kept beside it (cpath), a published one (at
  * where) by its detached signature over the header or the whole file. */
@@ -586,11 +431,11 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 	 * for the rollback check of a later hit */
 	asked_name(cfg, keep.name, sizeof(keep.name));
 	keep.published = o->signed_at;
-	rc = mkdir_p(cpath);
+	rc = open_mkdir_p(cpath);
 	if (!rc)
 		rc = archive_write_index_bound(o->ar, cpath, NULL, &keep);
 	if (!rc)
-		cache_file_seal(cpath);
+		open_cache_file_seal(cpath);
 	/* the signature that vouched for it, checked again at each reuse */
 	if (!rc && sig)
 		rc = sigcache_store(cpath, sig, siglen);
@@ -627,11 +472,13 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 		log_err("%s", err);
 		return -e;
 	}
-	cached = !cache_path(cfg, o->f, cpath, sizeof(cpath));
+	cached = !open_cache_dir(cfg, cdir, cdirlen) &&
+		 !open_cache_path(cdir, fetch_url(o->f), fetch_size(o->f),
+				  fetch_identity(o->f), cpath, sizeof(cpath));
+	if (!cached)
+		cdir[0] = '\0';
 	cached_check.cpath = cpath;
-	if (cached && snprintf(cdir, cdirlen, "%s", cpath) < (int)cdirlen)
-		*strrchr(cdir, '/') = '\0'; /* cache_path's DIR/NAME */
-	if (cached && cache_file_ok(cpath) &&
+	if (cached && open_cache_file_ok(cpath) &&
 	    !try_index(cfg, ao, cpath, true,
 		       cfg->trust || cfg->expect_sha256 ? &cached_check : NULL,
 		       o, why_cache, sizeof(why_cache))) {

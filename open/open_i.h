@@ -9,6 +9,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sffs/open.h"
+
+/* ---- cache.c: the cache directory ---- */
+
+/* The cache directory cfg asks for (cache_dir, else /var/cache/sffs as
+ * root, ~/.cache/sffs otherwise) into dir, made if missing and checked
+ * private (open's rules: ours, 0700, writable by no one else; else
+ * ignored with a warning). 0, or 1: no cache. */
+int open_cache_dir(const struct open_cfg *cfg, char *dir, size_t len);
+/* dir/<prefix><sha256 of s1 NUL s2 NUL s3 (NULL parts left out)><suffix>
+ * into buf. 0, or 1 (too long, or OpenSSL failed). */
+int open_cache_key(const char *dir, const char *prefix, const char *s1,
+		   const char *s2, const char *s3, const char *suffix,
+		   char *buf, size_t len);
+/* The cached index of the artifact at url of this size and validator:
+ * a changed artifact gets another name, so a stale index is never used.
+ * 0, or 1. */
+int open_cache_path(const char *dir, const char *url, uint64_t size,
+		    const char *identity, char *buf, size_t len);
+/* Makes the directories of path up to its last '/' (0700). 0 or -errno. */
+int open_mkdir_p(const char *path);
+/* A cached file is used only if it is a regular file of ours that no one
+ * else may write, reached without following a symlink (else a warning). */
+bool open_cache_file_ok(const char *cpath);
+/* A file just written: 0600, whatever the writer's umask said. */
+void open_cache_file_seal(const char *cpath);
+
+/* ---- rollback.c ---- */
+
 /*
  * The rollback check (rollback.c): for an artifact accepted under trust,
  * the newest signed time (a signature's creation time, or an index
