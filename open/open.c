@@ -447,6 +447,10 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 				fetch_size(o->f), false);
 	ao->progress = on_progress;
 	ao->progress_arg = pg;
+	/* until the verdict, no more than an artifact of its size needs */
+	ao->tree_mem_max = ts || cfg->expect_sha256
+			       ? archive_unverified_mem(fetch_size(o->f))
+			       : 0;
 	o->ar = archive_open(o->f, ao, err, sizeof(err));
 	rc = o->ar ? 0 : -errno;
 	progress_finish(pg);
@@ -492,8 +496,16 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		       const char *cpath, struct opened *o, char *why,
 		       size_t whylen)
 {
-	int rc = index_pass(cfg, ao, o, why, whylen);
+	const char *slash = cpath ? strrchr(cpath, '/') : NULL;
+	char sdir[PATH_MAX];
+	int rc;
 
+	/* the window spill beside the cached indexes (private), not in /tmp */
+	if (slash && snprintf(sdir, sizeof(sdir), "%.*s", (int)(slash - cpath),
+			      cpath) < (int)sizeof(sdir))
+		ao->spill_dir = sdir;
+	rc = index_pass(cfg, ao, o, why, whylen);
+	ao->spill_dir = NULL;
 	if (rc)
 		return rc;
 	o->how = "indexed";
