@@ -108,7 +108,7 @@ struct s3_listing {
 	size_t nobjects;
 	char **prefixes; /* <CommonPrefixes><Prefix> */
 	size_t nprefixes;
-	bool truncated;	  /* <IsTruncated>true */
+	bool truncated;   /* <IsTruncated>true */
 	char *next_token; /* <NextContinuationToken>, or NULL */
 };
 
