@@ -612,6 +612,38 @@ static bool str_is(struct json_object *obj, const char *key, const char *want)
 	       !strcmp(json_object_get_string(v), want);
 }
 
+/* The string obj[key] for a message ("(none)" if it is not one); the
+ * log escapes what it holds. */
+static const char *str_shown(struct json_object *obj, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return "(none)";
+	return json_object_get_string(v);
+}
+
+/* No node has expect's hash: the message names what was listed and the
+ * spec's root (its first node), which is what it is the spec of. */
+static int no_node(struct json_object *nodes, const struct bc_spec *expect,
+		   char *err, size_t errlen)
+{
+	struct json_object *root = json_object_array_get_idx(nodes, 0);
+
+	if (!root || !json_object_is_type(root, json_type_object))
+		return catalog_fail(err, errlen,
+				    "spec has no node with hash %.32s",
+				    expect->hash);
+	return catalog_fail(err, errlen,
+			    "spec has no node with hash %.32s (\"%.64s\" "
+			    "version \"%.64s\"): it is the spec of \"%.64s\" "
+			    "version \"%.64s\" hash %.32s",
+			    expect->hash, expect->name, expect->version,
+			    str_shown(root, "name"), str_shown(root, "version"),
+			    str_shown(root, "hash"));
+}
+
 /* The node of spec.nodes whose hash is expect->hash, checked against
  * expect's name and version. */
 static int check_node(struct json_object *root, const struct bc_spec *expect,
@@ -634,17 +666,19 @@ static int check_node(struct json_object *root, const struct bc_spec *expect,
 			break;
 	}
 	if (i == cnt)
-		return catalog_fail(err, errlen,
-				    "spec has no node with hash %.32s",
-				    expect->hash);
+		return no_node(nodes, expect, err, errlen);
 	if (!str_is(node, "name", expect->name))
 		return catalog_fail(err, errlen,
-				    "node %.32s is not named \"%.64s\"",
-				    expect->hash, expect->name);
+				    "node %.32s, named \"%.64s\", is not named "
+				    "\"%.64s\"",
+				    expect->hash, str_shown(node, "name"),
+				    expect->name);
 	if (!str_is(node, "version", expect->version))
 		return catalog_fail(err, errlen,
-				    "node %.32s is not version \"%.64s\"",
-				    expect->hash, expect->version);
+				    "node %.32s, version \"%.64s\", is not "
+				    "version \"%.64s\"",
+				    expect->hash, str_shown(node, "version"),
+				    expect->version);
 	return 0;
 }
 
@@ -718,6 +752,23 @@ int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
 		 BC_MEDIA_TARBALL);
 	snprintf(tarball->compression, sizeof(tarball->compression), "gzip");
 	return 0;
+}
+
+int bc_parse_v3_spec(const char *doc, size_t len, const struct bc_spec *expect,
+		     char *err, size_t errlen)
+{
+	struct json_object *root;
+	int rc;
+
+	err_clear(err, errlen);
+	if (!expect)
+		return -EINVAL;
+	rc = parse_doc(doc, len, "spec document", &root, err, errlen);
+	if (rc)
+		return rc;
+	rc = check_node(root, expect, err, errlen);
+	json_object_put(root);
+	return rc;
 }
 
 /* ---- names and paths ---- */

@@ -706,6 +706,50 @@ static void test_v2_spec(void)
 
 /* ---- names and paths ---- */
 
+/* ---- v3 spec blobs: the package they name ---- */
+
+static void test_v3_spec(void)
+{
+	struct bc_spec slurm = spec_of("slurm", "23.11.1", H1);
+	struct bc_spec munge = spec_of("munge", "0.5.15", H2);
+	struct bc_spec other;
+	const char *d = v2_spec; /* spec.nodes as in a v5 spec */
+	size_t len = strlen(v2_spec);
+	char err[256];
+
+	CHECK(bc_parse_v3_spec(d, len, &slurm, err, sizeof(err)) == 0);
+	CHECK(bc_parse_v3_spec(d, len, &munge, err, sizeof(err)) == 0);
+	/* the hash listed, another name: both named in the message */
+	other = spec_of("slurmx", "23.11.1", H1);
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "named \"slurm\", is not named \"slurmx\""));
+	CHECK(has(err, H1));
+	other = spec_of("slurm", "23.11.2", H1);
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "version \"23.11.1\", is not version \"23.11.2\""));
+	/* munge's name and version, but slurm's hash: not munge's node */
+	other = spec_of("munge", "0.5.15", H1);
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "named \"slurm\", is not named \"munge\""));
+	/* a spec that does not hold the hash listed */
+	other = spec_of("slurm", "23.11.1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "no node with hash aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+		       "(\"slurm\" version \"23.11.1\"): it is the spec of "
+		       "\"munge\" version \"0.5.15\" hash " H2));
+	/* a node whose name is not a string */
+	d = "{\"spec\":{\"nodes\":[{\"name\":7,\"version\":\"1\","
+	    "\"hash\":\"" H1 "\"}]}}";
+	other = spec_of("slurm", "1", H1);
+	CHECK(bc_parse_v3_spec(d, strlen(d), &other, err, sizeof(err)) ==
+	      -EINVAL);
+	CHECK(has(err, "named \"(none)\""));
+	CHECK(bc_parse_v3_spec("{}", 2, &slurm, err, sizeof(err)) == -EINVAL);
+	CHECK(bc_parse_v3_spec("", 0, &slurm, err, sizeof(err)) == -EINVAL);
+	CHECK(bc_parse_v3_spec(v2_spec, len, NULL, err, sizeof(err)) ==
+	      -EINVAL);
+}
+
 static void test_paths(void)
 {
 	struct bc_spec s = spec_of("slurm", "23.11.1", H1);
@@ -847,6 +891,51 @@ static bool make_cache(const char *fixture, const char *out, const char *layout)
 	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* The gzip'd file dir/rel decompressed (gzip -dc), or NULL. */
+static char *slurp_gunzip(const char *dir, const char *rel, size_t *len)
+{
+	char cmd[5200], *buf = malloc(BC_MAX_SPEC + 1);
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "gzip -dc '%s/%s'", dir, rel);
+	p = buf ? popen(cmd, "r") : NULL;
+	if (!p) {
+		free(buf);
+		return NULL;
+	}
+	*len = fread(buf, 1, BC_MAX_SPEC, p);
+	if (pclose(p) != 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[*len] = '\0';
+	return buf;
+}
+
+/* The spec blob of manifest m names package s, and only s: another
+ * package of the database (next) is refused. */
+static bool spec_names(const char *dir, const struct bc_manifest *m,
+		       const struct bc_spec *s, const struct bc_spec *next)
+{
+	const struct bc_blob *b = bc_manifest_find(m, BC_MEDIA_SPEC);
+	char rel[1024], err[256];
+	size_t len = 0;
+	char *doc;
+	bool ok;
+
+	if (!b || strcmp(b->compression, "gzip") ||
+	    bc_v3_blob_path(b->checksum, rel, sizeof(rel)))
+		return false;
+	doc = slurp_gunzip(dir, rel, &len);
+	ok = doc && bc_parse_v3_spec(doc, len, s, err, sizeof(err)) == 0;
+	if (doc && !ok)
+		fprintf(stderr, "  %s: %s\n", rel, err);
+	ok =
+	    ok && bc_parse_v3_spec(doc, len, next, err, sizeof(err)) == -EINVAL;
+	free(doc);
+	return ok;
+}
+
 static void check_v3_cache(const char *dir)
 {
 	struct bc_manifest m;
@@ -882,7 +971,7 @@ static void check_v3_cache(const char *dir)
 		b = bc_manifest_find(&m, BC_MEDIA_TARBALL);
 		if (b && !bc_v3_blob_path(b->checksum, rel, sizeof(rel)) &&
 		    file_matches(dir, rel, b->checksum, b->content_length) &&
-		    bc_manifest_find(&m, BC_MEDIA_SPEC))
+		    spec_names(dir, &m, &s[i], &s[(i + 1) % n]))
 			ok++;
 	}
 	CHECK_EQ_U64(ok, 13);
@@ -967,6 +1056,7 @@ int main(void)
 	test_db_ok();
 	test_db_bad();
 	test_v2_spec();
+	test_v3_spec();
 	test_paths();
 	test_generated();
 	return check_done();
