@@ -150,6 +150,10 @@ char *s3_list_url(const char *bucket_url, const char *prefix,
  */
 #define S3_LIST_PAGES_MAX 64
 #define S3_REFRESH_KEYS_MAX 100000
+/* Pages of one refresh, all listings: a listing per version and the
+ * root's make a few dozen; a server naming the same prefix on every page
+ * would otherwise have it listed again each time. */
+#define S3_REFRESH_PAGES_MAX 1024
 
 struct s3_pager {
 	unsigned pages; /* pages taken by this listing */

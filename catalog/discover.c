@@ -162,9 +162,10 @@ static int list_page(struct walk *w, const char *prefix, const char *token,
 	int rc;
 
 	memset(l, 0, sizeof(*l));
-	if (++w->requests > LIST_REQUESTS_MAX) {
-		log_err("listing %s: more than %d requests; stopped", c->base,
-			LIST_REQUESTS_MAX);
+	if (++w->requests > S3_REFRESH_PAGES_MAX) {
+		log_warn("listing %s: more than %d pages in one refresh; "
+			 "stopped, what was read is kept and nothing is hidden",
+			 c->base, S3_REFRESH_PAGES_MAX);
 		return -E2BIG;
 	}
 	url = s3_list_url(c->bucket_url, prefix, "/", token, 0);
