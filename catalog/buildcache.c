@@ -337,31 +337,69 @@ static int load_db(struct bc_ctx *x, struct bc_spec **specs, size_t *n)
 	return rc;
 }
 
+/* Room for more output: the buffer doubled, up to max + 1 bytes. */
+static int grow_out(z_stream *zs, char **buf, size_t *cap, size_t max)
+{
+	size_t used = *cap - zs->avail_out, ncap;
+	char *p;
+
+	if (*cap >= max + 1)
+		return -EINVAL; /* full: larger than max */
+	ncap = *cap * 2 < max + 1 ? *cap * 2 : max + 1;
+	p = realloc(*buf, ncap);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = ncap;
+	zs->next_out = (unsigned char *)p + used;
+	zs->avail_out = (unsigned)(ncap - used);
+	return 0;
+}
+
 /* The gzip member in (one, whole) inflated into *out (malloc'd, NUL
- * added), at most max bytes. 0, or -EINVAL (not gzip, truncated, trailing
- * bytes, larger than max), -ENOMEM. */
+ * added), at most max bytes (< 4 GiB); the buffer grows from 64 KiB as
+ * needed. 0, or -EINVAL (not gzip, truncated, trailing bytes, larger than
+ * max), -ENOMEM. */
 static int gunzip_max(const char *in, size_t inlen, size_t max, char **out,
 		      size_t *outlen)
 {
 	z_stream zs = {0};
-	char *buf = malloc(max + 1);
-	int zrc = Z_DATA_ERROR;
+	size_t cap = 65536 < max + 1 ? 65536 : max + 1;
+	char *buf = malloc(cap);
+	int zrc, rc = 0;
 
 	*out = NULL;
-	if (!buf)
-		return -ENOMEM;
-	if (inlen > UINT_MAX || inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+	if (!buf || inlen > UINT_MAX ||
+	    inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
 		free(buf);
-		return inlen > UINT_MAX ? -EINVAL : -ENOMEM;
+		return buf && inlen > UINT_MAX ? -EINVAL : -ENOMEM;
 	}
 	zs.next_in = (unsigned char *)in;
 	zs.avail_in = (unsigned)inlen;
 	zs.next_out = (unsigned char *)buf;
-	zs.avail_out = (unsigned)max;
-	zrc = inflate(&zs, Z_FINISH);
+	zs.avail_out = (unsigned)cap;
+	while (!rc) {
+		zrc = inflate(&zs, Z_NO_FLUSH);
+		if (zrc == Z_STREAM_END)
+			break;
+		if (zrc == Z_MEM_ERROR)
+			rc = -ENOMEM;
+		else if (zrc != Z_OK && zrc != Z_BUF_ERROR)
+			rc = -EINVAL; /* not gzip, or corrupt */
+		else if (zs.avail_out == 0)
+			rc = grow_out(&zs, &buf, &cap, max);
+		else if (zs.avail_in == 0 || zrc == Z_BUF_ERROR)
+			rc = -EINVAL; /* input ended inside the stream */
+	}
 	*outlen = zs.total_out;
 	inflateEnd(&zs);
-	if (zrc != Z_STREAM_END || zs.avail_in) {
+	if (!rc && (zs.avail_in || *outlen > max))
+		rc = -EINVAL; /* trailing bytes */
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	if (*outlen == cap && grow_out(&zs, &buf, &cap, max)) {
 		free(buf);
 		return -EINVAL;
 	}
