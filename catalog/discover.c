@@ -178,8 +178,9 @@ static int list_page(struct walk *w, const char *prefix, const char *token,
 		rc = s3_list_parse(body, len, l, err, sizeof(err));
 		free(body);
 	}
+	/* the prefix is in the URL's query, which the log does not show */
 	if (rc < 0)
-		log_err("listing %s: %s", url, err);
+		log_err("listing %s prefix \"%s\": %s", url, prefix, err);
 	free(url);
 	return rc;
 }
