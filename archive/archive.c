@@ -672,6 +672,13 @@ static int spill_read(void *arg, const struct seek_point *pt,
 int archive_write_index(struct archive *ar, const char *path,
 			const char *identity)
 {
+	return archive_write_index_bound(ar, path, identity, NULL);
+}
+
+int archive_write_index_bound(struct archive *ar, const char *path,
+			      const char *identity,
+			      const struct index_binding *bind)
+{
 	struct index_windows w = {.read = spill_read, .arg = ar};
 	struct index_header h;
 	int rc;
@@ -689,6 +696,8 @@ int archive_write_index(struct archive *ar, const char *path,
 	if (identity)
 		snprintf(h.identity, sizeof(h.identity), "%s", identity);
 	snprintf(h.signer, sizeof(h.signer), "%s", ar->ih.signer);
+	if (bind)
+		h.bind = *bind;
 	rc = index_write(path, &h, ar->members, ar->si, ar->bdigests, &w);
 	index_members_free(ar->members);
 	ar->members = NULL;

@@ -25,6 +25,7 @@ void blocks_opts_default(struct blocks_opts *o)
 	o->mem = 16u * 1024 * 1024;
 	o->timeout_s = 60;
 	o->max_per_artifact = 0;
+	o->disk = NULL;
 }
 
 uint64_t blocks_count_for(uint64_t csize, uint32_t size)
@@ -170,6 +171,7 @@ static int wait_loaded(struct blocks *bs, struct bent *e, uint64_t deadline,
 static int hit(struct blocks *bs, struct bent *e, const struct block **out)
 {
 	bs->st.hits++;
+	bs->st.hit_bytes += e->b.len;
 	e->refs++;
 	e->used = true;
 	touch(bs->s, e);

@@ -75,6 +75,7 @@ struct bent {
 	unsigned refs;
 	bool in_hash, demand;
 	bool used;	      /* a reader has had it (since it was loaded) */
+	bool from_disk;	      /* loaded from the disk tier (by its fetcher) */
 	struct blocks *owner; /* queued or loading: whose queue / source */
 	struct bent *qprev, *qnext; /* the owner's queue it waits in */
 	struct bent *lprev, *lnext; /* LRU, while ready */

@@ -131,6 +131,9 @@ void blockstore_get_stats(struct blockstore *s, struct blockstore_stats *st)
 	st->inflight = s->inflight;
 	st->requests = s->requests;
 	pthread_mutex_unlock(&s->lock);
+	st->has_disk = s->o.disk != NULL;
+	if (s->o.disk)
+		disk_get_stats(s->o.disk, &st->disk);
 }
 
 /* ---- identities (caller holds s->lock) ---- */
@@ -502,16 +505,58 @@ static int verify_one(struct blocks *bs, struct bent *e, uint64_t deadline)
 	return rc;
 }
 
-/* Fetches a run of adjacent blocks in one request, straight into a buffer
- * of each block's own (no request-sized buffer, no copy), then verifies
- * each. A failed fetch keeps its errno (the fetch logged why). */
-static void load_run(struct blocks *bs, struct bent **run, size_t n,
-		     uint64_t latest)
+/* Block e from the disk tier into its buffer, checked against bs's
+ * digest: true when it is there and good. A bad file is gone afterwards
+ * (disk_get deleted it) and counted on the artifact. */
+static bool load_from_disk(struct blocks *bs, struct bent *e, uint64_t deadline)
 {
-	uint64_t off = bstore_block_off(bs, run[0]->b.idx), deadline;
+	struct disk *d = bs->s->o.disk;
+	int rc;
+
+	if (!d || bstore_digest(bs, e->b.idx, deadline, e->vd))
+		return false;
+	rc = disk_get(d, bs->ident->key, e->b.idx, e->buf, e->b.len, e->vd);
+	if (rc == -EBADMSG) {
+		pthread_mutex_lock(&bs->s->lock);
+		bs->st.disk_bad++;
+		pthread_mutex_unlock(&bs->s->lock);
+	}
+	e->from_disk = !rc;
+	return !rc;
+}
+
+/* Fetches run[0..n) (adjacent blocks, each with its buffer) in one
+ * request straight into each block's buffer, then verifies each. A failed
+ * fetch keeps its errno (the fetch logged why). */
+static void fetch_run(struct blocks *bs, struct bent **run, size_t n,
+		      uint64_t deadline)
+{
 	struct fetch_iov *iov = calloc(n, sizeof(*iov));
 	size_t k;
 	int rc = iov ? 0 : -ENOMEM;
+
+	for (k = 0; k < n && iov; k++) {
+		iov[k].base = run[k]->buf;
+		iov[k].len = run[k]->b.len;
+	}
+	if (!rc)
+		rc = fetch_range_iov(bs->f, bstore_block_off(bs, run[0]->b.idx),
+				     iov, n, 0, deadline);
+	free(iov);
+	for (k = 0; k < n; k++)
+		run[k]->err = rc ? rc : verify_one(bs, run[k], deadline);
+}
+
+/* Loads a run of adjacent blocks into a buffer of each block's own (no
+ * request-sized buffer, no copy): those the disk tier has from there, the
+ * others from the network, each stretch of adjacent missing blocks in one
+ * request. */
+static unsigned load_run(struct blocks *bs, struct bent **run, size_t n,
+			 uint64_t latest)
+{
+	unsigned requests = 0;
+	uint64_t deadline;
+	size_t k, first;
 
 	/* No fetch outlives everyone who wants it: a block whose readers
 	 * all gave up at their deadline fails at once instead of holding
@@ -519,23 +564,31 @@ static void load_run(struct blocks *bs, struct bent **run, size_t n,
 	deadline = fetch_now_ns() + (uint64_t)bs->s->o.timeout_s * 1000000000u;
 	if (latest && latest < deadline)
 		deadline = latest;
-	for (k = 0; k < n && !rc; k++) {
+	for (k = 0; k < n; k++) {
 		struct bent *e = run[k];
 
 		e->ext = bstore_extent_new(bs->s, e->b.len);
 		if (!e->ext) {
-			rc = -ENOMEM;
-			break;
+			for (k = 0; k < n; k++)
+				run[k]->err = -ENOMEM;
+			return 0;
 		}
 		e->buf = e->ext->data;
-		iov[k].base = e->buf;
-		iov[k].len = e->b.len;
 	}
-	if (!rc)
-		rc = fetch_range_iov(bs->f, off, iov, n, 0, deadline);
-	free(iov);
-	for (k = 0; k < n; k++)
-		run[k]->err = rc ? rc : verify_one(bs, run[k], deadline);
+	for (k = 0; k < n;) {
+		if (load_from_disk(bs, run[k], deadline)) {
+			run[k++]->err = 0;
+			continue;
+		}
+		first = k;
+		while (++k < n && !load_from_disk(bs, run[k], deadline))
+			;
+		fetch_run(bs, run + first, k - first, deadline);
+		requests++;
+		if (k < n) /* the disk tier had it */
+			run[k++]->err = 0;
+	}
+	return requests;
 }
 
 static void finish_one(struct blocks *bs, struct bent *e)
@@ -563,8 +616,13 @@ static void finish_one(struct blocks *bs, struct bent *e)
 	e->ident->mem += e->b.len;
 	s->mem += e->b.len;
 	s->nblocks++;
-	bs->st.fetched++;
-	bs->st.bytes += e->b.len;
+	if (e->from_disk) {
+		bs->st.disk_hits++;
+		bs->st.disk_bytes += e->b.len;
+	} else {
+		bs->st.fetched++;
+		bs->st.bytes += e->b.len;
+	}
 	if (!e->demand)
 		bs->st.prefetched++;
 	/* Run entries are distinct and referenced by the fetcher: none was
@@ -573,14 +631,15 @@ static void finish_one(struct blocks *bs, struct bent *e)
 		DL_APPEND2(s->lru, e, lprev, lnext);
 }
 
-static void finish_run(struct blocks *bs, struct bent **run, size_t n)
+static void finish_run(struct blocks *bs, struct bent **run, size_t n,
+		       unsigned requests)
 {
 	struct blockstore *s = bs->s;
 	size_t k;
 
 	pthread_mutex_lock(&s->lock);
-	bs->st.requests++;
-	s->requests++;
+	bs->st.requests += requests;
+	s->requests += requests;
 	for (k = 0; k < n; k++) {
 		finish_one(bs, run[k]);
 		/* The fetcher's reference: e lives on while the hash or a
@@ -599,17 +658,79 @@ static void finish_run(struct blocks *bs, struct bent **run, size_t n)
 	/* bs may be freed from here on (blocks_free waits for inflight) */
 }
 
+/* A block the network gave a fetcher, kept (a reference on its extent)
+ * until it is written to the disk tier. */
+struct wback {
+	struct extent *x;
+	uint64_t idx;
+	size_t len;
+};
+
+/* Takes a reference on the extent of every block of the run that came
+ * verified from the network (before finish_run lets bs go): how many. */
+static size_t wback_take(struct blocks *bs, struct bent **run, size_t n,
+			 struct wback *wb, unsigned char key[32])
+{
+	size_t k, m = 0;
+
+	if (!bs->s->o.disk)
+		return 0;
+	memcpy(key, bs->ident->key, 32);
+	for (k = 0; k < n; k++) {
+		if (run[k]->err || run[k]->from_disk)
+			continue;
+		atomic_fetch_add(&run[k]->ext->refs, 1);
+		wb[m].x = run[k]->ext;
+		wb[m].idx = run[k]->b.idx;
+		wb[m++].len = run[k]->b.len;
+	}
+	return m;
+}
+
+/* Writes them to the disk tier, on the fetcher: readers already have
+ * them, and no FUSE worker waits for a disk write. */
+static void wback_write(struct blockstore *s, struct wback *wb, size_t m,
+			const unsigned char key[32])
+{
+	for (size_t k = 0; k < m; k++) {
+		disk_put(s->o.disk, key, wb[k].idx, wb[k].x->data, wb[k].len);
+		bstore_extent_put(s, wb[k].x);
+	}
+}
+
+/* One turn of a fetcher, with s->lock held on entry and on return. */
+static void fetcher_turn(struct blockstore *s, struct blocks *bs,
+			 struct bent **run, size_t n, struct wback *wb)
+{
+	unsigned char key[32];
+	unsigned requests;
+	uint64_t latest;
+	size_t m;
+
+	n = take_run(bs, run, n, &latest);
+	if (!n)
+		return;
+	bs->inflight++;
+	s->inflight++;
+	pthread_mutex_unlock(&s->lock);
+	requests = load_run(bs, run, n, latest);
+	m = wback_take(bs, run, n, wb, key);
+	finish_run(bs, run, n, requests);
+	wback_write(s, wb, m, key);
+	pthread_mutex_lock(&s->lock);
+}
+
 static void *fetcher_main(void *arg)
 {
 	struct blockstore *s = arg;
 	size_t max = (size_t)(s->o.merge_max / BLOCKS_MIN_SIZE), n;
 	struct bent **run = calloc(max ? max : 1, sizeof(struct bent *));
+	struct wback *wb = calloc(max ? max : 1, sizeof(struct wback));
 	struct blocks *bs;
-	uint64_t latest;
 
 	pthread_setname_np(pthread_self(), "sffs-fetch");
 
-	if (!run)
+	if (!run || !wb)
 		max = 0; /* this fetcher stays idle; the others work */
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
@@ -619,17 +740,10 @@ static void *fetcher_main(void *arg)
 			continue;
 		}
 		n = (size_t)(s->o.merge_max / bs->size);
-		n = take_run(bs, run, n < 1 ? 1 : n < max ? n : max, &latest);
-		if (!n)
-			continue;
-		bs->inflight++;
-		s->inflight++;
-		pthread_mutex_unlock(&s->lock);
-		load_run(bs, run, n, latest);
-		finish_run(bs, run, n);
-		pthread_mutex_lock(&s->lock);
+		fetcher_turn(s, bs, run, n < 1 ? 1 : n < max ? n : max, wb);
 	}
 	pthread_mutex_unlock(&s->lock);
+	free(wb);
 	free(run);
 	return NULL;
 }

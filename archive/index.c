@@ -120,12 +120,40 @@ int index_parse_points(const void *raw, size_t len,
 #define H_SECTION_SIZE 56
 #define H_IDENTITY (H_SECTIONS + INDEX_NSECTIONS * H_SECTION_SIZE)
 
+/* Minor 3.1's binding: three strings with 2-byte lengths, then the
+ * publication time. */
+static size_t binding_len(const struct index_binding *b)
+{
+	return 2 + strlen(b->name) + 2 + strlen(b->version) + 2 +
+	       strlen(b->toolchain) + 8;
+}
+
 /* Identity, the signer field (minor 1; always written since minor 2,
- * empty or not), then the block pages (minor 2). */
+ * empty or not), the block pages (minor 2), then the binding (3.1,
+ * always written, empty or not). */
 static size_t header_len(const struct index_header *h)
 {
 	return H_IDENTITY + 2 + strlen(h->identity) + 2 + strlen(h->signer) +
-	       4 + (size_t)h->npages * 32 + 32;
+	       4 + (size_t)h->npages * 32 + binding_len(&h->bind) + 32;
+}
+
+static unsigned char *put_str(unsigned char *s, const char *str)
+{
+	size_t n = strlen(str);
+
+	put_le(s, n, 2);
+	/* length-prefixed: no NUL is wanted */
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
+	memcpy(s + 2, str, n);
+	return s + 2 + n;
+}
+
+static void encode_binding(const struct index_binding *b, unsigned char *s)
+{
+	s = put_str(s, b->name);
+	s = put_str(s, b->version);
+	s = put_str(s, b->toolchain);
+	put_le(s, b->published, 8);
 }
 
 /* Minor 2's block pages: digests per page and one digest per page. */
@@ -173,7 +201,7 @@ static size_t encode_header(const struct index_header *h, unsigned char *p)
 	s = p + H_IDENTITY + 2 + idlen;
 	put_le(s, slen, 2);
 	memcpy(s + 2, h->signer, slen);
-	encode_pages(h, s + 2 + slen);
+	encode_binding(&h->bind, encode_pages(h, s + 2 + slen));
 	sha256(p, hlen - 32, p + hlen - 32);
 	return hlen;
 }
@@ -211,12 +239,14 @@ static uint32_t pick_bpage(uint64_t nblocks)
 }
 
 /* Minor 2's block pages, if the header has room for them (an older
- * index has none: bpage stays 0). */
+ * index has none: bpage stays 0); *next is where the field after them
+ * starts. */
 static int parse_pages(const unsigned char *p, size_t at,
-		       struct index_header *h)
+		       struct index_header *h, size_t *next)
 {
 	uint64_t npages;
 
+	*next = at;
 	if (at + 32 == h->hlen)
 		return 0;
 	if (at + 4 + 32 > h->hlen)
@@ -230,6 +260,45 @@ static int parse_pages(const unsigned char *p, size_t at,
 		return -EINVAL;
 	h->npages = (uint32_t)npages;
 	memcpy(h->page_sha256, p + at + 4, (size_t)npages * 32);
+	*next = at + 4 + (size_t)npages * 32;
+	return 0;
+}
+
+/* One string of the binding at *at (2-byte length, at most max bytes, no
+ * NUL inside, room left for the final digest) into out. */
+static int get_str(const unsigned char *p, size_t *at, size_t hlen, size_t max,
+		   char *out)
+{
+	size_t n;
+
+	if (*at + 2 + 32 > hlen)
+		return -EINVAL;
+	n = (size_t)get_le(p + *at, 2);
+	if (n > max || *at + 2 + n + 32 > hlen)
+		return -EINVAL;
+	memcpy(out, p + *at + 2, n);
+	out[n] = '\0';
+	*at += 2 + n;
+	return strlen(out) == n ? 0 : -EINVAL;
+}
+
+/* Minor 3.1's binding, if the header has room for it (an older index
+ * has none: bound stays false). A newer minor may add fields after it. */
+static int parse_binding(const unsigned char *p, size_t at,
+			 struct index_header *h)
+{
+	struct index_binding *b = &h->bind;
+
+	if (at + 32 == h->hlen || (h->major == 3 && h->minor < 1) ||
+	    h->major < 3)
+		return 0;
+	if (get_str(p, &at, h->hlen, INDEX_MAX_NAME, b->name) ||
+	    get_str(p, &at, h->hlen, INDEX_MAX_TAG, b->version) ||
+	    get_str(p, &at, h->hlen, INDEX_MAX_TAG, b->toolchain) ||
+	    at + 8 + 32 > h->hlen)
+		return -EINVAL;
+	b->published = get_le(p + at, 8);
+	h->bound = true;
 	return 0;
 }
 
@@ -256,6 +325,65 @@ static bool sections_ok(const struct index_header *h)
 	       h->sec[INDEX_BLOCKS].len == h->sec[INDEX_BLOCKS].rawlen &&
 	       h->sec[INDEX_BLOCKS].len == h->nblocks * BLOCKS_DIGEST &&
 	       h->sec[INDEX_POINTS].rawlen == h->npoints * POINT_SIZE;
+}
+
+/*
+ * Budgets relative to the artifact: what an index may make a node
+ * allocate before any digest of its sections is checked. The header's
+ * artifact_size is checked against the served artifact's size before a
+ * section is read, so an unsigned index cannot make these grow.
+ *   - members: each costs a 512-byte tar header block, and even 20,000
+ *     empty files compress to 8.3 (gzip -9) and 4.9 (zstd -19) bytes a
+ *     member; the fixture has one member per 19 KB. At most 2^20 +
+ *     size / 2 members.
+ *   - points: one per spacing (64 KiB or more of tar, 63 bytes of gzip
+ *     at deflate's 1032:1) or per gzip member / zstd frame (9 bytes or
+ *     more): at most 2^16 + size / 8 (the fixture: 25 points in 10 MB).
+ *   - MEMBERS raw: the empty files' records are 2.7 (gzip) and 4.5
+ *     (zstd) times their artifact, the fixture's 0.0017 times: at most
+ *     16 MiB + 8 * size. POINTS raw is npoints * 62 bytes.
+ *   - MEMBERS and POINTS stored: zstd frames of their raw bytes, never
+ *     more than zstd's own bound (raw + raw / 256 + a frame header; we
+ *     allow raw / 128 + 4 KiB).
+ */
+#define BUDGET_MEMBERS(size) ((UINT64_C(1) << 20) + (size) / 2)
+#define BUDGET_POINTS(size) ((UINT64_C(1) << 16) + (size) / 8)
+#define BUDGET_MEMBERS_RAW(size) ((UINT64_C(16) << 20) + 8 * (size))
+#define BUDGET_STORED(raw) ((raw) + (raw) / 128 + 4096)
+
+static int over_budget(char *why, size_t whylen, const char *what,
+		       uint64_t have, uint64_t bound, uint64_t size)
+{
+	if (why)
+		snprintf(why, whylen,
+			 "%s is %" PRIu64 ", more than an artifact of %" PRIu64
+			 " bytes can need (at most %" PRIu64 ")",
+			 what, have, size, bound);
+	return -EFBIG;
+}
+
+int index_budget_check(const struct index_header *h, char *why, size_t whylen)
+{
+	const struct index_section_desc *ms = &h->sec[INDEX_MEMBERS];
+	const struct index_section_desc *ps = &h->sec[INDEX_POINTS];
+	uint64_t size = h->artifact_size;
+
+	if (h->nmembers > BUDGET_MEMBERS(size))
+		return over_budget(why, whylen, "the member count", h->nmembers,
+				   BUDGET_MEMBERS(size), size);
+	if (h->npoints > BUDGET_POINTS(size))
+		return over_budget(why, whylen, "the seek-point count",
+				   h->npoints, BUDGET_POINTS(size), size);
+	if (ms->rawlen > BUDGET_MEMBERS_RAW(size))
+		return over_budget(why, whylen, "MEMBERS (raw bytes)",
+				   ms->rawlen, BUDGET_MEMBERS_RAW(size), size);
+	if (ms->len > BUDGET_STORED(ms->rawlen))
+		return over_budget(why, whylen, "MEMBERS (stored bytes)",
+				   ms->len, BUDGET_STORED(ms->rawlen), size);
+	if (ps->len > BUDGET_STORED(ps->rawlen))
+		return over_budget(why, whylen, "POINTS (stored bytes)",
+				   ps->len, BUDGET_STORED(ps->rawlen), size);
+	return 0;
 }
 
 int index_parse_header(const void *buf, size_t len, struct index_header *h)
@@ -305,9 +433,9 @@ int index_parse_header(const void *buf, size_t len, struct index_header *h)
 	h->identity[idlen] = '\0';
 	if (strlen(h->identity) != idlen || !sections_ok(h) ||
 	    parse_signer(p, H_IDENTITY + 2 + idlen, h, &next) ||
-	    parse_pages(p, next, h))
+	    parse_pages(p, next, h, &next) || parse_binding(p, next, h))
 		return -EINVAL;
-	return 0;
+	return index_budget_check(h, NULL, 0);
 }
 
 /* ---- writing ---- */
@@ -460,6 +588,9 @@ int index_write(const char *path, struct index_header *hdr,
 
 	if (strlen(hdr->identity) > INDEX_MAX_IDENTITY ||
 	    strlen(hdr->signer) > INDEX_MAX_SIGNER ||
+	    strlen(hdr->bind.name) > INDEX_MAX_NAME ||
+	    strlen(hdr->bind.version) > INDEX_MAX_TAG ||
+	    strlen(hdr->bind.toolchain) > INDEX_MAX_TAG ||
 	    hdr->block_size < BLOCKS_MIN_SIZE ||
 	    hdr->block_size > BLOCKS_MAX_SIZE)
 		return -EINVAL;
@@ -489,6 +620,24 @@ out:
 	free(pz.p);
 	free(mz.p);
 	return rc;
+}
+
+void index_url_basename(const char *url, char *out, size_t outlen)
+{
+	const char *auth = strstr(url, "://");
+	size_t end = strcspn(url, "?#"), start = end;
+
+	while (start > 0 && url[start - 1] != '/')
+		start--;
+	/* "scheme://user@host" names no file */
+	if (auth && start <= (size_t)(auth - url) + 3)
+		start = end;
+	if (!outlen)
+		return;
+	if (end - start >= outlen)
+		end = start + outlen - 1;
+	memcpy(out, url + start, end - start);
+	out[end - start] = '\0';
 }
 
 /* ---- reading through a fetch ---- */
@@ -533,7 +682,9 @@ static int load_header(struct fetch *idx, uint64_t artifact_size,
 		return rc;
 	}
 	rc = index_parse_header(buf, n, h);
-	if (rc == -EPROTO) {
+	if (rc == -EFBIG) {
+		index_budget_check(h, err, errlen);
+	} else if (rc == -EPROTO) {
 		snprintf(err, errlen,
 			 "format version %u.%u, this sffs reads "
 			 "%u.x to %u.x",

@@ -48,7 +48,7 @@ list_once() {
 	local mnt=$TEST_TMP/mnt t0 n
 	[ -n "${2:-}" ] || drop_caches
 	t0=$(now)
-	sffs_mount "$1" "$mnt" -o layout=buildcache,trust="$fpr",cache_dir=none,quiet 2>/dev/null
+	sffs_mount "$1" "$mnt" -o allow_insecure,layout=buildcache,trust="$fpr",cache_dir=none,quiet 2>/dev/null
 	n=$(ls "$mnt" | grep -vcx index.json)
 	echo "$(elapsed "$t0" "$(now)") $n"
 	sffs_unmount "$mnt"
@@ -67,7 +67,7 @@ done
 m=$(log_mark)
 list_reqs=0
 mnt=$TEST_TMP/mnt1
-sffs_mount "$NGINX_URL/bc/" "$mnt" -o layout=buildcache,trust="$fpr",cache_dir=none,quiet 2>/dev/null
+sffs_mount "$NGINX_URL/bc/" "$mnt" -o allow_insecure,layout=buildcache,trust="$fpr",cache_dir=none,quiet 2>/dev/null
 log_settle
 read -r _ list_reqs < <(log_since "$m")
 IFS=$'\t' read -r dir blob _ < <(grep -m1 '^slurm-' "$TEST_TMP/bc.tsv")

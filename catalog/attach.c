@@ -175,6 +175,11 @@ static void attach_job(struct catalog *c, void *arg)
 	/* stable while attaching: set_package leaves them alone */
 	oc.source = e->url;
 	oc.expect_sha256 = e->has_sha ? e->sha256 : NULL;
+	/* what a signed index header must be bound to (a package's own
+	 * manifest binds it instead) */
+	oc.expect_version = e->has_sha ? NULL : e->version;
+	oc.expect_toolchain =
+	    e->has_sha || !e->toolchain[0] ? NULL : e->toolchain;
 	pthread_mutex_unlock(&e->lock);
 	oc.quiet = true;
 	ao.cache = c->cache;

@@ -91,6 +91,10 @@ char *fetch_resolve_source(const char *source, const struct fetch_opts *o,
  * -errno with a message in err. */
 int fetch_http_document(struct fetch *f, bool head, size_t max, char **body,
 			size_t *len, char *err, size_t errlen);
+/* http.c: f's backend state without a probe: size and validator as
+ * pinned says (fetch_open_pinned). 0 or -errno with a message in err. */
+int fetch_http_open_pinned(struct fetch *f, const struct fetch_pinned *pinned,
+			   char *err, size_t errlen);
 /* http.c: frees the process's HTTP client (fetch_global_cleanup). */
 void fetch_http_cleanup(void);
 
@@ -120,5 +124,40 @@ int fetch_adopt(struct fetch *f, const char *what, const char *now);
  * the sleep would end at or past deadline_ns (0: no deadline). */
 int fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms,
 		  uint64_t deadline_ns);
+
+/* ---- route.c: which server and proxy an attempt goes to ---- */
+
+#define ROUTE_MAX 16 /* servers in the ring, groups, proxies per group */
+
+/* A snapshot of the route for one attempt. */
+struct route_pick {
+	char *url;	/* the URL on the current mirror, or NULL: f->url */
+	bool has_proxy; /* proxies are configured: set CURLOPT_PROXY */
+	bool mirrored;	/* the URL is under the ring's base */
+	char proxy[512]; /* the proxy to use, "" for DIRECT */
+	unsigned routes; /* servers + proxies: failovers worth trying */
+	uint64_t host_gen, proxy_gen;
+};
+
+enum route_fault {
+	ROUTE_NONE,	 /* an answer, not a failure of the route */
+	ROUTE_HOST,	 /* DNS, 5xx, a 404 of a known object, bad bytes */
+	ROUTE_TRANSPORT, /* connect, timeout, reset, short body: the
+			    proxy's when one is used, else the host's */
+	ROUTE_PROXY,
+};
+
+/* Fills p for an attempt at url (malloc'd p->url: route_pick_free).
+ * 0 or -ENOMEM. */
+int route_pick(const char *url, struct route_pick *p);
+void route_pick_free(struct route_pick *p);
+/* The attempt made with p failed this way: moves to the next server or
+ * proxy unless someone already did. true when the next attempt goes
+ * somewhere else. */
+bool route_fault(const struct route_pick *p, enum route_fault kind,
+		 const char *why);
+/* A request's final result (0 or -errno): logs going offline (every
+ * server unreachable) and coming back. */
+void route_result(const char *shown, int rc, const char *why);
 
 #endif

@@ -52,6 +52,10 @@ struct xfer {
 	char reason[64];		/* status line reason phrase */
 	char msg[1024];			/* what went wrong, one line */
 	char where[UTIL_URL_SHOWN_MAX]; /* effective_url(), redacted */
+	/* route.c: where this attempt goes, and how it failed */
+	struct route_pick rp;
+	enum route_fault fault;
+	unsigned hops; /* failovers during this call */
 };
 
 /* ---- messages ---------------------------------------------------------- */
@@ -160,6 +164,11 @@ static int status_error(struct xfer *x, long status)
 	const char *reason =
 	    x->reason[0] ? x->reason : fetch_http_status_reason(status);
 
+	/* 5xx is the server's fault, and so is a 404 of an artifact
+	 * already opened (known to exist): another server may have it */
+	if ((status >= 500 && status != 501 && status != 505) ||
+	    ((status == 404 || status == 410) && !x->probe && !x->doc))
+		x->fault = ROUTE_HOST;
 	return fail(x, fetch_http_status_errno(status),
 		    fetch_http_status_retryable(status, !x->probe && !x->doc),
 		    "HTTP %ld%s%s: %s", status, reason[0] ? " " : "", reason,
@@ -359,6 +368,7 @@ static long time_left_ms(const struct xfer *x)
 static CURLcode perform(struct xfer *x, const char *range)
 {
 	CURL *c = x->conn->c;
+	const char *url = x->rp.url ? x->rp.url : x->f->url;
 	curl_off_t ra = 0;
 	CURLcode rc;
 
@@ -366,16 +376,19 @@ static CURLcode perform(struct xfer *x, const char *range)
 	x->skip = x->left = x->got = 0;
 	x->checked = x->done = x->retry = false;
 	x->err = 0;
+	x->fault = ROUTE_NONE;
 	x->retry_after_ms = 0;
 	x->reason[0] = x->msg[0] = x->conn->errbuf[0] = '\0';
 	/* all set every time: a pooled handle keeps the last caller's
 	 * values, and the last caller may have read another artifact */
-	curl_easy_setopt(c, CURLOPT_URL, x->f->url);
+	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* an https URL is never followed to plain http */
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR,
-			 strncasecmp(x->f->url, "https://", 8) == 0
-			     ? "https"
-			     : "http,https");
+			 strncasecmp(url, "https://", 8) == 0 ? "https"
+							      : "http,https");
+	/* "" is DIRECT; NULL leaves libcurl's (http_proxy, ...) */
+	curl_easy_setopt(c, CURLOPT_PROXY,
+			 x->rp.has_proxy ? x->rp.proxy : NULL);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
 			 (long)x->f->opts.connect_timeout_s);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
@@ -408,6 +421,12 @@ static int curl_error(struct xfer *x, CURLcode rc)
 	curl_easy_getinfo(x->conn->c, CURLINFO_OS_ERRNO, &oserr);
 	x->err = fetch_curl_errno(rc, oserr);
 	x->retry = fetch_curl_retryable(rc);
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY)
+		x->fault = ROUTE_PROXY;
+	else if (rc == CURLE_COULDNT_RESOLVE_HOST)
+		x->fault = ROUTE_HOST;
+	else if (x->retry)
+		x->fault = ROUTE_TRANSPORT;
 	curl_message(x, rc, oserr);
 	return x->err;
 }
@@ -428,11 +447,13 @@ static int data_attempt(struct xfer *x)
 		return curl_error(x, rc);
 	if (!x->checked && check_response(x) < 0)
 		return x->err;
-	if (x->pos < x->end)
+	if (x->pos < x->end) {
+		x->fault = ROUTE_TRANSPORT;
 		return fail(
 		    x, -EIO, true,
 		    "short body: got %" PRIu64 " of %" PRIu64 " bytes from %s",
 		    x->pos - x->start, x->end - x->start, effective_url(x));
+	}
 	return 0;
 }
 
@@ -510,20 +531,32 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 		return fail(x, -ENOMEM, false, "out of memory");
 	for (;;) {
 		uint64_t before = x->pos;
+		bool moved;
 
 		if (x->deadline_ns && fetch_now_ns() >= x->deadline_ns) {
 			rc = deadline_fail(x);
 			break;
 		}
+		route_pick_free(&x->rp);
+		if (route_pick(f->url, &x->rp) < 0) {
+			rc = fail(x, -ENOMEM, false, "out of memory");
+			break;
+		}
 		rc = attempt(x);
-		if (rc == 0 || !x->retry || x->sink_rc)
+		if (rc == 0 || x->sink_rc)
+			break;
+		/* another server or proxy is tried at once, each once;
+		 * then the usual retries with back-off */
+		moved = route_fault(&x->rp, x->fault, x->msg) &&
+			x->hops++ < x->rp.routes;
+		if (!x->retry && !moved)
 			break;
 		if (x->pos > before)
 			tries = 0;
 		if (tries >= f->opts.retries)
 			break;
-		if (fetch_backoff(f, tries, x->retry_after_ms, x->deadline_ns) <
-		    0) {
+		if (!moved && fetch_backoff(f, tries, x->retry_after_ms,
+					    x->deadline_ns) < 0) {
 			rc = deadline_fail(x);
 			break;
 		}
@@ -533,6 +566,10 @@ static int run(struct xfer *x, int (*attempt)(struct xfer *))
 	}
 	http_pool_put(x->conn);
 	x->conn = NULL;
+	route_pick_free(&x->rp);
+	/* a deadline that passed with nothing failing says nothing */
+	if (!x->sink_rc && (!rc || x->fault != ROUTE_NONE))
+		route_result(f->shown, rc, x->msg);
 	return rc;
 }
 
@@ -549,6 +586,29 @@ static int http_open(struct fetch *f, char *err, size_t errlen)
 	if (rc < 0)
 		snprintf(err, errlen, "%s", x.msg);
 	return rc;
+}
+
+int fetch_http_open_pinned(struct fetch *f, const struct fetch_pinned *pinned,
+			   char *err, size_t errlen)
+{
+	const char *v = pinned->identity ? pinned->identity : "";
+	struct http_priv *h;
+	int rc = http_priv_new(f, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	h = f->priv;
+	/* as the probe would have picked it: an ETag is quoted */
+	h->pin = !v[0]					 ? FETCH_PIN_NONE
+		 : v[0] == '"' || !strncmp(v, "W/\"", 3) ? FETCH_PIN_ETAG
+							 : FETCH_PIN_LASTMOD;
+	f->size = pinned->size;
+	f->identity = strdup(v);
+	if (!f->identity) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* ---- whole documents (listings, probes, signatures) ------------------- */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "sffs/catalog.h"
+#include "sffs/disk.h"
 #include "sffs/fetch.h"
 #include "sffs/log.h"
 #include "sffs/trust.h"
@@ -42,6 +43,7 @@ struct cfg {
 	char *signature; /* -o signature=URL|PATH: SOURCE's detached sig */
 	char *oom_score_adj; /* -o oom_score_adj=N (-1000..1000) */
 	char *cache_dir; /* -o cache_dir=DIR, or "none" */
+	char *cache_size; /* -o cache_size=SIZE: the disk tier (0: none) */
 	char *readahead;
 	char *block;
 	char *window_mem;
@@ -51,6 +53,11 @@ struct cfg {
 	unsigned retries;
 	unsigned connect_timeout;
 	int insecure;
+	int allow_insecure; /* under trust: http:// and insecure allowed */
+	char *mirrors;	    /* -o mirrors=URL[;URL] */
+	char *proxies;	    /* -o proxies="A|B;C;DIRECT" */
+	char *host_reset_after;
+	char *proxy_reset_after;
 	/* catalog mode */
 	char *layout;
 	char *tmpl;
@@ -68,6 +75,7 @@ struct cfg {
 	char *trust;   /* -o trust=FPR[:FPR...] */
 	char *keyring; /* -o keyring=FILE|URL */
 	char *verify;  /* -o verify=require|off */
+	int allow_rollback; /* -o allow_rollback: older signed builds too */
 	char *config;
 	int verbose;
 	int quiet;
@@ -82,6 +90,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("span=%s", span, 0),
 	CFG_OPT("index=%s", index, 0),
 	CFG_OPT("cache_dir=%s", cache_dir, 0),
+	CFG_OPT("cache_size=%s", cache_size, 0),
 	CFG_OPT("readahead=%s", readahead, 0),
 	CFG_OPT("block=%s", block, 0),
 	CFG_OPT("signature=%s", signature, 0),
@@ -93,6 +102,11 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("retries=%u", retries, 0),
 	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
 	CFG_OPT("insecure", insecure, 1),
+	CFG_OPT("allow_insecure", allow_insecure, 1),
+	CFG_OPT("mirrors=%s", mirrors, 0),
+	CFG_OPT("proxies=%s", proxies, 0),
+	CFG_OPT("host_reset_after=%s", host_reset_after, 0),
+	CFG_OPT("proxy_reset_after=%s", proxy_reset_after, 0),
 	CFG_OPT("cafile=%s", cafile, 0),
 	CFG_OPT("layout=%s", layout, 0),
 	CFG_OPT("template=%s", tmpl, 0),
@@ -109,6 +123,7 @@ static const struct fuse_opt cfg_opts[] = {
 	CFG_OPT("trust=%s", trust, 0),
 	CFG_OPT("keyring=%s", keyring, 0),
 	CFG_OPT("verify=%s", verify, 0),
+	CFG_OPT("allow_rollback", allow_rollback, 1),
 	CFG_OPT("config=%s", config, 0),
 	CFG_OPT("verbose", verbose, 1),
 	CFG_OPT("quiet", quiet, 1),
@@ -242,18 +257,44 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-/* Under trust every byte is verified, but plain http:// and -o insecure
- * still let anyone on the path see what is read and answer with an old
- * signed build or a denial: said loudly, once. */
-static void warn_weak_transport(const struct cfg *cfg)
+static bool plain_http(const char *s)
 {
-	if (cfg->source && !strncasecmp(cfg->source, "http://", 7))
-		log_warn("trust over plain http://: bytes are verified, but "
-			 "readable and replayable on the network (use "
-			 "https://)");
-	if (cfg->insecure)
-		log_warn("trust with -o insecure: TLS certificates are not "
-			 "checked (bytes still are, by signature)");
+	return s && !strncasecmp(s, "http://", 7);
+}
+
+/* Under trust every byte is verified, but plain http:// and -o insecure
+ * still let anyone on the path read what is read and answer with an old
+ * signed build or a denial: refused, unless the operator says
+ * verify=off (nothing verified) or allow_insecure (verified, transport
+ * accepted as it is). 0, or -EINVAL after saying why. */
+static int weak_transport(const struct cfg *cfg)
+{
+	const char *what = cfg->insecure	       ? "-o insecure"
+			   : plain_http(cfg->source)   ? cfg->source
+			   : plain_http(cfg->bc_base)  ? cfg->bc_base
+			   : plain_http(cfg->s3_endpoint) ? cfg->s3_endpoint
+			   : plain_http(cfg->mirrors)  ? cfg->mirrors
+			   : plain_http(cfg->index)    ? cfg->index
+			   : plain_http(cfg->signature) ? cfg->signature
+							: NULL;
+	char shown[UTIL_URL_SHOWN_MAX];
+
+	if (!what)
+		return 0;
+	util_url_redact(what, shown, sizeof(shown));
+	if (cfg->allow_insecure) {
+		log_warn("trust over %s (allow_insecure): signatures are "
+			 "checked, but what is read is readable and "
+			 "replayable on the network",
+			 shown);
+		return 0;
+	}
+	log_err("trust over %s: refused, since anyone on the network could "
+		"read what is read or answer with an older signed build (use "
+		"https:// with TLS checked; or -o allow_insecure to verify "
+		"signatures over it anyway, or -o verify=off)",
+		shown);
+	return -EINVAL;
 }
 
 /* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
@@ -284,7 +325,6 @@ static int build_trust(const struct cfg *cfg, struct trust **out)
 				 "unverified");
 		return cfg->verify ? -EINVAL : 0;
 	}
-	warn_weak_transport(cfg);
 	t = trust_new();
 	if (!t)
 		return -ENOMEM;
@@ -300,6 +340,8 @@ static int build_trust(const struct cfg *cfg, struct trust **out)
 			"through -o trust=FPR", cfg->keyring);
 		goto fail;
 	}
+	if (weak_transport(cfg))
+		goto fail;
 	trust_describe(t, fprs, sizeof(fprs));
 	if (!cfg->quiet)
 		log_info("verifying every artifact: trusted %s", fprs);
@@ -317,7 +359,8 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 	struct open_cfg oc = { .source = cfg->source, .index = cfg->index,
 			       .cache_dir = cfg->cache_dir,
 			       .signature = cfg->signature,
-			       .quiet = cfg->quiet, .trust = trust };
+			       .quiet = cfg->quiet, .trust = trust,
+			       .allow_rollback = cfg->allow_rollback };
 	struct archive_stats st;
 	char sz[32], mem[32];
 	double t0 = now_s();
@@ -406,6 +449,7 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 	co.oc.index = cfg->index;
 	co.oc.cache_dir = cfg->cache_dir;
 	co.oc.trust = trust;
+	co.oc.allow_rollback = cfg->allow_rollback;
 	fill_fetch_opts(cfg, &co.oc.fo);
 	co.ao = *ao;
 	cat = catalog_new(&co, err, sizeof(err));
@@ -530,14 +574,17 @@ static void cfg_free(struct cfg *cfg)
 	char **strs[] = { &cfg->source, &cfg->source_opt, &cfg->signature,
 			  &cfg->oom_score_adj,
 			  &cfg->cache_mem, &cfg->span, &cfg->index,
-			  &cfg->cache_dir, &cfg->readahead, &cfg->block,
+			  &cfg->cache_dir, &cfg->cache_size,
+			  &cfg->readahead, &cfg->block,
 			  &cfg->window_mem, &cfg->cafile, &cfg->layout,
 			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
 			  &cfg->versions, &cfg->toolchains, &cfg->refresh,
 			  &cfg->negative_ttl, &cfg->release_after,
 			  &cfg->module_root, &cfg->bc_base,
 			  &cfg->bc_templates, &cfg->trust, &cfg->keyring,
-			  &cfg->verify, &cfg->config };
+			  &cfg->verify, &cfg->config, &cfg->mirrors,
+			  &cfg->proxies, &cfg->host_reset_after,
+			  &cfg->proxy_reset_after };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
 		free(*strs[i]);
@@ -618,6 +665,83 @@ static struct fuse_session *check_opts(const struct cfg *cfg,
 	return fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 }
 
+/* Mirrors and proxies (fetch.h): the ring's base is the catalog's base,
+ * or the directory of a single artifact. 0, or 1 after saying why. */
+static int setup_route(const struct cfg *cfg)
+{
+	struct fetch_route_opts ro = { .base = cfg->source,
+				       .base_is_dir = is_catalog(cfg->source),
+				       .mirrors = cfg->mirrors,
+				       .proxies = cfg->proxies,
+				       .host_reset_after_s = 1800,
+				       .proxy_reset_after_s = 300 };
+	struct fetch_opts fo;
+	char err[256];
+
+	if (parse_seconds("host_reset_after", cfg->host_reset_after,
+			  &ro.host_reset_after_s) ||
+	    parse_seconds("proxy_reset_after", cfg->proxy_reset_after,
+			  &ro.proxy_reset_after_s))
+		return 1;
+	fill_fetch_opts(cfg, &fo);
+	ro.fo = &fo;
+	if (fetch_route_setup(&ro, err, sizeof(err))) {
+		log_err("mirrors/proxies: %s", err);
+		return 1;
+	}
+	/* log lines are redacted as they are written (log.c) */
+	if (cfg->mirrors && !cfg->quiet)
+		log_info("servers: %s, then %s", cfg->source, cfg->mirrors);
+	if (cfg->proxies && !cfg->quiet)
+		log_info("proxies: %s", cfg->proxies);
+	return 0;
+}
+
+/* The disk tier of verified blocks (-o cache_size, under -o cache_dir's
+ * blocks/), or none when cache_size is 0 or absent. 0, or -errno after
+ * logging (asked for and not had: the operator wants to know at mount,
+ * not at the first reboot with the origin down). */
+static int open_disk(const struct cfg *cfg, struct disk **out)
+{
+	char dir[PATH_MAX];
+	uint64_t size = 0;
+	int rc;
+
+	*out = NULL;
+	if (parse_size_opt("cache_size", cfg->cache_size, 0, UINT64_MAX, &size))
+		return -EINVAL;
+	if (!size)
+		return 0;
+	if (cfg->cache_dir && !strcmp(cfg->cache_dir, "none")) {
+		log_err("cache_size needs a cache directory (cache_dir=none)");
+		return -EINVAL;
+	}
+	if (cfg->cache_dir)
+		rc = snprintf(dir, sizeof(dir), "%s", cfg->cache_dir) >=
+			     (int)sizeof(dir)
+			 ? -ENAMETOOLONG
+			 : 0;
+	else
+		rc = disk_default_dir(dir, sizeof(dir));
+	if (rc) {
+		log_err("cache_size: no cache directory: %s", strerror(-rc));
+		return rc;
+	}
+	*out = disk_new(dir, size);
+	if (!*out)
+		return -errno;
+	if (!cfg->quiet) {
+		struct disk_stats st;
+		char used[32], quota[32];
+
+		disk_get_stats(*out, &st);
+		log_info("disk cache %s/blocks: %s of %s", dir,
+			 util_format_size(st.used, used, sizeof(used)),
+			 util_format_size(st.quota, quota, sizeof(quota)));
+	}
+	return 0;
+}
+
 /* Seconds between looks for idle artifacts: a few per release_after
  * (0: nothing is released; the reaper then only watches latest). */
 static unsigned reap_period(unsigned release_after_s)
@@ -641,6 +765,7 @@ int main(int argc, char *argv[])
 	struct trust *trust = NULL;
 	struct fuse_session *se = NULL;
 	struct fs fs = { 0 };
+	struct disk *disk = NULL;
 	bool user_threads, user_idle;
 	int rc = 1;
 
@@ -689,8 +814,13 @@ int main(int argc, char *argv[])
 	se = check_opts(&cfg, &args, &ao, &fs);
 	if (!se)
 		goto out_opts;
+	if (open_disk(&cfg, &disk))
+		goto out_session;
+	ao.blocks.disk = disk;
 	if (fetch_global_init())
 		goto out_session;
+	if (setup_route(&cfg))
+		goto out_fetch;
 	if (build_trust(&cfg, &trust))
 		goto out_fetch;
 	if (((cfg.layout && !strcmp(cfg.layout, "buildcache")) ||
@@ -723,6 +853,7 @@ out_fetch:
 	trust_free(trust);
 	fetch_global_cleanup();
 out_session:
+	disk_free(disk); /* after every store that used it */
 	if (se) /* never started: no handler runs */
 		fuse_session_destroy(se);
 out_opts:

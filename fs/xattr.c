@@ -20,12 +20,57 @@ static const char *const xattr_names[] = {
 #define XATTR_CATALOG_FIRST 2
 #define XATTR_CATALOG_END 3
 
+/* Where the next part of a line goes when n bytes were asked for so far
+ * (snprintf's count: more than len when it was cut): NULL and *left 0
+ * once the buffer is full, so that the part is only counted. */
+static char *line_at(char *buf, size_t len, int n, size_t *left)
+{
+	if (n < 0 || (size_t)n >= len) {
+		*left = 0;
+		return NULL;
+	}
+	*left = len - (size_t)n;
+	return buf + n;
+}
+
+/* The disk tier's counters (the process's), then the line's end: every
+ * value a number, as tests and scripts parse them. The line's length. */
+static int append_disk(char *buf, size_t len, int n,
+		       const struct blockstore_stats *ss)
+{
+	const struct disk_stats *d = &ss->disk;
+	size_t left;
+	char *p = line_at(buf, len, n, &left);
+	int m;
+
+	if (n < 0)
+		return n;
+	if (!ss->has_disk)
+		m = snprintf(p, left, " disk=0\n");
+	else
+		m = snprintf(
+		    p, left,
+		    " disk=1 disk_hits=%" PRIu64 " disk_misses=%" PRIu64
+		    " disk_read_bytes=%" PRIu64 " disk_writes=%" PRIu64
+		    " disk_written_bytes=%" PRIu64 " disk_verify_fail=%" PRIu64
+		    " disk_evictions=%" PRIu64 " disk_scans=%" PRIu64
+		    " disk_errors=%" PRIu64 " disk_used=%" PRIu64
+		    " disk_quota=%" PRIu64 "\n",
+		    d->hits, d->misses, d->bytes_read, d->writes,
+		    d->bytes_written, d->verify_fail, d->evictions, d->scans,
+		    d->errors, d->used, d->quota);
+	return m < 0 ? m : n + m;
+}
+
 static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 			 char *buf, size_t len)
 {
 	struct fetch *f = archive_fetch(ar);
 	struct archive_stats as;
 	struct fetch_stats fst;
+	size_t left;
+	char *p;
+	int n, m;
 
 	if (!strcmp(name, xattr_names[0]))
 		return snprintf(buf, len, "%s", fetch_url_shown(f));
@@ -44,57 +89,67 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 		return -ENODATA;
 	archive_get_stats(ar, &as);
 	fetch_get_stats(f, &fst);
-	return snprintf(buf, len,
-			"requests=%" PRIu64 " bytes=%" PRIu64
-			" retries=%" PRIu64 " spans_loaded=%" PRIu64
-			" verify_fail=%" PRIu64 " cache_hits=%" PRIu64
-			" cache_misses=%" PRIu64 " cache_bytes=%" PRIu64
-			" blocks_fetched=%" PRIu64 " block_requests=%" PRIu64
-			" block_bytes=%" PRIu64 " block_hits=%" PRIu64
-			" blocks_prefetched=%" PRIu64 " block_errors=%" PRIu64
-			" block_mem=%" PRIu64 " windows_loaded=%" PRIu64
-			" window_mem=%" PRIu64 " reads_cached=%" PRIu64
-			" reads_queued=%" PRIu64 " reads_sync=%" PRIu64
-			" read_errors=%" PRIu64 " reads_interrupted=%" PRIu64
-			" index_mem=%zu members=%" PRIu32 "\n",
-			fst.requests, fst.bytes, fst.retries, as.spans_loaded,
-			as.verify_fail, as.cache.hits, as.cache.misses,
-			as.cache.bytes, as.blocks.fetched, as.blocks.requests,
-			as.blocks.bytes, as.blocks.hits, as.blocks.prefetched,
-			as.blocks.errors, as.blocks.mem, as.windows_loaded,
-			as.window_mem, (uint64_t)atomic_load(&fs->rd.fast),
-			(uint64_t)atomic_load(&fs->rd.queued),
-			(uint64_t)atomic_load(&fs->rd.sync),
-			(uint64_t)atomic_load(&fs->rd.errors),
-			(uint64_t)atomic_load(&fs->rd.interrupted),
-			as.index_mem, tree_count(archive_tree(ar)));
+	n = snprintf(buf, len,
+		     "requests=%" PRIu64 " bytes=%" PRIu64 " retries=%" PRIu64
+		     " spans_loaded=%" PRIu64 " verify_fail=%" PRIu64
+		     " cache_hits=%" PRIu64 " cache_misses=%" PRIu64
+		     " cache_bytes=%" PRIu64 " blocks_fetched=%" PRIu64
+		     " block_requests=%" PRIu64 " block_bytes=%" PRIu64
+		     " block_hits=%" PRIu64 " blocks_prefetched=%" PRIu64
+		     " block_errors=%" PRIu64 " block_mem=%" PRIu64
+		     " windows_loaded=%" PRIu64 " window_mem=%" PRIu64
+		     " reads_cached=%" PRIu64 " reads_queued=%" PRIu64
+		     " reads_sync=%" PRIu64 " read_errors=%" PRIu64
+		     " reads_interrupted=%" PRIu64
+		     " index_mem=%zu members=%" PRIu32,
+		     fst.requests, fst.bytes, fst.retries, as.spans_loaded,
+		     as.verify_fail, as.cache.hits, as.cache.misses,
+		     as.cache.bytes, as.blocks.fetched, as.blocks.requests,
+		     as.blocks.bytes, as.blocks.hits, as.blocks.prefetched,
+		     as.blocks.errors, as.blocks.mem, as.windows_loaded,
+		     as.window_mem, (uint64_t)atomic_load(&fs->rd.fast),
+		     (uint64_t)atomic_load(&fs->rd.queued),
+		     (uint64_t)atomic_load(&fs->rd.sync),
+		     (uint64_t)atomic_load(&fs->rd.errors),
+		     (uint64_t)atomic_load(&fs->rd.interrupted), as.index_mem,
+		     tree_count(archive_tree(ar)));
+	/* the tiers: memory (block_hits), disk, network (block_bytes) */
+	p = line_at(buf, len, n, &left);
+	m = snprintf(p, left,
+		     " block_hit_bytes=%" PRIu64 " disk_blocks=%" PRIu64
+		     " disk_bytes=%" PRIu64 " disk_bad=%" PRIu64,
+		     as.blocks.hit_bytes, as.blocks.disk_hits,
+		     as.blocks.disk_bytes, as.blocks.disk_bad);
+	return append_disk(buf, len, n < 0 || m < 0 ? -1 : n + m, &as.store);
 }
 
 static int catalog_xattr(struct fs *fs, const char *name, char *buf, size_t len)
 {
 	struct catalog_stats cs;
+	int n;
 
 	if (strcmp(name, xattr_names[2]))
 		return -ENODATA;
 	catalog_get_stats(fs->cat, &cs);
-	return snprintf(buf, len,
-			"known=%" PRIu64 " attached=%" PRIu64
-			" attaches=%" PRIu64 " attach_failures=%" PRIu64
-			" releases=%" PRIu64 " list_requests=%" PRIu64
-			" probe_requests=%" PRIu64 " probes_found=%" PRIu64
-			" reads_cached=%" PRIu64 " reads_queued=%" PRIu64
-			" read_errors=%" PRIu64 " store_blocks=%" PRIu64
-			" store_bytes=%" PRIu64 " store_budget=%" PRIu64
-			" fetchers=%" PRIu64 " store_artifacts=%" PRIu64
-			" store_requests=%" PRIu64 " parallel_lookups=%d\n",
-			cs.known, cs.attached, cs.attaches, cs.attach_failures,
-			cs.releases, cs.list_requests, cs.probe_requests,
-			cs.probes_found, (uint64_t)atomic_load(&fs->rd.fast),
-			(uint64_t)atomic_load(&fs->rd.queued),
-			(uint64_t)atomic_load(&fs->rd.errors), cs.store.blocks,
-			cs.store.bytes, cs.store.budget, cs.store.threads,
-			cs.store.handles, cs.store.requests,
-			(int)atomic_load(&fs->parallel_dirops));
+	n = snprintf(buf, len,
+		     "known=%" PRIu64 " attached=%" PRIu64 " attaches=%" PRIu64
+		     " attach_failures=%" PRIu64 " releases=%" PRIu64
+		     " list_requests=%" PRIu64 " probe_requests=%" PRIu64
+		     " probes_found=%" PRIu64 " reads_cached=%" PRIu64
+		     " reads_queued=%" PRIu64 " read_errors=%" PRIu64
+		     " store_blocks=%" PRIu64 " store_bytes=%" PRIu64
+		     " store_budget=%" PRIu64 " fetchers=%" PRIu64
+		     " store_artifacts=%" PRIu64 " store_requests=%" PRIu64
+		     " parallel_lookups=%d",
+		     cs.known, cs.attached, cs.attaches, cs.attach_failures,
+		     cs.releases, cs.list_requests, cs.probe_requests,
+		     cs.probes_found, (uint64_t)atomic_load(&fs->rd.fast),
+		     (uint64_t)atomic_load(&fs->rd.queued),
+		     (uint64_t)atomic_load(&fs->rd.errors), cs.store.blocks,
+		     cs.store.bytes, cs.store.budget, cs.store.threads,
+		     cs.store.handles, cs.store.requests,
+		     (int)atomic_load(&fs->parallel_dirops));
+	return append_disk(buf, len, n, &cs.store);
 }
 
 /* An attached artifact's root in a catalog: its attributes, through a
@@ -139,7 +194,7 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name,
 
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	char buf[2048];
+	char buf[4096];
 	int n =
 	    xattr_value(fuse_req_userdata(req), ino, name, buf, sizeof(buf));
 

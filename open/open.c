@@ -14,8 +14,10 @@
 
 #include <openssl/evp.h>
 
+#include "open_i.h"
 #include "sffs/log.h"
 #include "sffs/util.h"
+#include "sigcache_i.h"
 
 /* Root's cache is system-wide; anyone else's is per user. */
 static int default_cache_dir(char *buf, size_t len)
@@ -173,15 +175,70 @@ static int cache_path(const struct open_cfg *cfg, struct fetch *f, char *buf,
 }
 
 /* How an index is checked under a trust set: a cached one by its
- * record, a published one by its detached signature over the header. */
+ * record and the signature kept beside it (cpath), a published one (at
+ * where) by its detached signature over the header or the whole file. */
 struct sig_check {
 	const struct open_cfg *cfg;
 	bool cached;
+	const char *cpath;
+	const char *where;
 	const char *sig_url;
 	char *sig;
 	size_t siglen;
 	struct trust_result res;
+	uint64_t when; /* signed_at (open.h) of an accepted index */
+	bool misbound; /* refused by check_binding */
 };
+
+/* try_signed_index's "signed, but for another artifact": refused, and no
+ * other way is tried. */
+#define MISBOUND 1
+
+/* The file name the artifact is asked for by. */
+static void asked_name(const struct open_cfg *cfg, char *name, size_t len)
+{
+	if (cfg->expect_name)
+		snprintf(name, len, "%s", cfg->expect_name);
+	else
+		index_url_basename(cfg->source, name, len);
+}
+
+static int misbound(char *why, size_t whylen, const char *what, const char *has,
+		    const char *asked)
+{
+	snprintf(why, whylen, "index signed for %s%s but asked for %s%s", what,
+		 has, what, asked);
+	return -EKEYREJECTED;
+}
+
+/* A signed index header's binding (index.h, 3.1) against what was asked
+ * for: each field it binds must match; one that binds nothing is only
+ * warned about. 0 or -EKEYREJECTED with both named in why. */
+static int check_binding(const struct open_cfg *cfg,
+			 const struct index_binding *b, char *why,
+			 size_t whylen)
+{
+	char name[INDEX_MAX_NAME + 1], shown[UTIL_URL_SHOWN_MAX];
+
+	asked_name(cfg, name, sizeof(name));
+	if (!b->name[0])
+		log_warn("%s: its index is signed but not bound to a name "
+			 "(made before index format 3.1): it could be served "
+			 "under another name; sign it again with `sffs-index "
+			 "--sign-with`",
+			 util_url_redact(cfg->source, shown, sizeof(shown)));
+	if (b->name[0] && strcmp(b->name, name))
+		return misbound(why, whylen, "", b->name, name);
+	if (b->version[0] && cfg->expect_version &&
+	    strcmp(b->version, cfg->expect_version))
+		return misbound(why, whylen, "version ", b->version,
+				cfg->expect_version);
+	if (b->toolchain[0] && cfg->expect_toolchain &&
+	    strcmp(b->toolchain, cfg->expect_toolchain))
+		return misbound(why, whylen, "toolchain ", b->toolchain,
+				cfg->expect_toolchain);
+	return 0;
+}
 
 static int check_header(void *arg, const void *raw,
 			const struct index_header *h, char *why, size_t whylen)
@@ -214,10 +271,23 @@ static int check_header(void *arg, const void *raw,
 			return -EKEYREJECTED;
 		}
 		snprintf(sc->res.fpr, sizeof(sc->res.fpr), "%s", fpr);
-		return 0;
+		sc->when = h->bind.published; /* the signature's, kept */
+		return sigcache_check(sc->cfg->trust, sc->cpath, fpr, why,
+				      whylen);
 	}
 	if (trust_verify_detached(sc->cfg->trust, raw, h->hlen, sc->sig,
-				  sc->siglen, &sc->res) != TRUST_OK) {
+				  sc->siglen,
+				  &sc->res) == TRUST_BAD_SIGNATURE &&
+	    sc->where) {
+		/* a trusted key's, just not over the header: perhaps over
+		 * the whole index, as gpg --detach-sign makes it */
+		int rc = sigs_whole_index(sc->cfg, sc->where, sc->sig_url, raw,
+					  h, sc->sig, sc->siglen, &sc->res, why,
+					  whylen);
+
+		if (rc)
+			return rc;
+	} else if (sc->res.status != TRUST_OK) {
 		snprintf(why, whylen, "signature %s: %s%s", sc->sig_url,
 			 sc->res.detail,
 			 sc->res.status == TRUST_BAD_SIGNATURE
@@ -233,7 +303,9 @@ static int check_header(void *arg, const void *raw,
 			 "SHA-256 than its manifest names");
 		return -EKEYREJECTED;
 	}
-	return 0;
+	sc->when = h->bind.published ? h->bind.published : sc->res.sig_time;
+	sc->misbound = check_binding(sc->cfg, &h->bind, why, whylen) != 0;
+	return sc->misbound ? -EKEYREJECTED : 0;
 }
 
 /* Says why the index at where is not used: quiet (debug) about a missing
@@ -295,6 +367,7 @@ static int try_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s",
 			 o->signer);
 		archive_set_signer(o->ar, signer);
+		o->signed_at = sc->when;
 	}
 	return 0;
 }
@@ -363,8 +436,11 @@ static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		log_debug("%s: the published index is not used", why);
 	} else if (!rc) {
 		sc.sig_url = sig_url;
+		sc.where = where;
 		rc =
 		    try_index(cfg, ao, where, !cfg->index, &sc, o, why, whylen);
+		if (rc && sc.misbound)
+			rc = MISBOUND;
 	}
 	free(sc.sig);
 	free(sig_url);
@@ -407,9 +483,11 @@ static int pass_errno(int rc)
 }
 
 /* The one streaming pass, checking the artifact's own signature over the
- * whole stream as it goes when there is a trust set. */
+ * whole stream as it goes when there is a trust set; the signature that
+ * verified it is handed to *kept (malloc'd, *keptlen bytes; else NULL). */
 static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
-		      struct opened *o, char *why, size_t whylen)
+		      struct opened *o, char **kept, size_t *keptlen, char *why,
+		      size_t whylen)
 {
 	struct trust_stream *ts = NULL;
 	struct trust_result res;
@@ -470,6 +548,10 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 		snprintf(signer, sizeof(signer), OPEN_SIGNER_PREFIX "%s",
 			 res.fpr);
 		archive_set_signer(o->ar, signer);
+		*kept = sig;
+		*keptlen = siglen;
+		sig = NULL;
+		o->signed_at = res.sig_time;
 	}
 	if (!rc && cfg->expect_sha256 &&
 	    memcmp(archive_sha256(o->ar), cfg->expect_sha256, 32)) {
@@ -497,35 +579,49 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		       size_t whylen)
 {
 	const char *slash = cpath ? strrchr(cpath, '/') : NULL;
-	char sdir[PATH_MAX];
+	struct index_binding keep = {0};
+	char *sig = NULL, sdir[PATH_MAX];
+	size_t siglen = 0;
 	int rc;
 
 	/* the window spill beside the cached indexes (private), not in /tmp */
 	if (slash && snprintf(sdir, sizeof(sdir), "%.*s", (int)(slash - cpath),
 			      cpath) < (int)sizeof(sdir))
 		ao->spill_dir = sdir;
-	rc = index_pass(cfg, ao, o, why, whylen);
+	rc = index_pass(cfg, ao, o, &sig, &siglen, why, whylen);
 	ao->spill_dir = NULL;
-	if (rc)
-		return rc;
-	o->how = "indexed";
-	if (!cpath)
-		return 0;
+	if (rc || !cpath)
+		goto out;
+	/* bound as sffs-index binds it by default (the same bytes as
+	 * `sffs-index --published T`), T the signature's time (0 if none)
+	 * for the rollback check of a later hit */
+	asked_name(cfg, keep.name, sizeof(keep.name));
+	keep.published = o->signed_at;
 	rc = mkdir_p(cpath);
 	if (!rc)
-		rc = archive_write_index(o->ar, cpath, NULL);
+		rc = archive_write_index_bound(o->ar, cpath, NULL, &keep);
 	if (!rc)
 		cache_file_seal(cpath);
+	/* the signature that vouched for it, checked again at each reuse */
+	if (!rc && sig)
+		rc = sigcache_store(cpath, sig, siglen);
+	else if (!rc)
+		sigcache_drop(cpath);
 	if (rc)
 		log_warn("cannot keep the index in %s: %s", cpath,
 			 strerror(-rc));
 	else
 		log_debug("index kept in %s", cpath);
-	return 0;
+	rc = 0;
+out:
+	free(sig);
+	if (!rc)
+		o->how = "indexed";
+	return rc;
 }
 
 static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
-		     struct opened *o)
+		     struct opened *o, char *cdir, size_t cdirlen)
 {
 	char err[1024], cpath[PATH_MAX], *published = NULL;
 	char why_cache[1024] = "", why_idx[1024] = "", why[1024] = "";
@@ -543,6 +639,9 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 		return -e;
 	}
 	cached = !cache_path(cfg, o->f, cpath, sizeof(cpath));
+	cached_check.cpath = cpath;
+	if (cached && snprintf(cdir, cdirlen, "%s", cpath) < (int)cdirlen)
+		*strrchr(cdir, '/') = '\0'; /* cache_path's DIR/NAME */
 	if (cached && cache_file_ok(cpath) &&
 	    !try_index(cfg, ao, cpath, true,
 		       cfg->trust || cfg->expect_sha256 ? &cached_check : NULL,
@@ -559,19 +658,29 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 			published =
 			    fetch_sibling_url(fetch_url(o->f), ".sfidx");
 		where = cfg->index ? cfg->index : published;
+		rc = -ENOENT;
 		if (!where)
 			log_warn("no index URL beside %s: %s",
 				 fetch_url_shown(o->f), strerror(errno));
-		else if (!(cfg->trust
-			       ? try_signed_index(cfg, ao, where, o, why_idx,
-						  sizeof(why_idx))
-			       : try_index(cfg, ao, where, !cfg->index, NULL, o,
-					   why_idx, sizeof(why_idx)))) {
-			free(published);
+		else if (cfg->trust)
+			rc = try_signed_index(cfg, ao, where, o, why_idx,
+					      sizeof(why_idx));
+		else
+			rc = try_index(cfg, ao, where, !cfg->index, NULL, o,
+				       why_idx, sizeof(why_idx));
+		free(published);
+		if (!rc) {
 			o->how = "published index";
 			return 0;
 		}
-		free(published);
+		/* its signer said it is another artifact: nothing serves it
+		 * under this name (its bytes may well carry a valid .asc) */
+		if (rc == MISBOUND) {
+			log_err("%s refused: %s", fetch_url_shown(o->f),
+				why_idx);
+			artifact_close(o);
+			return -EKEYREJECTED;
+		}
 	}
 	rc = build_index(cfg, ao, cached ? cpath : NULL, o, why, sizeof(why));
 	/* every way tried, the streaming pass's first */
@@ -587,11 +696,43 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 	return rc;
 }
 
+/* An artifact accepted under trust, against the newest signed time seen
+ * under its name (rollback.c): the catalog's version/toolchain/name, or
+ * its URL as logs show it. 0 or -EKEYREJECTED (logged). */
+static int check_rollback(const struct open_cfg *cfg, struct opened *o,
+			  const char *cdir)
+{
+	char key[UTIL_URL_SHOWN_MAX + 2 * INDEX_MAX_TAG + 2], why[2048];
+	char name[INDEX_MAX_NAME + 1];
+	int rc;
+
+	asked_name(cfg, name, sizeof(name));
+	if (cfg->expect_version)
+		snprintf(key, sizeof(key), "%s/%s/%s", cfg->expect_version,
+			 cfg->expect_toolchain ? cfg->expect_toolchain : "",
+			 name);
+	else
+		snprintf(key, sizeof(key), "%.*s",
+			 (int)strcspn(fetch_url_shown(o->f), "?#"),
+			 fetch_url_shown(o->f));
+	rc = rollback_check(cdir[0] ? cdir : NULL, key, o->signed_at,
+			    archive_sha256(o->ar), cfg->allow_rollback, why,
+			    sizeof(why));
+	if (rc) {
+		log_err("%s refused: %s", fetch_url_shown(o->f), why);
+		artifact_close(o);
+	}
+	return rc;
+}
+
 int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		  struct opened *o)
 {
-	int rc = open_ways(cfg, ao, o);
+	char cdir[PATH_MAX] = "";
+	int rc = open_ways(cfg, ao, o, cdir, sizeof(cdir));
 
+	if (!rc && cfg->trust && o->signer[0])
+		rc = check_rollback(cfg, o, cdir);
 	if (rc)
 		return rc;
 	/* nothing vouches for these bytes: say so on every attach */

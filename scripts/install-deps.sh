@@ -28,6 +28,8 @@ PACKAGES=(
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr
+	# a forward proxy for the failover tests (proxy groups)
+	squid
 	# test_fetch and test_tls make their certificates with it
 	openssl
 	# `man sffs` in the install test

@@ -206,7 +206,8 @@ build_artifact() {
 }
 
 make_index() {
-	"$INDEX_BIN" "$1" -o "$1.sfidx.tmp" >"$1.sfidx.log" 2>&1 || {
+	# a fixed publication time (index 3.1): the same bytes every run
+	SOURCE_DATE_EPOCH=$MTIME "$INDEX_BIN" "$1" -o "$1.sfidx.tmp" >"$1.sfidx.log" 2>&1 || {
 		cat "$1.sfidx.log" >&2
 		die "$INDEX_BIN $1 failed"
 	}

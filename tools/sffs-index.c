@@ -3,12 +3,14 @@
  * sffs-index - build the published index (.sfidx) of an artifact.
  *
  *   sffs-index [--span SIZE] [--block SIZE] [--identity STR]
- *              [--sign-with KEY] ARTIFACT [-o OUT]
+ *              [--name NAME] [--version V] [--toolchain T]
+ *              [--published SECONDS] [--sign-with KEY] ARTIFACT [-o OUT]
  *   sffs-index --header INDEX > HEADER
  *   sffs-index --repack [--to gzip|zstd] [--level N] IN OUT
  *
  * ARTIFACT is a local path or URL (as sffs takes it). One streaming pass,
- * bounded memory, the same bytes for the same artifact every time. OUT
+ * bounded memory, the same bytes for the same artifact every time (given
+ * the same --published, or SOURCE_DATE_EPOCH). OUT
  * defaults to the artifact's file name plus ".sfidx" in the current
  * directory. This is what the factory runs after building each tarball;
  * sffs itself writes the very same file into its cache directory.
@@ -17,6 +19,12 @@
  * other byte of it and of the artifact): --sign-with KEY runs
  * `gpg --detach-sign --armor --local-user KEY` on the header and writes
  * OUT.asc; --header prints the header for signing with other tools.
+ * The header also binds the index to a name (index.h, minor 3.1): the
+ * artifact's file name (--name, default the basename of ARTIFACT without
+ * its query), --version and --toolchain as a catalog names it (empty:
+ * not checked) and the publication time (--published, default
+ * SOURCE_DATE_EPOCH if set, else now), which a daemon compares with what
+ * it asked for and with the newest it saw.
  *
  * --repack rewrites a tarball (tar, tar.gz, tar.zst) as a .tar.gz or
  * .tar.zst in which every member starts a new gzip member or zstd frame
@@ -33,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sffs/archive.h"
@@ -50,6 +59,14 @@ static void usage(FILE *to)
 		    "  --block SIZE     verified block size (default 128K; "
 		    "4K to 16M)\n"
 		    "  --identity STR   record this ETag/Last-Modified\n"
+		    "  --name NAME      the artifact's name the signature "
+		    "binds (default:\n"
+		    "                   ARTIFACT's file name)\n"
+		    "  --version V      its catalog version (default: none)\n"
+		    "  --toolchain T    its catalog toolchain (default: none)\n"
+		    "  --published S    publication time, seconds since the "
+		    "epoch (default:\n"
+		    "                   SOURCE_DATE_EPOCH, else now)\n"
 		    "  --sign-with KEY  sign the index header with gpg's KEY "
 		    "into OUT.asc\n"
 		    "usage: sffs-index --header INDEX   (its header, to sign "
@@ -69,7 +86,8 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 }
 
 static int build(const char *src, const char *out, struct archive_opts *ao,
-		 const char *identity, int quiet)
+		 const char *identity, const struct index_binding *bind,
+		 int quiet)
 {
 	struct fetch *f;
 	struct archive *ar;
@@ -93,7 +111,7 @@ static int build(const char *src, const char *out, struct archive_opts *ao,
 		fetch_free(f);
 		return 1;
 	}
-	rc = archive_write_index(ar, out, identity);
+	rc = archive_write_index_bound(ar, out, identity, bind);
 	if (rc)
 		log_err("writing %s: %s", out, strerror(-rc));
 	else if (!quiet && !stat(out, &st))
@@ -239,6 +257,8 @@ static int repack(const char *in, const char *out, const struct repack_opts *o)
 
 struct args {
 	struct archive_opts ao;
+	struct index_binding bind;
+	const char *published; /* NULL: SOURCE_DATE_EPOCH, else now */
 	const char *identity;
 	const char *out;
 	const char *sign_with;
@@ -285,23 +305,69 @@ static int parse_block(const char *arg, struct archive_opts *ao)
 	return 0;
 }
 
+/* --name ('N'), --version ('v'), --toolchain ('T'): 0, or -EINVAL
+ * after saying why. */
+static int parse_bind_opt(int c, const char *arg, struct index_binding *b)
+{
+	char *to = c == 'N' ? b->name : c == 'v' ? b->version : b->toolchain;
+	size_t max = c == 'N' ? INDEX_MAX_NAME : INDEX_MAX_TAG;
+
+	if (strlen(arg) > max || (c == 'N' && !*arg)) {
+		log_err("bad --%s '%s' (1 to %zu bytes)",
+			c == 'N'   ? "name"
+			: c == 'v' ? "version"
+				   : "toolchain",
+			arg, max);
+		return -EINVAL;
+	}
+	snprintf(to, max + 1, "%s", arg);
+	return 0;
+}
+
+/* The publication time: --published, else SOURCE_DATE_EPOCH (so that a
+ * reproducible build stays reproducible), else now. 0 or -EINVAL. */
+static int pick_published(struct args *a)
+{
+	const char *v =
+	    a->published ? a->published : getenv("SOURCE_DATE_EPOCH");
+	unsigned long long t;
+	char *end;
+
+	if (!v || !*v) {
+		a->bind.published = (uint64_t)time(NULL);
+		return 0;
+	}
+	errno = 0;
+	t = strtoull(v, &end, 10);
+	if (errno || *end || *v == '-') {
+		log_err("bad %s '%s' (seconds since the epoch)",
+			a->published ? "--published" : "SOURCE_DATE_EPOCH", v);
+		return -EINVAL;
+	}
+	a->bind.published = t;
+	return 0;
+}
+
 /* 0, or 2 after printing why the command line is wrong. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
-		{ "span", required_argument, NULL, 's' },
-		{ "block", required_argument, NULL, 'b' },
-		{ "identity", required_argument, NULL, 'i' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "repack", no_argument, NULL, 'r' },
-		{ "level", required_argument, NULL, 'l' },
-		{ "to", required_argument, NULL, 't' },
-		{ "sign-with", required_argument, NULL, 'S' },
-		{ "header", no_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"span", required_argument, NULL, 's'},
+	    {"block", required_argument, NULL, 'b'},
+	    {"identity", required_argument, NULL, 'i'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"repack", no_argument, NULL, 'r'},
+	    {"level", required_argument, NULL, 'l'},
+	    {"to", required_argument, NULL, 't'},
+	    {"sign-with", required_argument, NULL, 'S'},
+	    {"name", required_argument, NULL, 'N'},
+	    {"version", required_argument, NULL, 'v'},
+	    {"toolchain", required_argument, NULL, 'T'},
+	    {"published", required_argument, NULL, 'P'},
+	    {"header", no_argument, NULL, 'H'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
@@ -333,6 +399,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'S':
 			a->sign_with = optarg;
 			break;
+		case 'N':
+		case 'v':
+		case 'T':
+			if (parse_bind_opt(c, optarg, &a->bind))
+				return 2;
+			break;
+		case 'P':
+			a->published = optarg;
+			break;
 		case 'H':
 			a->header = 1;
 			break;
@@ -353,7 +428,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		usage(stderr);
 		return 2;
 	}
-	return 0;
+	if (!a->bind.name[0])
+		index_url_basename(argv[optind], a->bind.name,
+				   sizeof(a->bind.name));
+	return pick_published(a) ? 2 : 0;
 }
 
 int main(int argc, char **argv)
@@ -382,7 +460,7 @@ int main(int argc, char **argv)
 			out = NULL;
 		if (out)
 			rc = build(argv[optind], out, &a.ao, a.identity,
-				   a.quiet);
+				   &a.bind, a.quiet);
 		if (!rc && a.sign_with)
 			rc = sign_header(out, a.sign_with);
 	}

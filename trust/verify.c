@@ -208,6 +208,7 @@ static enum trust_status judge_one(const struct trust *t, rnp_ffi_t ffi,
 	rnp_signature_handle_t h = NULL;
 	rnp_key_handle_t key = NULL;
 	rnp_result_t st = rnp_op_verify_signature_get_status(sig);
+	uint32_t created = 0, expires = 0;
 	char *s = NULL;
 	enum trust_status ret;
 
@@ -217,6 +218,9 @@ static enum trust_status judge_one(const struct trust *t, rnp_ffi_t ffi,
 			copy_hex(r->keyid, sizeof(r->keyid), s);
 		rnp_signature_handle_destroy(h);
 	}
+	/* when it was made, for the rollback check: 0 if librnp says not */
+	if (!rnp_op_verify_signature_get_times(sig, &created, &expires))
+		r->sig_time = created;
 	if (rnp_op_verify_signature_get_key(sig, &key) || !key) {
 		if (st == RNP_ERROR_SIGNATURE_UNKNOWN ||
 		    st == RNP_ERROR_NOT_SUPPORTED)

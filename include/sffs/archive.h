@@ -163,6 +163,12 @@ uint32_t archive_root(const struct archive *ar);
  */
 int archive_write_index(struct archive *ar, const char *path,
 			const char *identity);
+/* The same with the signed header's binding (index.h, minor 3.1: the
+ * artifact's name, version, toolchain, publication time); bind NULL
+ * binds nothing, as archive_write_index. */
+int archive_write_index_bound(struct archive *ar, const char *path,
+			      const char *identity,
+			      const struct index_binding *bind);
 void archive_free(struct archive *ar);
 
 const struct tree *archive_tree(const struct archive *ar);

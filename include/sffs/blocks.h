@@ -63,6 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sffs/disk.h"
 #include "sffs/fetch.h"
 
 #define BLOCKS_DIGEST 32u
@@ -93,6 +94,10 @@ struct blocks_opts {
 	/* requests one artifact may have in flight; 0 (default) =
 	 * max(1, max_fetches / 2) */
 	unsigned max_per_artifact;
+	/* The disk tier (disk.h; borrowed, outlives the store), or NULL.
+	 * A fetcher looks there before the network, and writes every block
+	 * the network gave it (verified) there after its readers have it. */
+	struct disk *disk;
 };
 
 void blocks_opts_default(struct blocks_opts *o);
@@ -116,6 +121,8 @@ struct blockstore_stats {
 	uint64_t queued_prefetch;
 	uint64_t inflight; /* range requests being sent or received */
 	uint64_t requests; /* range requests sent so far */
+	bool has_disk;	   /* a disk tier: then disk is its counters */
+	struct disk_stats disk;
 };
 void blockstore_get_stats(struct blockstore *s, struct blockstore_stats *st);
 
@@ -206,7 +213,11 @@ void blocks_wake(struct blocks *bs);
 
 struct blocks_stats {
 	uint64_t hits, misses;	 /* blocks_get found it held / not */
-	uint64_t fetched, bytes; /* blocks loaded and their bytes */
+	uint64_t hit_bytes;	 /* bytes of those hits (the memory tier) */
+	uint64_t fetched, bytes; /* blocks loaded from the network, bytes */
+	uint64_t disk_hits;	 /* blocks loaded from the disk tier */
+	uint64_t disk_bytes;	 /* their bytes */
+	uint64_t disk_bad;	 /* block files that failed their digest */
 	uint64_t requests;	 /* range requests the fetchers sent */
 	uint64_t prefetched;	 /* blocks loaded by a prefetch */
 	uint64_t verify_fail;	 /* digest mismatches */

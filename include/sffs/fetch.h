@@ -121,6 +121,22 @@ void fetch_global_cleanup(void);
 struct fetch *fetch_open(const char *source, const struct fetch_opts *o,
 			 char *err, size_t errlen);
 /*
+ * fetch_open without asking the server: the artifact's size and validator
+ * as a cache recorded them when it was last opened (fetch_size and
+ * fetch_identity then). For a mount that must start while no server
+ * answers (a reboot offline): every read is then checked against what was
+ * pinned, as after a probe, and fails with the network's errno until a
+ * server answers. Local files are opened (and probed) as fetch_open does.
+ */
+struct fetch_pinned {
+	uint64_t size;
+	const char *identity;
+};
+struct fetch *fetch_open_pinned(const char *source, const struct fetch_opts *o,
+				const struct fetch_pinned *pinned, char *err,
+				size_t errlen);
+
+/*
  * A small whole document that is not an artifact read by ranges: an S3
  * listing, an existence probe (FETCH_DOC_HEAD: a HEAD request, *body ""),
  * a signature. Same sources, options, retries and TLS rules as
@@ -269,5 +285,46 @@ struct fetch_source_ops {
 struct fetch *fetch_open_source(const char *name, uint64_t size,
 				const char *identity,
 				const struct fetch_source_ops *ops, void *arg);
+
+/*
+ * Servers and proxies, for the whole process (route.c). mirrors: other
+ * bases serving the same paths as base, "URL[;URL...]": a URL under base
+ * is asked of the current one of the ring [base, mirrors...]; a host's
+ * failure (DNS, HTTP 5xx, 404 of an artifact already opened, a transport
+ * failure without a proxy, bad bytes: fetch_report_corrupt) moves every
+ * request to the next, and after host_reset_after_s (0: never) back to
+ * base. proxies: "A|B;C;DIRECT" as CernVM-FS writes them: '|' picks at
+ * random within a group, ';' fails over to the next group, DIRECT is no
+ * proxy; a transport failure through a proxy (connect, timeout, reset,
+ * short body) moves to another proxy of the group, then to the next
+ * group; back to the first group after proxy_reset_after_s. NULL
+ * proxies: libcurl's (http_proxy and friends). Call before any fetch; 0,
+ * or -EINVAL / -ENOMEM with a message in err. NULL o: none.
+ */
+struct fetch_route_opts {
+	const char *base;  /* a source as fetch_open takes it */
+	bool base_is_dir;  /* else its directory is the base */
+	const struct fetch_opts *fo; /* for s3:// (NULL: defaults) */
+	const char *mirrors;
+	const char *proxies;
+	unsigned host_reset_after_s;  /* default 1800 */
+	unsigned proxy_reset_after_s; /* default 300 */
+};
+int fetch_route_setup(const struct fetch_route_opts *o, char *err,
+		      size_t errlen);
+
+struct fetch_route_stats {
+	char host[256];	 /* the server in use (redacted), "" if no ring */
+	char proxy[256]; /* the proxy in use, "DIRECT", "" if none set */
+	uint64_t host_failovers, proxy_failovers;
+	bool offline;	    /* the last request found no server */
+	uint64_t offline_s; /* for this long */
+	uint64_t offline_count;
+};
+void fetch_route_get_stats(struct fetch_route_stats *st);
+
+/* Bytes of f failed their digest again after a no-cache request: the
+ * server in use is at fault, and the next request goes to the next. */
+void fetch_report_corrupt(struct fetch *f);
 
 #endif

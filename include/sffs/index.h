@@ -28,6 +28,7 @@
 #ifndef SFFS_INDEX_H
 #define SFFS_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,8 +44,8 @@
 #define INDEX_MAJOR 3
 #define INDEX_MAJOR_MIN 2
 /* 2.1: the optional verified-signer field; 2.2 and 3.0: block-digest
- * pages */
-#define INDEX_MINOR 0
+ * pages; 3.1: the binding (name, version, toolchain, publication time) */
+#define INDEX_MINOR 1
 #define INDEX_HEADER_MAX 4096u
 #define INDEX_MAX_IDENTITY 1024u
 #define INDEX_MAX_SECTION (UINT64_C(1) << 30) /* 1 GiB, stored or raw */
@@ -56,6 +57,10 @@
  * check only the pages of the blocks it reads. */
 #define INDEX_MAX_PAGES 64u
 #define INDEX_MIN_BPAGE 128u
+/* Minor 3.1: the binding's bounds (a file name; a catalog's version and
+ * toolchain are at most CATALOG_NAME_MAX). */
+#define INDEX_MAX_NAME 255u
+#define INDEX_MAX_TAG 64u
 
 enum index_section {
 	INDEX_MEMBERS,
@@ -70,6 +75,20 @@ struct index_section_desc {
 	uint64_t len;		  /* bytes stored */
 	uint64_t rawlen;	  /* bytes after decompression */
 	unsigned char sha256[32]; /* of the stored bytes */
+};
+
+/*
+ * Minor 3.1: what the signed header is for, so that a validly signed
+ * build served under another name (or an older one under the same name)
+ * is refused: the artifact's file name, its version and toolchain (as a
+ * catalog template gives them) and when it was published (seconds since
+ * the epoch). Each is "" or 0 when unknown, and then not checked.
+ */
+struct index_binding {
+	char name[INDEX_MAX_NAME + 1];
+	char version[INDEX_MAX_TAG + 1];
+	char toolchain[INDEX_MAX_TAG + 1];
+	uint64_t published;
 };
 
 struct index_header {
@@ -102,6 +121,10 @@ struct index_header {
 	uint32_t bpage;
 	uint32_t npages;
 	unsigned char page_sha256[INDEX_MAX_PAGES][32];
+	/* Minor 3.1: bound is false for an older header (no binding
+	 * fields: bind is all empty); index_write writes bind as given. */
+	bool bound;
+	struct index_binding bind;
 };
 
 /* Called by index_load with the raw header (its first h->hlen bytes,
@@ -132,10 +155,11 @@ struct index_windows {
 /*
  * Writes the index of an artifact to path, atomically (a temporary file
  * in the same directory, fsync, rename). hdr supplies artifact_size,
- * artifact_sha256, first_edge, last_edge, spacing, block_size and
- * identity; the rest is filled in. blocks holds the nblocks block digests.
- * Every point with a window has its wdigest set (or its window in memory when w
- * is NULL, whose digest is then computed). 0 or -errno.
+ * artifact_sha256, first_edge, last_edge, spacing, block_size,
+ * identity and bind (all of it may be empty); the rest is filled in. blocks
+ * holds the nblocks block digests. Every point with a window has its wdigest
+ * set (or its window in memory when w is NULL, whose digest is then computed).
+ * 0 or -errno.
  */
 int index_write(const char *path, struct index_header *hdr,
 		const struct index_members *m, const struct seek_index *si,
@@ -149,8 +173,20 @@ int index_edge_digests(struct fetch *f, unsigned char first[32],
 /* ---- reading ---- */
 
 /* Parses and checks a header held in buf (at least its first hlen
- * bytes). 0, -EINVAL (bad magic, digest, bounds), -EPROTO (major). */
+ * bytes). 0, -EINVAL (bad magic, digest, bounds), -EPROTO (major),
+ * -EFBIG (a section or count larger than an artifact of the header's
+ * size can need: index_budget_check). */
 int index_parse_header(const void *buf, size_t len, struct index_header *h);
+
+/* Whether the header's MEMBERS, POINTS, nmembers and npoints fit what an
+ * artifact of h->artifact_size can need (see index.c for the bounds):
+ * 0, or -EFBIG with the section, its size and the bound in why. */
+int index_budget_check(const struct index_header *h, char *why, size_t whylen);
+
+/* The bare file name a URL or path names: its last path segment,
+ * without query or fragment, into out (at most outlen - 1 bytes, cut
+ * when longer); "" when it names none (a directory, a bare host). */
+void index_url_basename(const char *url, char *out, size_t outlen);
 
 /* Replays the raw (decompressed) MEMBERS section of the current major
  * version into t (index_load reads 2.x ones too). 0 or -errno. */

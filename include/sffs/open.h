@@ -9,14 +9,23 @@
  *
  * With a trust set (trust.h) nothing unverified is served:
  *   - a cached index is used only if it records (index.h, signer) that
- *     the artifact it was built from was verified by a key trusted now;
+ *     the artifact it was built from was verified by a key trusted now,
+ *     and the signature that verified it, kept beside it (INDEX.asc),
+ *     names that key and its key is still trusted, not revoked, not
+ *     expired (it is not re-hashed: the cache directory being private is
+ *     what keeps its bytes; open/sigcache_i.h);
  *   - a published index only with its detached signature
  *     (INDEX.asc, over the index header, whose digests chain every other
  *     byte of the index and, through the block digests, of the
- *     artifact), checked before anything else of the index is read;
+ *     artifact), checked before anything else of the index is read; or,
+ *     with a warning, over the whole index file (gpg --detach-sign),
+ *     which is then fetched whole, at most 64 MiB + artifact size / 8;
  *   - else the one streaming pass checks SOURCE.asc over the whole
  *     artifact as it indexes, and the index kept in the cache records
- *     the signer.
+ *     the signer, with SOURCE.asc kept beside it.
+ * A published index's header must also be bound to the name asked for
+ * (expect_*), and under trust an artifact older than the newest seen
+ * under its name is refused (allow_rollback).
  * An artifact none of these verifies is refused: -EKEYREJECTED, after
  * logging the artifact, the key and the reason. A signature that cannot
  * be fetched (denied, or the network) is not a refusal: the errno says
@@ -26,6 +35,7 @@
 #define SFFS_OPEN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "sffs/archive.h"
 #include "sffs/fetch.h"
@@ -49,6 +59,19 @@ struct open_cfg {
 	 * naming that digest, and the streaming pass must compute it (else
 	 * -EBADMSG). */
 	const unsigned char *expect_sha256;
+	/* What a published index's signed header must be bound to (index.h,
+	 * minor 3.1): each field the header binds is compared and a
+	 * mismatch refused (-EKEYREJECTED, naming both). expect_name NULL:
+	 * the file name of source (without query); expect_version and
+	 * expect_toolchain NULL: not checked (a catalog sets them from its
+	 * entry). */
+	const char *expect_name;
+	const char *expect_version;
+	const char *expect_toolchain;
+	/* Under trust, an artifact signed before the newest one seen under
+	 * the same name (its rollback record in the cache directory) is
+	 * refused as a rollback (-EKEYREJECTED) unless this is set. */
+	bool allow_rollback;
 };
 
 /* archive_signer() of a verified artifact starts with this. */
@@ -61,6 +84,9 @@ struct opened {
 	const char *how; /* "cache", "published index", "indexed" */
 	/* The signer's fingerprint when a trust set verified it, or "". */
 	char signer[TRUST_FPR_LEN + 1];
+	/* When it was signed: the index header's publication time, else the
+	 * signature's creation time (seconds since the epoch); 0 unknown. */
+	uint64_t signed_at;
 };
 
 /* 0 and *out filled, or -errno after logging why nothing could be

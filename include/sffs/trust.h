@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define TRUST_FPR_LEN 40 /* hex digits of a v4 fingerprint */
 /* Bounds on what a verification reads into memory. */
@@ -56,6 +57,9 @@ struct trust_result {
 	 * fingerprint ("bad signature by key 0123…", "key ABCD… is not
 	 * trusted"). */
 	char detail[256];
+	/* The signature's creation time (seconds since the epoch, as its
+	 * signer's clock said), or 0 when unknown. */
+	uint64_t sig_time;
 };
 
 struct trust;
@@ -138,5 +142,20 @@ enum trust_status trust_verify_clearsigned(const struct trust *t,
 
 /* "bad signature", "unknown key", ... */
 const char *trust_status_str(enum trust_status s);
+
+/*
+ * Whether the key that made the detached signature sig (armoured or
+ * binary, at most TRUST_MAX_SIG bytes) still counts, without the data it
+ * was made over: its key is held, its primary fingerprint trusted, the
+ * key and its primary neither revoked nor expired now, and the signature
+ * not expired. It does NOT check the signature against any data (it
+ * cannot re-hash what was signed): it is for a signature that verified
+ * some bytes earlier, kept beside what was derived from them. Fills *r
+ * (r->fpr: the signer's primary fingerprint when the key is held);
+ * returns r->status. Thread safety as trust_verify_detached.
+ */
+enum trust_status trust_check_signature_key(const struct trust *t,
+					    const void *sig, size_t siglen,
+					    struct trust_result *r);
 
 #endif

@@ -443,3 +443,39 @@ s3_requests() {
 	[ -n "${S3_LOG:-}" ] || fail "s3_requests: no s3_start"
 	grep -c -E -e "$1" "$S3_LOG" || true
 }
+
+# squid_start: Debian's Squid as a forward proxy on 127.0.0.1:<free port>,
+# caching nothing (every request goes through to the origin), logging each
+# request. Sets SQUID_URL (http://127.0.0.1:PORT), SQUID_LOG (its
+# access.log: "time elapsed client CODE/status bytes METHOD URL ...") and
+# SQUID_PID; stopped on exit.
+squid_start() {
+	local dir port
+	require_tool squid curl
+	dir=$(mktemp -d "$TEST_TMP/squid.XXXXXX")
+	port=$(free_port)
+	cat >"$dir/squid.conf" <<SQ
+http_port 127.0.0.1:$port
+pid_filename $dir/squid.pid
+access_log stdio:$dir/access.log
+cache_log $dir/cache.log
+cache_store_log none
+netdb_filename none
+coredump_dir $dir
+cache deny all
+http_access allow all
+shutdown_lifetime 1 seconds
+SQ
+	# as root Squid drops to its own user, which writes the logs
+	[ "$(id -u)" -ne 0 ] || chown -R proxy "$dir" 2>/dev/null || true
+	SQUID_URL=http://127.0.0.1:$port
+	SQUID_LOG=$dir/access.log
+	squid -N -f "$dir/squid.conf" >"$dir/stderr.log" 2>&1 &
+	SQUID_PID=$!
+	cleanup_push "kill_pid $SQUID_PID"
+	if ! wait_until 20 s3_listening "$port"; then
+		cat "$dir/stderr.log" "$dir/cache.log" >&2 2>/dev/null || true
+		fail "squid did not start on port $port"
+	fi
+	log "squid forward proxy at $SQUID_URL"
+}

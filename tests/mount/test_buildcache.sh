@@ -76,7 +76,7 @@ compare_all() {
 
 step "v3: listing fetches no package"
 mnt=$TEST_TMP/m3
-mount_bc "$NGINX_URL/v3/" "$mnt" "$TEST_TMP/m3.log" -o trust="$KEY"
+mount_bc "$NGINX_URL/v3/" "$mnt" "$TEST_TMP/m3.log" -o allow_insecure,trust="$KEY"
 npk=$(wc -l <"$TEST_TMP/v3.tsv")
 listed=$(ls "$mnt" | grep -vcx index.json)
 [ "$listed" -eq "$npk" ] || fail "$listed packages listed, the cache has $npk: $(cat "$TEST_TMP/m3.log")"
@@ -113,7 +113,7 @@ cp -a "$www/v3" "$www/pub"
 IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
 "$SFFS_INDEX" -q "$www/pub/$blob" -o "$www/pub/$blob.sfidx" --sign-with "$KEY" 2>/dev/null ||
 	fail "sffs-index --sign-with failed"
-mount_bc "$NGINX_URL/pub/" "$TEST_TMP/mp" "$TEST_TMP/mp.log" -o trust="$KEY",cache_dir=none
+mount_bc "$NGINX_URL/pub/" "$TEST_TMP/mp" "$TEST_TMP/mp.log" -o allow_insecure,trust="$KEY",cache_dir=none
 ls "$TEST_TMP/mp/$dir/lib" >/dev/null || fail "package with a published index does not attach"
 grep -q "$dir attached .*(published index" "$TEST_TMP/mp.log" || fail "published index unused: $(cat "$TEST_TMP/mp.log")"
 [ "$(nginx_requests "/pub/$blob.sfidx.asc")" -eq 1 ] || fail "the index signature was not fetched"
@@ -122,20 +122,20 @@ sffs_unmount "$TEST_TMP/mp"
 IFS=$'\t' read -r dir2 blob2 rest < <(grep -m1 '^zstd-' "$TEST_TMP/v3.tsv")
 cp "$www/pub/$blob.sfidx" "$www/pub/$blob2.sfidx"
 cp "$www/pub/$blob.sfidx.asc" "$www/pub/$blob2.sfidx.asc"
-mount_bc "$NGINX_URL/pub/" "$TEST_TMP/mp2" "$TEST_TMP/mp2.log" -o trust="$KEY",cache_dir=none
+mount_bc "$NGINX_URL/pub/" "$TEST_TMP/mp2" "$TEST_TMP/mp2.log" -o allow_insecure,trust="$KEY",cache_dir=none
 ls "$TEST_TMP/mp2/$dir2/lib" >/dev/null || fail "$dir2 does not attach"
 grep -q "$dir2 attached .*(indexed" "$TEST_TMP/mp2.log" || fail "a foreign index was used: $(cat "$TEST_TMP/mp2.log")"
 sffs_unmount "$TEST_TMP/mp2"
 
 step "v2"
-mount_bc "$NGINX_URL/v2/" "$TEST_TMP/m2" "$TEST_TMP/m2.log" -o trust="$KEY"
+mount_bc "$NGINX_URL/v2/" "$TEST_TMP/m2" "$TEST_TMP/m2.log" -o allow_insecure,trust="$KEY"
 grep -q "buildcache layout v2, $(wc -l <"$TEST_TMP/v2.tsv") packages verified (0 hidden)" "$TEST_TMP/m2.log" ||
 	fail "v2 listing: $(cat "$TEST_TMP/m2.log")"
 compare_all "$TEST_TMP/m2" v2
 sffs_unmount "$TEST_TMP/m2"
 
 step "refusals"
-mount_bc "$NGINX_URL/bad/" "$TEST_TMP/mb" "$TEST_TMP/mb.log" -o trust="$KEY"
+mount_bc "$NGINX_URL/bad/" "$TEST_TMP/mb" "$TEST_TMP/mb.log" -o allow_insecure,trust="$KEY"
 for pkg in zlib xz; do
 	if ls "$TEST_TMP/mb" | grep -q "^$pkg-[0-9]"; then
 		fail "$pkg listed: $(cat "$TEST_TMP/mb.log")"
@@ -164,7 +164,7 @@ cp -a "$www/v3" "$www/swap"
 IFS=$'\t' read -r a_dir a_blob rest < <(sed -n 1p "$TEST_TMP/v3.tsv")
 IFS=$'\t' read -r b_dir b_blob rest < <(sed -n 2p "$TEST_TMP/v3.tsv")
 cp "$www/v3/$b_blob" "$www/swap/$a_blob"
-mount_bc "$NGINX_URL/swap/" "$TEST_TMP/ms" "$TEST_TMP/ms.log" -o trust="$KEY",cache_dir=none
+mount_bc "$NGINX_URL/swap/" "$TEST_TMP/ms" "$TEST_TMP/ms.log" -o allow_insecure,trust="$KEY",cache_dir=none
 if ls "$TEST_TMP/ms/$a_dir/" >/dev/null 2>"$TEST_TMP/ms.err"; then
 	fail "a blob with another SHA-256 than its manifest's was served"
 fi
@@ -178,7 +178,7 @@ log "swapped blob: $(grep -m1 'manifest names' "$TEST_TMP/ms.log")"
 sffs_unmount "$TEST_TMP/ms"
 
 step "unsigned cache: hidden under trust, listed with verify=off"
-mount_bc "$NGINX_URL/unsigned/" "$TEST_TMP/mu" "$TEST_TMP/mu.log" -o trust="$KEY"
+mount_bc "$NGINX_URL/unsigned/" "$TEST_TMP/mu" "$TEST_TMP/mu.log" -o allow_insecure,trust="$KEY"
 [ "$(ls "$TEST_TMP/mu" | grep -vcx index.json || true)" -eq 0 ] || fail "unsigned packages listed under trust"
 grep -q "it is not signed" "$TEST_TMP/mu.log" || fail "no reason logged: $(cat "$TEST_TMP/mu.log")"
 sffs_unmount "$TEST_TMP/mu"
@@ -201,8 +201,8 @@ cp -a "$www/v3" "$www/bcbase/noble/slurm/deps/buildcache"
 cp -a "$www/v2" "$www/bcbase/noble/slurm/25.11/buildcache"
 cmnt=$TEST_TMP/cat
 mkdir -p "$cmnt"
-"$SFFS_BIN" -f -o cache_dir="$TEST_TMP/cache",versions=25.11,toolchains=noble,trust="$KEY" \
-	-o keyring="$TEST_TMP/key.gpg",buildcache_base="$NGINX_URL/bcbase/",release_after=2 \
+"$SFFS_BIN" -f -o allow_insecure,cache_dir="$TEST_TMP/cache",versions=25.11,toolchains=noble,trust="$KEY" \
+	-o allow_insecure,keyring="$TEST_TMP/key.gpg",buildcache_base="$NGINX_URL/bcbase/",release_after=2 \
 	"$NGINX_URL/catalog/" "$cmnt" 2>"$TEST_TMP/cat.log" &
 cleanup_push "sffs_unmount '$cmnt'"
 wait_until 60 is_mounted "$cmnt" || { cat "$TEST_TMP/cat.log" >&2; fail "no catalog mount"; }
@@ -287,7 +287,7 @@ wait_until 10 test -s "$TEST_TMP/faulty.port" || fail "the faulty proxy did not 
 furl=http://127.0.0.1:$(cat "$TEST_TMP/faulty.port")
 mf=$TEST_TMP/mf
 # mounted while the origin answers 503: the listing fails, nothing is lost
-mount_bc "$furl/v3/" "$mf" "$TEST_TMP/mf.log" -o trust="$KEY",cache_dir=none
+mount_bc "$furl/v3/" "$mf" "$TEST_TMP/mf.log" -o allow_insecure,trust="$KEY",cache_dir=none
 npk=$(wc -l <"$TEST_TMP/v3.tsv")
 listed() { [ "$(ls "$1" | grep -vcx index.json)" -eq "$2" ]; }
 echo ok >"$mode"
@@ -338,7 +338,7 @@ IFS=$'\t' read -r a_dir a_blob a_prefix a_name a_ver a_hash rest < <(grep -m1 '^
 IFS=$'\t' read -r b_dir b_blob b_prefix b_name b_ver b_hash rest < <(grep -m1 '^zstd-' "$TEST_TMP/v3.tsv")
 cp "$www/v3/v3/manifests/spec/$b_name/$b_name-$b_ver-$b_hash.spec.manifest.json" \
 	"$www/named/v3/manifests/spec/$a_name/$a_name-$a_ver-$a_hash.spec.manifest.json"
-mount_bc "$NGINX_URL/named/" "$TEST_TMP/mn" "$TEST_TMP/mn.log" -o trust="$KEY",cache_dir=none
+mount_bc "$NGINX_URL/named/" "$TEST_TMP/mn" "$TEST_TMP/mn.log" -o allow_insecure,trust="$KEY",cache_dir=none
 if ls "$TEST_TMP/mn" | grep -qx "$a_dir"; then
 	fail "$a_dir listed with the manifest of $b_dir: $(cat "$TEST_TMP/mn.log")"
 fi
@@ -354,7 +354,7 @@ sffs_unmount "$TEST_TMP/mn"
 step "the window spill of a streaming pass: unlinked, 0600, in the cache directory"
 mkdir -m 700 "$TEST_TMP/cache-spill"
 mount_fg "$NGINX_URL/v3/" "$TEST_TMP/mw" "$TEST_TMP/mw.log" \
-	-o layout=buildcache,cache_dir="$TEST_TMP/cache-spill",trust="$KEY"
+	-o layout=buildcache,cache_dir="$TEST_TMP/cache-spill",allow_insecure,trust="$KEY"
 IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
 cat "$TEST_TMP/mw/$dir/.spack/spec.json" >/dev/null || fail "$dir: no spec.json: $(cat "$TEST_TMP/mw.log")"
 grep -q "$dir attached .*(indexed" "$TEST_TMP/mw.log" || fail "$dir was not indexed by streaming: $(cat "$TEST_TMP/mw.log")"

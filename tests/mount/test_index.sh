@@ -18,8 +18,9 @@ mkdir -p "$www/pub" "$www/plain" "$www/flip" "$www/bad" "$www/trunc" "$www/repac
 for d in pub plain flip bad trunc; do cp "$fx/$name" "$www/$d/"; done
 
 step "sffs-index"
-"$SFFS_INDEX" -q "$fx/$name" -o "$www/pub/$name.sfidx"
-"$SFFS_INDEX" -q "$fx/$name" -o "$TEST_TMP/again.sfidx"
+# --published 0: what the daemon records for an unverified artifact
+"$SFFS_INDEX" -q "$fx/$name" -o "$www/pub/$name.sfidx" --published 0
+SOURCE_DATE_EPOCH=0 "$SFFS_INDEX" -q "$fx/$name" -o "$TEST_TMP/again.sfidx"
 cmp "$www/pub/$name.sfidx" "$TEST_TMP/again.sfidx" || fail "sffs-index is not deterministic"
 isize=$(stat -c %s "$www/pub/$name.sfidx")
 log "index: $isize bytes for a $(stat -c %s "$fx/$name")-byte tarball"
@@ -194,8 +195,8 @@ log "new ETag: $(grep -m1 'adopted' "$TEST_TMP/m9.log")"
 sffs_unmount "$mnt"
 
 step "block pages and a 2.1 index"
-# The header's page digests cover BLOCKS page by page (checked here apart
-# from the C code); the same index rewritten as format 2.1 wrote it
+# The header's page digests cover BLOCKS page by page and the binding
+# names the file (checked here apart from the C code); the same index rewritten as format 2.1 wrote it
 # (MEMBERS with absolute offsets and whole paths, no pages, sections moved
 # up, digests redone) still mounts and reads the same tree.
 mkdir -p "$www/old"
@@ -212,12 +213,20 @@ at = 394 + idl
 at += 2 + struct.unpack_from("<H", b, at)[0]
 bpage = struct.unpack_from("<I", b, at)[0]
 np = -(-nblocks // bpage)
-assert (major, minor) == (3, 0) and blen == 32 * nblocks and np <= 64, (major, minor, np)
+assert (major, minor) == (3, 1) and blen == 32 * nblocks and np <= 64, (major, minor, np)
 assert bpage >= 128 and bpage & (bpage - 1) == 0
 for i in range(np):
     page = b[boff + 32 * bpage * i:boff + min(32 * bpage * (i + 1), blen)]
     assert hashlib.sha256(page).digest() == b[at + 4 + 32 * i:at + 36 + 32 * i], i
-assert hlen == at + 4 + 32 * np + 32
+# 3.1's binding after the pages: name, version, toolchain, time
+bat = at + 4 + 32 * np
+bind = []
+for _ in range(3):
+    n = struct.unpack_from("<H", b, bat)[0]
+    bind.append(b[bat + 2:bat + 2 + n]); bat += 2 + n
+assert bind == [sys.argv[1].rsplit("/", 1)[1][:-len(".sfidx")].encode(), b"", b""], bind
+assert struct.unpack_from("<Q", b, bat)[0] == 0  # --published 0
+assert hlen == bat + 8 + 32
 zd = lambda x: subprocess.run(["zstd", "-qdc"], input=x, capture_output=True, check=True).stdout
 zc = lambda x: subprocess.run(["zstd", "-q19c"], input=x, capture_output=True, check=True).stdout
 raw = zd(b[sec[0][0]:sec[0][0] + sec[0][1]])

@@ -94,7 +94,7 @@ refused() {
 	local d=$1 pat=$2 logf=$TEST_TMP/$1.refused.log
 	shift 2
 	mkdir -p "$TEST_TMP/m-$d"
-	if timeout 120 "$SFFS_BIN" -o cache_dir=none,keyring="$TEST_TMP/trusted.asc" "$@" \
+	if timeout 120 "$SFFS_BIN" -o allow_insecure,cache_dir=none,keyring="$TEST_TMP/trusted.asc" "$@" \
 		"$NGINX_URL/$d/$name" "$TEST_TMP/m-$d" 2>"$logf"; then
 		sffs_unmount "$TEST_TMP/m-$d"
 		fail "$d: mounted without a valid signature"
@@ -119,7 +119,7 @@ base_bytes=$(nginx_bytes_sent "/plain/")
 sffs_unmount "$TEST_TMP/m0"
 mnt=$TEST_TMP/m1
 mount_fg "$NGINX_URL/signed/$name" "$mnt" "$TEST_TMP/m1.log" \
-	-o cache_dir=none,trust="$RSA",keyring="$TEST_TMP/all.gpg"
+	-o allow_insecure,cache_dir=none,trust="$RSA",keyring="$TEST_TMP/all.gpg"
 grep -q "published index, signed by $RSA" "$TEST_TMP/m1.log" ||
 	fail "not verified by its index: $(cat "$TEST_TMP/m1.log")"
 out=$(sinfo_version "$mnt") || fail "sinfo --version failed (signed)"
@@ -139,7 +139,7 @@ sffs_unmount "$mnt"
 
 step "ed25519, trusted through the operator's keyring"
 mount_fg "$NGINX_URL/ed/$name" "$TEST_TMP/m2" "$TEST_TMP/m2.log" \
-	-o cache_dir=none,keyring="$TEST_TMP/trusted.asc"
+	-o allow_insecure,cache_dir=none,keyring="$TEST_TMP/trusted.asc"
 grep -q "signed by $ED" "$TEST_TMP/m2.log" || fail "ed25519 not verified: $(cat "$TEST_TMP/m2.log")"
 cmp "$TEST_TMP/m2/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "sinfo differs (ed25519)"
 sffs_unmount "$TEST_TMP/m2"
@@ -147,7 +147,7 @@ sffs_unmount "$TEST_TMP/m2"
 step "no index: the streaming pass checks the tarball's signature"
 cache=$TEST_TMP/cache
 mount_fg "$NGINX_URL/streamed/$name" "$TEST_TMP/m3" "$TEST_TMP/m3.log" \
-	-o cache_dir="$cache",keyring="$TEST_TMP/trusted.asc"
+	-o allow_insecure,cache_dir="$cache",keyring="$TEST_TMP/trusted.asc"
 grep -q "(indexed, signed by $RSA)" "$TEST_TMP/m3.log" || fail "not verified while streaming: $(cat "$TEST_TMP/m3.log")"
 [ "$(getfattr --absolute-names -n user.sffs.signer --only-values "$TEST_TMP/m3")" = "$RSA" ] || fail "no signer xattr (streamed)"
 bash "$SFFS_SRC/tests/lib/compare-tree.sh" "$TEST_TMP/m3" "$ref" || fail "streamed mount differs"
@@ -162,12 +162,12 @@ sys.exit(0 if b[at + 2:at + 2 + sl] == b"openpgp:" + sys.argv[2].encode() else 1
 PY
 before=$(nginx_bytes_sent "/streamed/")
 mount_fg "$NGINX_URL/streamed/$name" "$TEST_TMP/m4" "$TEST_TMP/m4.log" \
-	-o cache_dir="$cache",keyring="$TEST_TMP/trusted.asc"
+	-o allow_insecure,cache_dir="$cache",keyring="$TEST_TMP/trusted.asc"
 grep -q "(cache, signed by $RSA)" "$TEST_TMP/m4.log" || fail "cached index not reused: $(cat "$TEST_TMP/m4.log")"
 [ $(($(nginx_bytes_sent "/streamed/") - before)) -le $((2 * 4096 + 1)) ] || fail "the cached mount read more than the edges"
 sffs_unmount "$TEST_TMP/m4"
 # The same cache under another trusted key: the record does not count.
-refused streamed "not trusted now" -o cache_dir="$cache",trust="$ED",keyring="$TEST_TMP/all.gpg"
+refused streamed "not trusted now" -o allow_insecure,cache_dir="$cache",trust="$ED",keyring="$TEST_TMP/all.gpg"
 # Verification off: a cached index from an unverified pass...
 mount_fg "$NGINX_URL/nosig/$name" "$TEST_TMP/m5" "$TEST_TMP/m5.log" -o cache_dir="$cache",index=none
 sffs_unmount "$TEST_TMP/m5"
@@ -175,19 +175,19 @@ sffs_unmount "$TEST_TMP/m5"
 refused nosig "unverified artifact" -o cache_dir="$cache",index=none
 
 step "refusals"
-refused other "$OTHER|${OTHER: -16}" -o trust="$RSA:$ED",keyring="$TEST_TMP/all.gpg"
+refused other "$OTHER|${OTHER: -16}" -o allow_insecure,trust="$RSA:$ED",keyring="$TEST_TMP/all.gpg"
 grep -qi "not trusted" "$TEST_TMP/other.refused.log" || fail "untrusted key not named as such"
 refused tampered "bad signature|BAD signature|invalid"
 refused nosig "no signature at $NGINX_URL/nosig/$name.asc"
 refused changed "$NGINX_URL/changed/$name.asc: .*(bad|invalid)"
-refused expired "expired" -o keyring="$TEST_TMP/all.gpg",trust="$OLD"
+refused expired "expired" -o allow_insecure,keyring="$TEST_TMP/all.gpg",trust="$OLD"
 # an unknown key: signed by OTHER, whose key the node does not have
-refused other "unknown key|not found|no key" -o trust="$RSA"
+refused other "unknown key|not found|no key" -o allow_insecure,trust="$RSA"
 
 step "verify=off mounts every one of them"
 for d in other tampered nosig changed expired; do
 	mount_fg "$NGINX_URL/$d/$name" "$TEST_TMP/off-$d" "$TEST_TMP/off-$d.log" \
-		-o cache_dir=none,keyring="$TEST_TMP/trusted.asc",verify=off
+		-o allow_insecure,cache_dir=none,keyring="$TEST_TMP/trusted.asc",verify=off
 	grep -q "verify=off: serving artifacts without checking" "$TEST_TMP/off-$d.log" ||
 		fail "$d: verify=off not logged"
 	[ "$(getfattr --absolute-names -n user.sffs.verified --only-values "$TEST_TMP/off-$d")" = no ] || fail "$d: claims verified"
@@ -216,11 +216,11 @@ step "keys offered by a server count only through trust="
 mkdir -p "$www/keys"
 cp "$TEST_TMP/all.gpg" "$www/keys/all.gpg"
 mount_fg "$NGINX_URL/signed/$name" "$TEST_TMP/m7" "$TEST_TMP/m7.log" \
-	-o cache_dir=none,keyring="$NGINX_URL/keys/all.gpg",trust="$RSA"
+	-o allow_insecure,cache_dir=none,keyring="$NGINX_URL/keys/all.gpg",trust="$RSA"
 grep -q "signed by $RSA" "$TEST_TMP/m7.log" || fail "URL keyring unused: $(cat "$TEST_TMP/m7.log")"
 sffs_unmount "$TEST_TMP/m7"
 mkdir -p "$TEST_TMP/m8"
-if "$SFFS_BIN" -o cache_dir=none,keyring="$NGINX_URL/keys/all.gpg" "$NGINX_URL/signed/$name" \
+if "$SFFS_BIN" -o allow_insecure,cache_dir=none,keyring="$NGINX_URL/keys/all.gpg" "$NGINX_URL/signed/$name" \
 	"$TEST_TMP/m8" 2>"$TEST_TMP/m8.log"; then
 	sffs_unmount "$TEST_TMP/m8"
 	fail "keys fetched from a URL were trusted by themselves"
@@ -235,7 +235,7 @@ for bad in "trust=0123" "verify=maybe" "verify=require"; do
 done
 
 step "options from a config file"
-printf '# trust\ntrust=%s\nkeyring=%s\ncache_dir=none\n' "$RSA" "$TEST_TMP/all.gpg" >"$TEST_TMP/sffs.conf"
+printf '# trust\ntrust=%s\nkeyring=%s\ncache_dir=none\nallow_insecure\n' "$RSA" "$TEST_TMP/all.gpg" >"$TEST_TMP/sffs.conf"
 mount_fg "$NGINX_URL/signed/$name" "$TEST_TMP/m6" "$TEST_TMP/m6.log" -o config="$TEST_TMP/sffs.conf"
 grep -q "signed by $RSA" "$TEST_TMP/m6.log" || fail "config file trust unused: $(cat "$TEST_TMP/m6.log")"
 sffs_unmount "$TEST_TMP/m6"
@@ -244,9 +244,12 @@ refused nosig "no signature" -o config="$TEST_TMP/sffs.conf"
 step "catalog: the signed artifact attaches, the other is refused"
 cat_root=$TEST_TMP/catalog
 for v in 25.11 26.05; do mkdir -p "$cat_root/$v/noble"; done
-ln "$www/signed/$name" "$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz"
-ln "$www/signed/$name.sfidx" "$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz.sfidx"
-ln "$www/signed/$name.sfidx.asc" "$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz.sfidx.asc"
+# signed for its catalog name (index 3.1 binds it: the signed index of
+# $name would be refused under this name, test_binding.sh)
+cat_art=$cat_root/25.11/noble/slurm-25.11-noble-software.tar.gz
+ln "$www/signed/$name" "$cat_art"
+"$SFFS_INDEX" -q "$cat_art" -o "$cat_art.sfidx" --version 25.11 --toolchain noble --sign-with "$RSA" 2>/dev/null ||
+	fail "sffs-index --sign-with failed (catalog)"
 ln "$www/nosig/$name" "$cat_root/26.05/noble/slurm-26.05-noble-software.tar.gz"
 ln "$www/nosig/$name.sfidx" "$cat_root/26.05/noble/slurm-26.05-noble-software.tar.gz.sfidx"
 cmnt=$TEST_TMP/cat
@@ -262,3 +265,27 @@ grep -q "26.05-noble.*refused: not verified: no signature" "$TEST_TMP/cat.log" |
 	fail "catalog: no refusal logged: $(cat "$TEST_TMP/cat.log")"
 log "catalog: $(grep -m1 'refused' "$TEST_TMP/cat.log")"
 sffs_unmount "$cmnt"
+
+step "transport: plain http:// and -o insecure are refused under trust; https:// is not"
+plain=$NGINX_URL
+mkdir -p "$TEST_TMP/m9"
+for opt in "" ",insecure"; do
+	if "$SFFS_BIN" -o cache_dir=none,trust="$RSA",keyring="$TEST_TMP/all.gpg$opt" \
+		"$plain/signed/$name" "$TEST_TMP/m9" 2>"$TEST_TMP/m9.log"; then
+		sffs_unmount "$TEST_TMP/m9"
+		fail "trust over http://$opt mounted without allow_insecure"
+	fi
+	grep -q "trust over .*: refused" "$TEST_TMP/m9.log" || fail "no reason given: $(cat "$TEST_TMP/m9.log")"
+	log "http://$opt: $(head -1 "$TEST_TMP/m9.log")"
+done
+mount_fg "$plain/signed/$name" "$TEST_TMP/m9" "$TEST_TMP/m9.log" \
+	-o cache_dir=none,trust="$RSA",keyring="$TEST_TMP/all.gpg",verify=off
+grep -q "unverified" "$TEST_TMP/m9.log" || fail "verify=off over http://: no unverified warning"
+sffs_unmount "$TEST_TMP/m9"
+NGINX_TLS=1 nginx_start "$www"
+mount_fg "$NGINX_URL/signed/$name" "$TEST_TMP/m10" "$TEST_TMP/m10.log" \
+	-o cache_dir=none,trust="$RSA",keyring="$TEST_TMP/all.gpg",cafile="$NGINX_CAFILE"
+grep -q "signed by $RSA" "$TEST_TMP/m10.log" || fail "https: not verified: $(cat "$TEST_TMP/m10.log")"
+if grep -q "trust over" "$TEST_TMP/m10.log"; then fail "https: a transport warning: $(cat "$TEST_TMP/m10.log")"; fi
+cmp "$TEST_TMP/m10/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "https: sinfo differs"
+sffs_unmount "$TEST_TMP/m10"

@@ -552,6 +552,55 @@ out:
 	fetch_free(f);
 }
 
+/* Opened from what a cache recorded, without a request: reads are checked
+ * against it (a wrong validator is a change), and work as after a probe;
+ * with no server, opening still works and reads fail with its errno. */
+static void test_pinned(struct env *e)
+{
+	struct fetch *f = open_nginx(e, "/data.bin"), *p;
+	struct fetch_pinned pin = {0};
+	struct fetch_opts o;
+	struct fetch_stats st;
+	unsigned char buf[64];
+	char url[128], err[512];
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	quick_opts(&o);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/data.bin",
+		 e->nginx_port);
+	pin.size = fetch_size(f);
+	pin.identity = fetch_identity(f);
+	p = fetch_open_pinned(url, &o, &pin, err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		fetch_get_stats(p, &st);
+		CHECK_EQ_U64(st.requests, 0);
+		CHECK_EQ_U64(fetch_size(p), DATA_SIZE);
+		CHECK(!strcmp(fetch_identity(p), fetch_identity(f)));
+		CHECK(fetch_range(p, 10, sizeof(buf), buf, 0) == 0);
+		CHECK(memcmp(buf, e->data + 10, sizeof(buf)) == 0);
+		fetch_free(p);
+	}
+	pin.identity = "\"another\"";
+	p = fetch_open_pinned(url, &o, &pin, err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		CHECK(fetch_range(p, 0, sizeof(buf), buf, 0) == -EIO);
+		fetch_free(p);
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/data.bin", free_port());
+	pin.identity = fetch_identity(f);
+	p = fetch_open_pinned(url, &o, &pin, err, sizeof(err));
+	CHECK(p != NULL);
+	if (p) {
+		CHECK(fetch_range(p, 0, sizeof(buf), buf, 0) == -ECONNREFUSED);
+		fetch_free(p);
+	}
+	fetch_free(f);
+}
+
 static void test_redirect(struct env *e)
 {
 	struct fetch *f = open_nginx(e, "/redir");
@@ -1360,6 +1409,7 @@ int main(void)
 		return check_done();
 	test_errors(e);
 	test_basic(e);
+	test_pinned(e);
 	test_redirect(e);
 	test_tls(e);
 	test_threads(e);

@@ -217,7 +217,7 @@ static void test_pages(const char *path)
 	CHECK(make_index(path, nblocks, d, &m, false) == 0);
 	CHECK(load(&m, &h, NULL) == 0);
 	CHECK_EQ_U64(h.major, 3);
-	CHECK_EQ_U64(h.minor, 0);
+	CHECK_EQ_U64(h.minor, INDEX_MINOR);
 	CHECK_EQ_U64(h.bpage, 128);
 	CHECK_EQ_U64(h.npages, 3);
 	/* This small index fits in the header's read: MEMBERS and POINTS
@@ -387,9 +387,10 @@ static void test_bad_pages(const char *path)
 	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
 	set_bpage(&m, &h, 1u << 31); /* a page past 1 GiB */
 	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
-	set_bpage(&m, &h, 256); /* 2 pages: the header holds 3 digests */
-	CHECK(index_parse_header(m.p, m.len, &h2) == 0);
-	CHECK_EQ_U64(h2.npages, 2);
+	/* 2 pages: the header holds 3 digests, and since 3.1 the third is
+	 * read where the binding is (its length field is past the bound) */
+	set_bpage(&m, &h, 256);
+	CHECK(index_parse_header(m.p, m.len, &h2) == -EINVAL);
 	set_bpage(&m, &h, 128);
 	CHECK(index_parse_header(m.p, m.len, &h2) == 0);
 	/* one digest bit of a page digest: the header digest refuses it */

@@ -533,8 +533,9 @@ static void test_index_signer(struct world *w)
 	CHECK_EQ_U64(hs.calls, 1);
 	CHECK(hs.digest_ok);
 	/* fixed fields, empty identity, signer field, block pages (bpage
-	 * and 1 page digest: format 3.0), digest */
-	CHECK_EQ_U64(hs.hlen, 394 + 2 + strlen(signer) + 4 + 32 + 32);
+	 * and 1 page digest: format 3.0), an empty binding (3.1: three
+	 * empty strings and a time), digest */
+	CHECK_EQ_U64(hs.hlen, 394 + 2 + strlen(signer) + 4 + 32 + 14 + 32);
 	CHECK(!strcmp(hs.signer, signer));
 	CHECK(ar && !strcmp(archive_signer(ar), signer));
 	CHECK(ar && read_ok(w, 2, 1000, 5000));
@@ -565,7 +566,7 @@ static void test_index_signer(struct world *w)
 	ar = idx ? archive_open_index(w->f, idx, &o, err, sizeof(err)) : NULL;
 	CHECK(ar != NULL);
 	CHECK_EQ_U64(hs.calls, 1);
-	CHECK_EQ_U64(hs.hlen, 394 + 2 + 4 + 32 + 32);
+	CHECK_EQ_U64(hs.hlen, 394 + 2 + 4 + 32 + 14 + 32);
 	CHECK(hs.signer[0] == '\0');
 	CHECK(ar && archive_signer(ar)[0] == '\0');
 	archive_free(ar);
