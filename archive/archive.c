@@ -2,7 +2,9 @@
 #include "sffs/archive.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -20,6 +22,7 @@
 #include "sffs/util.h"
 
 #include "archive_i.h"
+#include "index_i.h"
 
 /* Archive ids: 64 bits from one counter, never reused in the process
  * (2^64 opens do not happen), so keys of a shared cache never alias. */
@@ -42,6 +45,29 @@ void archive_opts_default(struct archive_opts *o)
 	blocks_opts_default(&o->blocks);
 }
 
+/*
+ * The budget of a pass nothing vouches for yet. What a real artifact
+ * needs, measured by test_budget on the fixture (a Slurm tree, 543
+ * members, 10.4 MB as .tar.gz, 10.2 MB as .tar.zst): 576 KiB (gzip) and
+ * 256 KiB (zstd) of tree, member records and spill, 0.06 and 0.03 bytes
+ * per compressed byte. The gzip spill dominates: a 32 KiB window per MiB
+ * of tar, r/32 bytes per compressed byte at a compression ratio r; 2 per
+ * byte leaves room for r = 64, which no real tarball of binaries
+ * reaches, and the 64 MiB base covers the trees of small artifacts with
+ * many members (about 250 bytes a member while building: 250,000
+ * members). A tar of empty members with long names (test_budget's:
+ * 20,000 of 120 characters in 192 KB) holds 57 bytes per compressed
+ * byte, and unbounded would reach TREE_MAX_MEM from a 75 MB artifact.
+ */
+uint64_t archive_unverified_mem(uint64_t size)
+{
+	uint64_t room = TREE_MAX_MEM - ARCHIVE_UNVERIFIED_BASE;
+
+	if (size > room / ARCHIVE_UNVERIFIED_PER_BYTE)
+		return TREE_MAX_MEM;
+	return ARCHIVE_UNVERIFIED_BASE + ARCHIVE_UNVERIFIED_PER_BYTE * size;
+}
+
 /* ---- indexing: one streaming pass ---- */
 
 struct open_ctx {
@@ -57,8 +83,31 @@ struct open_ctx {
 	uint64_t bfill;	  /* bytes of the current block seen */
 	uint64_t bnext;	  /* index of the current block */
 	int tar_rc;	  /* first tar error, or 0 */
-	int failed_stage; /* 0 none, 1 codec, 2 tar */
+	int failed_stage; /* 0 none, 1 codec, 2 tar, 3 usize, 4 tap, 5 mem */
 };
+
+/*
+ * What the pass holds that grows with the artifact's members and size:
+ * the member tree, the member records and the window spill (on disk, but
+ * in RAM where /tmp or the cache is tmpfs). Seek points without their
+ * windows and the block digests are a few bytes per MiB: left out.
+ */
+static uint64_t pass_mem(const struct open_ctx *ctx)
+{
+	const struct archive *ar = ctx->ar;
+
+	return tree_mem_now(ar->tree) + index_members_buf(ar->members)->cap +
+	       ar->spill_len;
+}
+
+/* -E2BIG (and the pass stops) once pass_mem passes o->tree_mem_max. */
+static int check_budget(struct open_ctx *ctx)
+{
+	if (!ctx->o->tree_mem_max || pass_mem(ctx) <= ctx->o->tree_mem_max)
+		return 0;
+	ctx->failed_stage = 5;
+	return -E2BIG;
+}
 
 static int on_entry(void *arg, const struct tar_entry *e)
 {
@@ -67,7 +116,9 @@ static int on_entry(void *arg, const struct tar_entry *e)
 	int rc = index_members_add(ctx->ar->members, e);
 
 	ctx->members++;
-	return rc ? rc : tree_add(ctx->ar->tree, e);
+	if (!rc)
+		rc = tree_add(ctx->ar->tree, e);
+	return rc ? rc : check_budget(ctx);
 }
 
 /* A hostile archive can hold millions of skipped members: the log gets
@@ -154,6 +205,10 @@ static int on_compressed(void *arg, const void *data, size_t len)
 	struct open_ctx *ctx = arg;
 	int rc = ctx->o->tap ? ctx->o->tap(ctx->o->tap_arg, data, len) : 0;
 
+	/* past the budget the tar parser stops, but decoding would go on
+	 * (on_plain): stop the pass itself */
+	if (ctx->failed_stage == 5)
+		return -E2BIG;
 	if (rc) {
 		ctx->failed_stage = 4;
 		return rc;
@@ -177,7 +232,17 @@ static void describe_failure(struct open_ctx *ctx, int rc, char *err,
 {
 	const char *url = fetch_url(ctx->ar->f);
 
-	if (ctx->failed_stage == 4)
+	if (ctx->failed_stage == 5)
+		snprintf(err, errlen,
+			 "%s: the streaming pass would hold more than %.1f MiB "
+			 "(the budget of an artifact of %" PRIu64
+			 " bytes) before the artifact is verified, at "
+			 "compressed offset %" PRIu64
+			 ": refused (publish a signed index: sffs-index "
+			 "--sign-with)",
+			 url, (double)ctx->o->tree_mem_max / (1 << 20),
+			 ctx->total, ctx->done);
+	else if (ctx->failed_stage == 4)
 		snprintf(err, errlen,
 			 "%s: stopped at compressed offset %" PRIu64 ": %s",
 			 url, ctx->done, strerror(-rc));
@@ -200,14 +265,57 @@ static void describe_failure(struct open_ctx *ctx, int rc, char *err,
 			 strerror(-rc));
 }
 
+/* A file in dir that no name reaches and no one else may open: O_TMPFILE
+ * (never linked), else mkstemp and unlink at once. NULL (errno set). */
+static FILE *spill_in(const char *dir)
+{
+	char path[PATH_MAX];
+	FILE *fp;
+	int fd;
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_debug("spill file in %s: O_TMPFILE: %s; mkstemp", dir,
+			  strerror(errno));
+		if (snprintf(path, sizeof(path), "%s/.sffs-spill-XXXXXX",
+			     dir) >= (int)sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			return NULL;
+		unlink(path);
+	}
+	fp = fdopen(fd, "w+");
+	if (!fp)
+		close(fd);
+	return fp;
+}
+
+/* The spill file: in o->spill_dir when it allows, else tmpfile(). */
+static FILE *spill_open(const struct archive_opts *o)
+{
+	FILE *fp = NULL;
+
+	if (o->spill_dir) {
+		fp = spill_in(o->spill_dir);
+		if (!fp)
+			log_debug("spill file in %s: %s; tmpfile", o->spill_dir,
+				  strerror(errno));
+	}
+	return fp ? fp : tmpfile();
+}
+
 /* Windows leave memory as soon as their point is final: appended to the
  * spill file, which then serves them like an index's WINDOWS section. */
 static int spill_window(void *arg, struct seek_point *pt)
 {
-	struct archive *ar = arg;
+	struct open_ctx *ctx = arg;
+	struct archive *ar = ctx->ar;
 
 	if (!ar->spill) {
-		ar->spill = tmpfile();
+		ar->spill = spill_open(ctx->o);
 		if (!ar->spill)
 			return -errno;
 	}
@@ -220,7 +328,7 @@ static int spill_window(void *arg, struct seek_point *pt)
 	ar->spill_len += pt->wlen;
 	free(pt->window);
 	pt->window = NULL;
-	return 0;
+	return check_budget(ctx);
 }
 
 /* Streams the artifact once; fills ar->si and ar->tree. */
@@ -249,7 +357,7 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	seek_indexer_set_spill(ctx.ix, spill_window, ar);
+	seek_indexer_set_spill(ctx.ix, spill_window, &ctx);
 	rc = fetch_stream(ar->f, 0, 0, on_compressed, &ctx);
 	if (!rc && !EVP_DigestFinal_ex(ctx.md, ar->sha256, NULL))
 		rc = -ENOMEM;
@@ -329,6 +437,7 @@ static struct archive *archive_alloc(struct fetch *f,
 		ar->o = *o;
 	else
 		archive_opts_default(&ar->o);
+	ar->o.spill_dir = NULL; /* borrowed only while archive_open runs */
 	ar->block_size = ar->o.block_size;
 	pthread_mutex_init(&ar->lock, NULL);
 	pthread_mutex_init(&ar->seq_lock, NULL);

@@ -768,6 +768,11 @@ int tree_dir_entry(const struct tree *t, uint32_t dir, size_t i,
 	return 0;
 }
 
+uint64_t tree_mem_now(const struct tree *t)
+{
+	return mem_now(t);
+}
+
 size_t tree_mem_usage(const struct tree *t)
 {
 	size_t bytes = sizeof(*t) + (size_t)t->cap * sizeof(t->nodes[0]) +

@@ -30,7 +30,6 @@
 #define BC_SHA256_LEN 64
 #define BC_FPR_MAX 64 /* a v5 OpenPGP fingerprint; v4 has 40 */
 
-
 static void err_clear(char *err, size_t errlen)
 {
 	if (err && errlen)
@@ -58,14 +57,15 @@ static int tokenize(struct json_tokener *tok, const char *doc, size_t len,
 	if (!obj || jerr != json_tokener_success) {
 		json_object_put(obj);
 		return catalog_fail(err, errlen, "%s is not JSON: %s", what,
-			    json_tokener_error_desc(jerr));
+				    json_tokener_error_desc(jerr));
 	}
 	for (end = json_tokener_get_parse_end(tok); end < len; end++)
 		if (!is_ws(doc[end])) {
 			json_object_put(obj);
-			return catalog_fail(err, errlen,
-				    "%s has trailing bytes after offset %zu",
-				    what, end);
+			return catalog_fail(
+			    err, errlen,
+			    "%s has trailing bytes after offset %zu", what,
+			    end);
 		}
 	*out = obj;
 	return 0;
@@ -83,7 +83,8 @@ static int prescan(const char *doc, size_t len, const char *what, char *err,
 		char c = doc[i];
 
 		if (c == '\0')
-			return catalog_fail(err, errlen, "%s holds a NUL byte", what);
+			return catalog_fail(err, errlen, "%s holds a NUL byte",
+					    what);
 		if (in_str) {
 			if (c == '\\')
 				i++; /* a NUL after it is caught by json-c */
@@ -92,10 +93,11 @@ static int prescan(const char *doc, size_t len, const char *what, char *err,
 		} else if (c == '"') {
 			in_str = true;
 		} else if (c == '\'') {
-			return catalog_fail(err, errlen,
-				    "%s is not JSON: a single quote at offset "
-				    "%zu",
-				    what, i);
+			return catalog_fail(
+			    err, errlen,
+			    "%s is not JSON: a single quote at offset "
+			    "%zu",
+			    what, i);
 		}
 	}
 	return 0;
@@ -112,8 +114,8 @@ static int parse_doc(const char *doc, size_t len, const char *what,
 	if (!doc || len == 0)
 		return catalog_fail(err, errlen, "%s is empty", what);
 	if (len > BC_MAX_DOC)
-		return catalog_fail(err, errlen, "%s is larger than %u bytes", what,
-			    BC_MAX_DOC);
+		return catalog_fail(err, errlen, "%s is larger than %u bytes",
+				    what, BC_MAX_DOC);
 	rc = prescan(doc, len, what, err, errlen);
 	if (rc)
 		return rc;
@@ -144,8 +146,8 @@ static struct json_object *member(struct json_object *obj, const char *key,
 		return NULL;
 	if (!json_object_is_type(v, t)) {
 		*rc = catalog_fail(err, errlen, "\"%s\" is a %s, not a %s", key,
-			   json_type_to_name(json_object_get_type(v)),
-			   json_type_to_name(t));
+				   json_type_to_name(json_object_get_type(v)),
+				   json_type_to_name(t));
 		return NULL;
 	}
 	return v;
@@ -173,8 +175,9 @@ static int copy_str(char *dst, size_t cap, struct json_object *v,
 	if (memchr(s, '\0', n))
 		return catalog_fail(err, errlen, "\"%s\" holds a NUL", key);
 	if (n >= cap)
-		return catalog_fail(err, errlen, "\"%s\" is longer than %zu bytes",
-			    key, cap - 1);
+		return catalog_fail(err, errlen,
+				    "\"%s\" is longer than %zu bytes", key,
+				    cap - 1);
 	memcpy(dst, s, n);
 	dst[n] = '\0';
 	return 0;
@@ -198,16 +201,17 @@ static int get_sha256(const char *s, size_t n, char dst[BC_SHA256_LEN + 1],
 	size_t i;
 
 	if (n != BC_SHA256_LEN)
-		return catalog_fail(err, errlen,
-			    "\"%s\" is %zu characters, not 64 hex digits", key,
-			    n);
+		return catalog_fail(
+		    err, errlen, "\"%s\" is %zu characters, not 64 hex digits",
+		    key, n);
 	for (i = 0; i < n; i++) {
 		char c = s[i];
 
 		if (c >= 'A' && c <= 'F')
 			c = (char)(c - 'A' + 'a');
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return catalog_fail(err, errlen, "\"%s\" is not hex", key);
+			return catalog_fail(err, errlen, "\"%s\" is not hex",
+					    key);
 		dst[i] = c;
 	}
 	dst[n] = '\0';
@@ -225,7 +229,8 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	int rc;
 
 	if (!json_object_is_type(o, json_type_object))
-		return catalog_fail(err, errlen, "a data[] entry is not an object");
+		return catalog_fail(err, errlen,
+				    "a data[] entry is not an object");
 	rc = get_str(o, "mediaType", b->media_type, sizeof(b->media_type), err,
 		     errlen);
 	if (rc)
@@ -241,8 +246,8 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	if (rc)
 		return rc;
 	if (strcmp(alg, "sha256") != 0)
-		return catalog_fail(err, errlen, "checksumAlgorithm \"%s\" is not sha256",
-			    alg);
+		return catalog_fail(
+		    err, errlen, "checksumAlgorithm \"%s\" is not sha256", alg);
 	v = need(o, "checksum", json_type_string, err, errlen);
 	if (!v)
 		return -EINVAL;
@@ -258,21 +263,23 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	 * get_int64 to INT64_MAX: refuse that too, lengths are off_t. */
 	len = json_object_get_int64(v);
 	if (len < 0 || len == INT64_MAX)
-		return catalog_fail(err, errlen, "contentLength %s out of range",
-			    json_object_get_string(v));
+		return catalog_fail(err, errlen,
+				    "contentLength %s out of range",
+				    json_object_get_string(v));
 	b->content_length = (uint64_t)len;
 	return 0;
 }
 
 static int check_version3(struct json_object *root, char *err, size_t errlen)
 {
-	struct json_object *v = need(root, "version", json_type_int, err, errlen);
+	struct json_object *v =
+	    need(root, "version", json_type_int, err, errlen);
 
 	if (!v)
 		return -EINVAL;
 	if (json_object_get_int64(v) != 3)
 		return catalog_fail(err, errlen, "manifest version %s, not 3",
-			    json_object_get_string(v));
+				    json_object_get_string(v));
 	return 0;
 }
 
@@ -300,8 +307,9 @@ int bc_parse_manifest(const char *doc, size_t len, struct bc_manifest *out,
 	}
 	n = json_object_array_length(data);
 	if (n > BC_MAX_BLOBS) {
-		rc = catalog_fail(err, errlen, "manifest has %zu blobs, more than %u",
-			  n, BC_MAX_BLOBS);
+		rc = catalog_fail(err, errlen,
+				  "manifest has %zu blobs, more than %u", n,
+				  BC_MAX_BLOBS);
 		goto out_put;
 	}
 	for (i = 0; i < n && !rc; i++)
@@ -359,8 +367,8 @@ static bool hash_ok(const char *s, size_t n)
 
 /* arch.target: a string ("x86_64_v3") or an object with a "name"
  * (a microarchitecture, as archspec writes it). */
-static int parse_target(struct json_object *arch, struct bc_spec *s,
-			char *err, size_t errlen)
+static int parse_target(struct json_object *arch, struct bc_spec *s, char *err,
+			size_t errlen)
 {
 	struct json_object *t;
 
@@ -372,14 +380,15 @@ static int parse_target(struct json_object *arch, struct bc_spec *s,
 	if (json_object_is_type(t, json_type_object))
 		return get_str(t, "name", s->target, sizeof(s->target), err,
 			       errlen);
-	return catalog_fail(err, errlen, "\"target\" is neither a string nor an object");
+	return catalog_fail(err, errlen,
+			    "\"target\" is neither a string nor an object");
 }
 
 static int parse_arch(struct json_object *spec, struct bc_spec *s, char *err,
 		      size_t errlen)
 {
-	struct json_object *arch = need(spec, "arch", json_type_object, err,
-					errlen);
+	struct json_object *arch =
+	    need(spec, "arch", json_type_object, err, errlen);
 	int rc;
 
 	if (!arch)
@@ -443,16 +452,18 @@ static int parse_hash(const char *key, struct json_object *spec,
 	int rc = 0;
 
 	if (!hash_ok(key, strlen(key)))
-		return catalog_fail(err, errlen,
-			    "install key \"%.40s\" is not a 32-character "
-			    "base32 hash",
-			    key);
+		return catalog_fail(
+		    err, errlen,
+		    "install key \"%.40s\" is not a 32-character "
+		    "base32 hash",
+		    key);
 	h = member(spec, "hash", json_type_string, &rc, err, errlen);
 	if (rc)
 		return rc;
 	if (h && strcmp(json_object_get_string(h), key) != 0)
-		return catalog_fail(err, errlen, "install %s has spec.hash %.40s", key,
-			    json_object_get_string(h));
+		return catalog_fail(err, errlen,
+				    "install %s has spec.hash %.40s", key,
+				    json_object_get_string(h));
 	memcpy(s->hash, key, BC_HASH_LEN + 1);
 	return 0;
 }
@@ -497,11 +508,12 @@ static int check_db_version(struct json_object *db, char *err, size_t errlen)
 	if (!json_object_is_type(v, json_type_string) &&
 	    !json_object_is_type(v, json_type_int))
 		return catalog_fail(err, errlen, "database version is a %s",
-			    json_type_to_name(json_object_get_type(v)));
+				    json_type_to_name(json_object_get_type(v)));
 	s = json_object_get_string(v);
 	if (strcmp(s, "6") != 0 && strcmp(s, "7") != 0 && strcmp(s, "8") != 0)
-		return catalog_fail(err, errlen,
-			    "database version \"%.16s\" is not 6, 7 or 8", s);
+		return catalog_fail(
+		    err, errlen, "database version \"%.16s\" is not 6, 7 or 8",
+		    s);
 	return 0;
 }
 
@@ -525,22 +537,23 @@ static int parse_installs(struct json_object *installs, struct bc_spec *out,
 	json_object_object_foreach(installs, key, rec)
 	{
 		if (!json_object_is_type(rec, json_type_object))
-			return catalog_fail(err, errlen, "install %.40s is not an object",
-				    key);
+			return catalog_fail(
+			    err, errlen, "install %.40s is not an object", key);
 		if (!in_buildcache(rec, &rc, why, sizeof(why)) && !rc)
 			continue;
 		if (!rc)
-			rc = parse_install(key, rec, &out[*n], why,
-					   sizeof(why));
+			rc =
+			    parse_install(key, rec, &out[*n], why, sizeof(why));
 		if (rc)
-			return catalog_fail(err, errlen, "install %.40s: %s", key, why);
+			return catalog_fail(err, errlen, "install %.40s: %s",
+					    key, why);
 		(*n)++;
 	}
 	return 0;
 }
 
-int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
-		size_t *n, char *err, size_t errlen)
+int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs, size_t *n,
+		char *err, size_t errlen)
 {
 	struct json_object *root, *db, *installs;
 	struct bc_spec *out = NULL;
@@ -564,8 +577,9 @@ int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
 		goto out_put;
 	count = (size_t)json_object_object_length(installs);
 	if (count > BC_MAX_SPECS) {
-		catalog_fail(err, errlen, "database has %zu installs, more than %u",
-		     count, BC_MAX_SPECS);
+		catalog_fail(err, errlen,
+			     "database has %zu installs, more than %u", count,
+			     BC_MAX_SPECS);
 		goto out_put;
 	}
 	out = calloc(count ? count : 1, sizeof(*out));
@@ -598,6 +612,38 @@ static bool str_is(struct json_object *obj, const char *key, const char *want)
 	       !strcmp(json_object_get_string(v), want);
 }
 
+/* The string obj[key] for a message ("(none)" if it is not one); the
+ * log escapes what it holds. */
+static const char *str_shown(struct json_object *obj, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return "(none)";
+	return json_object_get_string(v);
+}
+
+/* No node has expect's hash: the message names what was listed and the
+ * spec's root (its first node), which is what it is the spec of. */
+static int no_node(struct json_object *nodes, const struct bc_spec *expect,
+		   char *err, size_t errlen)
+{
+	struct json_object *root = json_object_array_get_idx(nodes, 0);
+
+	if (!root || !json_object_is_type(root, json_type_object))
+		return catalog_fail(err, errlen,
+				    "spec has no node with hash %.32s",
+				    expect->hash);
+	return catalog_fail(err, errlen,
+			    "spec has no node with hash %.32s (\"%.64s\" "
+			    "version \"%.64s\"): it is the spec of \"%.64s\" "
+			    "version \"%.64s\" hash %.32s",
+			    expect->hash, expect->name, expect->version,
+			    str_shown(root, "name"), str_shown(root, "version"),
+			    str_shown(root, "hash"));
+}
+
 /* The node of spec.nodes whose hash is expect->hash, checked against
  * expect's name and version. */
 static int check_node(struct json_object *root, const struct bc_spec *expect,
@@ -620,14 +666,19 @@ static int check_node(struct json_object *root, const struct bc_spec *expect,
 			break;
 	}
 	if (i == cnt)
-		return catalog_fail(err, errlen, "spec has no node with hash %.32s",
-			    expect->hash);
+		return no_node(nodes, expect, err, errlen);
 	if (!str_is(node, "name", expect->name))
-		return catalog_fail(err, errlen, "node %.32s is not named \"%.64s\"",
-			    expect->hash, expect->name);
+		return catalog_fail(err, errlen,
+				    "node %.32s, named \"%.64s\", is not named "
+				    "\"%.64s\"",
+				    expect->hash, str_shown(node, "name"),
+				    expect->name);
 	if (!str_is(node, "version", expect->version))
-		return catalog_fail(err, errlen, "node %.32s is not version \"%.64s\"",
-			    expect->hash, expect->version);
+		return catalog_fail(err, errlen,
+				    "node %.32s, version \"%.64s\", is not "
+				    "version \"%.64s\"",
+				    expect->hash, str_shown(node, "version"),
+				    expect->version);
 	return 0;
 }
 
@@ -646,9 +697,9 @@ static int check_layout(struct json_object *root, char *err, size_t errlen)
 		return rc;
 	lv = v ? json_object_get_int64(v) : 0;
 	if (lv != 1 && lv != 2)
-		return catalog_fail(err, errlen,
-			    "buildcache_layout_version %lld is not 1 or 2",
-			    (long long)lv);
+		return catalog_fail(
+		    err, errlen, "buildcache_layout_version %lld is not 1 or 2",
+		    (long long)lv);
 	return 0;
 }
 
@@ -657,14 +708,15 @@ static int get_checksum(struct json_object *root, struct bc_blob *tarball,
 {
 	struct json_object *bcc, *h;
 
-	bcc = need(root, "binary_cache_checksum", json_type_object, err,
-		   errlen);
+	bcc =
+	    need(root, "binary_cache_checksum", json_type_object, err, errlen);
 	if (!bcc)
 		return -EINVAL;
 	if (!str_is(bcc, "hash_algorithm", "sha256"))
-		return catalog_fail(err, errlen,
-			    "binary_cache_checksum.hash_algorithm is not "
-			    "\"sha256\"");
+		return catalog_fail(
+		    err, errlen,
+		    "binary_cache_checksum.hash_algorithm is not "
+		    "\"sha256\"");
 	h = need(bcc, "hash", json_type_string, err, errlen);
 	if (!h)
 		return -EINVAL;
@@ -700,6 +752,23 @@ int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
 		 BC_MEDIA_TARBALL);
 	snprintf(tarball->compression, sizeof(tarball->compression), "gzip");
 	return 0;
+}
+
+int bc_parse_v3_spec(const char *doc, size_t len, const struct bc_spec *expect,
+		     char *err, size_t errlen)
+{
+	struct json_object *root;
+	int rc;
+
+	err_clear(err, errlen);
+	if (!expect)
+		return -EINVAL;
+	rc = parse_doc(doc, len, "spec document", &root, err, errlen);
+	if (rc)
+		return rc;
+	rc = check_node(root, expect, err, errlen);
+	json_object_put(root);
+	return rc;
 }
 
 /* ---- names and paths ---- */
@@ -744,8 +813,8 @@ int bc_v3_blob_path(const char *sha256hex, char *buf, size_t len)
 {
 	char hex[BC_SHA256_LEN + 1];
 
-	if (!sha256hex || get_sha256(sha256hex, strlen(sha256hex), hex,
-				     "sha256", NULL, 0))
+	if (!sha256hex ||
+	    get_sha256(sha256hex, strlen(sha256hex), hex, "sha256", NULL, 0))
 		return -EINVAL;
 	return put(buf, len, "blobs/sha256/%.2s/%s", hex, hex);
 }
@@ -793,8 +862,8 @@ int bc_v2_tarball_path(const struct bc_spec *s, char *buf, size_t len)
 		   "build_cache/%s-%s-%s/%s-%s/%s-%s/"
 		   "%s-%s-%s-%s-%s-%s-%s-%s.spack",
 		   s->platform, s->os, s->target, s->compiler,
-		   s->compiler_version, s->name, s->version, s->platform,
-		   s->os, s->target, s->compiler, s->compiler_version, s->name,
+		   s->compiler_version, s->name, s->version, s->platform, s->os,
+		   s->target, s->compiler, s->compiler_version, s->name,
 		   s->version, s->hash);
 }
 

@@ -8,6 +8,7 @@
 #include "sffs/buildcache.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,11 +18,14 @@
 
 #include <openssl/evp.h>
 #include <uthash.h>
+#include <zlib.h>
 
 #include "sffs/fetch.h"
 #include "sffs/log.h"
 #include "sffs/trust.h"
 #include "sffs/tree.h"
+
+#include "catalog_i.h"
 
 #define CLEARSIGN_BEGIN "-----BEGIN PGP SIGNED MESSAGE-----"
 #define CLEARSIGN_SIG "\n-----BEGIN PGP SIGNATURE-----"
@@ -333,6 +337,127 @@ static int load_db(struct bc_ctx *x, struct bc_spec **specs, size_t *n)
 	return rc;
 }
 
+/* Room for more output: the buffer doubled, up to max + 1 bytes. */
+static int grow_out(z_stream *zs, char **buf, size_t *cap, size_t max)
+{
+	size_t used = *cap - zs->avail_out, ncap;
+	char *p;
+
+	if (*cap >= max + 1)
+		return -EINVAL; /* full: larger than max */
+	ncap = *cap * 2 < max + 1 ? *cap * 2 : max + 1;
+	p = realloc(*buf, ncap);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = ncap;
+	zs->next_out = (unsigned char *)p + used;
+	zs->avail_out = (unsigned)(ncap - used);
+	return 0;
+}
+
+/* The gzip member in (one, whole) inflated into *out (malloc'd, NUL
+ * added), at most max bytes (< 4 GiB); the buffer grows from 64 KiB as
+ * needed. 0, or -EINVAL (not gzip, truncated, trailing bytes, larger than
+ * max), -ENOMEM. */
+static int gunzip_max(const char *in, size_t inlen, size_t max, char **out,
+		      size_t *outlen)
+{
+	z_stream zs = {0};
+	size_t cap = 65536 < max + 1 ? 65536 : max + 1;
+	char *buf = malloc(cap);
+	int zrc, rc = 0;
+
+	*out = NULL;
+	if (!buf || inlen > UINT_MAX ||
+	    inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+		free(buf);
+		return buf && inlen > UINT_MAX ? -EINVAL : -ENOMEM;
+	}
+	zs.next_in = (unsigned char *)in;
+	zs.avail_in = (unsigned)inlen;
+	zs.next_out = (unsigned char *)buf;
+	zs.avail_out = (unsigned)cap;
+	while (!rc) {
+		zrc = inflate(&zs, Z_NO_FLUSH);
+		if (zrc == Z_STREAM_END)
+			break;
+		if (zrc == Z_MEM_ERROR)
+			rc = -ENOMEM;
+		else if (zrc != Z_OK && zrc != Z_BUF_ERROR)
+			rc = -EINVAL; /* not gzip, or corrupt */
+		else if (zs.avail_out == 0)
+			rc = grow_out(&zs, &buf, &cap, max);
+		else if (zs.avail_in == 0 || zrc == Z_BUF_ERROR)
+			rc = -EINVAL; /* input ended inside the stream */
+	}
+	*outlen = zs.total_out;
+	inflateEnd(&zs);
+	if (!rc && (zs.avail_in || *outlen > max))
+		rc = -EINVAL; /* trailing bytes */
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	if (*outlen == cap && grow_out(&zs, &buf, &cap, max)) {
+		free(buf);
+		return -EINVAL;
+	}
+	buf[*outlen] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/*
+ * A v3 package's spec blob, which the verified manifest names by digest:
+ * fetched, checked, decompressed and read (bc_parse_v3_spec), so that the
+ * signed package is the one listed as s, not another signed one copied to
+ * its path. Under trust only: without it nothing binds a manifest to
+ * anything, and the check would cost a request per package. 0, or the
+ * fetch's -errno, or -EINVAL with err.
+ */
+static int check_v3_spec(struct bc_ctx *x, const struct bc_manifest *m,
+			 const struct bc_spec *s, char *err, size_t errlen)
+{
+	const struct bc_blob *b = bc_manifest_find(m, BC_MEDIA_SPEC);
+	char rel[256], *body = NULL, *doc = NULL;
+	size_t len, dlen = 0;
+	int rc;
+
+	if (!b)
+		return catalog_fail(err, errlen, "no %s entry", BC_MEDIA_SPEC);
+	rc = bc_v3_blob_path(b->checksum, rel, sizeof(rel));
+	if (!rc)
+		rc = get(x, rel, BC_MAX_SPEC, &body, &len, err, errlen);
+	if (rc)
+		return rc;
+	if (!digest_is(body, len, b->checksum)) {
+		rc = catalog_fail(err, errlen,
+				  "spec blob %.16s...: not the SHA-256 its "
+				  "manifest names",
+				  b->checksum);
+	} else if (!strcmp(b->compression, "gzip")) {
+		rc = gunzip_max(body, len, BC_MAX_SPEC, &doc, &dlen);
+		if (rc == -EINVAL)
+			catalog_fail(err, errlen,
+				     "spec blob: not gzip, or larger than %u "
+				     "bytes",
+				     BC_MAX_SPEC);
+	} else if (!strcmp(b->compression, "none") || !b->compression[0]) {
+		doc = body;
+		dlen = len;
+		body = NULL;
+	} else {
+		rc = catalog_fail(err, errlen, "spec blob: compression \"%s\"",
+				  b->compression);
+	}
+	if (!rc)
+		rc = bc_parse_v3_spec(doc, dlen, s, err, errlen);
+	free(doc);
+	free(body);
+	return rc;
+}
+
 /* One package: its manifest fetched, verified, read into p. 0, or
  * -errno (hidden; logged). Runs in any fetcher thread. */
 static int read_package(struct bc_ctx *x, const struct bc_spec *s,
@@ -379,6 +504,8 @@ static int read_package(struct bc_ctx *x, const struct bc_spec *s,
 				 BC_MEDIA_TARBALL);
 			rc = -EINVAL;
 		}
+		if (!rc && x->trust)
+			rc = check_v3_spec(x, &m, s, err, sizeof(err));
 		if (!rc)
 			rc = bc_v3_blob_path(b->checksum, rel, sizeof(rel));
 	} else if (!rc) {

@@ -136,6 +136,55 @@ void s3_listing_free(struct s3_listing *l);
 char *s3_list_url(const char *bucket_url, const char *prefix,
 		  const char *delimiter, const char *token, unsigned max_keys);
 
+/* ---- bounds on a listing of many pages -------------------------------- */
+
+/*
+ * A listing is as big as its server says: a hostile or broken one could
+ * answer page after page (each up to S3_LIST_MAX_ENTRIES entries), or hand
+ * back a continuation token it gave before, for ever. One listing (all
+ * pages of one prefix) reads at most S3_LIST_PAGES_MAX pages and follows
+ * no token twice; one refresh (all its listings) takes at most
+ * S3_REFRESH_KEYS_MAX keys and common prefixes. S3 gives 1000 entries a
+ * page, so a real listing stops at 64,000 keys of one prefix; a Slurm
+ * Factory bucket holds a few hundred.
+ */
+#define S3_LIST_PAGES_MAX 64
+#define S3_REFRESH_KEYS_MAX 100000
+/* Pages of one refresh, all listings: a listing per version and the
+ * root's make a few dozen; a server naming the same prefix on every page
+ * would otherwise have it listed again each time. */
+#define S3_REFRESH_PAGES_MAX 1024
+
+struct s3_pager {
+	unsigned pages; /* pages taken by this listing */
+	size_t ntokens;
+	char *tokens[S3_LIST_PAGES_MAX]; /* tokens this listing followed */
+	size_t *keys;			 /* entries of the whole refresh */
+	bool spent;			 /* *keys reached the bound */
+	char why[128];			 /* why it stopped (-E2BIG) */
+};
+
+/* A pager for one listing; *keys counts the entries of the refresh it
+ * belongs to (the caller's, shared by the refresh's listings, 0 when the
+ * refresh starts). */
+void s3_pager_init(struct s3_pager *p, size_t *keys);
+/*
+ * Each page parsed, before its entries are used: 0 (use them; counted), or
+ * -E2BIG (the refresh's S3_REFRESH_KEYS_MAX would be passed: the page is
+ * not used and the listing stops; p->why says so).
+ */
+int s3_pager_take(struct s3_pager *p, const struct s3_listing *l);
+/*
+ * After a page's entries are used: 1 (fetch the next page, with
+ * l->next_token), 0 (the listing is complete), -E2BIG (stop: this was the
+ * S3_LIST_PAGES_MAX-th page, the token was followed before in this
+ * listing - a loop - or the page is truncated without a token; p->why
+ * says which), -ENOMEM.
+ */
+int s3_pager_next(struct s3_pager *p, const struct s3_listing *l);
+/* Frees the tokens kept; s3_pager_free(NULL) does nothing. */
+void s3_pager_free(struct s3_pager *p);
+
 /* ---- generated modulefiles -------------------------------------------- */
 
 /*

@@ -147,76 +147,125 @@ int cat_probe(struct catalog *c, const char *version, const char *toolchain,
 struct walk {
 	struct catalog *c;
 	unsigned requests;
+	size_t keys; /* entries of this refresh (s3_pager) */
+	bool cut;    /* a listing stopped at a bound: hide nothing */
 	int err;
 };
 
+/* One page of a listing into l: 0, or -errno (logged). */
+static int list_page(struct walk *w, const char *prefix, const char *token,
+		     struct s3_listing *l)
+{
+	struct catalog *c = w->c;
+	char err[512], *url, *body;
+	size_t len;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (++w->requests > S3_REFRESH_PAGES_MAX) {
+		log_warn("listing %s: more than %d pages in one refresh; "
+			 "stopped, what was read is kept and nothing is hidden",
+			 c->base, S3_REFRESH_PAGES_MAX);
+		return -E2BIG;
+	}
+	url = s3_list_url(c->bucket_url, prefix, "/", token, 0);
+	if (!url)
+		return -ENOMEM;
+	atomic_fetch_add(&c->list_requests, 1);
+	rc = fetch_document(url, &c->o.oc.fo, 0, DOC_MAX, &body, &len, err,
+			    sizeof(err));
+	if (rc == 0) {
+		rc = s3_list_parse(body, len, l, err, sizeof(err));
+		free(body);
+	}
+	/* the prefix is in the URL's query, which the log does not show */
+	if (rc < 0)
+		log_err("listing %s prefix \"%s\": %s", url, prefix, err);
+	free(url);
+	return rc;
+}
+
+/* The entries of one page directly under prefix, to cb. */
+static int
+list_entries(struct walk *w, const char *prefix, const struct s3_listing *l,
+	     int (*cb)(struct walk *w, const char *name, bool dir, void *arg),
+	     void *arg)
+{
+	size_t plen = strlen(prefix), i;
+	int rc = 0;
+
+	for (i = 0; i < l->nprefixes && !rc; i++) {
+		const char *p = l->prefixes[i];
+		size_t n = strlen(p);
+		char name[CATALOG_NAME_MAX * 4];
+
+		if (n <= plen + 1 || strncmp(p, prefix, plen) ||
+		    p[n - 1] != '/' || n - plen - 1 >= sizeof(name))
+			continue;
+		memcpy(name, p + plen, n - plen - 1);
+		name[n - plen - 1] = '\0';
+		if (!strchr(name, '/'))
+			rc = cb(w, name, true, arg);
+	}
+	for (i = 0; i < l->nobjects && !rc; i++) {
+		const char *k = l->objects[i].key;
+
+		if (strlen(k) > plen && !strncmp(k, prefix, plen) &&
+		    !strchr(k + plen, '/'))
+			rc = cb(w, k + plen, false, arg);
+	}
+	return rc;
+}
+
+/*
+ * Every page of prefix, within the bounds of s3_pager (catalog_i.h). A
+ * listing stopped at a bound keeps what it read: the entries of the pages
+ * before it were found (cat_entry_found) and stay, since they did exist;
+ * but the refresh is incomplete (w->cut), so it hides nothing, and it is
+ * not retried sooner than a normal refresh, since a server that loops
+ * would loop again. The listing goes on with the walk's other prefixes.
+ */
 static int list_all(struct walk *w, const char *prefix,
 		    int (*cb)(struct walk *w, const char *name, bool dir,
 			      void *arg),
 		    void *arg)
 {
-	struct catalog *c = w->c;
+	struct s3_pager pg;
 	struct s3_listing l;
-	char err[512], *url, *body, *token = NULL;
-	size_t len, plen = strlen(prefix), i;
-	int rc = 0;
+	const char *token = NULL;
+	char *next = NULL;
+	int rc;
 
-	do {
-		memset(&l, 0, sizeof(l));
-		if (++w->requests > LIST_REQUESTS_MAX) {
-			log_err("listing %s: more than %d requests; stopped",
-				c->base, LIST_REQUESTS_MAX);
-			rc = -E2BIG;
+	s3_pager_init(&pg, &w->keys);
+	for (;;) {
+		rc = list_page(w, prefix, token, &l);
+		if (rc < 0)
 			break;
-		}
-		url = s3_list_url(c->bucket_url, prefix, "/", token, 0);
-		if (!url) {
-			rc = -ENOMEM;
-			break;
-		}
-		atomic_fetch_add(&c->list_requests, 1);
-		rc = fetch_document(url, &c->o.oc.fo, 0, DOC_MAX, &body, &len,
-				    err, sizeof(err));
-		if (rc == 0) {
-			rc = s3_list_parse(body, len, &l, err, sizeof(err));
-			free(body);
-		}
-		if (rc < 0) {
-			log_err("listing %s: %s", url, err);
-			free(url);
-			break;
-		}
-		free(url);
-		for (i = 0; i < l.nprefixes && !rc; i++) {
-			const char *p = l.prefixes[i];
-			size_t n = strlen(p);
-			char name[CATALOG_NAME_MAX * 4];
-
-			if (n <= plen + 1 || strncmp(p, prefix, plen) ||
-			    p[n - 1] != '/' || n - plen - 1 >= sizeof(name))
-				continue;
-			memcpy(name, p + plen, n - plen - 1);
-			name[n - plen - 1] = '\0';
-			if (!strchr(name, '/'))
-				rc = cb(w, name, true, arg);
-		}
-		for (i = 0; i < l.nobjects && !rc; i++) {
-			const char *k = l.objects[i].key;
-
-			if (strlen(k) > plen && !strncmp(k, prefix, plen) &&
-			    !strchr(k + plen, '/'))
-				rc = cb(w, k + plen, false, arg);
-		}
-		free(token);
-		token = NULL;
-		if (l.truncated && l.next_token) {
-			token = strdup(l.next_token);
-			if (!token)
-				rc = -ENOMEM;
-		}
+		rc = s3_pager_take(&pg, &l);
+		if (!rc)
+			rc = list_entries(w, prefix, &l, cb, arg);
+		if (!rc)
+			rc = s3_pager_next(&pg, &l);
+		free(next);
+		next = rc == 1 ? strdup(l.next_token) : NULL;
 		s3_listing_free(&l);
-	} while (!rc && token);
-	free(token);
+		if (rc == 1 && !next)
+			rc = -ENOMEM;
+		if (rc != 1)
+			break;
+		token = next;
+	}
+	free(next);
+	if (rc == -E2BIG && pg.why[0]) {
+		log_warn("listing %s prefix \"%s\": %s; stopped, what was "
+			 "read is kept and nothing is hidden",
+			 w->c->base, prefix, pg.why);
+		w->cut = true;
+		/* the refresh's keys are spent: so is the walk */
+		if (!pg.spent)
+			rc = 0;
+	}
+	s3_pager_free(&pg);
 	return rc;
 }
 
@@ -277,8 +326,11 @@ static int refresh_s3(struct catalog *c)
 	struct walk w = {.c = c};
 	struct catalog_vars v = {0};
 
+	int rc;
+
 	snprintf(v.arch, sizeof(v.arch), "%s", c->has_arch ? c->arch : "");
-	return walk_level(&w, 0, c->prefix, &v);
+	rc = walk_level(&w, 0, c->prefix, &v);
+	return rc ? rc : w.cut ? -E2BIG : 0;
 }
 
 /* Probes every configured (version, toolchain), then every entry known
@@ -439,10 +491,12 @@ int catalog_refresh(struct catalog *c)
 	pthread_mutex_lock(&c->lock);
 	c->refreshing = false;
 	c->refreshed_ns = now_ns();
-	/* a failed or incomplete listing is redone soon */
+	/* a failed or incomplete listing is redone soon; one cut at a
+	 * bound (-E2BIG) would be cut again, so at the usual time */
 	c->refresh_next_ns =
 	    c->refreshed_ns +
-	    (uint64_t)(rc < 0 && c->o.attach_retry_s < c->o.refresh_s
+	    (uint64_t)(rc < 0 && rc != -E2BIG &&
+			       c->o.attach_retry_s < c->o.refresh_s
 			   ? c->o.attach_retry_s
 			   : c->o.refresh_s) *
 		1000000000u;

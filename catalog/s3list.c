@@ -677,3 +677,73 @@ char *s3_list_url(const char *bucket_url, const char *prefix,
 	buf[pos] = '\0';
 	return buf;
 }
+
+/* ---- bounds on a listing of many pages ---- */
+
+void s3_pager_init(struct s3_pager *p, size_t *keys)
+{
+	memset(p, 0, sizeof(*p));
+	p->keys = keys;
+}
+
+int s3_pager_take(struct s3_pager *p, const struct s3_listing *l)
+{
+	size_t n = l->nobjects + l->nprefixes;
+
+	p->pages++;
+	if (n > S3_REFRESH_KEYS_MAX - *p->keys) {
+		snprintf(p->why, sizeof(p->why),
+			 "more than %d keys in one refresh",
+			 S3_REFRESH_KEYS_MAX);
+		p->spent = true;
+		return -E2BIG;
+	}
+	*p->keys += n;
+	return 0;
+}
+
+static bool token_seen(const struct s3_pager *p, const char *token)
+{
+	size_t i;
+
+	for (i = 0; i < p->ntokens; i++)
+		if (!strcmp(p->tokens[i], token))
+			return true;
+	return false;
+}
+
+int s3_pager_next(struct s3_pager *p, const struct s3_listing *l)
+{
+	const char *why = NULL;
+
+	if (!l->truncated)
+		return 0;
+	if (!l->next_token || !*l->next_token)
+		why = "a page is truncated without a continuation token";
+	else if (p->pages >= S3_LIST_PAGES_MAX ||
+		 p->ntokens >= S3_LIST_PAGES_MAX)
+		why = "the page limit reached";
+	else if (token_seen(p, l->next_token))
+		why = "a continuation token came back (a loop)";
+	if (why) {
+		snprintf(p->why, sizeof(p->why), "%s (%u pages read)", why,
+			 p->pages);
+		return -E2BIG;
+	}
+	p->tokens[p->ntokens] = strdup(l->next_token);
+	if (!p->tokens[p->ntokens])
+		return -ENOMEM;
+	p->ntokens++;
+	return 1;
+}
+
+void s3_pager_free(struct s3_pager *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->ntokens; i++)
+		free(p->tokens[i]);
+	p->ntokens = 0;
+}

@@ -370,6 +370,10 @@ static int index_pass(const struct open_cfg *cfg, struct archive_opts *ao,
 				fetch_size(o->f), false);
 	ao->progress = on_progress;
 	ao->progress_arg = pg;
+	/* until the verdict, no more than an artifact of its size needs */
+	ao->tree_mem_max = ts || cfg->expect_sha256
+			       ? archive_unverified_mem(fetch_size(o->f))
+			       : 0;
 	o->ar = archive_open(o->f, ao, err, sizeof(err));
 	rc = o->ar ? 0 : -errno;
 	progress_finish(pg);
@@ -419,11 +423,18 @@ static int build_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		       const char *cpath, struct opened *o, char *why,
 		       size_t whylen)
 {
+	const char *slash = cpath ? strrchr(cpath, '/') : NULL;
 	struct index_binding keep = {0};
-	char *sig = NULL;
+	char *sig = NULL, sdir[PATH_MAX];
 	size_t siglen = 0;
-	int rc = index_pass(cfg, ao, o, &sig, &siglen, why, whylen);
+	int rc;
 
+	/* the window spill beside the cached indexes (private), not in /tmp */
+	if (slash && snprintf(sdir, sizeof(sdir), "%.*s", (int)(slash - cpath),
+			      cpath) < (int)sizeof(sdir))
+		ao->spill_dir = sdir;
+	rc = index_pass(cfg, ao, o, &sig, &siglen, why, whylen);
+	ao->spill_dir = NULL;
 	if (rc || !cpath)
 		goto out;
 	/* bound as sffs-index binds it by default (the same bytes as

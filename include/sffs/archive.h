@@ -85,9 +85,30 @@ struct archive_opts {
 	 * else of the index is read (index_check_cb in index.h). */
 	index_check_cb check_index;
 	void *check_arg;
+	/* archive_open: the most bytes the pass may hold in its member tree,
+	 * member records and window spill before it ends (0: only the
+	 * tree's own TREE_MAX_MEM). Past it the pass stops with E2BIG. Set
+	 * it to archive_unverified_mem() when nothing vouches for the bytes
+	 * until the pass is over (a signature over the stream, a digest to
+	 * meet): then they cannot make the process hold more than a real
+	 * artifact of their size needs. */
+	uint64_t tree_mem_max;
+	/* archive_open: the directory of the window spill file (borrowed,
+	 * only during archive_open), made there unlinked from birth and
+	 * mode 0600 (O_TMPFILE, else mkstemp + unlink); NULL or a directory
+	 * that refuses both: tmpfile(). */
+	const char *spill_dir;
 };
 
 void archive_opts_default(struct archive_opts *o);
+
+/* What a streaming pass of an artifact of size compressed bytes may hold
+ * when nothing vouches for it yet (tree_mem_max): ARCHIVE_UNVERIFIED_BASE +
+ * ARCHIVE_UNVERIFIED_PER_BYTE * size, at most TREE_MAX_MEM (archive.c says
+ * what a real artifact needs). */
+#define ARCHIVE_UNVERIFIED_BASE (UINT64_C(64) << 20)
+#define ARCHIVE_UNVERIFIED_PER_BYTE 2
+uint64_t archive_unverified_mem(uint64_t size);
 
 /*
  * Indexes the artifact behind f (which the archive borrows: free it after
@@ -98,7 +119,8 @@ void archive_opts_default(struct archive_opts *o);
  * are not a valid gzip/zstd stream (corrupt data, a failed CRC, length or
  * checksum, truncated) - integrity; the fetch's own errno when the network
  * failed (EIO, ETIMEDOUT, EHOSTUNREACH, ECONNREFUSED, EACCES, ...); the
- * tap's errno if it stopped the pass; ENOMEM; EIO for a tar error.
+ * tap's errno if it stopped the pass; E2BIG past o->tree_mem_max;
+ * ENOMEM; EIO for a tar error.
  */
 struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			     char *err, size_t errlen);

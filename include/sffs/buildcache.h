@@ -109,6 +109,19 @@ int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
 int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
 		     struct bc_blob *tarball, char *err, size_t errlen);
 
+/*
+ * A v3 spec blob (the BC_MEDIA_SPEC entry of a spec manifest, decompressed;
+ * a v5 spec document): its spec.nodes must hold a node whose hash is
+ * expect->hash, with expect's name and version. A signed manifest vouches
+ * for this blob's digest, not for the path it was found under: without
+ * this check, whoever can write the mirror serves one signed package under
+ * another's name. 0 or -EINVAL (err names what the spec says and what was
+ * expected).
+ */
+int bc_parse_v3_spec(const char *doc, size_t len, const struct bc_spec *expect,
+		     char *err, size_t errlen);
+#define BC_MAX_SPEC (8u * 1024 * 1024) /* a spec blob, decompressed */
+
 /* "<name>-<version>-<first 7 of hash>": the directory a package gets. */
 int bc_package_name(const struct bc_spec *s, char *buf, size_t len);
 

@@ -103,5 +103,9 @@ int tree_dir_entry(const struct tree *t, uint32_t dir, size_t i,
 		   const char **name, uint32_t *node);
 /* Bytes of heap this tree holds (for the memory report). */
 size_t tree_mem_usage(const struct tree *t);
+/* While building: the bytes tree_add counts against TREE_MAX_MEM, in O(1)
+ * (tree_mem_usage walks every directory), so a caller may check a budget
+ * of its own after every member. */
+uint64_t tree_mem_now(const struct tree *t);
 
 #endif

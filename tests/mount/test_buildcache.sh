@@ -82,8 +82,14 @@ listed=$(ls "$mnt" | grep -vcx index.json)
 [ "$listed" -eq "$npk" ] || fail "$listed packages listed, the cache has $npk: $(cat "$TEST_TMP/m3.log")"
 grep -q "buildcache layout v3, $npk packages verified (0 hidden)" "$TEST_TMP/m3.log" || fail "listing: $(cat "$TEST_TMP/m3.log")"
 blobs_listed=$(nginx_requests "/v3/blobs/")
-# the index blob and the key blob, no package tarball
-[ "$blobs_listed" -le 2 ] || fail "listing fetched $blobs_listed blobs"
+# the index blob, the key blob and (under trust) each package's small spec
+# blob, which binds its manifest to its name; no package tarball
+tarballs=0
+while IFS=$'\t' read -r dir blob rest; do
+	tarballs=$((tarballs + $(nginx_requests "/v3/$blob")))
+done <"$TEST_TMP/v3.tsv"
+[ "$tarballs" -eq 0 ] || fail "listing fetched $tarballs package tarballs"
+[ "$blobs_listed" -le $((npk + 2)) ] || fail "listing fetched $blobs_listed blobs for $npk packages"
 twice=$(ls "$mnt" | sed 's/-[a-z2-7]\{7\}$//' | sort | uniq -d | head -1)
 [ -n "$twice" ] || fail "no package listed twice (two targets)"
 log "listed $listed packages; $twice twice"
@@ -325,3 +331,44 @@ rm -rf "$TEST_TMP/x" && mkdir -p "$TEST_TMP/x"
 tar -xzf "$www/v3/$blob" -C "$TEST_TMP/x"
 diff -r --no-dereference "$mf/$dir" "$TEST_TMP/x/${prefix#/}" || fail "$dir differs after the faults"
 sffs_unmount "$mf"
+
+step "v3: a validly signed manifest of another package under a package's name: hidden"
+cp -a "$www/v3" "$www/named"
+IFS=$'\t' read -r a_dir a_blob a_prefix a_name a_ver a_hash rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
+IFS=$'\t' read -r b_dir b_blob b_prefix b_name b_ver b_hash rest < <(grep -m1 '^zstd-' "$TEST_TMP/v3.tsv")
+cp "$www/v3/v3/manifests/spec/$b_name/$b_name-$b_ver-$b_hash.spec.manifest.json" \
+	"$www/named/v3/manifests/spec/$a_name/$a_name-$a_ver-$a_hash.spec.manifest.json"
+mount_bc "$NGINX_URL/named/" "$TEST_TMP/mn" "$TEST_TMP/mn.log" -o allow_insecure,trust="$KEY",cache_dir=none
+if ls "$TEST_TMP/mn" | grep -qx "$a_dir"; then
+	fail "$a_dir listed with the manifest of $b_dir: $(cat "$TEST_TMP/mn.log")"
+fi
+# the log line names both: what the signed spec says and what was listed
+grep "package $a_dir hidden" "$TEST_TMP/mn.log" |
+	grep -q "no node with hash $a_hash (\"$a_name\" version \"$a_ver\"): it is the spec of \"$b_name\" version \"$b_ver\" hash $b_hash" ||
+	fail "no log line naming both: $(cat "$TEST_TMP/mn.log")"
+grep -q "$((npk - 1)) packages verified (1 hidden)" "$TEST_TMP/mn.log" || fail "listing: $(cat "$TEST_TMP/mn.log")"
+ls "$TEST_TMP/mn/$b_dir/lib" >/dev/null || fail "$b_dir itself must still attach"
+log "$(grep -m1 "package $a_dir hidden" "$TEST_TMP/mn.log")"
+sffs_unmount "$TEST_TMP/mn"
+
+step "the window spill of a streaming pass: unlinked, 0600, in the cache directory"
+mkdir -m 700 "$TEST_TMP/cache-spill"
+mount_fg "$NGINX_URL/v3/" "$TEST_TMP/mw" "$TEST_TMP/mw.log" \
+	-o layout=buildcache,cache_dir="$TEST_TMP/cache-spill",allow_insecure,trust="$KEY"
+IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
+cat "$TEST_TMP/mw/$dir/.spack/spec.json" >/dev/null || fail "$dir: no spec.json: $(cat "$TEST_TMP/mw.log")"
+grep -q "$dir attached .*(indexed" "$TEST_TMP/mw.log" || fail "$dir was not indexed by streaming: $(cat "$TEST_TMP/mw.log")"
+spills=0
+for fd in /proc/"$MOUNT_FG_PID"/fd/*; do
+	t=$(readlink "$fd") || continue
+	case $t in
+	"$TEST_TMP/cache-spill/"*" (deleted)")
+		[ "$(stat -L -c %a "$fd")" = 600 ] || fail "spill $t has mode $(stat -L -c %a "$fd")"
+		spills=$((spills + 1)) ;;
+	"${TMPDIR:-/tmp}/#"*) fail "the daemon holds a tmpfile open: $t" ;;
+	esac
+done
+[ "$spills" -ge 1 ] || fail "no spill file in the cache directory: $(ls -l /proc/"$MOUNT_FG_PID"/fd)"
+[ -z "$(find "$TEST_TMP/cache-spill" -name '.sffs-spill-*')" ] || fail "a spill file has a name"
+log "$spills spill file(s) in the cache directory, unlinked, mode 0600"
+sffs_unmount "$TEST_TMP/mw"

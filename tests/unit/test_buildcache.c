@@ -140,8 +140,9 @@ static void test_manifest_bad(void)
 	    {GOOD_MT "," GOOD_ALG "," GOOD_SUM, "no \"contentLength\""},
 	    {GOOD_MT ",\"checksumAlgorithm\":\"md5\"," GOOD_SUM "," GOOD_LEN,
 	     "not sha256"},
-	    {GOOD_MT ",\"checksumAlgorithm\":\"sha256-long-long-name\","
-		     GOOD_SUM "," GOOD_LEN,
+	    {GOOD_MT
+	     ",\"checksumAlgorithm\":\"sha256-long-long-name\"," GOOD_SUM
+	     "," GOOD_LEN,
 	     "longer than 15"},
 	    {GOOD_MT "," GOOD_ALG ",\"checksum\":\"abc\"," GOOD_LEN,
 	     "not 64 hex"},
@@ -207,14 +208,18 @@ static void test_manifest_bad(void)
 	/* a media type of BC_FIELD_MAX bytes does not fit; one less does */
 	memset(mt, 'm', BC_FIELD_MAX);
 	mt[BC_FIELD_MAX] = '\0';
-	snprintf(big, sizeof(big), "{\"version\":3,\"data\":[{\"mediaType\":"
-		 "\"%s\"," GOOD_ALG "," GOOD_SUM "," GOOD_LEN "}]}", mt);
+	snprintf(big, sizeof(big),
+		 "{\"version\":3,\"data\":[{\"mediaType\":"
+		 "\"%s\"," GOOD_ALG "," GOOD_SUM "," GOOD_LEN "}]}",
+		 mt);
 	CHECK(bc_parse_manifest(big, strlen(big), &m, err, sizeof(err)) ==
 		  -EINVAL &&
 	      has(err, "\"mediaType\" is longer than 127"));
 	mt[BC_FIELD_MAX - 1] = '\0';
-	snprintf(big, sizeof(big), "{\"version\":3,\"data\":[{\"mediaType\":"
-		 "\"%s\"," GOOD_ALG "," GOOD_SUM "," GOOD_LEN "}]}", mt);
+	snprintf(big, sizeof(big),
+		 "{\"version\":3,\"data\":[{\"mediaType\":"
+		 "\"%s\"," GOOD_ALG "," GOOD_SUM "," GOOD_LEN "}]}",
+		 mt);
 	CHECK(bc_parse_manifest(big, strlen(big), &m, err, sizeof(err)) == 0 &&
 	      strlen(m.data[0].media_type) == BC_FIELD_MAX - 1);
 }
@@ -223,8 +228,8 @@ static void test_manifest_bad(void)
  * refused; a document over BC_MAX_DOC is refused before it is read. */
 static void test_manifest_limits(void)
 {
-	static const char entry[] = "{" GOOD_MT "," GOOD_ALG "," GOOD_SUM
-				    "," GOOD_LEN "},";
+	static const char entry[] =
+	    "{" GOOD_MT "," GOOD_ALG "," GOOD_SUM "," GOOD_LEN "},";
 	struct bc_manifest m;
 	char err[256], *doc;
 	size_t i, n, cap = 64 + (BC_MAX_BLOBS + 1) * sizeof(entry);
@@ -239,9 +244,9 @@ static void test_manifest_limits(void)
 			strcat(doc, entry);
 		doc[strlen(doc) - 1] = ']';
 		strcat(doc, "}");
-		CHECK(bc_parse_manifest(doc, strlen(doc), &m, err,
-					sizeof(err)) ==
-		      (n == BC_MAX_BLOBS ? 0 : -EINVAL));
+		CHECK(
+		    bc_parse_manifest(doc, strlen(doc), &m, err, sizeof(err)) ==
+		    (n == BC_MAX_BLOBS ? 0 : -EINVAL));
 		if (n == BC_MAX_BLOBS)
 			CHECK_EQ_U64(m.n, BC_MAX_BLOBS);
 		else
@@ -306,16 +311,17 @@ static void test_truncated(void)
 #define ARCH_OBJ                                                               \
 	"\"arch\":{\"platform\":\"linux\",\"platform_os\":\"ubuntu22.04\","    \
 	"\"target\":{\"name\":\"skylake\",\"vendor\":\"GenuineIntel\","        \
-	"\"features\":[\"avx\"],\"generation\":0,\"parents\":[\"broadwell\"]}}"
+	"\"features\":[\"avx\"],\"generation\":0,\"parents\":[\"broadwell\"]}" \
+	"}"
 
 static const char db_v8[] =
     "{\"database\":{\"version\":\"8\",\"installs\":{"
-    "\"" H2 "\":{\"spec\":{\"name\":\"munge\",\"version\":\"0.5.15\","
-    ARCH_STR ",\"namespace\":\"builtin\",\"parameters\":{\"cflags\":[]},"
+    "\"" H2 "\":{\"spec\":{\"name\":\"munge\",\"version\":\"0.5.15\"," ARCH_STR
+    ",\"namespace\":\"builtin\",\"parameters\":{\"cflags\":[]},"
     "\"package_hash\":\"abc\",\"annotations\":{\"original_specfile_version"
     "\":5},\"hash\":\"" H2 "\"},\"ref_count\":1,\"in_buildcache\":true},"
-    "\"" H1 "\":{\"spec\":{\"name\":\"slurm\",\"version\":\"25.05.1\","
-    ARCH_OBJ ",\"dependencies\":[{\"name\":\"munge\",\"hash\":\"" H2 "\","
+    "\"" H1 "\":{\"spec\":{\"name\":\"slurm\",\"version\":\"25.05.1\"," ARCH_OBJ
+    ",\"dependencies\":[{\"name\":\"munge\",\"hash\":\"" H2 "\","
     "\"parameters\":{\"deptypes\":[\"build\",\"link\"],\"virtuals\":[]}}],"
     "\"hash\":\"" H1 "\"},\"ref_count\":0,\"in_buildcache\":true},"
     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":{\"spec\":{\"name\":\"gcc\"},"
@@ -326,11 +332,11 @@ static const char db_v8[] =
  * as in; a concrete compiler version with '='. */
 static const char db_v7[] =
     "{\"database\":{\"installs\":{"
-    "\"" H1 "\":{\"spec\":{\"name\":\"slurm\",\"version\":\"23.11.1\","
-    ARCH_STR ",\"compiler\":{\"name\":\"gcc\",\"version\":\"=12.2.0\"},"
+    "\"" H1 "\":{\"spec\":{\"name\":\"slurm\",\"version\":\"23.11.1\"," ARCH_STR
+    ",\"compiler\":{\"name\":\"gcc\",\"version\":\"=12.2.0\"},"
     "\"hash\":\"" H1 "\"},\"ref_count\":0},"
-    "\"" H2 "\":{\"spec\":{\"name\":\"munge\",\"version\":\"0.5.15\","
-    ARCH_STR ",\"compiler\":{\"name\":\"gcc\",\"version\":\"11.4.0\"}},"
+    "\"" H2 "\":{\"spec\":{\"name\":\"munge\",\"version\":\"0.5.15\"," ARCH_STR
+    ",\"compiler\":{\"name\":\"gcc\",\"version\":\"11.4.0\"}},"
     "\"ref_count\":1,\"in_buildcache\":true}"
     "},\"version\":\"7\"}}";
 
@@ -340,13 +346,13 @@ static void test_db_ok(void)
 	char err[256];
 	size_t n = 99;
 
-	CHECK(bc_parse_db(db_v8, strlen(db_v8), &s, &n, err, sizeof(err)) ==
-	      0);
+	CHECK(bc_parse_db(db_v8, strlen(db_v8), &s, &n, err, sizeof(err)) == 0);
 	CHECK_EQ_U64(n, 2);
 	if (n == 2 && s) {
 		CHECK(!strcmp(s[0].name, "munge") &&
 		      !strcmp(s[0].version, "0.5.15") &&
-		      !strcmp(s[0].hash, H2) && !strcmp(s[0].target, "x86_64") &&
+		      !strcmp(s[0].hash, H2) &&
+		      !strcmp(s[0].target, "x86_64") &&
 		      !strcmp(s[0].os, "debian12") &&
 		      !strcmp(s[0].platform, "linux") &&
 		      !strcmp(s[0].compiler, "none") &&
@@ -358,8 +364,7 @@ static void test_db_ok(void)
 	}
 	free(s);
 	s = NULL;
-	CHECK(bc_parse_db(db_v7, strlen(db_v7), &s, &n, err, sizeof(err)) ==
-	      0);
+	CHECK(bc_parse_db(db_v7, strlen(db_v7), &s, &n, err, sizeof(err)) == 0);
 	CHECK_EQ_U64(n, 2);
 	if (n == 2 && s) {
 		CHECK(!strcmp(s[0].name, "slurm") &&
@@ -420,11 +425,9 @@ static void test_db_bad(void)
 	    {"{\"database\":{\"version\":\"8\"}}", "no \"installs\""},
 	    {"{\"database\":{\"version\":\"8\",\"installs\":[]}}",
 	     "\"installs\" is a array"},
-	    {"{\"database\":{\"version\":\"8\",\"installs\":{\"" H1
-	     "\":3}}}",
+	    {"{\"database\":{\"version\":\"8\",\"installs\":{\"" H1 "\":3}}}",
 	     "not an object"},
-	    {"{\"database\":{\"version\":\"8\",\"installs\":{\"" H1
-	     "\":{}}}}",
+	    {"{\"database\":{\"version\":\"8\",\"installs\":{\"" H1 "\":{}}}}",
 	     "no \"spec\""},
 	    {"{\"database\":{\"version\":\"8\",\"installs\":{\"" H1
 	     "\":{\"spec\":{},\"in_buildcache\":1}}}}",
@@ -484,12 +487,9 @@ static void test_db_bad(void)
 	     "not a 32-character base32 hash"},
 	    {"lssztiazyszookbpzulpfeqxfx5pfejqq", NV "," ARCH_STR, "",
 	     "base32"},
-	    {"lssztiazyszookbpzulpfeqxfx5pfej1", NV "," ARCH_STR, "",
-	     "base32"},
-	    {"lssztiazyszookbpzulpfeqxfx5pfej8", NV "," ARCH_STR, "",
-	     "base32"},
-	    {"Lssztiazyszookbpzulpfeqxfx5pfejq", NV "," ARCH_STR, "",
-	     "base32"},
+	    {"lssztiazyszookbpzulpfeqxfx5pfej1", NV "," ARCH_STR, "", "base32"},
+	    {"lssztiazyszookbpzulpfeqxfx5pfej8", NV "," ARCH_STR, "", "base32"},
+	    {"Lssztiazyszookbpzulpfeqxfx5pfejq", NV "," ARCH_STR, "", "base32"},
 	    {"", NV "," ARCH_STR, "", "base32"},
 	    {H1, NV "," ARCH_STR ",\"compiler\":\"gcc@12\"", "",
 	     "\"compiler\" is a string"},
@@ -498,7 +498,8 @@ static void test_db_bad(void)
 	    {H1, NV "," ARCH_STR ",\"compiler\":{\"version\":\"1\"}", "",
 	     "no \"name\""},
 	    {H1,
-	     NV "," ARCH_STR ",\"compiler\":{\"name\":\"gcc\",\"version\":\"=\"}",
+	     NV "," ARCH_STR
+		",\"compiler\":{\"name\":\"gcc\",\"version\":\"=\"}",
 	     "", "empty \"compiler.version\""},
 	    {H1,
 	     NV "," ARCH_STR
@@ -512,14 +513,14 @@ static void test_db_bad(void)
 	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
 		s = (struct bc_spec *)1;
 		n = 7;
-		CHECK(bc_parse_db(docs[i].doc, strlen(docs[i].doc), &s, &n,
-				  err, sizeof(err)) == -EINVAL);
+		CHECK(bc_parse_db(docs[i].doc, strlen(docs[i].doc), &s, &n, err,
+				  sizeof(err)) == -EINVAL);
 		CHECK(has(err, docs[i].want));
 		CHECK(s == NULL && n == 0);
 	}
 	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-		const char *d = db_one(specs[i].key, specs[i].spec,
-				       specs[i].rest);
+		const char *d =
+		    db_one(specs[i].key, specs[i].spec, specs[i].rest);
 
 		s = NULL;
 		n = 7;
@@ -574,8 +575,8 @@ static void test_db_bad(void)
 
 static const char v2_spec[] =
     "{\n\"spec\":{\n\"_meta\":{\n\"version\":4\n},\n\"nodes\":[\n"
-    "{\"name\":\"munge\",\"version\":\"0.5.15\"," ARCH_STR
-    ",\"hash\":\"" H2 "\"},\n"
+    "{\"name\":\"munge\",\"version\":\"0.5.15\"," ARCH_STR ",\"hash\":\"" H2
+    "\"},\n"
     "{\"name\":\"slurm\",\"version\":\"23.11.1\"," ARCH_STR
     ",\"compiler\":{\"name\":\"gcc\",\"version\":\"12.2.0\"},"
     "\"dependencies\":[{\"name\":\"munge\",\"hash\":\"" H2 "\"}],"
@@ -657,8 +658,8 @@ static void test_v2_spec(void)
 	CHECK(bc_parse_v2_spec(v2_spec, strlen(v2_spec), &munge, &b, err,
 			       sizeof(err)) == 0);
 	{
-		const char *d = v2_doc(",\"buildcache_layout_version\":1",
-				       BCC_OK, H1);
+		const char *d =
+		    v2_doc(",\"buildcache_layout_version\":1", BCC_OK, H1);
 
 		CHECK(bc_parse_v2_spec(d, strlen(d), &slurm, &b, err,
 				       sizeof(err)) == 0);
@@ -684,8 +685,8 @@ static void test_v2_spec(void)
 			       sizeof(err)) == -EINVAL);
 	CHECK(bc_parse_v2_spec("{\"spec\":{\"nodes\":{}}" LAYOUT2 "}", 51,
 			       &slurm, &b, err, sizeof(err)) == -EINVAL);
-	CHECK(bc_parse_v2_spec("{\"buildcache_layout_version\":2}", 31,
-			       &slurm, &b, err, sizeof(err)) == -EINVAL &&
+	CHECK(bc_parse_v2_spec("{\"buildcache_layout_version\":2}", 31, &slurm,
+			       &b, err, sizeof(err)) == -EINVAL &&
 	      has(err, "no \"spec\""));
 	CHECK(bc_parse_v2_spec(v2_spec, strlen(v2_spec), NULL, &b, err,
 			       sizeof(err)) == -EINVAL);
@@ -704,6 +705,50 @@ static void test_v2_spec(void)
 }
 
 /* ---- names and paths ---- */
+
+/* ---- v3 spec blobs: the package they name ---- */
+
+static void test_v3_spec(void)
+{
+	struct bc_spec slurm = spec_of("slurm", "23.11.1", H1);
+	struct bc_spec munge = spec_of("munge", "0.5.15", H2);
+	struct bc_spec other;
+	const char *d = v2_spec; /* spec.nodes as in a v5 spec */
+	size_t len = strlen(v2_spec);
+	char err[256];
+
+	CHECK(bc_parse_v3_spec(d, len, &slurm, err, sizeof(err)) == 0);
+	CHECK(bc_parse_v3_spec(d, len, &munge, err, sizeof(err)) == 0);
+	/* the hash listed, another name: both named in the message */
+	other = spec_of("slurmx", "23.11.1", H1);
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "named \"slurm\", is not named \"slurmx\""));
+	CHECK(has(err, H1));
+	other = spec_of("slurm", "23.11.2", H1);
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "version \"23.11.1\", is not version \"23.11.2\""));
+	/* munge's name and version, but slurm's hash: not munge's node */
+	other = spec_of("munge", "0.5.15", H1);
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "named \"slurm\", is not named \"munge\""));
+	/* a spec that does not hold the hash listed */
+	other = spec_of("slurm", "23.11.1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	CHECK(bc_parse_v3_spec(d, len, &other, err, sizeof(err)) == -EINVAL);
+	CHECK(has(err, "no node with hash aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+		       "(\"slurm\" version \"23.11.1\"): it is the spec of "
+		       "\"munge\" version \"0.5.15\" hash " H2));
+	/* a node whose name is not a string */
+	d = "{\"spec\":{\"nodes\":[{\"name\":7,\"version\":\"1\","
+	    "\"hash\":\"" H1 "\"}]}}";
+	other = spec_of("slurm", "1", H1);
+	CHECK(bc_parse_v3_spec(d, strlen(d), &other, err, sizeof(err)) ==
+	      -EINVAL);
+	CHECK(has(err, "named \"(none)\""));
+	CHECK(bc_parse_v3_spec("{}", 2, &slurm, err, sizeof(err)) == -EINVAL);
+	CHECK(bc_parse_v3_spec("", 0, &slurm, err, sizeof(err)) == -EINVAL);
+	CHECK(bc_parse_v3_spec(v2_spec, len, NULL, err, sizeof(err)) ==
+	      -EINVAL);
+}
 
 static void test_paths(void)
 {
@@ -745,10 +790,11 @@ static void test_paths(void)
 			      buf, sizeof(buf)) == -EINVAL);
 	CHECK(bc_v3_blob_path(NULL, buf, sizeof(buf)) == -EINVAL);
 
-	CHECK(bc_v3_key_manifest_path("D73BFAA80884CB2624E79C082C0B9B43BABFAED6",
-				      buf, sizeof(buf)) == 0 &&
-	      !strcmp(buf, "v3/manifests/key/D73BFAA80884CB2624E79C082C0B9B43"
-			   "BABFAED6.key.manifest.json"));
+	CHECK(
+	    bc_v3_key_manifest_path("D73BFAA80884CB2624E79C082C0B9B43BABFAED6",
+				    buf, sizeof(buf)) == 0 &&
+	    !strcmp(buf, "v3/manifests/key/D73BFAA80884CB2624E79C082C0B9B43"
+			 "BABFAED6.key.manifest.json"));
 	CHECK(bc_v3_key_manifest_path("../x", buf, sizeof(buf)) == -EINVAL);
 	CHECK(bc_v3_key_manifest_path("", buf, sizeof(buf)) == -EINVAL);
 	CHECK(bc_v3_key_manifest_path("AB", buf, 10) == -ENAMETOOLONG);
@@ -831,8 +877,7 @@ static bool file_matches(const char *dir, const char *rel, const char *want,
 	return ok && !strcmp(hex, want) && (!want_len || want_len == len);
 }
 
-static bool make_cache(const char *fixture, const char *out,
-		       const char *layout)
+static bool make_cache(const char *fixture, const char *out, const char *layout)
 {
 	char cmd[8192];
 	int st;
@@ -844,6 +889,51 @@ static bool make_cache(const char *fixture, const char *out,
 		 out, getenv("SFFS_SRC"), fixture, out, layout);
 	st = system(cmd); // NOLINT(cert-env33-c): a test helper
 	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* The gzip'd file dir/rel decompressed (gzip -dc), or NULL. */
+static char *slurp_gunzip(const char *dir, const char *rel, size_t *len)
+{
+	char cmd[5200], *buf = malloc(BC_MAX_SPEC + 1);
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "gzip -dc '%s/%s'", dir, rel);
+	p = buf ? popen(cmd, "r") : NULL;
+	if (!p) {
+		free(buf);
+		return NULL;
+	}
+	*len = fread(buf, 1, BC_MAX_SPEC, p);
+	if (pclose(p) != 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[*len] = '\0';
+	return buf;
+}
+
+/* The spec blob of manifest m names package s, and only s: another
+ * package of the database (next) is refused. */
+static bool spec_names(const char *dir, const struct bc_manifest *m,
+		       const struct bc_spec *s, const struct bc_spec *next)
+{
+	const struct bc_blob *b = bc_manifest_find(m, BC_MEDIA_SPEC);
+	char rel[1024], err[256];
+	size_t len = 0;
+	char *doc;
+	bool ok;
+
+	if (!b || strcmp(b->compression, "gzip") ||
+	    bc_v3_blob_path(b->checksum, rel, sizeof(rel)))
+		return false;
+	doc = slurp_gunzip(dir, rel, &len);
+	ok = doc && bc_parse_v3_spec(doc, len, s, err, sizeof(err)) == 0;
+	if (doc && !ok)
+		fprintf(stderr, "  %s: %s\n", rel, err);
+	ok =
+	    ok && bc_parse_v3_spec(doc, len, next, err, sizeof(err)) == -EINVAL;
+	free(doc);
+	return ok;
 }
 
 static void check_v3_cache(const char *dir)
@@ -881,7 +971,7 @@ static void check_v3_cache(const char *dir)
 		b = bc_manifest_find(&m, BC_MEDIA_TARBALL);
 		if (b && !bc_v3_blob_path(b->checksum, rel, sizeof(rel)) &&
 		    file_matches(dir, rel, b->checksum, b->content_length) &&
-		    bc_manifest_find(&m, BC_MEDIA_SPEC))
+		    spec_names(dir, &m, &s[i], &s[(i + 1) % n]))
 			ok++;
 	}
 	CHECK_EQ_U64(ok, 13);
@@ -966,6 +1056,7 @@ int main(void)
 	test_db_ok();
 	test_db_bad();
 	test_v2_spec();
+	test_v3_spec();
 	test_paths();
 	test_generated();
 	return check_done();

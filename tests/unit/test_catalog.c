@@ -1002,6 +1002,124 @@ static void test_modulefile_lua(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* ---- the bounds of a listing of many pages (s3_pager) ---- */
+
+/* A page of n entries, truncated with token (NULL: the last page). */
+static struct s3_listing page_of(size_t n, const char *token)
+{
+	struct s3_listing l = {.nobjects = n};
+
+	l.truncated = token != NULL;
+	l.next_token = (char *)token;
+	return l;
+}
+
+static void test_pager_pages(void)
+{
+	struct s3_pager pg;
+	struct s3_listing l;
+	char tok[32];
+	size_t keys = 0;
+	unsigned i;
+	int rc = 1;
+
+	/* three pages, then the end: every entry counted */
+	s3_pager_init(&pg, &keys);
+	l = page_of(1000, "a");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), 1);
+	l = page_of(1000, "b");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), 1);
+	l = page_of(7, NULL);
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), 0);
+	CHECK_EQ_U64(keys, 2007);
+	CHECK(pg.why[0] == '\0' && !pg.spent);
+	s3_pager_free(&pg);
+	s3_pager_free(NULL);
+
+	/* fresh tokens for ever: stopped at the page limit, not before */
+	s3_pager_init(&pg, &keys);
+	for (i = 1; i <= S3_LIST_PAGES_MAX + 1 && rc == 1; i++) {
+		snprintf(tok, sizeof(tok), "t%u", i);
+		l = page_of(0, tok);
+		CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+		rc = s3_pager_next(&pg, &l);
+	}
+	CHECK_EQ_U64(rc, -E2BIG);
+	CHECK_EQ_U64(i - 1, S3_LIST_PAGES_MAX);
+	CHECK(strstr(pg.why, "page limit") && strstr(pg.why, "64 pages"));
+	CHECK(!pg.spent);
+	s3_pager_free(&pg);
+}
+
+static void test_pager_loops(void)
+{
+	struct s3_pager pg;
+	struct s3_listing l;
+	size_t keys = 0;
+
+	/* a token handed back two pages later: a loop */
+	s3_pager_init(&pg, &keys);
+	l = page_of(3, "x");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), 1);
+	l = page_of(3, "y");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), 1);
+	l = page_of(3, "x");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), -E2BIG);
+	CHECK(strstr(pg.why, "loop") != NULL);
+	s3_pager_free(&pg);
+
+	/* the same token in another listing of the refresh is no loop */
+	s3_pager_init(&pg, &keys);
+	l = page_of(3, "x");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), 1);
+	s3_pager_free(&pg);
+
+	/* truncated without a token (or an empty one) */
+	s3_pager_init(&pg, &keys);
+	l = page_of(1, "");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), -E2BIG);
+	CHECK(strstr(pg.why, "without a continuation token") != NULL);
+	l.next_token = NULL;
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), -E2BIG);
+	s3_pager_free(&pg);
+	CHECK_EQ_U64(keys, 13);
+}
+
+static void test_pager_keys(void)
+{
+	struct s3_pager pg;
+	struct s3_listing l;
+	size_t keys = S3_REFRESH_KEYS_MAX - 10;
+
+	/* the refresh's last 10 keys fit; the page past them is not used */
+	s3_pager_init(&pg, &keys);
+	l = page_of(10, "a");
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), 0);
+	CHECK_EQ_U64(s3_pager_next(&pg, &l), 1);
+	CHECK_EQ_U64(keys, S3_REFRESH_KEYS_MAX);
+	l = page_of(1, NULL);
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), -E2BIG);
+	CHECK(pg.spent && strstr(pg.why, "100000 keys"));
+	CHECK_EQ_U64(keys, S3_REFRESH_KEYS_MAX);
+	s3_pager_free(&pg);
+
+	/* a page of entries beyond what size_t arithmetic could add */
+	keys = 5;
+	s3_pager_init(&pg, &keys);
+	l = page_of(SIZE_MAX - 2, NULL);
+	CHECK_EQ_U64(s3_pager_take(&pg, &l), -E2BIG);
+	CHECK_EQ_U64(keys, 5);
+	s3_pager_free(&pg);
+}
+
 int main(void)
 {
 	test_names();
@@ -1014,6 +1132,9 @@ int main(void)
 	test_s3_parse_ok();
 	test_s3_parse_refused();
 	test_s3_list_url();
+	test_pager_pages();
+	test_pager_loops();
+	test_pager_keys();
 	test_modulefile_text();
 	test_modulefile_lua();
 	return check_done();

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #include "sffs/log.h"
 
 #define TARBALL "slurm-22.05-bookworm-software.tar.gz"
+/* catalog_i.h's S3_LIST_PAGES_MAX, which this test does not include */
+#define S3_LIST_PAGES_MAX_T 64
 
 static char root[4096], tarball[4096];
 
@@ -428,9 +431,166 @@ static void test_attach(void)
 	catalog_free(c);
 }
 
+/* ---- a hostile S3 listing: bounded pages, keys and tokens ---- */
+
+/* A ListObjectsV2 endpoint on 127.0.0.1 whose every page is truncated:
+ * MODE "loop" hands back the same token, "fresh" a new one each time,
+ * "empty" an empty one, "keys" 10,000 keys a page. The first page of a listing
+ * holds the one artifact of the seed template, 22.05/bookworm; the others
+ * nothing (or the keys). */
+static const char hostile_s3[] =
+    "import http.server, sys, urllib.parse\n"
+    "mode, n = sys.argv[2], [0]\n"
+    "ns = 'http://s3.amazonaws.com/doc/2006-03-01/'\n"
+    "first = {'': '<CommonPrefixes><Prefix>22.05/</Prefix></CommonPrefixes>',\n"
+    "  '22.05/': '<CommonPrefixes><Prefix>22.05/bookworm/</Prefix>'\n"
+    "            '</CommonPrefixes>',\n"
+    "  '22.05/bookworm/': '<Contents><Key>22.05/bookworm/slurm-22.05-'\n"
+    "            'bookworm-software.tar.gz</Key><Size>1</Size></Contents>'}\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def log_message(self, *a): pass\n"
+    "    def do_GET(self):\n"
+    "        q = "
+    "urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)\n"
+    "        p = q.get('prefix', [''])[0]\n"
+    "        n[0] += 1\n"
+    "        tok = 'same' if mode == 'loop' else 't%d' % n[0]\n"
+    "        tok = '' if mode == 'empty' else tok\n"
+    "        body = ''\n"
+    "        if 'continuation-token' not in q:\n"
+    "            body = first.get(p, '')\n"
+    "        if mode == 'keys':\n"
+    "            body = ''.join('<Contents><Key>k%d-%d</Key><Size>1</Size>'\n"
+    "                           '</Contents>' % (n[0], i) for i in "
+    "range(10000))\n"
+    "        x = ('<?xml version=\"1.0\"?><ListBucketResult xmlns=\"%s\">'\n"
+    "             '<IsTruncated>true</IsTruncated><NextContinuationToken>%s'\n"
+    "             '</NextContinuationToken>%s</ListBucketResult>'\n"
+    "             % (ns, tok, body)).encode()\n"
+    "        self.send_response(200)\n"
+    "        self.send_header('Content-Length', str(len(x)))\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(x)\n"
+    "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+    "open(sys.argv[1] + '.tmp', 'w').write(str(s.server_address[1]))\n"
+    "import os; os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
+    "s.serve_forever()\n";
+
+/* Starts hostile_s3 in mode; its port, or 0. *pid for kill. */
+static int hostile_start(const char *dir, const char *mode, long *pid)
+{
+	char path[4200], cmd[8600];
+	FILE *f;
+	int port = 0, i;
+
+	snprintf(path, sizeof(path), "%s/hostile_s3.py", dir);
+	f = fopen(path, "w");
+	if (!f || fputs(hostile_s3, f) < 0) {
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "rm -f '%s/port'; python3 '%s' '%s/port' %s >/dev/null 2>&1 & "
+		 "echo $! >'%s/pid'",
+		 dir, path, dir, mode, dir);
+	run(cmd);
+	for (i = 0; i < 100 && !port; i++) {
+		snprintf(path, sizeof(path), "%s/port", dir);
+		f = fopen(path, "r");
+		if (f) {
+			if (fscanf(f, "%d", &port) != 1)
+				port = 0;
+			fclose(f);
+		}
+		if (!port)
+			usleep(100000);
+	}
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	f = fopen(path, "r");
+	*pid = 0;
+	if (f) {
+		if (fscanf(f, "%ld", pid) != 1)
+			*pid = 0;
+		fclose(f);
+	}
+	return port;
+}
+
+/* One refresh against mode: its rc, the requests and entries known. */
+static int hostile_refresh(const char *dir, const char *mode,
+			   struct catalog_stats *st)
+{
+	struct catalog_opts o;
+	char err[512], endpoint[64];
+	struct catalog *c;
+	long pid;
+	int port = hostile_start(dir, mode, &pid), rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	CHECK(port > 0);
+	if (port <= 0)
+		goto out;
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
+	catalog_opts_default(&o);
+	o.base = "s3://bucket/";
+	o.oc.fo.s3_endpoint = endpoint;
+	o.oc.cache_dir = "none";
+	c = catalog_new(&o, err, sizeof(err));
+	if (!c)
+		fprintf(stderr, "catalog_new: %s\n", err);
+	CHECK(c != NULL);
+	if (c) {
+		rc = catalog_refresh(c);
+		catalog_get_stats(c, st);
+		catalog_free(c);
+	}
+out:
+	if (pid > 0)
+		kill((pid_t)pid, SIGTERM);
+	return rc;
+}
+
+static void test_hostile_listing(void)
+{
+	const char *tmp = getenv("SFFS_TEST_TMP");
+	struct catalog_stats st;
+	char dir[4096];
+
+	if (!tmp) {
+		CHECK(!"SFFS_TEST_TMP is needed");
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/hostile-s3", tmp);
+	mkdir(tmp, 0755);
+	mkdir(dir, 0755);
+	/* a token handed back: each of the 3 listings stops at its 2nd
+	 * page; the artifact on the first pages is kept */
+	CHECK_EQ_U64(hostile_refresh(dir, "loop", &st), -E2BIG);
+	CHECK_EQ_U64(st.list_requests, 3 * 2);
+	CHECK_EQ_U64(st.known, 1);
+	/* new tokens for ever: 64 pages a listing */
+	CHECK_EQ_U64(hostile_refresh(dir, "fresh", &st), -E2BIG);
+	CHECK_EQ_U64(st.list_requests, 3 * S3_LIST_PAGES_MAX_T);
+	CHECK_EQ_U64(st.known, 1);
+	/* truncated with an empty token: the parser refuses that page (a
+	 * listing error, redone soon), the first request of the walk */
+	CHECK_EQ_U64(hostile_refresh(dir, "empty", &st), -EINVAL);
+	CHECK_EQ_U64(st.list_requests, 1);
+	CHECK_EQ_U64(st.known, 0);
+	/* 10,000 keys a page: the refresh stops at 100,000 */
+	CHECK_EQ_U64(hostile_refresh(dir, "keys", &st), -E2BIG);
+	CHECK_EQ_U64(st.list_requests, 11);
+	CHECK_EQ_U64(st.known, 0);
+	printf("hostile listings: loop, fresh tokens and 10,000 keys a page "
+	       "stopped at their bounds\n");
+}
+
 int main(void)
 {
 	test_attach();
 	test_bc_scale();
+	test_hostile_listing();
 	return check_done();
 }
