@@ -608,7 +608,7 @@ struct archive *archive_open_index(struct fetch *f, struct fetch *idx,
 				 rc == -EFBIG ? "more than 2^32 seek points"
 					      : "out of memory");
 	}
-	if (!rc)
+	if (!rc && !ar->o.offline)
 		rc = check_edges(ar, why, sizeof(why));
 	if (!rc) {
 		rc = tree_finish(ar->tree);

@@ -102,7 +102,17 @@ static int check_header(void *arg, const void *raw,
 		}
 		return 0;
 	}
-	if (sc->cached) {
+	if (sc->cached && !h->signer[0] && sc->cfg->trust) {
+		/* a published index copied here (offline.c): checked as it
+		 * was when published, by the signature kept beside it */
+		int rc = sigcache_load(sc->cpath, &sc->sig, &sc->siglen, why,
+				       whylen);
+
+		if (rc)
+			return rc;
+		sc->where = sc->cpath;
+		sc->sig_url = sc->cpath;
+	} else if (sc->cached) {
 		const char *fpr = h->signer + plen;
 
 		if (strncmp(h->signer, OPEN_SIGNER_PREFIX, plen) ||
@@ -264,8 +274,8 @@ static int fetch_signature(const struct open_cfg *cfg, const char *url,
 
 /* The published index under trust: only with its signature. */
 static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
-			    const char *where, struct opened *o, char *why,
-			    size_t whylen)
+			    const char *where, struct opened *o, char **kept,
+			    size_t *keptlen, char *why, size_t whylen)
 {
 	struct sig_check sc = {.cfg = cfg};
 	char *sig_url;
@@ -286,6 +296,11 @@ static int try_signed_index(const struct open_cfg *cfg, struct archive_opts *ao,
 		    try_index(cfg, ao, where, !cfg->index, &sc, o, why, whylen);
 		if (rc && sc.misbound)
 			rc = MISBOUND;
+	}
+	if (!rc) { /* the caller may keep it beside a copy of the index */
+		*kept = sc.sig;
+		*keptlen = sc.siglen;
+		sc.sig = NULL;
 	}
 	free(sc.sig);
 	free(sig_url);
@@ -465,13 +480,111 @@ out:
 	return rc;
 }
 
+/* The index cached at cpath, checked as the policy says. 0 or -errno
+ * with why. */
+static int try_cached(const struct open_cfg *cfg, struct archive_opts *ao,
+		      const char *cpath, struct opened *o, char *why,
+		      size_t whylen)
+{
+	struct sig_check sc = {.cfg = cfg, .cached = true, .cpath = cpath};
+	int rc;
+
+	if (!open_cache_file_ok(cpath))
+		return -ENOENT;
+	rc = try_index(cfg, ao, cpath, true,
+		       cfg->trust || cfg->expect_sha256 ? &sc : NULL, o, why,
+		       whylen);
+	free(sc.sig);
+	if (!rc)
+		o->how = "cache";
+	return rc;
+}
+
+/* The published index (SOURCE.sfidx, or cfg->index): signed under trust.
+ * With a disk tier its copy (and signature) goes to the cache for a
+ * reboot with no server (offline.c). 0, -errno or MISBOUND with why. */
+static int try_published(const struct open_cfg *cfg, struct archive_opts *ao,
+			 const char *cpath, struct opened *o, char *why,
+			 size_t whylen)
+{
+	char *published = NULL, *sig = NULL;
+	const char *where;
+	size_t siglen = 0;
+	int rc = -ENOENT;
+
+	/* ".sfidx" goes on the path: a presigned URL keeps its query */
+	if (!cfg->index)
+		published = fetch_sibling_url(fetch_url(o->f), ".sfidx");
+	where = cfg->index ? cfg->index : published;
+	if (!where)
+		log_warn("no index URL beside %s: %s", fetch_url_shown(o->f),
+			 strerror(errno));
+	else if (cfg->trust)
+		rc = try_signed_index(cfg, ao, where, o, &sig, &siglen, why,
+				      whylen);
+	else
+		rc = try_index(cfg, ao, where, !cfg->index, NULL, o, why,
+			       whylen);
+	if (!rc) {
+		o->how = "published index";
+		if (cpath && ao->blocks.disk)
+			offline_keep_index(cpath, where, &cfg->fo, o->idx, sig,
+					   siglen);
+	}
+	free(sig);
+	free(published);
+	return rc;
+}
+
+static bool network_errno(int e)
+{
+	return e == ETIMEDOUT || e == ECONNREFUSED || e == EHOSTUNREACH ||
+	       e == ECONNRESET;
+}
+
+/* No server answers (fail says how): the artifact as this node last
+ * opened it, from the index it cached then, if any. 0 or -errno. */
+static int open_offline(const struct open_cfg *cfg, struct archive_opts *ao,
+			struct opened *o, char *cdir, size_t cdirlen,
+			const char *fail)
+{
+	char why[1024] = "no cache directory", cpath[PATH_MAX];
+	int rc = -ENOENT;
+
+	if (!open_cache_dir(cfg, cdir, cdirlen))
+		rc = offline_pinned(cfg, cdir, &o->f, why, sizeof(why));
+	if (!rc && open_cache_path(cdir, fetch_url(o->f), fetch_size(o->f),
+				   fetch_identity(o->f), cpath, sizeof(cpath)))
+		rc = -ENOENT;
+	if (!rc) {
+		/* its first and last 4 KiB cannot be fetched to compare: the
+		 * size and validator it was cached under stand for them */
+		ao->offline = true;
+		rc = try_cached(cfg, ao, cpath, o, why, sizeof(why));
+		ao->offline = false;
+		if (rc == -ENOENT)
+			snprintf(why, sizeof(why), "no index of it cached");
+	}
+	if (rc) {
+		log_debug("offline: %s", why);
+		fetch_free(o->f);
+		o->f = NULL;
+		cdir[0] = '\0';
+		return rc;
+	}
+	o->how = "cache, offline";
+	log_warn("%s: no server answers (%s): served from the index this "
+		 "node cached; reads of blocks the disk tier does not hold "
+		 "fail with EIO until a server answers",
+		 fetch_url_shown(o->f), fail);
+	return 0;
+}
+
 static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 		     struct opened *o, char *cdir, size_t cdirlen)
 {
-	char err[1024], cpath[PATH_MAX], *published = NULL;
+	char err[1024], cpath[PATH_MAX];
 	char why_cache[1024] = "", why_idx[1024] = "", why[1024] = "";
-	struct sig_check cached_check = {.cfg = cfg, .cached = true};
-	const char *where;
 	bool cached;
 	int rc;
 
@@ -480,6 +593,9 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 	if (!o->f) {
 		int e = errno ? errno : EIO;
 
+		if (network_errno(e) &&
+		    !open_offline(cfg, ao, o, cdir, cdirlen, err))
+			return 0;
 		log_err("%s", err);
 		return -e;
 	}
@@ -488,38 +604,17 @@ static int open_ways(const struct open_cfg *cfg, struct archive_opts *ao,
 				  fetch_identity(o->f), cpath, sizeof(cpath));
 	if (!cached)
 		cdir[0] = '\0';
-	cached_check.cpath = cpath;
-	if (cached && open_cache_file_ok(cpath) &&
-	    !try_index(cfg, ao, cpath, true,
-		       cfg->trust || cfg->expect_sha256 ? &cached_check : NULL,
-		       o, why_cache, sizeof(why_cache))) {
-		o->how = "cache";
+	if (cached &&
+	    !try_cached(cfg, ao, cpath, o, why_cache, sizeof(why_cache)))
 		return 0;
-	}
 	/* a published index's digest is only its claim: with a digest
 	 * to meet, only a signed one */
 	if ((!cfg->expect_sha256 || cfg->trust) &&
 	    (!cfg->index || strcmp(cfg->index, "none"))) {
-		/* ".sfidx" goes on the path: a presigned URL keeps its query */
-		if (!cfg->index)
-			published =
-			    fetch_sibling_url(fetch_url(o->f), ".sfidx");
-		where = cfg->index ? cfg->index : published;
-		rc = -ENOENT;
-		if (!where)
-			log_warn("no index URL beside %s: %s",
-				 fetch_url_shown(o->f), strerror(errno));
-		else if (cfg->trust)
-			rc = try_signed_index(cfg, ao, where, o, why_idx,
-					      sizeof(why_idx));
-		else
-			rc = try_index(cfg, ao, where, !cfg->index, NULL, o,
-				       why_idx, sizeof(why_idx));
-		free(published);
-		if (!rc) {
-			o->how = "published index";
+		rc = try_published(cfg, ao, cached ? cpath : NULL, o, why_idx,
+				   sizeof(why_idx));
+		if (!rc)
 			return 0;
-		}
 		/* its signer said it is another artifact: nothing serves it
 		 * under this name (its bytes may well carry a valid .asc) */
 		if (rc == MISBOUND) {
@@ -588,12 +683,15 @@ int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 			 "bytes are served as the server gives them (give -o "
 			 "trust=FPR to verify)",
 			 fetch_url_shown(o->f));
+	if (cdir[0])
+		offline_record(cdir, cfg->source, o->f);
 	/* From here every byte served comes through blocks and windows
 	 * checked against the index's digests: identity is the size +
 	 * SHA-256, so a server's new validator of the same size is only
 	 * logged and adopted. The streaming pass itself stays strict (it
-	 * computes those digests). */
-	fetch_adopt_validators(o->f, true);
+	 * computes those digests), and so does an offline open, which
+	 * never compared the artifact's edges with its index. */
+	fetch_adopt_validators(o->f, strcmp(o->how, "cache, offline") != 0);
 	if (o->idx)
 		fetch_adopt_validators(o->idx, true);
 	return 0;

@@ -36,6 +36,24 @@ bool open_cache_file_ok(const char *cpath);
 /* A file just written: 0600, whatever the writer's umask said. */
 void open_cache_file_seal(const char *cpath);
 
+/* ---- offline.c: opening while no server answers ---- */
+
+/* Records in cdir what f pinned (size, validator) under source, so a
+ * later open that reaches no server finds its cached index. Logged, never
+ * fatal. */
+void offline_record(const char *cdir, const char *source, struct fetch *f);
+/* *out: the artifact cfg->source opened without a request, pinned as the
+ * record says (fetch_open_pinned). 0, or -ENOENT (never opened here) or
+ * -errno with why. */
+int offline_pinned(const struct open_cfg *cfg, const char *cdir,
+		   struct fetch **out, char *why, size_t whylen);
+/* Copies the published index at index_url (as served: pinned to its size
+ * and validator) to cpath with sig (NULL: none) beside it, on a thread
+ * of its own; logged, never fatal. */
+void offline_keep_index(const char *cpath, const char *index_url,
+			const struct fetch_opts *fo, struct fetch *served,
+			const void *sig, size_t siglen);
+
 /* ---- rollback.c ---- */
 
 /*

@@ -239,3 +239,16 @@ int sigcache_check(const struct trust *t, const char *cpath, const char *fpr,
 	free(sig);
 	return rc;
 }
+
+int sigcache_load(const char *cpath, char **sig, size_t *len, char *why,
+		  size_t whylen)
+{
+	char path[PATH_MAX];
+
+	*sig = NULL;
+	if (asc_path(cpath, path, sizeof(path))) {
+		snprintf(why, whylen, "no signature path beside %s", cpath);
+		return -EKEYREJECTED;
+	}
+	return read_kept(path, sig, len, why, whylen);
+}

@@ -65,4 +65,11 @@ void sigcache_drop(const char *cpath);
 int sigcache_check(const struct trust *t, const char *cpath, const char *fpr,
 		   char *why, size_t whylen);
 
+/* The signature kept beside cpath (<cpath>.asc, read as sigcache_check
+ * reads it) into *sig (malloc'd) and *len: for a published index copied
+ * into the cache (offline.c), checked as the published one was. 0, or
+ * -EKEYREJECTED / -ENOMEM with why. */
+int sigcache_load(const char *cpath, char **sig, size_t *len, char *why,
+		  size_t whylen);
+
 #endif

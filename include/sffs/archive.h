@@ -98,6 +98,11 @@ struct archive_opts {
 	 * mode 0600 (O_TMPFILE, else mkstemp + unlink); NULL or a directory
 	 * that refuses both: tmpfile(). */
 	const char *spill_dir;
+	/* archive_open_index: the artifact's server cannot be reached (the
+	 * index comes from this node's cache, kept under the size and
+	 * validator pinned then): its first and last 4 KiB are not
+	 * compared with the index's edge digests. */
+	bool offline;
 };
 
 void archive_opts_default(struct archive_opts *o);
