@@ -63,9 +63,9 @@ expect_no_request() { # what url regex [sffs options...]
 		fail "$1: $((after - before)) requests reached nginx: $(tail -n $((after - before)) "$NGINX_LOG")"
 }
 expect_no_request "unknown option" "$NGINX_URL/flipped.tar.gz" \
-	"unknown option.*cache_size=2G" -o cache_size=2G
+	"unknown option.*no_such_option=2G" -o no_such_option=2G
 expect_no_request "unknown option, catalog" "$NGINX_URL/" \
-	"unknown option.*cache_size=2G" -o versions=1.0,toolchains=x -o cache_size=2G
+	"unknown option.*no_such_option=2G" -o versions=1.0,toolchains=x -o no_such_option=2G
 expect_no_request "malformed size" "$NGINX_URL/flipped.tar.gz" \
 	"bad readahead value 'lots'" -o readahead=lots
 expect_no_request "malformed number" "$NGINX_URL/flipped.tar.gz" \
