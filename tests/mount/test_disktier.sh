@@ -31,6 +31,7 @@ cp "$fx/$name" "$www/"
 tarsize=$(stat -c %s "$www/$name")
 NGINX_SERVER_EXTRA="location /slow/ { alias $www/; limit_rate $SLOW_RATE; }"
 nginx_start "$www"
+main_url=$NGINX_URL main_log=$NGINX_LOG main_name=$name
 
 # tar_bytes: tarball bytes nginx sent so far, on any path (not the index).
 tar_bytes() {
@@ -195,3 +196,47 @@ for phase in cold warm; do
 	fi
 	sffs_unmount "$mnt"
 done
+
+step "a faulty link on the read path: resets and stalls while the tier fills"
+NGINX_URL=$main_url NGINX_LOG=$main_log name=$main_name # the catalog step set its own
+proxy_start "$NGINX_URL/" 5
+fcache=$TEST_TMP/cache-fault
+fopts=(-o "cache_dir=$fcache,cache_size=64M,cache_mem=2M,timeout=3,retries=2")
+mnt=$TEST_TMP/mnt-fault
+mount_fg "$PROXY_URL$name" "$mnt" "$TEST_TMP/fault.log" "${fopts[@]}"
+rpids=()
+for ((r = 0; r < 4; r++)); do
+	awk -v r=$r 'NR % 4 == r' "$TEST_TMP/files" |
+		(cd "$mnt" && xargs -r cat >/dev/null 2>&1) &
+	rpids+=($!)
+done
+sleep 0.3
+proxy_mode reset
+sleep 1
+proxy_mode stall
+sleep 2
+proxy_mode ok
+for p in "${rpids[@]}"; do wait "$p" 2>/dev/null || true; done
+drop_caches
+compare "$mnt" # whatever failed during the faults is read again now
+s=$(stats "$mnt")
+log "faults: $(stat_get "$s" read_errors) reads failed during them, $(stat_get "$s" disk_writes) blocks written"
+wait_until 30 grep -q "kept in .* for offline use" "$TEST_TMP/fault.log" ||
+	fail "the published index was not kept: $(tail -3 "$TEST_TMP/fault.log")"
+sffs_unmount "$mnt"
+
+step "a fresh daemon through a link that only resets: served from the disk tier"
+proxy_mode reset
+drop_caches
+mnt=$TEST_TMP/mnt-reset
+b0=$(tar_bytes)
+mount_fg "$PROXY_URL$name" "$mnt" "$TEST_TMP/reset.log" "${fopts[@]}"
+grep -q "no server answers" "$TEST_TMP/reset.log" || fail "not mounted offline: $(cat "$TEST_TMP/reset.log")"
+compare "$mnt"
+s=$(stats "$mnt")
+reached "$s"
+[ "$(tar_bytes)" = "$b0" ] || fail "tarball bytes went out through a resetting link"
+[ "$(stat_get "$s" disk_verify_fail)" = 0 ] || fail "a disk block failed its digest: $s"
+log "through resets: whole tree from the disk tier, $(stat_get "$s" disk_bytes) bytes"
+sffs_unmount "$mnt"
+proxy_mode ok
