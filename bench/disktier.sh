@@ -44,7 +44,9 @@ nginx_start "$www"
 big=$(cd "$fx/extract" && find . -type f -printf '%s %P\n' | sort -n |
 	awk 'END { sub(/^[0-9]+ /, ""); print }')
 size=$(stat -c %s "$fx/extract/$big")
-opts=(-o "cache_dir=$TEST_TMP/cache,cache_size=8G,quiet")
+# SFFS_BENCH_CACHE: the cache directory (default under TEST_TMP; a tmpfs
+# such as /dev/shm/x measures the tier without the disk)
+opts=(-o "cache_dir=${SFFS_BENCH_CACHE:-$TEST_TMP/cache},cache_size=8G,quiet")
 
 # timed_cat FILE: seconds to read FILE, page cache dropped first.
 timed_cat() {

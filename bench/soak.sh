@@ -42,8 +42,8 @@ ln -s "$fx/$name" "$www/$name"
 "$SFFS_INDEX" -q "$fx/$name" -o "$www/$name.sfidx"
 nginx_start "$www"
 mnt=$TEST_TMP/mnt
-sffs_mount "$NGINX_URL/$name" "$mnt" -o cache_dir="$TEST_TMP/cache",cache_size="$disk",quiet
-pid=$(sffs_pids "$mnt")
+mount_fg "$NGINX_URL/$name" "$mnt" "$TEST_TMP/daemon.log" -o cache_dir="$TEST_TMP/cache",cache_size="$disk"
+pid=$MOUNT_FG_PID
 stat_of() { getfattr --absolute-names --only-values -n user.sffs.stats "$mnt" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 # readers in rounds of 2000 reads each until the time is up
@@ -72,7 +72,9 @@ while :; do
 	[ "$(date +%s)" -lt "$end" ] || break
 	sleep 30
 done
-for p in "${pids[@]}"; do wait "$p" || fail "a reader failed (bytes differ or a read error)"; done
+for p in "${pids[@]}"; do
+	wait "$p" || fail "a reader failed (bytes differ or a read error); the daemon said: $(grep -E 'error|warning' "$TEST_TMP/daemon.log" | tail -20)"
+done
 hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
 report+=$'\n\n'"VmHWM at the end: $hwm MiB; $readers readers for $seconds s, every read compared byte for byte."
 echo "$report"
