@@ -367,6 +367,7 @@ static int gunzip_max(const char *in, size_t inlen, size_t max, char **out,
 	size_t cap = 65536 < max + 1 ? 65536 : max + 1;
 	char *buf = malloc(cap);
 	int zrc, rc = 0;
+	bool bad;
 
 	*out = NULL;
 	if (!buf || inlen > UINT_MAX ||
@@ -382,14 +383,16 @@ static int gunzip_max(const char *in, size_t inlen, size_t max, char **out,
 		zrc = inflate(&zs, Z_NO_FLUSH);
 		if (zrc == Z_STREAM_END)
 			break;
+		/* not gzip, corrupt, or the input ended inside the stream */
+		bad = (zrc != Z_OK && zrc != Z_BUF_ERROR) ||
+		      (zs.avail_out != 0 &&
+		       (zs.avail_in == 0 || zrc == Z_BUF_ERROR));
 		if (zrc == Z_MEM_ERROR)
 			rc = -ENOMEM;
-		else if (zrc != Z_OK && zrc != Z_BUF_ERROR)
-			rc = -EINVAL; /* not gzip, or corrupt */
+		else if (bad)
+			rc = -EINVAL;
 		else if (zs.avail_out == 0)
 			rc = grow_out(&zs, &buf, &cap, max);
-		else if (zs.avail_in == 0 || zrc == Z_BUF_ERROR)
-			rc = -EINVAL; /* input ended inside the stream */
 	}
 	*outlen = zs.total_out;
 	inflateEnd(&zs);

@@ -247,7 +247,7 @@ static int list_all(struct walk *w, const char *prefix,
 		if (!rc)
 			rc = s3_pager_next(&pg, &l);
 		free(next);
-		next = rc == 1 ? strdup(l.next_token) : NULL;
+		next = rc == 1 && l.next_token ? strdup(l.next_token) : NULL;
 		s3_listing_free(&l);
 		if (rc == 1 && !next)
 			rc = -ENOMEM;

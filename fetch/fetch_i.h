@@ -127,7 +127,7 @@ int fetch_backoff(struct fetch *f, unsigned attempt, uint64_t min_ms,
 
 /* ---- route.c: which server and proxy an attempt goes to ---- */
 
-#define ROUTE_MAX 16 /* servers in the ring, groups, proxies per group */
+#define ROUTE_MAX 16u /* servers in the ring, groups, proxies per group */
 
 /* A snapshot of the route for one attempt. */
 struct route_pick {

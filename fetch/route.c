@@ -231,7 +231,6 @@ int fetch_route_setup(const struct fetch_route_opts *o, char *err,
 	R.proxy_reset_s = o->proxy_reset_after_s;
 	if (o->base && (rc = route_base(o, why, sizeof(why))) < 0)
 		goto fail;
-	rc = -ENOMEM;
 	if (R.base) {
 		R.baselen = strlen(R.base);
 		R.host[0] = R.base;
