@@ -60,22 +60,6 @@ struct dfile {
 	char name[NAME_MAX_LEN];
 };
 
-int disk_default_dir(char *buf, size_t len)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (geteuid() == 0)
-		n = snprintf(buf, len, "/var/cache/sffs");
-	else if (xdg && *xdg)
-		n = snprintf(buf, len, "%s/sffs", xdg);
-	else if (home && *home)
-		n = snprintf(buf, len, "%s/.cache/sffs", home);
-	else
-		return -ENOENT;
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 static unsigned fan(const unsigned char ident[32], uint64_t idx)
 {
 	return (unsigned)((ident[0] + idx) % DISK_FANOUT);

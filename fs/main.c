@@ -722,7 +722,7 @@ static int open_disk(const struct cfg *cfg, struct disk **out)
 			 ? -ENAMETOOLONG
 			 : 0;
 	else
-		rc = disk_default_dir(dir, sizeof(dir));
+		rc = util_default_cache_dir(dir, sizeof(dir));
 	if (rc) {
 		log_err("cache_size: no cache directory: %s", strerror(-rc));
 		return rc;

@@ -20,20 +20,7 @@
 #include <openssl/evp.h>
 
 #include "sffs/log.h"
-
-/* Root's cache is system-wide; anyone else's is per user. */
-static int default_cache_dir(char *buf, size_t len)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-
-	if (geteuid() == 0)
-		return snprintf(buf, len, "/var/cache/sffs") >= (int)len;
-	if (xdg && *xdg)
-		return snprintf(buf, len, "%s/sffs", xdg) >= (int)len;
-	if (home && *home)
-		return snprintf(buf, len, "%s/.cache/sffs", home) >= (int)len;
-	return 1;
-}
+#include "sffs/util.h"
 
 /* Creates the directories of path up to its last '/' (0700: a cache
  * is private). */
@@ -145,7 +132,7 @@ int open_cache_dir(const struct open_cfg *cfg, char *dir, size_t len)
 	if (cfg->cache_dir) {
 		if (snprintf(dir, len, "%s", cfg->cache_dir) >= (int)len)
 			return 1;
-	} else if (default_cache_dir(dir, len)) {
+	} else if (util_default_cache_dir(dir, len)) {
 		return 1;
 	}
 	return cache_dir_private(dir);

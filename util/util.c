@@ -42,7 +42,7 @@ int util_parse_size(const char *s, uint64_t *out)
 
 char *util_format_size(uint64_t n, char *buf, size_t len)
 {
-	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const names[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)n;
 	int i = 0;
 
@@ -179,4 +179,20 @@ void util_cond_init_monotonic(pthread_cond_t *c)
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
 	pthread_cond_init(c, &a);
 	pthread_condattr_destroy(&a);
+}
+
+int util_default_cache_dir(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (geteuid() == 0)
+		n = snprintf(buf, len, "/var/cache/sffs");
+	else if (xdg && *xdg)
+		n = snprintf(buf, len, "%s/sffs", xdg);
+	else if (home && *home)
+		n = snprintf(buf, len, "%s/.cache/sffs", home);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }

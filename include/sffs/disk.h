@@ -48,11 +48,6 @@
 
 struct disk;
 
-/* The daemon's default cache directory (root: /var/cache/sffs, others
- * $XDG_CACHE_HOME/sffs or $HOME/.cache/sffs): 0, or -ENAMETOOLONG /
- * -ENOENT (no home). */
-int disk_default_dir(char *buf, size_t len);
-
 /*
  * The disk tier under dir (made 0700 with its parents when missing) in
  * dir/blocks, holding at most quota bytes of blocks (quota > 0). Scans

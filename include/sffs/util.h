@@ -59,6 +59,11 @@ char *util_text_redact(const char *s, char *buf, size_t len);
  */
 char *util_escape(const char *s, char *buf, size_t len);
 
+/* The daemon's default cache directory (root: /var/cache/sffs, others
+ * $XDG_CACHE_HOME/sffs or $HOME/.cache/sffs) into buf: 0, or
+ * -ENAMETOOLONG / -ENOENT (no home). Indexes and the disk tier share it. */
+int util_default_cache_dir(char *buf, size_t len);
+
 /* Initialises c for pthread_cond_timedwait on CLOCK_MONOTONIC deadlines
  * (immune to clock steps). */
 void util_cond_init_monotonic(pthread_cond_t *c);
