@@ -171,3 +171,46 @@ int open_cache_path(const char *dir, const char *url, uint64_t size,
 	snprintf(sz, sizeof(sz), "%" PRIu64, size);
 	return open_cache_key(dir, "", url, sz, identity, ".sfidx", buf, len);
 }
+
+int open_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int open_write_private(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
+	    (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	/* O_EXCL: a planted name or symlink is never written through */
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	rc = fchmod(fd, 0600) ? -errno : 0;
+	if (!rc)
+		rc = open_write_all(fd, data, len);
+	if (!rc && fsync(fd))
+		rc = -errno;
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}

@@ -32,42 +32,6 @@
 #define LAST_MAGIC "sffs-last 1\n"
 #define LAST_MAX 2048u /* a record: magic, size, a bounded validator */
 
-/* Writes len bytes of data to path through a new temporary file of the
- * same directory, renamed over (0600, never through a symlink). */
-static int write_private(const char *path, const void *data, size_t len)
-{
-	char tmp[PATH_MAX];
-	const char *p = data;
-	int fd, rc = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (len && !rc) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			rc = n < 0 ? -errno : -EIO;
-		else {
-			p += n;
-			len -= (size_t)n;
-		}
-	}
-	if (!rc && fchmod(fd, 0600))
-		rc = -errno;
-	if (close(fd) && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
-	return rc;
-}
-
 /* The record file of url in cdir. 0, or 1. */
 static int last_path(const char *cdir, const char *url, char *buf, size_t len)
 {
@@ -108,7 +72,7 @@ void offline_record(const char *cdir, const char *source, struct fetch *f)
 	/* written once per change, not once per attach */
 	if (!read_record(path, old, sizeof(old)) && !strcmp(old, rec))
 		return;
-	rc = write_private(path, rec, (size_t)n);
+	rc = open_write_private(path, rec, (size_t)n);
 	if (rc)
 		log_warn("cannot record %s for offline use in %s: %s",
 			 fetch_url_shown(f), cdir, strerror(-rc));
@@ -169,19 +133,8 @@ struct keep_job {
 static int keep_sink(void *arg, const void *data, size_t len)
 {
 	struct keep_job *j = arg;
-	const char *p = data;
 
-	while (len) {
-		ssize_t n = write(j->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return open_write_all(j->fd, data, len);
 }
 
 static void keep_free(struct keep_job *j)

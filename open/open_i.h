@@ -35,6 +35,12 @@ int open_mkdir_p(const char *path);
 bool open_cache_file_ok(const char *cpath);
 /* A file just written: 0600, whatever the writer's umask said. */
 void open_cache_file_seal(const char *cpath);
+/* Writes all of data to fd (EINTR retried). 0 or -errno. */
+int open_write_all(int fd, const void *data, size_t len);
+/* Replaces path by len bytes of data: a new temporary file beside it
+ * (mkstemp: never through a planted name or symlink), 0600, fsync'd and
+ * renamed over. 0 or -errno. */
+int open_write_private(const char *path, const void *data, size_t len);
 
 /* ---- offline.c: opening while no server answers ---- */
 

@@ -108,31 +108,17 @@ out_close:
 
 /* The record, written to a temporary name (mkstemp: 0600, O_EXCL, so
  * never through a planted link) and renamed over path. 0 or -errno. */
-static int write_record(const char *dir, const char *path, const char *key,
+static int write_record(const char *path, const char *key,
 			const struct record *r)
 {
-	char tmp[PATH_MAX], text[RECORD_MAX];
-	int fd, len, rc = 0;
+	char text[RECORD_MAX];
+	int len =
+	    snprintf(text, sizeof(text), RECORD_MAGIC "%" PRIu64 " %s\n%s\n",
+		     r->when, r->sha, key);
 
-	len = snprintf(text, sizeof(text), RECORD_MAGIC "%" PRIu64 " %s\n%s\n",
-		       r->when, r->sha, key);
 	if (len < 0 || len >= (int)sizeof(text))
 		return -ENAMETOOLONG;
-	if (snprintf(tmp, sizeof(tmp), "%s/.rollback-XXXXXX", dir) >=
-	    (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, (size_t)len) != len || fsync(fd))
-		rc = errno ? -errno : -EIO;
-	if (close(fd) && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
-	return rc;
+	return open_write_private(path, text, (size_t)len);
 }
 
 static const char *iso8601(uint64_t t, char *buf, size_t len)
@@ -195,7 +181,7 @@ int rollback_check(const char *dir, const char *key, uint64_t when,
 	} else if (rc == 1 && when <= seen.when) {
 		return 0; /* nothing newer to record */
 	}
-	rc = write_record(dir, path, key, &now);
+	rc = write_record(path, key, &now);
 	if (rc)
 		log_warn("rollback record %s: %s; not kept", path,
 			 strerror(-rc));

@@ -4,6 +4,7 @@
  * signature kept beside a cached index (sigcache_i.h says what each
  * protects against, and what not).
  */
+#include "open_i.h"
 #include "sigcache_i.h"
 
 #include <errno.h>
@@ -84,50 +85,12 @@ static int asc_path(const char *cpath, char *buf, size_t len)
 							       : 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int sigcache_store(const char *cpath, const void *sig, size_t siglen)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	int fd, rc;
+	char path[PATH_MAX];
+	int rc = asc_path(cpath, path, sizeof(path));
 
-	rc = asc_path(cpath, path, sizeof(path));
-	if (rc)
-		return rc;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
-	    (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	/* O_EXCL: a planted name or symlink is never written through */
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	rc = fchmod(fd, 0600) ? -errno : 0;
-	if (!rc)
-		rc = write_all(fd, sig, siglen);
-	if (!rc && fsync(fd))
-		rc = -errno;
-	if (close(fd) && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
-	return rc;
+	return rc ? rc : open_write_private(path, sig, siglen);
 }
 
 void sigcache_drop(const char *cpath)
