@@ -131,13 +131,21 @@ int cat_probe(struct catalog *c, const char *version, const char *toolchain,
 			    sizeof(err));
 	cat_probe_done(c);
 	free(body);
-	if (rc == 0) {
+	/* no server: an artifact this node opened before may still be
+	 * served from what it cached (open.h) */
+	if ((rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ETIMEDOUT ||
+	     rc == -ECONNRESET) &&
+	    artifact_seen_here(&c->o.oc, url)) {
+		log_debug("probing %s: %s; opened here before, so known", url,
+			  err);
+		rc = 0;
+	} else if (rc == 0) {
 		atomic_fetch_add(&c->probes_found, 1);
-		if (!cat_entry_found(c, &v))
-			rc = -ENOMEM;
 	} else if (rc != -ENOENT) {
 		log_warn("probing %s: %s", url, err);
 	}
+	if (rc == 0 && !cat_entry_found(c, &v))
+		rc = -ENOMEM;
 	free(url);
 	return rc;
 }

@@ -78,6 +78,15 @@ void offline_record(const char *cdir, const char *source, struct fetch *f)
 			 fetch_url_shown(f), cdir, strerror(-rc));
 }
 
+bool artifact_seen_here(const struct open_cfg *cfg, const char *source)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	return !open_cache_dir(cfg, dir, sizeof(dir)) &&
+	       !last_path(dir, source, path, sizeof(path)) &&
+	       open_cache_file_ok(path);
+}
+
 int offline_pinned(const struct open_cfg *cfg, const char *cdir,
 		   struct fetch **out, char *why, size_t whylen)
 {

@@ -101,6 +101,12 @@ struct opened {
  * to do) is not an error: the streaming pass is tried instead. */
 int artifact_open(const struct open_cfg *cfg, struct archive_opts *ao,
 		  struct opened *out);
+/* Whether this node opened source before and kept, in the cache
+ * directory cfg names, the record a open with no server answering
+ * starts from (then artifact_open of source may succeed offline, from
+ * the index cached then). For a catalog whose probes reach no server. */
+bool artifact_seen_here(const struct open_cfg *cfg, const char *source);
+
 /* Frees what artifact_open filled; safe on a zeroed struct. */
 void artifact_close(struct opened *o);
 

@@ -111,3 +111,33 @@ if timeout 60 "$SFFS_BIN" -o "$opts" "$NGINX_URL/sf/other.tar.gz" "$TEST_TMP/m3"
 	fail "mounted an artifact never seen, with no server"
 fi
 grep -q "cannot connect" "$TEST_TMP/m3.log" || fail "no reason: $(cat "$TEST_TMP/m3.log")"
+
+step "a catalog (/sf) reboots with no server too"
+cat_dir=$www/cat/25.11/noble
+cname=slurm-25.11-noble-software.tar.gz
+mkdir -p "$cat_dir"
+cp "$fx/$name" "$cat_dir/$cname"
+"$SFFS_INDEX" -q "$cat_dir/$cname" -o "$cat_dir/$cname.sfidx" --sign-with "$KEY" \
+	--version 25.11 --toolchain noble 2>/dev/null || fail "sffs-index --sign-with failed (catalog)"
+nginx -p "$ndir" -c "$ndir/nginx.conf" 2>>"$ndir/stderr.log" &
+NGINX_PID=$!
+cleanup_push "kill_pid $NGINX_PID"
+wait_until 10 nginx_ready || fail "nginx did not come back"
+copts=allow_insecure,keyring=$TEST_TMP/key.asc,cache_dir=$TEST_TMP/ccache,cache_size=64M,timeout=5,retries=1,versions=25.11,toolchains=noble
+mnt=$TEST_TMP/c1
+mount_fg "$NGINX_URL/cat/" "$mnt" "$TEST_TMP/c1.log" -o "$copts"
+cmp "$mnt/25.11/noble/view/bin/sinfo" "$ref/view/bin/sinfo" || fail "catalog: sinfo differs"
+wait_until 30 grep -q "kept in .* for offline use" "$TEST_TMP/c1.log" ||
+	fail "catalog: the index was not kept: $(tail -5 "$TEST_TMP/c1.log")"
+sffs_unmount "$mnt"
+kill_pid "$NGINX_PID"
+echo 3 >/proc/sys/vm/drop_caches
+mnt=$TEST_TMP/c2
+mount_fg "$NGINX_URL/cat/" "$mnt" "$TEST_TMP/c2.log" -o "$copts"
+cmp "$mnt/25.11/noble/view/bin/sinfo" "$ref/view/bin/sinfo" ||
+	fail "catalog offline: sinfo differs or missing: $(tail -5 "$TEST_TMP/c2.log")"
+grep -q "no server answers .*served from the index this node cached" "$TEST_TMP/c2.log" ||
+	fail "catalog: not attached offline: $(cat "$TEST_TMP/c2.log")"
+[ ! -e "$mnt/25.12" ] || fail "catalog offline: a name never seen appears"
+log "catalog offline: $(grep -m1 'attached' "$TEST_TMP/c2.log")"
+sffs_unmount "$mnt"
