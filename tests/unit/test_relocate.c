@@ -275,7 +275,10 @@ static void test_cstring_refusals(void)
 	static const struct reloc_pair grow[] = {{"/short", "/much/longer"}};
 	static const struct reloc_pair shrink[] = {{"/old/abcdef", "/o/xyz"}};
 	static const struct reloc_pair tail[] = {{"/old/abcdef", "/o/abcdef"}};
+	static const struct reloc_pair by7[] = {{"/old/abcdefgh", "/o/xyz"}};
+	static const struct reloc_pair by8[] = {{"/old/abcdefghi", "/o/xyz"}};
 	struct reloc_map g = {grow, 1}, s = {shrink, 1}, t = {tail, 1};
+	struct reloc_map s7 = {by7, 1}, s8 = {by8, 1};
 
 	CHECK(cstr_case("a/short/x\0", 10, &g, NULL) == -ENAMETOOLONG);
 	/* shrink by 5, tails differ, NUL within the window: cannot */
@@ -285,6 +288,14 @@ static void test_cstring_refusals(void)
 	/* no NUL within 8 bytes: padded whatever the tails */
 	CHECK(cstr_case("/old/abcdef/12345678", 20, &s,
 			"//////o/xyz/12345678") == 0);
+	/* the window is 7 bytes and a NUL: a 6-byte suffix is guarded, a
+	 * 7-byte one is not */
+	CHECK(cstr_case("/old/abcdef123456\0", 18, &s, NULL) == -ENAMETOOLONG);
+	CHECK(cstr_case("/old/abcdef1234567\0", 19, &s,
+			"//////o/xyz1234567\0") == 0);
+	/* cutting short needs more than 7 bytes to spare */
+	CHECK(cstr_case("/old/abcdefgh\0", 14, &s7, NULL) == -ENAMETOOLONG);
+	CHECK(cstr_case("/old/abcdefghi\0", 15, &s8, "/o/xyz\0cdefghi\0") == 0);
 	/* no old prefix: nothing */
 	CHECK(cstr_case("nothing here", 12, &g, "nothing here") == 0);
 }
