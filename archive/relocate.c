@@ -412,13 +412,13 @@ static int phase2(const struct pmap *pm, unsigned char *w, size_t len,
 	return 0;
 }
 
-int reloc_elf_patches(const void *elf, size_t len, const struct reloc_map *map,
-		      struct reloc_patch **out, size_t *n, char *err,
-		      size_t errlen)
+int reloc_elf_patches_inplace(void *elf, size_t len,
+			      const struct reloc_map *map,
+			      struct reloc_patch **out, size_t *n, char *err,
+			      size_t errlen)
 {
 	struct pmap all, moved;
 	struct regions rs = {0};
-	unsigned char *w;
 	int rc;
 
 	*out = NULL;
@@ -429,25 +429,35 @@ int reloc_elf_patches(const void *elf, size_t len, const struct reloc_map *map,
 	rc = all.n ? pmap_init(&moved, map, true) : -EINVAL;
 	if (rc < 0)
 		goto out_all;
-	rc = -ENOMEM;
-	/* Phase 2 must see phase 1's bytes: work on a copy. */
-	w = malloc(len ? len : 1);
-	if (!w)
-		goto out_moved;
-	memcpy(w, elf, len);
-	rc = phase1(&all, w, len, &rs, err, errlen);
+	/* Phase 2 sees the bytes phase 1 left, as Spack's second pass does */
+	rc = phase1(&all, elf, len, &rs, err, errlen);
 	if (rc == 0)
-		rc = phase2(&moved, w, len, &rs, err, errlen);
+		rc = phase2(&moved, elf, len, &rs, err, errlen);
 	if (rc == 0 && rs.n) {
 		regions_merge(&rs);
-		rc = regions_to_patches(&rs, w, out, n);
+		rc = regions_to_patches(&rs, elf, out, n);
 	}
 	free(rs.r);
-	free(w);
-out_moved:
 	pmap_release(&moved);
 out_all:
 	pmap_release(&all);
+	return rc;
+}
+
+int reloc_elf_patches(const void *elf, size_t len, const struct reloc_map *map,
+		      struct reloc_patch **out, size_t *n, char *err,
+		      size_t errlen)
+{
+	unsigned char *w = malloc(len ? len : 1);
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!w)
+		return -ENOMEM;
+	memcpy(w, elf, len);
+	rc = reloc_elf_patches_inplace(w, len, map, out, n, err, errlen);
+	free(w);
 	return rc;
 }
 

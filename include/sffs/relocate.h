@@ -94,12 +94,23 @@ struct reloc_patch {
  * *n patches, NULL when nothing changes. Returns 0, -ENAMETOOLONG when a
  * string cannot be rewritten in place (err says which, as Spack's
  * CannotGrowString / CannotShrinkCString / ElfCStringUpdatesFailed), -EINVAL
- * for an invalid map, -EFBIG for a file over 4 GiB, -ENOMEM. `err` may be
- * NULL.
+ * for an invalid map (no pairs, an empty or NULL prefix), -ENOMEM. `err`
+ * may be NULL. Works on a copy of the file (len bytes of memory).
  */
 int reloc_elf_patches(const void *elf, size_t len, const struct reloc_map *map,
 		      struct reloc_patch **out, size_t *n, char *err,
 		      size_t errlen);
+
+/*
+ * The same, relocating elf itself (a scratch copy the caller owns, e.g. the
+ * indexing pass's buffer of the member): saves reloc_elf_patches's copy of
+ * the file, and leaves the relocated file behind (to hash it, say). On an
+ * error elf may be partly relocated.
+ */
+int reloc_elf_patches_inplace(void *elf, size_t len,
+			      const struct reloc_map *map,
+			      struct reloc_patch **out, size_t *n, char *err,
+			      size_t errlen);
 
 /* Frees a patch list; NULL does nothing. */
 void reloc_patches_free(struct reloc_patch *p);

@@ -205,6 +205,16 @@ static void test_rpath_interp(void)
 		CHECK(strcmp((char *)r + OFF_INTERP,
 			     "/sf/bc/hwloc-def/lib/ld.so") == 0);
 		CHECK(memcmp(r, b, OFF_INTERP) == 0);
+		/* in place: the buffer becomes the relocated file */
+		{
+			struct reloc_patch *p;
+			size_t n;
+
+			CHECK(reloc_elf_patches_inplace(b, ELF_SIZE, &bc_map,
+							&p, &n, NULL, 0) == 0);
+			CHECK(n == 2 && memcmp(b, r, ELF_SIZE) == 0);
+			reloc_patches_free(p);
+		}
 		free(r);
 		free(b);
 	}
