@@ -215,8 +215,18 @@ static int regions_to_patches(const struct regions *rs,
 
 /* ---- phase 1: rpath and interpreter (Spack's util/elf.py) ---- */
 
+/* Appends n bytes at *o: into dst when it is not NULL (a first pass only
+ * measures). */
+static void emit(unsigned char *dst, size_t *o, const void *src, size_t n)
+{
+	if (dst)
+		memcpy(dst + *o, src, n);
+	*o += n;
+}
+
 /* Writes the new rpath into dst (when not NULL); returns its length.
- * Empty components (padding colons) are dropped, as Spack drops them. */
+ * Empty components (padding colons) are dropped, as Spack drops them; each
+ * other one gets the new prefix of the first old prefix it starts with. */
 static size_t rpath_build(const struct pmap *pm, const unsigned char *s,
 			  size_t len, unsigned char *dst, bool *changed)
 {
@@ -224,25 +234,25 @@ static size_t rpath_build(const struct pmap *pm, const unsigned char *s,
 	bool first = true;
 
 	while (i < len) {
-		const unsigned char *c = memchr(s + i, ':', len - i);
-		size_t clen = c ? (size_t)(c - (s + i)) : len - i;
-		int k = clen ? match_at(pm, s + i, clen, 0) : -1;
-		size_t skip = k >= 0 ? pm->oldlen[k] : 0;
+		const unsigned char *comp = s + i;
+		const unsigned char *c = memchr(comp, ':', len - i);
+		size_t clen = c ? (size_t)(c - comp) : len - i;
+		size_t skip = 0;
+		int k;
 
-		if (clen && !first && dst)
-			dst[o] = ':';
-		o += clen && !first;
-		if (clen && k >= 0) {
-			if (dst)
-				memcpy(dst + o, pm->new[k], pm->newlen[k]);
-			o += pm->newlen[k];
+		i += clen + 1;
+		if (clen == 0)
+			continue;
+		if (!first)
+			emit(dst, &o, ":", 1);
+		first = false;
+		k = match_at(pm, comp, clen, 0);
+		if (k >= 0) {
+			emit(dst, &o, pm->new[k], pm->newlen[k]);
+			skip = pm->oldlen[k];
 			*changed = true;
 		}
-		if (clen && dst)
-			memcpy(dst + o, s + i + skip, clen - skip);
-		o += clen ? clen - skip : 0;
-		first = first && !clen;
-		i += clen + 1;
+		emit(dst, &o, comp + skip, clen - skip);
 	}
 	return o;
 }
@@ -537,11 +547,8 @@ static size_t text_pass(const struct pmap *pm, const unsigned char *s,
 			p++;
 			continue;
 		}
-		if (dst) {
-			memcpy(dst + o, s + copied, q - copied);
-			memcpy(dst + o + q - copied, pm->new[k], pm->newlen[k]);
-		}
-		o += q - copied + pm->newlen[k];
+		emit(dst, &o, s + copied, q - copied);
+		emit(dst, &o, pm->new[k], pm->newlen[k]);
 		(*nmatch)++;
 		if (o > RELOC_TEXT_MAX)
 			return SIZE_MAX;
@@ -551,9 +558,7 @@ static size_t text_pass(const struct pmap *pm, const unsigned char *s,
 		while (p < len && (is_word(s[p]) || s[p] == '/'))
 			p++;
 	}
-	if (dst)
-		memcpy(dst + o, s + copied, len - copied);
-	o += len - copied;
+	emit(dst, &o, s + copied, len - copied);
 	return o > RELOC_TEXT_MAX ? SIZE_MAX : o;
 }
 

@@ -35,6 +35,7 @@ struct elf {
 	size_t nload;	    /* PT_LOAD segments with a file size */
 	uint64_t *load_off; /* phnum entries, sorted by vaddr */
 	uint64_t *load_vaddr;
+	uint64_t interp_filesz;
 	bool has_dyn;
 	uint64_t dyn_off, dyn_filesz;
 };
@@ -144,7 +145,7 @@ static int parse_phdrs(struct elf *e, struct reloc_elf_info *info)
 		if (type == PT_INTERP) {
 			info->has_interp = true;
 			info->interp_off = off;
-			info->interp_len = (size_t)filesz; /* checked below */
+			e->interp_filesz = filesz;
 		}
 		if (type == PT_DYNAMIC) {
 			e->has_dyn = true;
@@ -157,7 +158,7 @@ static int parse_phdrs(struct elf *e, struct reloc_elf_info *info)
 
 static int parse_interp(struct elf *e, struct reloc_elf_info *info)
 {
-	uint64_t filesz = info->interp_len;
+	uint64_t filesz = e->interp_filesz;
 	int64_t n;
 
 	if (!in_buf(e->len, info->interp_off, filesz))
