@@ -64,8 +64,7 @@ static uint64_t rdw(const struct elf *e, uint64_t off)
 
 static int parse_header(struct elf *e)
 {
-	/* e_ident (16) + the header's fixed fields (48 or 36 bytes) */
-	size_t hdr = e->is64 ? 64 : 52;
+	size_t hdr;
 	uint16_t type;
 
 	if (e->len < 16 || memcmp(e->b, "\177ELF", 4) != 0)
@@ -76,6 +75,7 @@ static int parse_header(struct elf *e)
 		return -EINVAL;
 	e->is64 = e->b[4] == 2;
 	e->le = e->b[5] == 1;
+	/* e_ident (16) + the header's fixed fields (48 or 36 bytes) */
 	hdr = e->is64 ? 64 : 52;
 	if (e->len < hdr)
 		return -EINVAL;
