@@ -10,6 +10,9 @@
 # Then both relocate it to short mount paths and must agree on every byte
 # (reloc_tool writes the file range by range through reloc_apply) and on
 # refusals. Text files and symlink targets are compared the same way.
+# Last, a sinfo whose only way to its libraries is an RPATH at the padded
+# prefix must fail to run, and run (`env -i ... sinfo --version`) once the
+# engine has relocated it to where the libraries are.
 #
 # Environment: SFFS_RELOC_TOOL (the reloc_tool binary, required),
 # SFFS_SRC, SFFS_TEST_TMP, SFFS_FIXTURE_DIR (real Slurm binaries; without
@@ -181,6 +184,30 @@ fi
 log "$((t + 1)) text files queued"
 
 check_queue
+
+if [ -n "${SFFS_FIXTURE_DIR:-}" ]; then
+	log "== a relocated sinfo runs with env -i"
+	# sinfo finds libslurmfull.so only through its RPATH. Given the
+	# package's padded prefix, it runs only once relocated to where the
+	# libraries are.
+	run=$TMP/run/p
+	mkdir -p "$run/bin"
+	ln -s "$V/lib" "$run/lib"
+	printf 'ClusterName=sffs\nSlurmctldHost=localhost\nPluginDir=%s\n' "$V/lib/slurm" >"$TMP/run/slurm.conf"
+	cp "$V/bin/sinfo" "$TMP/run/sinfo.in"
+	chmod u+w "$TMP/run/sinfo.in"
+	patchelf --force-rpath --set-rpath "$PKG/lib" "$TMP/run/sinfo.in"
+	"$TOOL" binary "$TMP/run/sinfo.in" "$run/bin/sinfo" --map "$PKG" "$run" \
+		--map "$ROOT" "$TMP/run" 2>/dev/null
+	chmod +x "$run/bin/sinfo" "$TMP/run/sinfo.in"
+	if env -i SLURM_CONF="$TMP/run/slurm.conf" "$TMP/run/sinfo.in" --version >/dev/null 2>&1; then
+		fail "sinfo ran before relocation: the check would prove nothing"
+	fi
+	out=$(env -i SLURM_CONF="$TMP/run/slurm.conf" timeout 30 "$run/bin/sinfo" --version 2>&1) ||
+		fail "relocated sinfo: $out"
+	grep -qE '^slurm(-wlm)? 22\.05' <<<"$out" || fail "relocated sinfo --version: $out"
+	log "relocated sinfo --version: $out"
+fi
 
 log "== symlinks"
 for target in "$PKG/lib/libslurm.so.38" "$HWLOC/lib/libhwloc.so.15" \
