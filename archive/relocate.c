@@ -501,6 +501,112 @@ void reloc_apply(const struct reloc_patch *p, size_t n, uint64_t off, void *buf,
 	}
 }
 
+/* ---- stored patch lists ---- */
+
+#define REC_SIZE 12u /* u64 offset, u32 length */
+
+static void put_le(unsigned char *b, uint64_t v, unsigned size)
+{
+	for (unsigned i = 0; i < size; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *b, unsigned size)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+int reloc_patches_encode(const struct reloc_patch *p, size_t n, void **out,
+			 size_t *outlen)
+{
+	size_t total = 4, o;
+	unsigned char *b;
+
+	*out = NULL;
+	*outlen = 0;
+	for (size_t i = 0; i < n; i++) {
+		total += REC_SIZE + p[i].len;
+		if (total > RELOC_STORED_MAX)
+			return -EFBIG;
+	}
+	b = malloc(total);
+	if (!b)
+		return -ENOMEM;
+	put_le(b, n, 4);
+	o = 4 + n * REC_SIZE;
+	for (size_t i = 0; i < n; i++) {
+		put_le(b + 4 + i * REC_SIZE, p[i].off, 8);
+		put_le(b + 4 + i * REC_SIZE + 8, p[i].len, 4);
+		memcpy(b + o, p[i].data, p[i].len);
+		o += p[i].len;
+	}
+	*out = b;
+	*outlen = total;
+	return 0;
+}
+
+/* Checks every record against the file and its predecessor; returns the
+ * sum of the lengths, or SIZE_MAX when a record is bad. */
+static size_t check_records(const unsigned char *rec, size_t n,
+			    uint64_t file_size)
+{
+	uint64_t end = 0, sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t off = get_le(rec + i * REC_SIZE, 8);
+		uint64_t len = get_le(rec + i * REC_SIZE + 8, 4);
+
+		if (len == 0 || off < end || off > file_size ||
+		    len > file_size - off)
+			return SIZE_MAX;
+		end = off + len;
+		sum += len;
+		if (sum > RELOC_STORED_MAX)
+			return SIZE_MAX;
+	}
+	return (size_t)sum;
+}
+
+int reloc_patches_decode(const void *buf, size_t len, uint64_t file_size,
+			 struct reloc_patch **out, size_t *n)
+{
+	const unsigned char *b = buf;
+	struct reloc_patch *p;
+	const unsigned char *data;
+	size_t count, bytes;
+
+	*out = NULL;
+	*n = 0;
+	if (len < 4 || len > RELOC_STORED_MAX)
+		return -EINVAL;
+	count = (size_t)get_le(b, 4);
+	if (count > (len - 4) / REC_SIZE)
+		return -EINVAL;
+	bytes = check_records(b + 4, count, file_size);
+	if (bytes == SIZE_MAX || bytes != len - 4 - count * REC_SIZE)
+		return -EINVAL;
+	if (count == 0)
+		return 0;
+	p = malloc(count * sizeof(*p) + bytes);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + count, b + 4 + count * REC_SIZE, bytes);
+	data = (const unsigned char *)(p + count);
+	for (size_t i = 0; i < count; i++) {
+		p[i].off = get_le(b + 4 + i * REC_SIZE, 8);
+		p[i].len = (uint32_t)get_le(b + 4 + i * REC_SIZE + 8, 4);
+		p[i].data = data;
+		data += p[i].len;
+	}
+	*out = p;
+	*n = count;
+	return 0;
+}
+
 /* ---- text files (Spack's relocate_text) ---- */
 
 /* Python's bytes \w (ASCII), '-' and '_': what may come before a prefix

@@ -123,6 +123,27 @@ void reloc_patches_free(struct reloc_patch *p);
 void reloc_apply(const struct reloc_patch *p, size_t n, uint64_t off, void *buf,
 		 size_t len);
 
+/*
+ * The stored form of a patch list, for an index section: u32 count, then
+ * count records of (u64 offset, u32 length), then every patch's bytes in
+ * order; little-endian. At most RELOC_STORED_MAX bytes.
+ */
+#define RELOC_STORED_MAX ((size_t)16 << 20)
+
+/* Encodes p into a malloc'd *out of *outlen bytes. Returns 0, -EFBIG past
+ * RELOC_STORED_MAX, -ENOMEM. */
+int reloc_patches_encode(const struct reloc_patch *p, size_t n, void **out,
+			 size_t *outlen);
+
+/*
+ * Decodes a stored patch list (untrusted) for a file of file_size bytes:
+ * records must be sorted, disjoint, non-empty and inside the file, and
+ * the bytes must add up to exactly len. On success *out is one allocation
+ * (reloc_patches_free), NULL when n is 0. Returns 0, -EINVAL, -ENOMEM.
+ */
+int reloc_patches_decode(const void *buf, size_t len, uint64_t file_size,
+			 struct reloc_patch **out, size_t *n);
+
 /* Largest text file reloc_text produces. */
 #define RELOC_TEXT_MAX ((size_t)1 << 30)
 

@@ -425,6 +425,63 @@ static void test_apply_ranges(void)
 	free(part);
 }
 
+/* Encode, decode: the same patches; every truncation, a count past the
+ * data, an overlap or a patch past the file is refused. */
+static void test_stored(void)
+{
+	unsigned char *b =
+	    make_elf(true, true, false, DEP "/lib/ld.so", PKG "/lib");
+	struct reloc_patch *p, *q;
+	size_t n, m, len;
+	void *enc;
+	unsigned char *e;
+	uint64_t s = 1;
+
+	CHECK(reloc_elf_patches(b, ELF_SIZE, &bc_map, &p, &n, NULL, 0) == 0);
+	CHECK(n == 2);
+	CHECK(reloc_patches_encode(p, n, &enc, &len) == 0);
+	e = enc;
+	CHECK(reloc_patches_decode(e, len, ELF_SIZE, &q, &m) == 0);
+	CHECK(m == n);
+	for (size_t i = 0; i < n && m == n; i++)
+		CHECK(q[i].off == p[i].off && q[i].len == p[i].len &&
+		      memcmp(q[i].data, p[i].data, p[i].len) == 0);
+	reloc_patches_free(q);
+	for (size_t cut = 0; cut < len; cut++) {
+		unsigned char *t = malloc(cut ? cut : 1);
+
+		memcpy(t, e, cut);
+		CHECK(reloc_patches_decode(t, cut, ELF_SIZE, &q, &m) ==
+		      -EINVAL);
+		free(t);
+	}
+	/* the second patch moved onto the first, then past the file */
+	memcpy(e + 16, e + 4, 8);
+	CHECK(reloc_patches_decode(e, len, ELF_SIZE, &q, &m) == -EINVAL);
+	CHECK(reloc_patches_encode(p, n, &enc, &len) == 0);
+	free(e);
+	e = enc;
+	CHECK(reloc_patches_decode(e, len, p[1].off + p[1].len - 1, &q, &m) ==
+	      -EINVAL);
+	/* random damage: refused or decoded, never outside the file */
+	for (int r = 0; r < 5000; r++) {
+		unsigned char *t = malloc(len);
+		int rc;
+
+		memcpy(t, e, len);
+		t[rnd(&s) % len] = (unsigned char)rnd(&s);
+		rc = reloc_patches_decode(t, len, ELF_SIZE, &q, &m);
+		for (size_t i = 0; rc == 0 && i < m; i++)
+			CHECK(q[i].off + q[i].len <= ELF_SIZE);
+		reloc_patches_free(q);
+		free(t);
+	}
+	CHECK(reloc_patches_decode("\0\0\0\0", 4, 0, &q, &m) == 0 && !q);
+	free(e);
+	reloc_patches_free(p);
+	free(b);
+}
+
 static unsigned char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -593,6 +650,7 @@ int main(int argc, char **argv)
 	test_text();
 	test_links();
 	test_apply_ranges();
+	test_stored();
 	test_fuzz(argv[0]);
 	return check_done();
 }
