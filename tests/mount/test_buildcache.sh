@@ -13,9 +13,12 @@
 #     blob makes that package refuse to attach (its SHA-256 is not the
 #     manifest's); -o verify=off lists unsigned caches;
 #   - keys are taken from the cache only for trusted fingerprints;
+#   - Spack 1.0's own test mirror (its real index.json and file names,
+#     tests/data/spack-mirrors), laid out as v2 and v3: all 6 packages,
+#     4 of them named after a compiler that is a dependency;
 #   - in a catalog (-o buildcache_base=), MNT/<v>/<tc>/buildcache/ lists
-#     the packages of the artifact's two caches (the seed's deps and
-#     version paths), each equal to its blob, released like artifacts.
+#     the packages of the artifact's three caches (the seed's deps and
+#     version paths, the factory's {toolchain}/spack/, all by default), each equal to its blob, released like artifacts.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 require_tool gpg gpgconf python3 getfattr
 
@@ -51,6 +54,11 @@ make_cache v2 v2 --sign-with "$KEY"
 make_cache unsigned v3
 make_cache bad v3 --sign-with "$KEY" --tamper-manifest zlib --flip-blob lz4 \
 	--sign-with-untrusted "$OTHER" --untrusted-name xz
+# Spack 1.0's own test mirror: its real database and file names
+real=$SFFS_SRC/tests/data/spack-mirrors/v2_layout/unsigned
+make_cache spack-v2 v2 --from-spack "$real"
+make_cache spack-v3 v3 --from-spack "$real"
+make_cache factory v3 --from-spack "$real" --sign-with "$KEY"
 nginx_start "$www"
 
 mount_bc() { # url mnt log [opts...]: a buildcache mount in the foreground
@@ -188,7 +196,22 @@ compare_all "$TEST_TMP/mo" unsigned
 	fail "verify=off package claims verified"
 sffs_unmount "$TEST_TMP/mo"
 
-step "catalog: MNT/<version>/<toolchain>/buildcache/ from the artifact's two caches"
+step "Spack 1.0's real mirror: every package listed (compiler as a dependency), equal to its tarball"
+for layout in v2 v3; do
+	mount_bc "$NGINX_URL/spack-$layout/" "$TEST_TMP/mr$layout" "$TEST_TMP/mr$layout.log" -o verify=off
+	grep -q "buildcache layout $layout, 6 packages.* (0 hidden)" "$TEST_TMP/mr$layout.log" ||
+		fail "real $layout mirror: $(cat "$TEST_TMP/mr$layout.log")"
+	[ "$(ls "$TEST_TMP/mr$layout" | grep -vcx index.json)" -eq 6 ] || fail "real $layout mirror: $(ls "$TEST_TMP/mr$layout")"
+	for p in libelf-0.8.13-rqh2vuf libelf-0.8.13-jr3yipy libdwarf-20130729-u5uz3dc libdwarf-20130729-sk2gqqz \
+		compiler-wrapper-1.0-qeehcxy gcc-runtime-10.2.1-izgzpze; do
+		[ -d "$TEST_TMP/mr$layout/$p" ] || fail "real $layout mirror: $p not listed"
+	done
+	compare_all "$TEST_TMP/mr$layout" "spack-$layout"
+	cmp "$TEST_TMP/mr$layout/index.json" "$real/build_cache/index.json" || fail "index.json is not the real database"
+	sffs_unmount "$TEST_TMP/mr$layout"
+done
+
+step "catalog: MNT/<version>/<toolchain>/buildcache/ from the artifact's three caches"
 cat=$www/catalog
 mkdir -p "$cat/25.11/noble" "$www/bcbase/noble/slurm"
 name=$FIXTURE_NAME.tar.gz
@@ -199,6 +222,8 @@ cp "$fx/$name" "$art"
 mkdir -p "$www/bcbase/noble/slurm/deps" "$www/bcbase/noble/slurm/25.11"
 cp -a "$www/v3" "$www/bcbase/noble/slurm/deps/buildcache"
 cp -a "$www/v2" "$www/bcbase/noble/slurm/25.11/buildcache"
+# and the factory's own, one per toolchain: a default template too
+cp -a "$www/factory" "$www/bcbase/noble/spack"
 cmnt=$TEST_TMP/cat
 mkdir -p "$cmnt"
 "$SFFS_BIN" -f -o allow_insecure,cache_dir="$TEST_TMP/cache",versions=25.11,toolchains=noble,trust="$KEY" \
@@ -207,13 +232,15 @@ mkdir -p "$cmnt"
 cleanup_push "sffs_unmount '$cmnt'"
 wait_until 60 is_mounted "$cmnt" || { cat "$TEST_TMP/cat.log" >&2; fail "no catalog mount"; }
 ls "$cmnt/25.11/noble" | grep -qx buildcache || fail "no buildcache/ in the artifact's root: $(ls "$cmnt/25.11/noble")"
-want=$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/v2.tsv")))
+want=$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/v2.tsv") + $(wc -l <"$TEST_TMP/factory.tsv")))
 got=$(ls "$cmnt/25.11/noble/buildcache" | wc -l)
 # a package in both caches under one name shows once
-[ "$got" -ge "$(wc -l <"$TEST_TMP/v3.tsv")" ] && [ "$got" -le "$want" ] ||
+[ "$got" -ge "$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/factory.tsv")))" ] && [ "$got" -le "$want" ] ||
 	fail "buildcache/ lists $got packages, the caches have $want: $(cat "$TEST_TMP/cat.log")"
-for list in v3 v2; do
-	IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^zstd-' "$TEST_TMP/$list.tsv")
+grep -q "buildcache $NGINX_URL/bcbase/noble/spack/: 6 packages (0 hidden)" "$TEST_TMP/cat.log" ||
+	fail "the factory's {toolchain}/spack/ cache is not a default: $(cat "$TEST_TMP/cat.log")"
+for list in v3 v2 factory; do
+	IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^zstd-\|^libdwarf-' "$TEST_TMP/$list.tsv")
 	rm -rf "$TEST_TMP/x" && mkdir -p "$TEST_TMP/x"
 	tar -xzf "$www/$list/$blob" -C "$TEST_TMP/x"
 	diff -r --no-dereference "$cmnt/25.11/noble/buildcache/$dir" "$TEST_TMP/x/${prefix#/}" ||
