@@ -12,6 +12,7 @@
  * keys are ignored everywhere, as Spack's own schemas allow.
  */
 #include "sffs/buildcache.h"
+#include "sffs/tree.h"
 
 #include "catalog_i.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Spack's documents nest about 6 deep (spec, nodes, node, arch, target,
  * parents); 32 leaves room for parameters without letting a hostile
@@ -1004,4 +1006,82 @@ int bc_v2_key_path(const char *fpr, char *buf, size_t len)
 	if (!fpr_ok(fpr))
 		return -EINVAL;
 	return put(buf, len, "build_cache/_pgp/%s.pub", fpr);
+}
+
+/* ---- world-writable directories ---- */
+
+/* Whether node n lies at or under root (walking up the parents). */
+static bool under(const struct tree *t, uint32_t n, uint32_t root)
+{
+	uint32_t hops = 0;
+
+	while (n != root && n != 0 && hops++ < TREE_MAX_NODES)
+		n = tree_node(t, n)->u.parent;
+	return n == root;
+}
+
+/* The name of child in directory dir, or NULL. */
+static const char *name_in(const struct tree *t, uint32_t dir, uint32_t child)
+{
+	const char *name;
+	uint32_t node;
+
+	for (size_t i = 0; !tree_dir_entry(t, dir, i, &name, &node); i++)
+		if (node == child)
+			return name;
+	return NULL;
+}
+
+/* Appends n's path relative to root (known to be under it) to buf at
+ * *off, then '\n'; cut at len. */
+static void append_path(const struct tree *t, uint32_t n, uint32_t root,
+			char *buf, size_t len, size_t *off)
+{
+	const char *names[BC_WRITABLE_DEPTH];
+	size_t k = 0, w;
+	uint32_t parent;
+	bool cut = false;
+
+	while (n != root) {
+		parent = tree_node(t, n)->u.parent;
+		if (k == BC_WRITABLE_DEPTH) {
+			cut = true;
+			break;
+		}
+		names[k] = name_in(t, parent, n);
+		if (names[k])
+			k++;
+		n = parent;
+	}
+	w = (size_t)snprintf(buf + *off, len - *off, "%s%s", *off ? "\n" : "",
+			     cut ? ".../"
+			     : k ? ""
+				 : ".");
+	*off = *off + w < len ? *off + w : len - 1;
+	while (k-- > 0) {
+		w = (size_t)snprintf(buf + *off, len - *off, "%s%s", names[k],
+				     k ? "/" : "");
+		*off = *off + w < len ? *off + w : len - 1;
+	}
+}
+
+size_t bc_writable_dirs(const struct tree *t, uint32_t root, char *buf,
+			size_t len)
+{
+	uint32_t n = tree_count(t);
+	size_t found = 0, off = 0;
+	const struct tree_node *node;
+
+	if (len)
+		buf[0] = '\0';
+	for (uint32_t i = 0; i < n; i++) {
+		node = tree_node(t, i);
+		if (!S_ISDIR(node->mode) || !(node->mode & S_IWOTH) ||
+		    !under(t, i, root))
+			continue;
+		if (found < BC_WRITABLE_SHOWN && len > 1)
+			append_path(t, i, root, buf, len, &off);
+		found++;
+	}
+	return found;
 }

@@ -18,9 +18,9 @@
  *   build_cache/<arch>/<compiler>-<cver>/<name>-<ver>/<same>.spack
  *   build_cache/_pgp/<FPR>.pub
  *
- * The pure parts (bc_parse_*, bc_*_path, bc_package_name: catalog/bcparse.c,
- * JSON through json-c) do no I/O; every input is bounded and malformed
- * input returns -EINVAL with a reason, never a crash. No FUSE.
+ * The pure parts (bc_parse_*, bc_*_path, bc_package_name, bc_writable_dirs:
+ * catalog/bcparse.c, JSON through json-c) do no I/O; every input is bounded and
+ * malformed input returns -EINVAL with a reason, never a crash. No FUSE.
  */
 #ifndef SFFS_BUILDCACHE_H
 #define SFFS_BUILDCACHE_H
@@ -206,5 +206,31 @@ int bc_list_seen(const char *base, const struct fetch_opts *fo,
  * -ENOENT. */
 struct tree;
 int bc_find_prefix(const struct tree *t, uint32_t *node);
+
+/*
+ * World-writable directories (any mode with S_IWOTH, sticky or not) of
+ * tree t at or under node root (0: the whole tree; a package: its
+ * prefix). A Slurm Factory view ships some (Pyxis' share/enroot/
+ * enroot-data) that programs expect to write into; the mount is
+ * read-only. The first BC_WRITABLE_SHOWN paths (relative to root, "."
+ * for root itself; a path deeper than BC_WRITABLE_DEPTH components is
+ * cut at the root end as ".../") go to buf, '\n'-separated (buf "" if
+ * none; cut at len). Returns how many there are in all. One pass over
+ * the nodes and, per path shown, over its ancestors' entries; no
+ * allocation. Thread safe on a finished tree.
+ */
+#define BC_WRITABLE_SHOWN 8u
+#define BC_WRITABLE_DEPTH 64u
+size_t bc_writable_dirs(const struct tree *t, uint32_t root, char *buf,
+			size_t len);
+
+/*
+ * bc_writable_dirs, logged: none, nothing; else one warning "<where>:
+ * N world-writable directories, read-only in the mount: <paths>; to
+ * write there, bind-mount a tmpfs over each (sffs(8))". where names the
+ * artifact as the mount shows it (e.g. "MNT/25.11/noble"). Returns the
+ * count. The caller logs once per artifact, not per attach.
+ */
+size_t bc_warn_writable(const struct tree *t, uint32_t root, const char *where);
 
 #endif

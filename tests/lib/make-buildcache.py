@@ -5,7 +5,8 @@
     make-buildcache.py --fixture EXTRACT_DIR --out DIR --layout v3|v2
         [--sign-with FPR [--gnupghome DIR]] [--packages N] [--arch-twice]
         [--tamper-manifest NAME] [--flip-blob NAME]
-        [--sign-with-untrusted FPR [--untrusted-name NAME]] [--list]
+        [--sign-with-untrusted FPR [--untrusted-name NAME]]
+        [--writable-dir REL] [--list]
     make-buildcache.py --fixture EXTRACT_DIR --out DIR --layout v3|v2
         --from-spack MIRROR [--sign-with FPR [--gnupghome DIR]] [--list]
 
@@ -46,6 +47,10 @@ Broken variants for the tests:
   --sign-with-untrusted FPR  sign one package (--untrusted-name, default
                            the last) with this other key
 NAME is a package name; with several versions, the first one built.
+
+--writable-dir REL adds a world-writable (0777) directory REL to every
+package's prefix, as the factory's Pyxis plugin ships
+share/enroot/enroot-data.
 
 --list prints, per package: its directory name (<name>-<version>-<hash7>,
 as bc_package_name makes it), the path of its tarball in DIR, its install
@@ -92,6 +97,7 @@ TARGET2 = {
     "parents": ["x86_64_v2"],
 }
 COMPILER = {"name": "gcc", "version": "12.2.0"}
+WRITABLE_DIR = ""  # --writable-dir: a world-writable directory in each
 SPACK_PREFIX = "/opt/spack-src"  # where "Spack itself" lived at build time
 
 MT_TARBALL = "application/vnd.spack.install.v2.tar+gzip"
@@ -374,6 +380,10 @@ def make_tarball(pkg, layout):
                     else:
                         tar_entry(tar, f"{top}/{rel}", real)
                 stack.extend(reversed(subdirs))
+            if WRITABLE_DIR:  # as Pyxis' share/enroot/enroot-data
+                info = tarfile.TarInfo(f"{top}/{WRITABLE_DIR}")
+                info.type, info.mode = tarfile.DIRTYPE, 0o777
+                tar.addfile(info)
             bi = buildinfo_yaml(pkg).encode("utf-8")
             info = tarfile.TarInfo(f"{top}/.spack/binary_distribution")
             info.size, info.mode = len(bi), 0o644
@@ -699,7 +709,10 @@ def main():
     ap.add_argument("--untrusted-name", metavar="NAME")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--from-spack", metavar="MIRROR")
+    ap.add_argument("--writable-dir", metavar="REL")
     args = ap.parse_args()
+    global WRITABLE_DIR
+    WRITABLE_DIR = (args.writable_dir or "").strip("/")
 
     if args.packages < 0:
         die("--packages must be positive")

@@ -59,6 +59,7 @@ real=$SFFS_SRC/tests/data/spack-mirrors/v2_layout/unsigned
 make_cache spack-v2 v2 --from-spack "$real"
 make_cache spack-v3 v3 --from-spack "$real"
 make_cache factory v3 --from-spack "$real" --sign-with "$KEY"
+make_cache wdir v3 --sign-with "$KEY" --packages 2 --writable-dir share/enroot/enroot-data
 nginx_start "$www"
 
 mount_bc() { # url mnt log [opts...]: a buildcache mount in the foreground
@@ -399,3 +400,55 @@ done
 [ -z "$(find "$TEST_TMP/cache-spill" -name '.sffs-spill-*')" ] || fail "a spill file has a name"
 log "$spills spill file(s) in the cache directory, unlinked, mode 0600"
 sffs_unmount "$TEST_TMP/mw"
+
+step "world-writable directories: named in the log once, a tmpfs bound over one is writable"
+# an artifact as the factory ships it: Pyxis' share/enroot/enroot-data 0777
+python3 - "$www/wdir.tar.gz" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w:gz") as tar:
+    for name, mode in (("view", 0o755), ("view/share", 0o755),
+                       ("view/share/enroot", 0o755),
+                       ("view/share/enroot/enroot-data", 0o777),
+                       ("view/var", 0o1777)):
+        info = tarfile.TarInfo(name)
+        info.type, info.mode = tarfile.DIRTYPE, mode
+        tar.addfile(info)
+    data = b"#!/bin/sh\n"
+    info = tarfile.TarInfo("view/bin/enroot")
+    info.size, info.mode = len(data), 0o755
+    tar.addfile(info, io.BytesIO(data))
+PY
+wm=$TEST_TMP/mwd
+mount_fg "$NGINX_URL/wdir.tar.gz" "$wm" "$TEST_TMP/mwd.log" -o cache_dir=none
+grep -q "2 world-writable directories, read-only in the mount: .*view/share/enroot/enroot-data" "$TEST_TMP/mwd.log" ||
+	fail "no warning naming enroot-data: $(cat "$TEST_TMP/mwd.log")"
+grep -q "world-writable.*view/var" "$TEST_TMP/mwd.log" || fail "the sticky 1777 directory not named"
+[ "$(grep -c world-writable "$TEST_TMP/mwd.log")" -eq 1 ] || fail "not one line: $(cat "$TEST_TMP/mwd.log")"
+log "$(grep -m1 world-writable "$TEST_TMP/mwd.log")"
+if touch "$wm/view/share/enroot/enroot-data/x" 2>/dev/null; then
+	fail "the mount is writable"
+fi
+# what sffs(8) says to do: a tmpfs bound over the directory in the mount
+mkdir -p "$TEST_TMP/rw"
+mount -t tmpfs -o size=1m,mode=1777 tmpfs "$TEST_TMP/rw" || fail "cannot mount a tmpfs"
+cleanup_push "umount '$TEST_TMP/rw'"
+mount --bind "$TEST_TMP/rw" "$wm/view/share/enroot/enroot-data" || fail "cannot bind over the mount"
+cleanup_push "umount '$wm/view/share/enroot/enroot-data'"
+echo data >"$wm/view/share/enroot/enroot-data/x" || fail "the bound tmpfs is not writable"
+[ "$(cat "$wm/view/share/enroot/enroot-data/x")" = data ] || fail "the bound tmpfs lost a write"
+cmp "$wm/view/bin/enroot" <(printf '#!/bin/sh\n') || fail "the rest of the mount changed"
+umount "$wm/view/share/enroot/enroot-data" || fail "cannot unbind"
+umount "$TEST_TMP/rw"
+[ ! -e "$wm/view/share/enroot/enroot-data/x" ] || fail "a write reached the mount"
+sffs_unmount "$wm"
+# a buildcache package: logged at its first attach only, as the mount shows it
+mount_bc "$NGINX_URL/wdir/" "$TEST_TMP/mwp" "$TEST_TMP/mwp.log" -o allow_insecure,trust="$KEY",release_after=1
+IFS=$'\t' read -r dir rest < <(sed -n 1p "$TEST_TMP/wdir.tsv")
+ls "$TEST_TMP/mwp/$dir/share/enroot" >/dev/null || fail "$dir does not attach"
+grep -q "$TEST_TMP/mwp/$dir: 1 world-writable directory, read-only in the mount: share/enroot/enroot-data" "$TEST_TMP/mwp.log" ||
+	fail "package: no warning naming its directory: $(cat "$TEST_TMP/mwp.log")"
+wait_until 30 grep -q "$dir.* released" "$TEST_TMP/mwp.log" || fail "$dir not released: $(cat "$TEST_TMP/mwp.log")"
+ls "$TEST_TMP/mwp/$dir/share/enroot" >/dev/null || fail "$dir does not attach again"
+wait_until 10 eval "[ \$(grep -c '$dir attached' '$TEST_TMP/mwp.log') -ge 2 ]" || fail "$dir: no second attach"
+[ "$(grep -c "$dir: .*world-writable" "$TEST_TMP/mwp.log")" -eq 1 ] || fail "package: warned at every attach"
+sffs_unmount "$TEST_TMP/mwp"

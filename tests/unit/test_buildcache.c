@@ -11,6 +11,7 @@
  */
 #include "check.h"
 #include "sffs/buildcache.h"
+#include "sffs/tree.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -1185,6 +1186,67 @@ static void test_compiler_dep(void)
 #undef H4
 }
 
+static int add_entry(struct tree *t, const char *path, enum tar_type type,
+		     uint32_t mode)
+{
+	struct tar_entry e = {.path = path, .type = type, .mode = mode};
+
+	return tree_add(t, &e);
+}
+
+/* A tree shaped like a Slurm Factory view with Pyxis' world-writable
+ * share/enroot/enroot-data, and a package tarball with one. */
+static void test_writable_dirs(void)
+{
+	struct tree *t = tree_new(NULL, NULL);
+	char buf[1024], small[12];
+	uint32_t prefix;
+	size_t n;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(add_entry(t, "view", TAR_DIR, 0755) == 0);
+	CHECK(add_entry(t, "view/share/enroot/enroot-data", TAR_DIR, 0777) ==
+	      0);
+	CHECK(add_entry(t, "view/share/enroot/enroot-data/f", TAR_REG, 0666) ==
+	      0);
+	CHECK(add_entry(t, "view/tmp", TAR_DIR, 01777) == 0);
+	CHECK(add_entry(t, "view/lib", TAR_DIR, 0775) == 0);
+	CHECK(add_entry(t, "opt/p/.spack/binary_distribution", TAR_REG, 0644) ==
+	      0);
+	CHECK(add_entry(t, "opt/p/var", TAR_DIR, 0757) == 0);
+	CHECK(tree_finish(t) == 0);
+
+	n = bc_writable_dirs(t, 0, buf, sizeof(buf));
+	CHECK_EQ_U64(n, 3);
+	CHECK(!strcmp(buf, "view/share/enroot/enroot-data\nview/tmp\n"
+			   "opt/p/var") ||
+	      (strstr(buf, "view/share/enroot/enroot-data") &&
+	       strstr(buf, "view/tmp") && strstr(buf, "opt/p/var")));
+	/* a package: only what is under its prefix, relative to it */
+	CHECK(tree_resolve(t, "opt/p", &prefix) == 0);
+	n = bc_writable_dirs(t, prefix, buf, sizeof(buf));
+	CHECK(n == 1 && !strcmp(buf, "var"));
+	/* the root itself; a buffer too small is cut, the count stays */
+	CHECK(tree_resolve(t, "view/tmp", &prefix) == 0);
+	CHECK(bc_writable_dirs(t, prefix, buf, sizeof(buf)) == 1 &&
+	      !strcmp(buf, "."));
+	CHECK(bc_writable_dirs(t, 0, small, sizeof(small)) == 3 &&
+	      strlen(small) == sizeof(small) - 1);
+	CHECK(bc_writable_dirs(t, 0, small, 0) == 3);
+	tree_free(t);
+
+	/* none: "" */
+	t = tree_new(NULL, NULL);
+	CHECK(t && add_entry(t, "a/b", TAR_DIR, 0755) == 0 &&
+	      tree_finish(t) == 0);
+	if (t)
+		CHECK(bc_writable_dirs(t, 0, buf, sizeof(buf)) == 0 &&
+		      buf[0] == '\0');
+	tree_free(t);
+}
+
 static void test_generated(void)
 {
 	const char *fix = getenv("SFFS_FIXTURE_DIR");
@@ -1228,6 +1290,7 @@ int main(void)
 	test_paths();
 	test_real_v2_mirror();
 	test_compiler_dep();
+	test_writable_dirs();
 	test_generated();
 	return check_done();
 }
