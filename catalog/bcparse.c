@@ -460,7 +460,12 @@ static int compiler_annotation(struct json_object *spec, struct bc_spec *s,
 		return rc;
 	v = json_object_get_string(c);
 	at = strchr(v, '@');
-	if (!at || at == v || strlen(v) >= BC_FIELD_MAX)
+	if (strlen(v) >= BC_FIELD_MAX)
+		return catalog_fail(err, errlen,
+				    "annotations.compiler is longer than %d "
+				    "bytes",
+				    BC_FIELD_MAX - 1);
+	if (!at || at == v)
 		return catalog_fail(err, errlen,
 				    "annotations.compiler \"%.40s\" is not "
 				    "name@version",

@@ -1143,6 +1143,9 @@ static void test_compiler_dep(void)
 		     ",\"annotations\":{\"compiler\":\"gcc\"}") "}"),
 	     NULL, "not name@version"},
 	    {DB(NODE(H1, "app", "1",
+		     ",\"annotations\":{\"compiler\":\"@1\"}") "}"),
+	     NULL, "not name@version"},
+	    {DB(NODE(H1, "app", "1",
 		     ",\"annotations\":{\"compiler\":\"gcc@=\"}") "}"),
 	     NULL, "empty \"compiler.version\""},
 	    {DB(NODE(
