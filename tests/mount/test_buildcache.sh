@@ -15,7 +15,8 @@
 #   - keys are taken from the cache only for trusted fingerprints;
 #   - Spack 1.0's own test mirror (its real index.json and file names,
 #     tests/data/spack-mirrors), laid out as v2 and v3: all 6 packages,
-#     4 of them named after a compiler that is a dependency;
+#     4 of them named after a compiler that is a dependency; its signed
+#     copy's real signatures verify under Spack's own test keys;
 #   - in a catalog (-o buildcache_base=), MNT/<v>/<tc>/buildcache/ lists
 #     the packages of the artifact's three caches (the seed's deps and
 #     version paths, the factory's {toolchain}/spack/, all by default), each equal to its blob, released like artifacts.
@@ -211,6 +212,26 @@ for layout in v2 v3; do
 	cmp "$TEST_TMP/mr$layout/index.json" "$real/build_cache/index.json" || fail "index.json is not the real database"
 	sffs_unmount "$TEST_TMP/mr$layout"
 done
+
+step "Spack's real signed mirror: its signatures verify under its own keys"
+# verbatim .spec.json.sig files and keys (the tarballs are not copied:
+# listing fetches none); Spack signed one package with an older key
+cp -a "$SFFS_SRC/tests/data/spack-mirrors/v2_layout/signed" "$www/spack-signed"
+SPACK_KEY=CBAB2C1032C6FF5078049EC0FA61D50C12CAD37E
+SPACK_OLD=E89D4971F0097B1E7A3EB57371B484802E78D7CD
+mount_bc "$NGINX_URL/spack-signed/" "$TEST_TMP/mrs" "$TEST_TMP/mrs.log" -o allow_insecure,trust="$SPACK_KEY:$SPACK_OLD"
+grep -q "buildcache layout v2, 6 packages verified (0 hidden)" "$TEST_TMP/mrs.log" ||
+	fail "real signed mirror: $(cat "$TEST_TMP/mrs.log")"
+[ "$(ls "$TEST_TMP/mrs" | grep -vcx index.json)" -eq 6 ] || fail "real signed mirror: $(ls "$TEST_TMP/mrs")"
+[ -d "$TEST_TMP/mrs/libdwarf-20130729-sk2gqqz" ] || fail "the package Spack's older key signed is not listed"
+sffs_unmount "$TEST_TMP/mrs"
+# trusting only the current key hides the one the older key signed
+mount_bc "$NGINX_URL/spack-signed/" "$TEST_TMP/mrs1" "$TEST_TMP/mrs1.log" -o allow_insecure,trust="$SPACK_KEY"
+grep -q "buildcache layout v2, 5 packages verified (1 hidden)" "$TEST_TMP/mrs1.log" ||
+	fail "one key trusted: $(cat "$TEST_TMP/mrs1.log")"
+grep -q "package libdwarf-20130729-sk2gqqz hidden" "$TEST_TMP/mrs1.log" || fail "no log line for the hidden package"
+[ ! -e "$TEST_TMP/mrs1/libdwarf-20130729-sk2gqqz" ] || fail "a package signed by an untrusted key is listed"
+sffs_unmount "$TEST_TMP/mrs1"
 
 step "catalog: MNT/<version>/<toolchain>/buildcache/ from the artifact's three caches"
 cat=$www/catalog
@@ -431,9 +452,9 @@ fi
 # what sffs(8) says to do: a tmpfs bound over the directory in the mount
 mkdir -p "$TEST_TMP/rw"
 mount -t tmpfs -o size=1m,mode=1777 tmpfs "$TEST_TMP/rw" || fail "cannot mount a tmpfs"
-cleanup_push "umount '$TEST_TMP/rw'"
+cleanup_push "! mountpoint -q '$TEST_TMP/rw' || umount '$TEST_TMP/rw'"
 mount --bind "$TEST_TMP/rw" "$wm/view/share/enroot/enroot-data" || fail "cannot bind over the mount"
-cleanup_push "umount '$wm/view/share/enroot/enroot-data'"
+cleanup_push "! mountpoint -q '$wm/view/share/enroot/enroot-data' || umount '$wm/view/share/enroot/enroot-data'"
 echo data >"$wm/view/share/enroot/enroot-data/x" || fail "the bound tmpfs is not writable"
 [ "$(cat "$wm/view/share/enroot/enroot-data/x")" = data ] || fail "the bound tmpfs lost a write"
 cmp "$wm/view/bin/enroot" <(printf '#!/bin/sh\n') || fail "the rest of the mount changed"

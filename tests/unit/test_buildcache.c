@@ -1085,6 +1085,31 @@ static void test_real_v2_mirror(void)
 	}
 	CHECK_EQ_U64(found, 6);
 	free(s);
+	s = NULL;
+
+	/* the signed copy: its .spec.json.sig files, as Spack signed them */
+	snprintf(dir, sizeof(dir),
+		 "%s/tests/data/spack-mirrors/v2_layout/signed",
+		 getenv("SFFS_SRC"));
+	doc = slurp(dir, "build_cache/index.json", &len);
+	CHECK(doc && bc_parse_db(doc, len, &s, &n, err, sizeof(err)) == 0);
+	free(doc);
+	CHECK_EQ_U64(n, 6);
+	for (i = 0, found = 0; i < n; i++) {
+		struct stat st;
+		char path[8192];
+
+		if (bc_v2_spec_path(&s[i], true, rel, sizeof(rel)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, rel);
+		if (stat(path, &st) == 0)
+			found++;
+		else
+			fprintf(stderr, "  not in the signed mirror: %s\n",
+				rel);
+	}
+	CHECK_EQ_U64(found, 6);
+	free(s);
 }
 
 /* Spack 1.0's {compiler}: the dependency providing c, else cxx, else
