@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -161,6 +162,25 @@ static void attach_failed(struct catalog *c, struct catalog_entry *e, int rc,
 
 /* The attach itself, on a catalog thread: e->attaching was set by the
  * one who queued it; the waiters are woken when it ends. */
+/* Logs e's world-writable directories, as the mount shows them. */
+static void warn_writable(struct catalog *c, struct catalog_entry *e,
+			  const struct opened *o)
+{
+	char where[PATH_MAX];
+
+	if (e->parent)
+		snprintf(where, sizeof(where), "%s/%s/%s/buildcache/%s",
+			 c->module_root, e->parent->version,
+			 e->parent->toolchain, e->version);
+	else if (e->has_sha || !e->toolchain[0])
+		snprintf(where, sizeof(where), "%s/%s", c->module_root,
+			 e->version);
+	else
+		snprintf(where, sizeof(where), "%s/%s/%s", c->module_root,
+			 e->version, e->toolchain);
+	bc_warn_writable(archive_tree(o->ar), archive_root(o->ar), where);
+}
+
 static void attach_job(struct catalog *c, void *arg)
 {
 	struct catalog_entry *e = arg;
@@ -170,8 +190,10 @@ static void attach_job(struct catalog *c, void *arg)
 	uint64_t t0 = now_ns();
 	uint32_t inodes;
 	int rc = -ECANCELED;
+	bool check;
 
 	pthread_mutex_lock(&e->lock);
+	check = !e->writable_checked;
 	/* stable while attaching: set_package leaves them alone */
 	oc.source = e->url;
 	oc.expect_sha256 = e->has_sha ? e->sha256 : NULL;
@@ -189,6 +211,8 @@ static void attach_job(struct catalog *c, void *arg)
 		rc = artifact_open(&oc, &ao, &o);
 	if (!rc && oc.expect_sha256)
 		rc = package_root(e, &o);
+	if (!rc && check)
+		warn_writable(c, e, &o);
 
 	pthread_mutex_lock(&e->lock);
 	e->attaching = false;
@@ -199,6 +223,7 @@ static void attach_job(struct catalog *c, void *arg)
 		return;
 	}
 	e->o = o;
+	e->writable_checked = true;
 	e->epoch = (e->epoch + 1) & 0xff;
 	/* no reference yet: each waiter takes its own; unused, the reaper
 	 * releases it after release_after_s */

@@ -12,6 +12,7 @@
  * keys are ignored everywhere, as Spack's own schemas allow.
  */
 #include "sffs/buildcache.h"
+#include "sffs/tree.h"
 
 #include "catalog_i.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Spack's documents nest about 6 deep (spec, nodes, node, arch, target,
  * parents); 32 leaves room for parameters without letting a hostile
@@ -409,10 +411,150 @@ static int parse_arch(struct json_object *spec, struct bc_spec *s, char *err,
 	return rc;
 }
 
-/* spec.compiler {name, version} (spec formats up to v4); without one
- * (Spack >= 1.0, or a compiler-less package) Spack's v2 file names say
- * "none-none". */
-static int parse_compiler(struct json_object *spec, struct bc_spec *s,
+/* A concrete version may be written "=11.4.0"; Spack's
+ * {compiler.version} in file names has no '='. */
+static void drop_eq(char *v)
+{
+	if (v[0] == '=')
+		memmove(v, v + 1, strlen(v));
+}
+
+static void set_compiler(struct bc_spec *s, const char *name, size_t nlen,
+			 const char *ver)
+{
+	snprintf(s->compiler, sizeof(s->compiler), "%.*s", (int)nlen, name);
+	snprintf(s->compiler_version, sizeof(s->compiler_version), "%s", ver);
+	drop_eq(s->compiler_version);
+}
+
+/* spec.compiler {name, version}: spec formats up to v4 (Spack < 1.0). */
+static int compiler_field(struct json_object *c, struct bc_spec *s, char *err,
+			  size_t errlen)
+{
+	int rc;
+
+	rc = get_str(c, "name", s->compiler, sizeof(s->compiler), err, errlen);
+	if (!rc)
+		rc = get_str(c, "version", s->compiler_version,
+			     sizeof(s->compiler_version), err, errlen);
+	if (!rc)
+		drop_eq(s->compiler_version);
+	return rc;
+}
+
+/* annotations.compiler "gcc@=10.2.1": what Spack 1.0 keeps of the
+ * compiler of a spec it read in an older format (original_specfile_version
+ * < 5). 1 if found, 0 if absent, or -EINVAL. */
+static int compiler_annotation(struct json_object *spec, struct bc_spec *s,
+			       char *err, size_t errlen)
+{
+	struct json_object *a, *c;
+	const char *v, *at;
+	int rc = 0;
+
+	a = member(spec, "annotations", json_type_object, &rc, err, errlen);
+	if (!a)
+		return rc;
+	c = member(a, "compiler", json_type_string, &rc, err, errlen);
+	if (!c)
+		return rc;
+	v = json_object_get_string(c);
+	at = strchr(v, '@');
+	if (strlen(v) >= BC_FIELD_MAX)
+		return catalog_fail(err, errlen,
+				    "annotations.compiler is longer than %d "
+				    "bytes",
+				    BC_FIELD_MAX - 1);
+	if (!at || at == v)
+		return catalog_fail(err, errlen,
+				    "annotations.compiler \"%.40s\" is not "
+				    "name@version",
+				    v);
+	set_compiler(s, v, (size_t)(at - v), at + 1);
+	return 1;
+}
+
+/* Whether the dependency edge dep provides the virtual lang (its
+ * parameters.virtuals lists it). */
+static bool provides(struct json_object *dep, const char *lang)
+{
+	struct json_object *p, *virt, *x;
+	size_t i, n;
+
+	if (!json_object_object_get_ex(dep, "parameters", &p) ||
+	    !json_object_object_get_ex(p, "virtuals", &virt) ||
+	    !json_object_is_type(virt, json_type_array))
+		return false;
+	n = json_object_array_length(virt);
+	for (i = 0; i < n; i++) {
+		x = json_object_array_get_idx(virt, i);
+		if (json_object_is_type(x, json_type_string) &&
+		    !strcmp(json_object_get_string(x), lang))
+			return true;
+	}
+	return false;
+}
+
+/* The hash of the first direct dependency providing c, else cxx, else
+ * fortran: the node Spack >= 1.0 formats as {compiler}. NULL if none. */
+static const char *compiler_dep(struct json_object *spec)
+{
+	static const char *const langs[] = {"c", "cxx", "fortran"};
+	struct json_object *deps, *d, *h;
+	size_t i, k, n;
+
+	if (!json_object_object_get_ex(spec, "dependencies", &deps) ||
+	    !json_object_is_type(deps, json_type_array))
+		return NULL;
+	n = json_object_array_length(deps);
+	for (k = 0; k < sizeof(langs) / sizeof(langs[0]); k++)
+		for (i = 0; i < n; i++) {
+			d = json_object_array_get_idx(deps, i);
+			if (!json_object_is_type(d, json_type_object) ||
+			    !provides(d, langs[k]))
+				continue;
+			if (json_object_object_get_ex(d, "hash", &h) &&
+			    json_object_is_type(h, json_type_string))
+				return json_object_get_string(h);
+		}
+	return NULL;
+}
+
+/* The compiler node's name and version, looked up by hash among the
+ * database's installs (Spack keeps build-only nodes there with
+ * in_buildcache false). 1 if found, 0 if not, or -EINVAL. */
+static int compiler_node(struct json_object *spec, struct json_object *installs,
+			 struct bc_spec *s, char *err, size_t errlen)
+{
+	struct json_object *rec, *node;
+	const char *h = compiler_dep(spec);
+	int rc;
+
+	if (!h || !installs || !json_object_object_get_ex(installs, h, &rec) ||
+	    !json_object_is_type(rec, json_type_object) ||
+	    !json_object_object_get_ex(rec, "spec", &node) ||
+	    !json_object_is_type(node, json_type_object))
+		return 0;
+	rc = get_str(node, "name", s->compiler, sizeof(s->compiler), err,
+		     errlen);
+	if (!rc)
+		rc = get_str(node, "version", s->compiler_version,
+			     sizeof(s->compiler_version), err, errlen);
+	if (rc)
+		return rc;
+	drop_eq(s->compiler_version);
+	return 1;
+}
+
+/*
+ * The {compiler.name}-{compiler.version} of Spack's v2 file names:
+ * spec.compiler (formats up to v4); else annotations.compiler (a spec
+ * Spack 1.0 converted from an older format); else the dependency that
+ * provides c, cxx or fortran (Spack 1.0 records the compiler as a node);
+ * else "none-none" (a package built with no compiler).
+ */
+static int parse_compiler(struct json_object *spec,
+			  struct json_object *installs, struct bc_spec *s,
 			  char *err, size_t errlen)
 {
 	struct json_object *c;
@@ -421,21 +563,17 @@ static int parse_compiler(struct json_object *spec, struct bc_spec *s,
 	c = member(spec, "compiler", json_type_object, &rc, err, errlen);
 	if (rc)
 		return rc;
-	if (!c) {
-		snprintf(s->compiler, sizeof(s->compiler), "none");
-		snprintf(s->compiler_version, sizeof(s->compiler_version),
-			 "none");
-		return 0;
+	if (c)
+		rc = compiler_field(c, s, err, errlen);
+	else {
+		rc = compiler_annotation(spec, s, err, errlen);
+		if (!rc)
+			rc = compiler_node(spec, installs, s, err, errlen);
+		if (!rc)
+			set_compiler(s, "none", 4, "none");
+		if (rc > 0)
+			rc = 0;
 	}
-	rc = get_str(c, "name", s->compiler, sizeof(s->compiler), err, errlen);
-	if (!rc)
-		rc = get_str(c, "version", s->compiler_version,
-			     sizeof(s->compiler_version), err, errlen);
-	/* A concrete version may be written "=11.4.0"; Spack's
-	 * {compiler.version} in file names has no '='. */
-	if (!rc && s->compiler_version[0] == '=')
-		memmove(s->compiler_version, s->compiler_version + 1,
-			strlen(s->compiler_version));
 	if (!rc)
 		rc = check_component(s->compiler, "compiler.name", err, errlen);
 	if (!rc)
@@ -469,7 +607,8 @@ static int parse_hash(const char *key, struct json_object *spec,
 }
 
 static int parse_install(const char *key, struct json_object *rec,
-			 struct bc_spec *s, char *err, size_t errlen)
+			 struct json_object *installs, struct bc_spec *s,
+			 char *err, size_t errlen)
 {
 	struct json_object *spec;
 	int rc;
@@ -492,7 +631,7 @@ static int parse_install(const char *key, struct json_object *rec,
 	if (!rc)
 		rc = parse_arch(spec, s, err, errlen);
 	if (!rc)
-		rc = parse_compiler(spec, s, err, errlen);
+		rc = parse_compiler(spec, installs, s, err, errlen);
 	return rc;
 }
 
@@ -542,8 +681,8 @@ static int parse_installs(struct json_object *installs, struct bc_spec *out,
 		if (!in_buildcache(rec, &rc, why, sizeof(why)) && !rc)
 			continue;
 		if (!rc)
-			rc =
-			    parse_install(key, rec, &out[*n], why, sizeof(why));
+			rc = parse_install(key, rec, installs, &out[*n], why,
+					   sizeof(why));
 		if (rc)
 			return catalog_fail(err, errlen, "install %.40s: %s",
 					    key, why);
@@ -872,4 +1011,82 @@ int bc_v2_key_path(const char *fpr, char *buf, size_t len)
 	if (!fpr_ok(fpr))
 		return -EINVAL;
 	return put(buf, len, "build_cache/_pgp/%s.pub", fpr);
+}
+
+/* ---- world-writable directories ---- */
+
+/* Whether node n lies at or under root (walking up the parents). */
+static bool under(const struct tree *t, uint32_t n, uint32_t root)
+{
+	uint32_t hops = 0;
+
+	while (n != root && n != 0 && hops++ < TREE_MAX_NODES)
+		n = tree_node(t, n)->u.parent;
+	return n == root;
+}
+
+/* The name of child in directory dir, or NULL. */
+static const char *name_in(const struct tree *t, uint32_t dir, uint32_t child)
+{
+	const char *name;
+	uint32_t node;
+
+	for (size_t i = 0; !tree_dir_entry(t, dir, i, &name, &node); i++)
+		if (node == child)
+			return name;
+	return NULL;
+}
+
+/* Appends n's path relative to root (known to be under it) to buf at
+ * *off, then '\n'; cut at len. */
+static void append_path(const struct tree *t, uint32_t n, uint32_t root,
+			char *buf, size_t len, size_t *off)
+{
+	const char *names[BC_WRITABLE_DEPTH];
+	size_t k = 0, w;
+	uint32_t parent;
+	bool cut = false;
+
+	while (n != root) {
+		parent = tree_node(t, n)->u.parent;
+		if (k == BC_WRITABLE_DEPTH) {
+			cut = true;
+			break;
+		}
+		names[k] = name_in(t, parent, n);
+		if (names[k])
+			k++;
+		n = parent;
+	}
+	w = (size_t)snprintf(buf + *off, len - *off, "%s%s", *off ? "\n" : "",
+			     cut ? ".../"
+			     : k ? ""
+				 : ".");
+	*off = *off + w < len ? *off + w : len - 1;
+	while (k-- > 0) {
+		w = (size_t)snprintf(buf + *off, len - *off, "%s%s", names[k],
+				     k ? "/" : "");
+		*off = *off + w < len ? *off + w : len - 1;
+	}
+}
+
+size_t bc_writable_dirs(const struct tree *t, uint32_t root, char *buf,
+			size_t len)
+{
+	uint32_t n = tree_count(t);
+	size_t found = 0, off = 0;
+	const struct tree_node *node;
+
+	if (len)
+		buf[0] = '\0';
+	for (uint32_t i = 0; i < n; i++) {
+		node = tree_node(t, i);
+		if (!S_ISDIR(node->mode) || !(node->mode & S_IWOTH) ||
+		    !under(t, i, root))
+			continue;
+		if (found < BC_WRITABLE_SHOWN && len > 1)
+			append_path(t, i, root, buf, len, &off);
+		found++;
+	}
+	return found;
 }

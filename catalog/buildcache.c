@@ -709,3 +709,20 @@ int bc_find_prefix(const struct tree *t, uint32_t *node)
 	free(queue);
 	return rc;
 }
+
+size_t bc_warn_writable(const struct tree *t, uint32_t root, const char *where)
+{
+	char paths[BC_WRITABLE_SHOWN * 256];
+	size_t n = bc_writable_dirs(t, root, paths, sizeof(paths));
+
+	for (char *p = paths; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (n)
+		log_warn("%s: %zu world-writable director%s, read-only in the "
+			 "mount: %s%s; to write there, bind-mount a tmpfs over "
+			 "each (sffs(8), WRITABLE DIRECTORIES)",
+			 where, n, n == 1 ? "y" : "ies", paths,
+			 n > BC_WRITABLE_SHOWN ? " ..." : "");
+	return n;
+}

@@ -154,10 +154,12 @@ static int setup_base(struct catalog *c, char *err, size_t errlen)
 			      errlen);
 }
 
-/* The seed's two buildcaches of an artifact (catalog.h). */
+/* The buildcaches of an artifact (catalog.h): the seed's two, then the
+ * factory's own, one per toolchain (to be unified in mid-2026). A cache
+ * that is not there costs one probe and is empty. */
 #define CATALOG_BC_TEMPLATES                                                   \
 	"{toolchain}/slurm/deps/buildcache/:{toolchain}/slurm/{version}/"      \
-	"buildcache/"
+	"buildcache/:{toolchain}/spack/"
 
 static int setup_buildcaches(struct catalog *c, char *err, size_t errlen)
 {

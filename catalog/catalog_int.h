@@ -98,6 +98,9 @@ struct catalog_entry {
 	 * queues lookups of one name behind each other: 12 would otherwise
 	 * take 12 timeouts) */
 	bool attach_overdue;
+	/* its world-writable directories were looked for (at its first
+	 * attach: logged once, not at every attach) */
+	bool writable_checked;
 };
 
 /* A version name's index (c->by_version, guarded by c->lock). */

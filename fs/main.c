@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sffs/buildcache.h"
 #include "sffs/catalog.h"
 #include "sffs/disk.h"
 #include "sffs/fetch.h"
@@ -842,6 +843,8 @@ int main(int argc, char *argv[])
 	} else {
 		if (open_artifact(&cfg, &ao, trust, &o))
 			goto out_fetch;
+		bc_warn_writable(archive_tree(o.ar), archive_root(o.ar),
+				 opts.mountpoint);
 		fs_init(&fs, o.ar, 86400.0);
 	}
 	rc = run_session(se, &opts, &fs);

@@ -18,9 +18,9 @@
  *   build_cache/<arch>/<compiler>-<cver>/<name>-<ver>/<same>.spack
  *   build_cache/_pgp/<FPR>.pub
  *
- * The pure parts (bc_parse_*, bc_*_path, bc_package_name: catalog/bcparse.c,
- * JSON through json-c) do no I/O; every input is bounded and malformed
- * input returns -EINVAL with a reason, never a crash. No FUSE.
+ * The pure parts (bc_parse_*, bc_*_path, bc_package_name, bc_writable_dirs:
+ * catalog/bcparse.c, JSON through json-c) do no I/O; every input is bounded and
+ * malformed input returns -EINVAL with a reason, never a crash. No FUSE.
  */
 #ifndef SFFS_BUILDCACHE_H
 #define SFFS_BUILDCACHE_H
@@ -39,9 +39,9 @@
 /* One data[] entry of a v3 manifest. Unknown keys are ignored. */
 struct bc_blob {
 	char media_type[BC_FIELD_MAX];
-	char compression[16];     /* "gzip", "none", ... ("" if absent) */
-	char checksum[65];        /* lower-case hex sha256 of the stored bytes */
-	uint64_t content_length;  /* stored bytes */
+	char compression[16];	 /* "gzip", "none", ... ("" if absent) */
+	char checksum[65];	 /* lower-case hex sha256 of the stored bytes */
+	uint64_t content_length; /* stored bytes */
 };
 
 struct bc_manifest {
@@ -72,11 +72,16 @@ const struct bc_blob *bc_manifest_find(const struct bc_manifest *m,
 struct bc_spec {
 	char name[BC_FIELD_MAX];
 	char version[BC_FIELD_MAX];
-	char hash[33];                 /* 32 base32 characters [a-z2-7] */
-	char platform[BC_FIELD_MAX];   /* arch.platform, e.g. "linux" */
-	char os[BC_FIELD_MAX];         /* arch.platform_os, "ubuntu22.04" */
-	char target[BC_FIELD_MAX];     /* arch.target (or its name) */
-	char compiler[BC_FIELD_MAX];   /* "gcc", or "none" (v2 naming) */
+	char hash[33];		     /* 32 base32 characters [a-z2-7] */
+	char platform[BC_FIELD_MAX]; /* arch.platform, e.g. "linux" */
+	char os[BC_FIELD_MAX];	     /* arch.platform_os, "ubuntu22.04" */
+	char target[BC_FIELD_MAX];   /* arch.target (or its name) */
+	/* Spack's {compiler.name}: spec.compiler (formats <= v4), else
+	 * annotations.compiler "gcc@=10.2.1" (a spec Spack 1.0 converted),
+	 * else the name of the direct dependency providing c, cxx or
+	 * fortran (in that order; Spack >= 1.0), looked up among the
+	 * database's installs, else "none" (v2 file names need it) */
+	char compiler[BC_FIELD_MAX];
 	char compiler_version[BC_FIELD_MAX]; /* "11.4.0" (a leading '=' of
 					      * a concrete version dropped),
 					      * or "none" */
@@ -94,8 +99,8 @@ struct bc_spec {
  * database.version must be "6", "7" (v2 index.json) or "8" (v3).
  * 0 or -EINVAL (-ENOMEM).
  */
-int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs,
-		size_t *n, char *err, size_t errlen);
+int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs, size_t *n,
+		char *err, size_t errlen);
 
 /*
  * A v2 spec document (the signed text of .spec.json.sig, or .spec.json):
@@ -150,22 +155,22 @@ struct fetch_opts;
 /* A package that passed: its signed manifest (or .spec.json.sig)
  * verified against a trusted key, unless verify is off. */
 struct bc_package {
-	char dir[BC_DIR_MAX + 1];         /* <name>-<version>-<hash7> */
-	char *url;                        /* its tarball blob (malloc'd) */
-	unsigned char sha256[32];         /* of the blob, as signed */
-	char signer[41];                  /* fingerprint, or "" (verify off) */
+	char dir[BC_DIR_MAX + 1]; /* <name>-<version>-<hash7> */
+	char *url;		  /* its tarball blob (malloc'd) */
+	unsigned char sha256[32]; /* of the blob, as signed */
+	char signer[41];	  /* fingerprint, or "" (verify off) */
 };
 
 struct bc_listing {
-	int layout;                       /* 3 or 2 */
+	int layout; /* 3 or 2 */
 	struct bc_package *pkgs;
 	size_t n;
-	size_t hidden;                    /* packages that did not verify */
+	size_t hidden; /* packages that did not verify */
 	/* a manifest the network failed to bring (5xx, reset, timeout,
 	 * 403): that package is missing from pkgs but not refused, so a
 	 * caller hides nothing on this listing and lists again soon */
 	bool incomplete;
-	char *index;                      /* the database document */
+	char *index; /* the database document */
 	size_t index_len;
 	uint64_t requests;
 };
@@ -180,8 +185,8 @@ struct bc_listing {
  * bc_listing_free), or -errno (no buildcache there, the index is
  * unusable: logged).
  */
-int bc_list(const char *base, const struct fetch_opts *fo,
-	    struct trust *trust, struct bc_listing *out);
+int bc_list(const char *base, const struct fetch_opts *fo, struct trust *trust,
+	    struct bc_listing *out);
 void bc_listing_free(struct bc_listing *l);
 
 /* The fingerprints whose offered keys a trust set holds already, so that
@@ -201,5 +206,31 @@ int bc_list_seen(const char *base, const struct fetch_opts *fo,
  * -ENOENT. */
 struct tree;
 int bc_find_prefix(const struct tree *t, uint32_t *node);
+
+/*
+ * World-writable directories (any mode with S_IWOTH, sticky or not) of
+ * tree t at or under node root (0: the whole tree; a package: its
+ * prefix). A Slurm Factory view ships some (Pyxis' share/enroot/
+ * enroot-data) that programs expect to write into; the mount is
+ * read-only. The first BC_WRITABLE_SHOWN paths (relative to root, "."
+ * for root itself; a path deeper than BC_WRITABLE_DEPTH components is
+ * cut at the root end as ".../") go to buf, '\n'-separated (buf "" if
+ * none; cut at len). Returns how many there are in all. One pass over
+ * the nodes and, per path shown, over its ancestors' entries; no
+ * allocation. Thread safe on a finished tree.
+ */
+#define BC_WRITABLE_SHOWN 8u
+#define BC_WRITABLE_DEPTH 64u
+size_t bc_writable_dirs(const struct tree *t, uint32_t root, char *buf,
+			size_t len);
+
+/*
+ * bc_writable_dirs, logged: none, nothing; else one warning "<where>:
+ * N world-writable directories, read-only in the mount: <paths>; to
+ * write there, bind-mount a tmpfs over each (sffs(8))". where names the
+ * artifact as the mount shows it (e.g. "MNT/25.11/noble"). Returns the
+ * count. The caller logs once per artifact, not per attach.
+ */
+size_t bc_warn_writable(const struct tree *t, uint32_t root, const char *where);
 
 #endif

@@ -59,7 +59,8 @@ struct catalog_opts {
 	/* Each artifact's Spack buildcaches: templates ({version},
 	 * {toolchain}, {arch}; ':'-separated; NULL: the seed's two,
 	 * "{toolchain}/slurm/deps/buildcache/" and
-	 * "{toolchain}/slurm/{version}/buildcache/") under bc_base (NULL:
+	 * "{toolchain}/slurm/{version}/buildcache/", and the factory's
+	 * "{toolchain}/spack/") under bc_base (NULL:
 	 * none), shown as MNT/<version>/<toolchain>/buildcache/<package>/. */
 	const char *bc_base;
 	const char *bc_templates;

@@ -5,7 +5,10 @@
     make-buildcache.py --fixture EXTRACT_DIR --out DIR --layout v3|v2
         [--sign-with FPR [--gnupghome DIR]] [--packages N] [--arch-twice]
         [--tamper-manifest NAME] [--flip-blob NAME]
-        [--sign-with-untrusted FPR [--untrusted-name NAME]] [--list]
+        [--sign-with-untrusted FPR [--untrusted-name NAME]]
+        [--writable-dir REL] [--list]
+    make-buildcache.py --fixture EXTRACT_DIR --out DIR --layout v3|v2
+        --from-spack MIRROR [--sign-with FPR [--gnupghome DIR]] [--list]
 
 Lays out DIR exactly as Spack 1.0 (--layout v3) or Spack 0.22 (--layout
 v2) writes a mirror, from EXTRACT_DIR/view/{lib,bin}: each library (its
@@ -45,10 +48,24 @@ Broken variants for the tests:
                            the last) with this other key
 NAME is a package name; with several versions, the first one built.
 
+--writable-dir REL adds a world-writable (0777) directory REL to every
+package's prefix, as the factory's Pyxis plugin ships
+share/enroot/enroot-data.
+
 --list prints, per package: its directory name (<name>-<version>-<hash7>,
 as bc_package_name makes it), the path of its tarball in DIR, its install
 prefix, its name, version, hash and target, tab-separated, so a test can
 compare a mounted package with `tar -xzf` of its tarball.
+
+--from-spack MIRROR lays out a real mirror Spack 1.0 wrote (a copy under
+tests/data/spack-mirrors: its verbatim index.json and FILES, the list of
+its files): with --layout v2 under exactly the names of FILES (found by
+each package's hash, not derived here), with --layout v3 as Spack 1.0's
+v3 layout of the same database; each tarball holds one of the fixture's
+libraries (the real ones are binary, not copied) at a prefix under the
+tarball's <arch>/<compiler> directories, each spec file the package's
+nodes from the index (the package first, then its dependencies, as
+Spack's to_dict does), the index is the real one verbatim.
 
 No network; fails loudly (exit 1) on any error.
 """
@@ -80,6 +97,7 @@ TARGET2 = {
     "parents": ["x86_64_v2"],
 }
 COMPILER = {"name": "gcc", "version": "12.2.0"}
+WRITABLE_DIR = ""  # --writable-dir: a world-writable directory in each
 SPACK_PREFIX = "/opt/spack-src"  # where "Spack itself" lived at build time
 
 MT_TARBALL = "application/vnd.spack.install.v2.tar+gzip"
@@ -362,6 +380,10 @@ def make_tarball(pkg, layout):
                     else:
                         tar_entry(tar, f"{top}/{rel}", real)
                 stack.extend(reversed(subdirs))
+            if WRITABLE_DIR:  # as Pyxis' share/enroot/enroot-data
+                info = tarfile.TarInfo(f"{top}/{WRITABLE_DIR}")
+                info.type, info.mode = tarfile.DIRTYPE, 0o777
+                tar.addfile(info)
             bi = buildinfo_yaml(pkg).encode("utf-8")
             info = tarfile.TarInfo(f"{top}/.spack/binary_distribution")
             info.size, info.mode = len(bi), 0o644
@@ -541,6 +563,128 @@ def write_v2(out, pkgs, args, gpg, untrusted):
               compact({"keys": {f: {} for f in sorted(keys)}}))
 
 
+# ---- a real mirror's database and names (--from-spack) ----
+
+class SpackPackage(Package):
+    """A package of a real mirror's database: its node and the names its
+    files have in that mirror, with the fixture's src files."""
+
+    def __init__(self, src, key, installs, files, layout):
+        node = installs[key]["spec"]
+        self.src, self.name = src, node["name"]
+        self.version, self.hash = node["version"], key
+        t = node["arch"]["target"]
+        self.target_name = t if isinstance(t, str) else t["name"]
+        self.nodes = closure(key, installs)
+        self.tarball, self.blob_path = b"", ""
+        self.v2_spack = one_of(files, f"-{key}.spack")
+        self.v2_spec = one_of(files, f"-{key}.spec.json")
+        # build_cache/<arch>/<compiler>/<name>-<ver>/<file>.spack
+        parts = self.v2_spack.split("/")
+        self.relative_prefix = (f"{parts[1]}/{parts[2]}/"
+                                f"{self.name}-{self.version}-{key}")
+        if layout == "v3":
+            self.relative_prefix = (f"{parts[1]}/"
+                                    f"{self.name}-{self.version}-{key}")
+        self.prefix = f"{PLACEHOLDER_ROOT}/{self.relative_prefix}"
+
+    def node(self, layout):
+        return self.nodes[0]
+
+    def spec_dict(self, layout):
+        return {"spec": {"_meta": {"version": 5}, "nodes": self.nodes}}
+
+
+def closure(key, installs):
+    """The nodes of key's DAG in the index: key first, then each
+    dependency once, breadth first."""
+    order, seen = [key], {key}
+    i = 0
+    while i < len(order):
+        for dep in installs[order[i]]["spec"].get("dependencies", []):
+            if dep["hash"] in installs and dep["hash"] not in seen:
+                seen.add(dep["hash"])
+                order.append(dep["hash"])
+        i += 1
+    return [installs[h]["spec"] for h in order]
+
+
+def one_of(files, suffix):
+    hits = [f for f in files if f.endswith(suffix)]
+    if len(hits) != 1:
+        die(f"--from-spack: {len(hits)} files end in {suffix}")
+    return hits[0]
+
+
+def spack_packages(mirror, sources, layout):
+    """(the index text, the packages) of the real mirror copy."""
+    with open(os.path.join(mirror, "build_cache/index.json")) as f:
+        index = f.read()
+    with open(os.path.join(mirror, "FILES")) as f:
+        files = [line.strip() for line in f if line.strip()]
+    installs = json.loads(index)["database"]["installs"]
+    small = [s for s in sources if s.name != "slurm"] or sources
+    pkgs = []
+    for key, rec in installs.items():
+        if rec.get("in_buildcache", True):
+            src = small[len(pkgs) % len(small)]
+            pkgs.append(SpackPackage(src, key, installs, files, layout))
+    return index, pkgs
+
+
+def write_spack_v2(out, index, pkgs, args, gpg):
+    for pkg in pkgs:
+        make_tarball(pkg, "v2")
+        pkg.blob_path = pkg.v2_spack
+        write(out, pkg.blob_path, pkg.tarball)
+        sd = pkg.spec_dict("v2")
+        sd["buildcache_layout_version"] = 2
+        sd["binary_cache_checksum"] = {
+            "hash_algorithm": "sha256", "hash": sha256_bytes(pkg.tarball)}
+        text = manifest_text(sd)
+        if args.sign_with:  # Spack's signed name: the same plus ".sig"
+            text = gpg.clearsign(args.sign_with, text)
+        write(out, pkg.v2_spec + (".sig" if args.sign_with else ""), text)
+    write(out, "build_cache/index.json", index)
+    write(out, "build_cache/index.json.hash",
+          sha256_bytes(index.encode("utf-8")))
+    if args.sign_with:
+        fpr = args.sign_with
+        write(out, f"build_cache/_pgp/{fpr}.pub", gpg.export(fpr))
+        write(out, "build_cache/_pgp/index.json",
+              compact({"keys": {fpr: {}}}))
+
+
+def write_spack_v3(out, index, pkgs, args, gpg):
+    write(out, "v3/layout.json", json.dumps({"signing": "gpg"}))
+    for pkg in pkgs:
+        make_tarball(pkg, "v3")
+        tsha = put_blob(out, pkg.tarball)
+        pkg.blob_path = blob_rel(tsha)
+        sd = pkg.spec_dict("v3")
+        sd["buildcache_layout_version"] = 2
+        spec_blob = gz(compact(sd).encode("utf-8"))
+        ssha = put_blob(out, spec_blob)
+        man = {"version": 3, "data": [
+            record(len(pkg.tarball), MT_TARBALL, "gzip", tsha),
+            record(len(spec_blob), MT_SPEC, "gzip", ssha)]}
+        text = manifest_text(man)
+        if args.sign_with:
+            text = gpg.clearsign(args.sign_with, text)
+        write(out, f"v3/manifests/spec/{pkg.name}/{pkg.name}-"
+              f"{pkg.version}-{pkg.hash}.spec.manifest.json", text)
+    raw = index.encode("utf-8")
+    isha = put_blob(out, raw)
+    write(out, "v3/manifests/index/index.manifest.json", manifest_text(
+        {"version": 3, "data": [record(len(raw), MT_INDEX, "none", isha)]}))
+    if args.sign_with:
+        key = gpg.export(args.sign_with)
+        ksha = put_blob(out, key)
+        write(out, f"v3/manifests/key/{args.sign_with}.key.manifest.json",
+              manifest_text({"version": 3, "data": [
+                  record(len(key), MT_KEY, "none", ksha)]}))
+
+
 def signing_keys(args):
     """The keys a mirror publishes: the one it was pushed with. An
     untrusted signer's key is not published (trust comes from configured
@@ -564,7 +708,11 @@ def main():
     ap.add_argument("--sign-with-untrusted", metavar="FPR")
     ap.add_argument("--untrusted-name", metavar="NAME")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--from-spack", metavar="MIRROR")
+    ap.add_argument("--writable-dir", metavar="REL")
     args = ap.parse_args()
+    global WRITABLE_DIR
+    WRITABLE_DIR = (args.writable_dir or "").strip("/")
 
     if args.packages < 0:
         die("--packages must be positive")
@@ -572,6 +720,9 @@ def main():
                                      args.sign_with_untrusted):
         die("--tamper-manifest needs a signature to break (--sign-with)")
     sources = fixture_sources(args.fixture)
+    if args.from_spack:
+        from_spack(args, sources)
+        return
     pkgs = make_packages(sources, args.packages, args.arch_twice,
                          args.layout)
     args.pkgs = pkgs
@@ -605,6 +756,27 @@ def main():
           + (f", {args.tamper_manifest} tampered" if args.tamper_manifest
              else "")
           + (f", {args.flip_blob} blob flipped" if args.flip_blob else ""),
+          file=sys.stderr if args.list else sys.stdout)
+
+
+def from_spack(args, sources):
+    """--from-spack (with --sign-with: signed, the key published)."""
+    index, pkgs = spack_packages(args.from_spack, sources, args.layout)
+    gpg = Gpg(args.gnupghome)
+    if os.path.exists(args.out) and os.listdir(args.out):
+        die(f"{args.out} exists and is not empty")
+    os.makedirs(args.out, exist_ok=True)
+    if args.layout == "v3":
+        write_spack_v3(args.out, index, pkgs, args, gpg)
+    else:
+        write_spack_v2(args.out, index, pkgs, args, gpg)
+    if args.list:
+        for p in pkgs:
+            print("\t".join([p.dirname, p.blob_path, p.prefix, p.name,
+                             p.version, p.hash, p.target_name]))
+    print(f"make-buildcache: {args.layout} cache in {args.out} from "
+          f"{args.from_spack}: {len(pkgs)} packages, "
+          f"{'signed by ' + args.sign_with if args.sign_with else 'unsigned'}",
           file=sys.stderr if args.list else sys.stdout)
 
 

@@ -13,9 +13,13 @@
 #     blob makes that package refuse to attach (its SHA-256 is not the
 #     manifest's); -o verify=off lists unsigned caches;
 #   - keys are taken from the cache only for trusted fingerprints;
+#   - Spack 1.0's own test mirror (its real index.json and file names,
+#     tests/data/spack-mirrors), laid out as v2 and v3: all 6 packages,
+#     4 of them named after a compiler that is a dependency; its signed
+#     copy's real signatures verify under Spack's own test keys;
 #   - in a catalog (-o buildcache_base=), MNT/<v>/<tc>/buildcache/ lists
-#     the packages of the artifact's two caches (the seed's deps and
-#     version paths), each equal to its blob, released like artifacts.
+#     the packages of the artifact's three caches (the seed's deps and
+#     version paths, the factory's {toolchain}/spack/, all by default), each equal to its blob, released like artifacts.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 require_tool gpg gpgconf python3 getfattr
 
@@ -51,6 +55,12 @@ make_cache v2 v2 --sign-with "$KEY"
 make_cache unsigned v3
 make_cache bad v3 --sign-with "$KEY" --tamper-manifest zlib --flip-blob lz4 \
 	--sign-with-untrusted "$OTHER" --untrusted-name xz
+# Spack 1.0's own test mirror: its real database and file names
+real=$SFFS_SRC/tests/data/spack-mirrors/v2_layout/unsigned
+make_cache spack-v2 v2 --from-spack "$real"
+make_cache spack-v3 v3 --from-spack "$real"
+make_cache factory v3 --from-spack "$real" --sign-with "$KEY"
+make_cache wdir v3 --sign-with "$KEY" --packages 2 --writable-dir share/enroot/enroot-data
 nginx_start "$www"
 
 mount_bc() { # url mnt log [opts...]: a buildcache mount in the foreground
@@ -188,7 +198,42 @@ compare_all "$TEST_TMP/mo" unsigned
 	fail "verify=off package claims verified"
 sffs_unmount "$TEST_TMP/mo"
 
-step "catalog: MNT/<version>/<toolchain>/buildcache/ from the artifact's two caches"
+step "Spack 1.0's real mirror: every package listed (compiler as a dependency), equal to its tarball"
+for layout in v2 v3; do
+	mount_bc "$NGINX_URL/spack-$layout/" "$TEST_TMP/mr$layout" "$TEST_TMP/mr$layout.log" -o verify=off
+	grep -q "buildcache layout $layout, 6 packages.* (0 hidden)" "$TEST_TMP/mr$layout.log" ||
+		fail "real $layout mirror: $(cat "$TEST_TMP/mr$layout.log")"
+	[ "$(ls "$TEST_TMP/mr$layout" | grep -vcx index.json)" -eq 6 ] || fail "real $layout mirror: $(ls "$TEST_TMP/mr$layout")"
+	for p in libelf-0.8.13-rqh2vuf libelf-0.8.13-jr3yipy libdwarf-20130729-u5uz3dc libdwarf-20130729-sk2gqqz \
+		compiler-wrapper-1.0-qeehcxy gcc-runtime-10.2.1-izgzpze; do
+		[ -d "$TEST_TMP/mr$layout/$p" ] || fail "real $layout mirror: $p not listed"
+	done
+	compare_all "$TEST_TMP/mr$layout" "spack-$layout"
+	cmp "$TEST_TMP/mr$layout/index.json" "$real/build_cache/index.json" || fail "index.json is not the real database"
+	sffs_unmount "$TEST_TMP/mr$layout"
+done
+
+step "Spack's real signed mirror: its signatures verify under its own keys"
+# verbatim .spec.json.sig files and keys (the tarballs are not copied:
+# listing fetches none); Spack signed one package with an older key
+cp -a "$SFFS_SRC/tests/data/spack-mirrors/v2_layout/signed" "$www/spack-signed"
+SPACK_KEY=CBAB2C1032C6FF5078049EC0FA61D50C12CAD37E
+SPACK_OLD=E89D4971F0097B1E7A3EB57371B484802E78D7CD
+mount_bc "$NGINX_URL/spack-signed/" "$TEST_TMP/mrs" "$TEST_TMP/mrs.log" -o allow_insecure,trust="$SPACK_KEY:$SPACK_OLD"
+grep -q "buildcache layout v2, 6 packages verified (0 hidden)" "$TEST_TMP/mrs.log" ||
+	fail "real signed mirror: $(cat "$TEST_TMP/mrs.log")"
+[ "$(ls "$TEST_TMP/mrs" | grep -vcx index.json)" -eq 6 ] || fail "real signed mirror: $(ls "$TEST_TMP/mrs")"
+[ -d "$TEST_TMP/mrs/libdwarf-20130729-sk2gqqz" ] || fail "the package Spack's older key signed is not listed"
+sffs_unmount "$TEST_TMP/mrs"
+# trusting only the current key hides the one the older key signed
+mount_bc "$NGINX_URL/spack-signed/" "$TEST_TMP/mrs1" "$TEST_TMP/mrs1.log" -o allow_insecure,trust="$SPACK_KEY"
+grep -q "buildcache layout v2, 5 packages verified (1 hidden)" "$TEST_TMP/mrs1.log" ||
+	fail "one key trusted: $(cat "$TEST_TMP/mrs1.log")"
+grep -q "package libdwarf-20130729-sk2gqqz hidden" "$TEST_TMP/mrs1.log" || fail "no log line for the hidden package"
+[ ! -e "$TEST_TMP/mrs1/libdwarf-20130729-sk2gqqz" ] || fail "a package signed by an untrusted key is listed"
+sffs_unmount "$TEST_TMP/mrs1"
+
+step "catalog: MNT/<version>/<toolchain>/buildcache/ from the artifact's three caches"
 cat=$www/catalog
 mkdir -p "$cat/25.11/noble" "$www/bcbase/noble/slurm"
 name=$FIXTURE_NAME.tar.gz
@@ -199,6 +244,8 @@ cp "$fx/$name" "$art"
 mkdir -p "$www/bcbase/noble/slurm/deps" "$www/bcbase/noble/slurm/25.11"
 cp -a "$www/v3" "$www/bcbase/noble/slurm/deps/buildcache"
 cp -a "$www/v2" "$www/bcbase/noble/slurm/25.11/buildcache"
+# and the factory's own, one per toolchain: a default template too
+cp -a "$www/factory" "$www/bcbase/noble/spack"
 cmnt=$TEST_TMP/cat
 mkdir -p "$cmnt"
 "$SFFS_BIN" -f -o allow_insecure,cache_dir="$TEST_TMP/cache",versions=25.11,toolchains=noble,trust="$KEY" \
@@ -207,13 +254,15 @@ mkdir -p "$cmnt"
 cleanup_push "sffs_unmount '$cmnt'"
 wait_until 60 is_mounted "$cmnt" || { cat "$TEST_TMP/cat.log" >&2; fail "no catalog mount"; }
 ls "$cmnt/25.11/noble" | grep -qx buildcache || fail "no buildcache/ in the artifact's root: $(ls "$cmnt/25.11/noble")"
-want=$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/v2.tsv")))
+want=$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/v2.tsv") + $(wc -l <"$TEST_TMP/factory.tsv")))
 got=$(ls "$cmnt/25.11/noble/buildcache" | wc -l)
 # a package in both caches under one name shows once
-[ "$got" -ge "$(wc -l <"$TEST_TMP/v3.tsv")" ] && [ "$got" -le "$want" ] ||
+[ "$got" -ge "$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/factory.tsv")))" ] && [ "$got" -le "$want" ] ||
 	fail "buildcache/ lists $got packages, the caches have $want: $(cat "$TEST_TMP/cat.log")"
-for list in v3 v2; do
-	IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^zstd-' "$TEST_TMP/$list.tsv")
+grep -q "buildcache $NGINX_URL/bcbase/noble/spack/: 6 packages (0 hidden)" "$TEST_TMP/cat.log" ||
+	fail "the factory's {toolchain}/spack/ cache is not a default: $(cat "$TEST_TMP/cat.log")"
+for list in v3 v2 factory; do
+	IFS=$'\t' read -r dir blob prefix rest < <(grep -m1 '^zstd-\|^libdwarf-' "$TEST_TMP/$list.tsv")
 	rm -rf "$TEST_TMP/x" && mkdir -p "$TEST_TMP/x"
 	tar -xzf "$www/$list/$blob" -C "$TEST_TMP/x"
 	diff -r --no-dereference "$cmnt/25.11/noble/buildcache/$dir" "$TEST_TMP/x/${prefix#/}" ||
@@ -372,3 +421,55 @@ done
 [ -z "$(find "$TEST_TMP/cache-spill" -name '.sffs-spill-*')" ] || fail "a spill file has a name"
 log "$spills spill file(s) in the cache directory, unlinked, mode 0600"
 sffs_unmount "$TEST_TMP/mw"
+
+step "world-writable directories: named in the log once, a tmpfs bound over one is writable"
+# an artifact as the factory ships it: Pyxis' share/enroot/enroot-data 0777
+python3 - "$www/wdir.tar.gz" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w:gz") as tar:
+    for name, mode in (("view", 0o755), ("view/share", 0o755),
+                       ("view/share/enroot", 0o755),
+                       ("view/share/enroot/enroot-data", 0o777),
+                       ("view/var", 0o1777)):
+        info = tarfile.TarInfo(name)
+        info.type, info.mode = tarfile.DIRTYPE, mode
+        tar.addfile(info)
+    data = b"#!/bin/sh\n"
+    info = tarfile.TarInfo("view/bin/enroot")
+    info.size, info.mode = len(data), 0o755
+    tar.addfile(info, io.BytesIO(data))
+PY
+wm=$TEST_TMP/mwd
+mount_fg "$NGINX_URL/wdir.tar.gz" "$wm" "$TEST_TMP/mwd.log" -o cache_dir=none
+grep -q "2 world-writable directories, read-only in the mount: .*view/share/enroot/enroot-data" "$TEST_TMP/mwd.log" ||
+	fail "no warning naming enroot-data: $(cat "$TEST_TMP/mwd.log")"
+grep -q "world-writable.*view/var" "$TEST_TMP/mwd.log" || fail "the sticky 1777 directory not named"
+[ "$(grep -c world-writable "$TEST_TMP/mwd.log")" -eq 1 ] || fail "not one line: $(cat "$TEST_TMP/mwd.log")"
+log "$(grep -m1 world-writable "$TEST_TMP/mwd.log")"
+if touch "$wm/view/share/enroot/enroot-data/x" 2>/dev/null; then
+	fail "the mount is writable"
+fi
+# what sffs(8) says to do: a tmpfs bound over the directory in the mount
+mkdir -p "$TEST_TMP/rw"
+mount -t tmpfs -o size=1m,mode=1777 tmpfs "$TEST_TMP/rw" || fail "cannot mount a tmpfs"
+cleanup_push "! mountpoint -q '$TEST_TMP/rw' || umount '$TEST_TMP/rw'"
+mount --bind "$TEST_TMP/rw" "$wm/view/share/enroot/enroot-data" || fail "cannot bind over the mount"
+cleanup_push "! mountpoint -q '$wm/view/share/enroot/enroot-data' || umount '$wm/view/share/enroot/enroot-data'"
+echo data >"$wm/view/share/enroot/enroot-data/x" || fail "the bound tmpfs is not writable"
+[ "$(cat "$wm/view/share/enroot/enroot-data/x")" = data ] || fail "the bound tmpfs lost a write"
+cmp "$wm/view/bin/enroot" <(printf '#!/bin/sh\n') || fail "the rest of the mount changed"
+umount "$wm/view/share/enroot/enroot-data" || fail "cannot unbind"
+umount "$TEST_TMP/rw"
+[ ! -e "$wm/view/share/enroot/enroot-data/x" ] || fail "a write reached the mount"
+sffs_unmount "$wm"
+# a buildcache package: logged at its first attach only, as the mount shows it
+mount_bc "$NGINX_URL/wdir/" "$TEST_TMP/mwp" "$TEST_TMP/mwp.log" -o allow_insecure,trust="$KEY",release_after=1
+IFS=$'\t' read -r dir rest < <(sed -n 1p "$TEST_TMP/wdir.tsv")
+ls "$TEST_TMP/mwp/$dir/share/enroot" >/dev/null || fail "$dir does not attach"
+grep -q "$TEST_TMP/mwp/$dir: 1 world-writable directory, read-only in the mount: share/enroot/enroot-data" "$TEST_TMP/mwp.log" ||
+	fail "package: no warning naming its directory: $(cat "$TEST_TMP/mwp.log")"
+wait_until 30 grep -q "$dir.* released" "$TEST_TMP/mwp.log" || fail "$dir not released: $(cat "$TEST_TMP/mwp.log")"
+ls "$TEST_TMP/mwp/$dir/share/enroot" >/dev/null || fail "$dir does not attach again"
+wait_until 10 eval "[ \$(grep -c '$dir attached' '$TEST_TMP/mwp.log') -ge 2 ]" || fail "$dir: no second attach"
+[ "$(grep -c "$dir: .*world-writable" "$TEST_TMP/mwp.log")" -eq 1 ] || fail "package: warned at every attach"
+sffs_unmount "$TEST_TMP/mwp"

@@ -11,6 +11,7 @@
  */
 #include "check.h"
 #include "sffs/buildcache.h"
+#include "sffs/tree.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -1017,6 +1018,263 @@ static void check_v2_cache(const char *dir)
 	free(s);
 }
 
+/* Whether line is one of the lines of the file dir/rel. */
+static bool listed(const char *dir, const char *rel, const char *line)
+{
+	size_t len = 0, n = strlen(line);
+	char *doc = slurp(dir, rel, &len);
+	const char *p = doc;
+	bool found = false;
+
+	while (p && !found && (p = strstr(p, line)) != NULL) {
+		found = (p == doc || p[-1] == '\n') &&
+			(p[n] == '\n' || p[n] == '\0');
+		p += n;
+	}
+	free(doc);
+	return found;
+}
+
+/*
+ * The real mirror Spack 1.0 wrote (Spack's test data, copied under
+ * tests/data/spack-mirrors): every spec file and tarball name derived
+ * from its index is a file of that mirror. 4 of its 6 packages name
+ * their compiler as a dependency (or an annotation), not in a compiler
+ * field.
+ */
+static void test_real_v2_mirror(void)
+{
+	static const char *const want[][3] = {
+	    {"libelf", "core2", "gcc-10.2.1"},
+	    {"compiler-wrapper", "m1", "none-none"},
+	    {"gcc-runtime", "m1", "none-none"},
+	    {"libelf", "m1", "gcc-10.2.1"},
+	    {"libdwarf", "m1", "gcc-10.2.1"},
+	    {"libdwarf", "core2", "gcc-10.2.1"},
+	};
+	char dir[4096], rel[1024], cc[2 * BC_FIELD_MAX + 2], err[256];
+	struct bc_spec *s = NULL;
+	size_t len = 0, n = 0, i, found = 0;
+	char *doc;
+
+	if (!getenv("SFFS_SRC")) {
+		CHECK(!"SFFS_SRC unset");
+		return;
+	}
+	snprintf(dir, sizeof(dir),
+		 "%s/tests/data/spack-mirrors/v2_layout/unsigned",
+		 getenv("SFFS_SRC"));
+	doc = slurp(dir, "build_cache/index.json", &len);
+	CHECK(doc && bc_parse_db(doc, len, &s, &n, err, sizeof(err)) == 0);
+	free(doc);
+	/* gcc itself is a build-only external node, not in the cache */
+	CHECK_EQ_U64(n, 6);
+	for (i = 0; i < n && i < 6; i++) {
+		snprintf(cc, sizeof(cc), "%s-%s", s[i].compiler,
+			 s[i].compiler_version);
+		CHECK(!strcmp(s[i].name, want[i][0]) &&
+		      !strcmp(s[i].target, want[i][1]) &&
+		      !strcmp(cc, want[i][2]));
+		if (!bc_v2_spec_path(&s[i], false, rel, sizeof(rel)) &&
+		    listed(dir, "FILES", rel) &&
+		    !bc_v2_tarball_path(&s[i], rel, sizeof(rel)) &&
+		    listed(dir, "FILES", rel))
+			found++;
+		else
+			fprintf(stderr, "  not in the real mirror: %s\n", rel);
+	}
+	CHECK_EQ_U64(found, 6);
+	free(s);
+	s = NULL;
+
+	/* the signed copy: its .spec.json.sig files, as Spack signed them */
+	snprintf(dir, sizeof(dir),
+		 "%s/tests/data/spack-mirrors/v2_layout/signed",
+		 getenv("SFFS_SRC"));
+	doc = slurp(dir, "build_cache/index.json", &len);
+	CHECK(doc && bc_parse_db(doc, len, &s, &n, err, sizeof(err)) == 0);
+	free(doc);
+	CHECK_EQ_U64(n, 6);
+	for (i = 0, found = 0; i < n; i++) {
+		struct stat st;
+		char path[8192];
+
+		if (bc_v2_spec_path(&s[i], true, rel, sizeof(rel)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, rel);
+		if (stat(path, &st) == 0)
+			found++;
+		else
+			fprintf(stderr, "  not in the signed mirror: %s\n",
+				rel);
+	}
+	CHECK_EQ_U64(found, 6);
+	free(s);
+}
+
+/* Spack 1.0's {compiler}: the dependency providing c, else cxx, else
+ * fortran, found among the installs; an annotation of a converted spec;
+ * else none-none. */
+static void test_compiler_dep(void)
+{
+#define DB(x) "{\"database\":{\"version\":\"8\",\"installs\":{" x "}}}"
+#define NODE(h, name, ver, extra)                                              \
+	"\"" h "\":{\"spec\":{\"name\":\"" name "\",\"version\":\"" ver        \
+	"\",\"arch\":{\"platform\":\"linux\",\"platform_os\":\"d12\","         \
+	"\"target\":\"x86_64\"}" extra ",\"hash\":\"" h "\"}"
+#define DEP(h, virt)                                                           \
+	"{\"name\":\"x\",\"hash\":\"" h "\",\"parameters\":{\"deptypes\":"     \
+	"[\"build\"],\"virtuals\":[" virt "]}}"
+#define H3 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3"
+#define H4 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa4"
+	static const struct {
+		const char *doc, *cc, *err;
+	} cases[] = {
+	    /* fortran listed first, c wins */
+	    {DB(NODE(
+		 H1, "app", "1",
+		 ",\"dependencies\":[" DEP(H3, "\"fortran\"") "," DEP(
+		     H4, "\"c\"") "]") "}," NODE(H3, "nvhpc", "=24.1",
+						 "") ",\"in_buildcache\":false}"
+						     "," NODE(H4, "llvm",
+							      "18.1.8",
+							      "") ",\"in_"
+								  "buildcache\""
+								  ":false}"),
+	     "llvm-18.1.8", NULL},
+	    /* only fortran */
+	    {DB(NODE(
+		 H1, "app", "1",
+		 ",\"dependencies\":[" DEP(
+		     H3, "\"fortran\"") "]") "}," NODE(H3, "gcc", "13.2.0",
+						       "") ",\"in_buildcache\":"
+							   "false}"),
+	     "gcc-13.2.0", NULL},
+	    /* the compiler node missing from the index */
+	    {DB(NODE(H1, "app", "1",
+		     ",\"dependencies\":[" DEP(H3, "\"c\"") "]") "}"),
+	     "none-none", NULL},
+	    /* a build dependency that provides nothing is no compiler */
+	    {DB(NODE(
+		 H1, "app", "1",
+		 ",\"dependencies\":[" DEP(
+		     H3, "") "]") "}," NODE(H3, "gcc", "13.2.0",
+					    "") ",\"in_buildcache\":false}"),
+	     "none-none", NULL},
+	    {DB(NODE(H1, "app", "1",
+		     ",\"annotations\":{\"compiler\":\"gcc@=12.2.0\"}") "}"),
+	     "gcc-12.2.0", NULL},
+	    {DB(NODE(H1, "app", "1",
+		     ",\"annotations\":{\"compiler\":\"gcc\"}") "}"),
+	     NULL, "not name@version"},
+	    {DB(NODE(H1, "app", "1",
+		     ",\"annotations\":{\"compiler\":\"@1\"}") "}"),
+	     NULL, "not name@version"},
+	    {DB(NODE(H1, "app", "1",
+		     ",\"annotations\":{\"compiler\":\"gcc@=\"}") "}"),
+	     NULL, "empty \"compiler.version\""},
+	    {DB(NODE(
+		 H1, "app", "1",
+		 ",\"dependencies\":[" DEP(
+		     H3,
+		     "\"c\"") "]") "}," NODE(H3, "g/cc", "1",
+					     "") ",\"in_buildcache\":false}"),
+	     NULL, "\"compiler.name\" holds a '/'"},
+	};
+	char err[256], cc[2 * BC_FIELD_MAX + 2];
+	struct bc_spec *s = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rc = bc_parse_db(cases[i].doc, strlen(cases[i].doc), &s, &n,
+				 err, sizeof(err));
+		if (cases[i].err) {
+			CHECK(rc == -EINVAL && has(err, cases[i].err));
+			if (rc != -EINVAL || !has(err, cases[i].err))
+				fprintf(stderr, "  case %zu: %d %s\n", i, rc,
+					err);
+			continue;
+		}
+		CHECK(rc == 0 && n == 1);
+		if (rc == 0 && n == 1) {
+			snprintf(cc, sizeof(cc), "%s-%s", s[0].compiler,
+				 s[0].compiler_version);
+			CHECK(!strcmp(cc, cases[i].cc));
+			if (strcmp(cc, cases[i].cc))
+				fprintf(stderr, "  case %zu: %s\n", i, cc);
+		}
+		free(s);
+		s = NULL;
+	}
+#undef DB
+#undef NODE
+#undef DEP
+#undef H3
+#undef H4
+}
+
+static int add_entry(struct tree *t, const char *path, enum tar_type type,
+		     uint32_t mode)
+{
+	struct tar_entry e = {.path = path, .type = type, .mode = mode};
+
+	return tree_add(t, &e);
+}
+
+/* A tree shaped like a Slurm Factory view with Pyxis' world-writable
+ * share/enroot/enroot-data, and a package tarball with one. */
+static void test_writable_dirs(void)
+{
+	struct tree *t = tree_new(NULL, NULL);
+	char buf[1024], small[12];
+	uint32_t prefix;
+	size_t n;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	CHECK(add_entry(t, "view", TAR_DIR, 0755) == 0);
+	CHECK(add_entry(t, "view/share/enroot/enroot-data", TAR_DIR, 0777) ==
+	      0);
+	CHECK(add_entry(t, "view/share/enroot/enroot-data/f", TAR_REG, 0666) ==
+	      0);
+	CHECK(add_entry(t, "view/tmp", TAR_DIR, 01777) == 0);
+	CHECK(add_entry(t, "view/lib", TAR_DIR, 0775) == 0);
+	CHECK(add_entry(t, "opt/p/.spack/binary_distribution", TAR_REG, 0644) ==
+	      0);
+	CHECK(add_entry(t, "opt/p/var", TAR_DIR, 0757) == 0);
+	CHECK(tree_finish(t) == 0);
+
+	n = bc_writable_dirs(t, 0, buf, sizeof(buf));
+	CHECK_EQ_U64(n, 3);
+	CHECK(!strcmp(buf, "view/share/enroot/enroot-data\nview/tmp\n"
+			   "opt/p/var") ||
+	      (strstr(buf, "view/share/enroot/enroot-data") &&
+	       strstr(buf, "view/tmp") && strstr(buf, "opt/p/var")));
+	/* a package: only what is under its prefix, relative to it */
+	CHECK(tree_resolve(t, "opt/p", &prefix) == 0);
+	n = bc_writable_dirs(t, prefix, buf, sizeof(buf));
+	CHECK(n == 1 && !strcmp(buf, "var"));
+	/* the root itself; a buffer too small is cut, the count stays */
+	CHECK(tree_resolve(t, "view/tmp", &prefix) == 0);
+	CHECK(bc_writable_dirs(t, prefix, buf, sizeof(buf)) == 1 &&
+	      !strcmp(buf, "."));
+	CHECK(bc_writable_dirs(t, 0, small, sizeof(small)) == 3 &&
+	      strlen(small) == sizeof(small) - 1);
+	CHECK(bc_writable_dirs(t, 0, small, 0) == 3);
+	tree_free(t);
+
+	/* none: "" */
+	t = tree_new(NULL, NULL);
+	CHECK(t && add_entry(t, "a/b", TAR_DIR, 0755) == 0 &&
+	      tree_finish(t) == 0);
+	if (t)
+		CHECK(bc_writable_dirs(t, 0, buf, sizeof(buf)) == 0 &&
+		      buf[0] == '\0');
+	tree_free(t);
+}
+
 static void test_generated(void)
 {
 	const char *fix = getenv("SFFS_FIXTURE_DIR");
@@ -1058,6 +1316,9 @@ int main(void)
 	test_v2_spec();
 	test_v3_spec();
 	test_paths();
+	test_real_v2_mirror();
+	test_compiler_dep();
+	test_writable_dirs();
 	test_generated();
 	return check_done();
 }
