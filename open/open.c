@@ -108,8 +108,17 @@ static int check_header(void *arg, const void *raw,
 		int rc = sigcache_load(sc->cpath, &sc->sig, &sc->siglen, why,
 				       whylen);
 
-		if (rc)
+		if (rc) {
+			/* an index this daemon built from bytes nothing
+			 * verified, or a copy that lost its signature */
+			char detail[512];
+
+			snprintf(detail, sizeof(detail), "%s", why);
+			snprintf(why, whylen,
+				 "built from an unverified artifact (%s)",
+				 detail);
 			return rc;
+		}
 		sc->where = sc->cpath;
 		sc->sig_url = sc->cpath;
 	} else if (sc->cached) {
