@@ -1042,7 +1042,7 @@ static const char *name_in(const struct tree *t, uint32_t dir, uint32_t child)
 static void append_path(const struct tree *t, uint32_t n, uint32_t root,
 			char *buf, size_t len, size_t *off)
 {
-	const char *names[BC_WRITABLE_DEPTH];
+	const char *names[BC_WRITABLE_DEPTH] = {0};
 	size_t k = 0, w;
 	uint32_t parent;
 	bool cut = false;
