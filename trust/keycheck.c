@@ -33,26 +33,12 @@ static void take_hex(char *out, size_t cap, char *s)
 	rnp_buffer_destroy(s);
 }
 
-/* Revoked, expired or without a valid self-signature, now. */
-static enum trust_status key_now(rnp_key_handle_t key)
-{
-	bool expired = false, revoked = false, valid = false;
-
-	if (rnp_key_is_revoked(key, &revoked) ||
-	    rnp_key_is_expired(key, &expired) || rnp_key_is_valid(key, &valid))
-		return TRUST_ERROR;
-	if (revoked)
-		return TRUST_KEY_REVOKED;
-	if (expired)
-		return TRUST_KEY_EXPIRED;
-	return valid ? TRUST_OK : TRUST_BAD_SIGNATURE;
-}
-
 /* The state of key and of its primary (whose fingerprint goes to r). */
 static enum trust_status key_and_primary(rnp_ffi_t ffi, rnp_key_handle_t key,
 					 struct trust_result *r)
 {
 	rnp_key_handle_t primary = NULL;
+	const char *what = NULL; /* the caller says it its own way */
 	enum trust_status ks;
 	bool is_primary = false;
 	char *s = NULL;
@@ -64,9 +50,9 @@ static enum trust_status key_and_primary(rnp_ffi_t ffi, rnp_key_handle_t key,
 	take_hex(r->fpr, sizeof(r->fpr), s);
 	if (rnp_locate_key(ffi, "fingerprint", r->fpr, &primary) || !primary)
 		return TRUST_ERROR;
-	ks = key_now(primary);
+	ks = trust_key_state(primary, &what);
 	if (ks == TRUST_OK)
-		ks = key_now(key);
+		ks = trust_key_state(key, &what);
 	rnp_key_handle_destroy(primary);
 	return ks;
 }

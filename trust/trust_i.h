@@ -63,4 +63,9 @@ enum trust_status trust_result_set(struct trust_result *r,
 				   enum trust_status status, const char *fmt,
 				   ...) __attribute__((format(printf, 3, 4)));
 
+/* Revoked, expired or without a valid self-signature, now (verify.c):
+ * TRUST_OK, TRUST_KEY_REVOKED, TRUST_KEY_EXPIRED, TRUST_BAD_SIGNATURE
+ * (then *what says why) or TRUST_ERROR. */
+enum trust_status trust_key_state(rnp_key_handle_t key, const char **what);
+
 #endif

@@ -113,8 +113,7 @@ static int rank(enum trust_status s)
 	return ranks[s];
 }
 
-/* Expired or revoked now: the key that signed, and its primary. */
-static enum trust_status key_state(rnp_key_handle_t key, const char **what)
+enum trust_status trust_key_state(rnp_key_handle_t key, const char **what)
 {
 	bool expired = false, revoked = false, valid = false;
 
@@ -164,9 +163,9 @@ static enum trust_status judge_key(const struct trust *t, rnp_ffi_t ffi,
 		return trust_result_set(r, TRUST_ERROR,
 					"cannot find the primary key of %s",
 					r->keyid);
-	ks = key_state(primary, &what);
+	ks = trust_key_state(primary, &what);
 	if (ks == TRUST_OK)
-		ks = key_state(key, &what);
+		ks = trust_key_state(key, &what);
 	rnp_key_handle_destroy(primary);
 	if (!trust_fpr_trusted(t, r->fpr))
 		return trust_result_set(r, TRUST_UNTRUSTED_KEY,
