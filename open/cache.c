@@ -149,10 +149,14 @@ int open_cache_key(const char *dir, const char *prefix, const char *s1,
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 
-	/* every part whole, however long: never cut */
+	/* every part whole, however long (never cut), but the URL's query
+	 * and fragment: a presigned URL signed again names the same
+	 * object (which the size and validator parts pin) */
 	for (int i = 0; ok && i < 3 && parts[i]; i++)
 		ok = (i == 0 || EVP_DigestUpdate(ctx, &sep, 1)) &&
-		     EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]));
+		     EVP_DigestUpdate(ctx, parts[i],
+				      i ? strlen(parts[i])
+					: strcspn(parts[i], "?#"));
 	ok = ok && EVP_DigestFinal_ex(ctx, md, NULL);
 	EVP_MD_CTX_free(ctx);
 	if (!ok)

@@ -19,7 +19,9 @@
  * ignored with a warning). 0, or 1: no cache. */
 int open_cache_dir(const struct open_cfg *cfg, char *dir, size_t len);
 /* dir/<prefix><sha256 of s1 NUL s2 NUL s3 (NULL parts left out)><suffix>
- * into buf. 0, or 1 (too long, or OpenSSL failed). */
+ * into buf; s1 is a URL, whose query and fragment are left out (a
+ * presigned URL signed again is the same object). 0, or 1 (too long, or
+ * OpenSSL failed). */
 int open_cache_key(const char *dir, const char *prefix, const char *s1,
 		   const char *s2, const char *s3, const char *suffix,
 		   char *buf, size_t len);

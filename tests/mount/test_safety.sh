@@ -85,6 +85,15 @@ cmp "$mnt/$f" "$fx/extract/$f" || fail "$f differs (config source)"
 sffs_unmount "$mnt"
 no_secret "the config mount's log" "$TEST_TMP/conf.log"
 
+step "the same object presigned again: its cached index is used"
+mount_fg "${secret_url%%\?*}?X-Amz-Signature=ANOTHERSECRET" "$mnt" "$TEST_TMP/again.log" \
+	-o cache_dir="$TEST_TMP/cache"
+grep -q "ready in .* (cache" "$TEST_TMP/again.log" ||
+	fail "a presigned URL signed again missed the cache: $(cat "$TEST_TMP/again.log")"
+cmp "$mnt/$f" "$fx/extract/$f" || fail "$f differs (presigned again)"
+sffs_unmount "$mnt"
+grep -q ANOTHERSECRET "$TEST_TMP/again.log" && fail "the new signature is in the log"
+
 step "source= with a secret in a config file others can read"
 chmod 644 "$conf"
 rc=0
