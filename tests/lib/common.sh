@@ -479,3 +479,13 @@ SQ
 	fi
 	log "squid forward proxy at $SQUID_URL"
 }
+
+# flip_byte FILE OFFSET: inverts the byte at OFFSET (never a no-op, as
+# writing a fixed value over an unknown byte may be).
+flip_byte() {
+	python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1)
+    if len(b) != 1: sys.exit("offset past the end")
+    f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
+}

@@ -14,13 +14,13 @@ size=$(stat -c %s "$gz")
 head -c $((size / 2)) "$gz" >"$www/truncated.tar.gz"
 cp "$gz" "$www/flipped.tar.gz"
 # Flip one byte in the middle of the deflate stream.
-printf '\xff' | dd of="$www/flipped.tar.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
+flip_byte "$www/flipped.tar.gz" $((size / 2))
 head -c 100000 /dev/urandom >"$www/random.bin"
 gzip -c "$fx/extract/data/slurm_assets/slurm_install.sh" >"$www/notatar.tar.gz"
 zst=$fx/$FIXTURE_NAME.tar.zst
 zsize=$(stat -c %s "$zst")
 cp "$zst" "$www/flipped.tar.zst"
-printf '\xff' | dd of="$www/flipped.tar.zst" bs=1 seek=$((zsize / 2)) conv=notrunc status=none
+flip_byte "$www/flipped.tar.zst" $((zsize / 2))
 nginx_start "$www"
 faultserver_start "$gz"
 closed_port=$(free_port)

@@ -26,12 +26,12 @@ isize=$(stat -c %s "$www/pub/$name.sfidx")
 log "index: $isize bytes for a $(stat -c %s "$fx/$name")-byte tarball"
 # A tampered copy (one byte flipped in the member table) and a truncated one.
 cp "$www/pub/$name.sfidx" "$www/bad/$name.sfidx"
-printf '\x55' | dd of="$www/bad/$name.sfidx" bs=1 seek=600 conv=notrunc status=none
+flip_byte "$www/bad/$name.sfidx" 600
 head -c $((isize - 100)) "$www/pub/$name.sfidx" >"$www/trunc/$name.sfidx"
 # The flipped tarball keeps the good index.
 cp "$www/pub/$name.sfidx" "$www/flip/$name.sfidx"
 tsize=$(stat -c %s "$fx/$name")
-printf '\xaa' | dd of="$www/flip/$name" bs=1 seek=$((tsize / 2)) conv=notrunc status=none
+flip_byte "$www/flip/$name" $((tsize / 2))
 step "repack"
 "$SFFS_INDEX" --repack "$fx/$name" "$www/repacked/$name" 2>"$TEST_TMP/repack.log" ||
 	fail "repack failed: $(cat "$TEST_TMP/repack.log")"

@@ -60,8 +60,11 @@ sign() { # name [faked-time]
 
 rm -f "$out"/*.asc "$out"/*.sig
 head -c 300000 /dev/urandom >"$out/data.bin"
-cp "$out/data.bin" "$out/data.bad"
-printf 'X' | dd of="$out/data.bad" bs=1 seek=1000 conv=notrunc status=none
+# one byte flipped (not set: a random byte may already be the value set,
+# 1 time in 256, and then data.bad would verify)
+python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[1000] ^= 0xff; open(sys.argv[2], "wb").write(d)' \
+	"$out/data.bin" "$out/data.bad"
+cmp -s "$out/data.bin" "$out/data.bad" && { echo "data.bad equals data.bin" >&2; exit 1; }
 printf '%s\n' 'version: 1' '-- a line with dashes' '- one dash' \
 	'From the start' '-----BEGIN PGP not really-----' 'the end' >"$out/doc.txt"
 
