@@ -32,108 +32,61 @@
 #include "sffs/log.h"
 #include "sffs/trust.h"
 #include "sffs/util.h"
+#include "cfg.h"
 #include "fs.h"
 #include "sffs/open.h"
 
-struct cfg {
-	char *source; /* own copy: the parsed argv is freed */
-	char *cache_mem;
-	char *span;
-	char *source_opt; /* source= (the config file's), moved to source */
-	char *index;     /* -o index=URL|PATH, or "none" */
-	char *signature; /* -o signature=URL|PATH: SOURCE's detached sig */
-	char *oom_score_adj; /* -o oom_score_adj=N (-1000..1000) */
-	char *cache_dir; /* -o cache_dir=DIR, or "none" */
-	char *cache_size; /* -o cache_size=SIZE: the disk tier (0: none) */
-	char *readahead;
-	char *block;
-	char *window_mem;
-	unsigned timeout;
-	unsigned max_fetches;
-	char *cafile;    /* -o cafile=FILE */
-	unsigned retries;
-	unsigned connect_timeout;
-	int insecure;
-	int allow_insecure; /* under trust: http:// and insecure allowed */
-	char *mirrors;	    /* -o mirrors=URL[;URL] */
-	char *proxies;	    /* -o proxies="A|B;C;DIRECT" */
-	char *host_reset_after;
-	char *proxy_reset_after;
-	/* catalog mode */
-	char *layout;
-	char *tmpl;
-	char *arch;
-	char *s3_endpoint;
-	char *versions;
-	char *toolchains;
-	char *refresh;
-	char *negative_ttl;
-	char *release_after;
-	char *module_root;
-	char *bc_base;      /* -o buildcache_base=URL */
-	char *bc_templates; /* -o buildcache=T[:T] */
-	/* OpenPGP (trust.h) */
-	char *trust;   /* -o trust=FPR[:FPR...] */
-	char *keyring; /* -o keyring=FILE|URL */
-	char *verify;  /* -o verify=require|off */
-	int allow_rollback; /* -o allow_rollback: older signed builds too */
-	char *config;
-	int verbose;
-	int quiet;
-	int show_help;
-	int show_version;
-	int nargs;
-};
-
-#define CFG_OPT(t, p, v) { t, offsetof(struct cfg, p), v }
+#define CFG_OPT(t, p, v)                                                       \
+	{                                                                      \
+		t, offsetof(struct cfg, p), v                                  \
+	}
 static const struct fuse_opt cfg_opts[] = {
-	CFG_OPT("cache_mem=%s", cache_mem, 0),
-	CFG_OPT("span=%s", span, 0),
-	CFG_OPT("index=%s", index, 0),
-	CFG_OPT("cache_dir=%s", cache_dir, 0),
-	CFG_OPT("cache_size=%s", cache_size, 0),
-	CFG_OPT("readahead=%s", readahead, 0),
-	CFG_OPT("block=%s", block, 0),
-	CFG_OPT("signature=%s", signature, 0),
-	CFG_OPT("source=%s", source_opt, 0),
-	CFG_OPT("oom_score_adj=%s", oom_score_adj, 0),
-	CFG_OPT("window_mem=%s", window_mem, 0),
-	CFG_OPT("timeout=%u", timeout, 0),
-	CFG_OPT("max_fetches=%u", max_fetches, 0),
-	CFG_OPT("retries=%u", retries, 0),
-	CFG_OPT("connect_timeout=%u", connect_timeout, 0),
-	CFG_OPT("insecure", insecure, 1),
-	CFG_OPT("allow_insecure", allow_insecure, 1),
-	CFG_OPT("mirrors=%s", mirrors, 0),
-	CFG_OPT("proxies=%s", proxies, 0),
-	CFG_OPT("host_reset_after=%s", host_reset_after, 0),
-	CFG_OPT("proxy_reset_after=%s", proxy_reset_after, 0),
-	CFG_OPT("cafile=%s", cafile, 0),
-	CFG_OPT("layout=%s", layout, 0),
-	CFG_OPT("template=%s", tmpl, 0),
-	CFG_OPT("arch=%s", arch, 0),
-	CFG_OPT("s3_endpoint=%s", s3_endpoint, 0),
-	CFG_OPT("versions=%s", versions, 0),
-	CFG_OPT("toolchains=%s", toolchains, 0),
-	CFG_OPT("refresh=%s", refresh, 0),
-	CFG_OPT("negative_ttl=%s", negative_ttl, 0),
-	CFG_OPT("release_after=%s", release_after, 0),
-	CFG_OPT("module_root=%s", module_root, 0),
-	CFG_OPT("buildcache_base=%s", bc_base, 0),
-	CFG_OPT("buildcache=%s", bc_templates, 0),
-	CFG_OPT("trust=%s", trust, 0),
-	CFG_OPT("keyring=%s", keyring, 0),
-	CFG_OPT("verify=%s", verify, 0),
-	CFG_OPT("allow_rollback", allow_rollback, 1),
-	CFG_OPT("config=%s", config, 0),
-	CFG_OPT("verbose", verbose, 1),
-	CFG_OPT("quiet", quiet, 1),
-	CFG_OPT("-h", show_help, 1),
-	CFG_OPT("--help", show_help, 1),
-	CFG_OPT("-V", show_version, 1),
-	CFG_OPT("--version", show_version, 1),
-	FUSE_OPT_END
-};
+    CFG_OPT("cache_mem=%s", cache_mem, 0),
+    CFG_OPT("span=%s", span, 0),
+    CFG_OPT("index=%s", index, 0),
+    CFG_OPT("cache_dir=%s", cache_dir, 0),
+    CFG_OPT("cache_size=%s", cache_size, 0),
+    CFG_OPT("readahead=%s", readahead, 0),
+    CFG_OPT("block=%s", block, 0),
+    CFG_OPT("signature=%s", signature, 0),
+    CFG_OPT("source=%s", source_opt, 0),
+    CFG_OPT("oom_score_adj=%s", oom_score_adj, 0),
+    CFG_OPT("window_mem=%s", window_mem, 0),
+    CFG_OPT("timeout=%u", timeout, 0),
+    CFG_OPT("max_fetches=%u", max_fetches, 0),
+    CFG_OPT("retries=%u", retries, 0),
+    CFG_OPT("connect_timeout=%u", connect_timeout, 0),
+    CFG_OPT("insecure", insecure, 1),
+    CFG_OPT("allow_insecure", allow_insecure, 1),
+    CFG_OPT("mirrors=%s", mirrors, 0),
+    CFG_OPT("proxies=%s", proxies, 0),
+    CFG_OPT("host_reset_after=%s", host_reset_after, 0),
+    CFG_OPT("proxy_reset_after=%s", proxy_reset_after, 0),
+    CFG_OPT("cafile=%s", cafile, 0),
+    CFG_OPT("layout=%s", layout, 0),
+    CFG_OPT("template=%s", tmpl, 0),
+    CFG_OPT("arch=%s", arch, 0),
+    CFG_OPT("s3_endpoint=%s", s3_endpoint, 0),
+    CFG_OPT("versions=%s", versions, 0),
+    CFG_OPT("toolchains=%s", toolchains, 0),
+    CFG_OPT("refresh=%s", refresh, 0),
+    CFG_OPT("negative_ttl=%s", negative_ttl, 0),
+    CFG_OPT("release_after=%s", release_after, 0),
+    CFG_OPT("module_root=%s", module_root, 0),
+    CFG_OPT("buildcache_base=%s", bc_base, 0),
+    CFG_OPT("buildcache=%s", bc_templates, 0),
+    CFG_OPT("trust=%s", trust, 0),
+    CFG_OPT("keyring=%s", keyring, 0),
+    CFG_OPT("verify=%s", verify, 0),
+    CFG_OPT("allow_rollback", allow_rollback, 1),
+    CFG_OPT("config=%s", config, 0),
+    CFG_OPT("verbose", verbose, 1),
+    CFG_OPT("quiet", quiet, 1),
+    CFG_OPT("-h", show_help, 1),
+    CFG_OPT("--help", show_help, 1),
+    CFG_OPT("-V", show_version, 1),
+    CFG_OPT("--version", show_version, 1),
+    FUSE_OPT_END};
 
 /* The first non-option is SOURCE (taken out), the second the mount point
  * (left for fuse_parse_cmdline). */
@@ -152,8 +105,8 @@ static int cfg_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
-static int parse_size_opt(const char *name, const char *val, uint64_t min,
-			  uint64_t max, uint64_t *out)
+int parse_size_opt(const char *name, const char *val, uint64_t min,
+		   uint64_t max, uint64_t *out)
 {
 	if (!val)
 		return 0;
@@ -200,8 +153,8 @@ static int parse_sizes(const struct cfg *cfg, struct archive_opts *ao)
 		log_err("bad cache_mem value '%s'", cfg->cache_mem);
 		return -EINVAL;
 	}
-	if (cfg->span && (util_parse_size(cfg->span, &ao->spacing) ||
-			  ao->spacing < 65536)) {
+	if (cfg->span &&
+	    (util_parse_size(cfg->span, &ao->spacing) || ao->spacing < 65536)) {
 		log_err("bad span value '%s' (at least 64K)", cfg->span);
 		return -EINVAL;
 	}
@@ -216,7 +169,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void fill_fetch_opts(const struct cfg *cfg, struct fetch_opts *fo)
+void fill_fetch_opts(const struct cfg *cfg, struct fetch_opts *fo)
 {
 	fetch_opts_default(fo);
 	if (cfg->retries)
@@ -228,140 +181,17 @@ static void fill_fetch_opts(const struct cfg *cfg, struct fetch_opts *fo)
 	fo->s3_endpoint = cfg->s3_endpoint;
 }
 
-static bool is_url(const char *s)
-{
-	return strstr(s, "://") && strncmp(s, "file://", 7);
-}
-
-/* A keyring from a URL is offered, not trusted: its keys count only
- * through trust=. A local file is the operator's own. */
-static int add_keyring(const struct cfg *cfg, struct trust *t)
-{
-	struct fetch_opts fo;
-	char err[512], *body = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (!is_url(cfg->keyring)) {
-		rc = trust_add_keyring_file(t, cfg->keyring, err, sizeof(err));
-		goto out;
-	}
-	fill_fetch_opts(cfg, &fo);
-	rc = fetch_document(cfg->keyring, &fo, 0, TRUST_MAX_KEYS, &body, &len,
-			    err, sizeof(err));
-	if (!rc)
-		rc = trust_add_keys(t, body, len, false, err, sizeof(err));
-	free(body);
-out:
-	if (rc < 0)
-		log_err("keyring %s: %s", cfg->keyring, err);
-	return rc < 0 ? rc : 0;
-}
-
-static bool plain_http(const char *s)
-{
-	return s && !strncasecmp(s, "http://", 7);
-}
-
-/* Under trust every byte is verified, but plain http:// and -o insecure
- * still let anyone on the path read what is read and answer with an old
- * signed build or a denial: refused, unless the operator says
- * verify=off (nothing verified) or allow_insecure (verified, transport
- * accepted as it is). 0, or -EINVAL after saying why. */
-static int weak_transport(const struct cfg *cfg)
-{
-	const char *what = cfg->insecure	       ? "-o insecure"
-			   : plain_http(cfg->source)   ? cfg->source
-			   : plain_http(cfg->bc_base)  ? cfg->bc_base
-			   : plain_http(cfg->s3_endpoint) ? cfg->s3_endpoint
-			   : plain_http(cfg->mirrors)  ? cfg->mirrors
-			   : plain_http(cfg->index)    ? cfg->index
-			   : plain_http(cfg->signature) ? cfg->signature
-							: NULL;
-	char shown[UTIL_URL_SHOWN_MAX];
-
-	if (!what)
-		return 0;
-	util_url_redact(what, shown, sizeof(shown));
-	if (cfg->allow_insecure) {
-		log_warn("trust over %s (allow_insecure): signatures are "
-			 "checked, but what is read is readable and "
-			 "replayable on the network",
-			 shown);
-		return 0;
-	}
-	log_err("trust over %s: refused, since anyone on the network could "
-		"read what is read or answer with an older signed build (use "
-		"https:// with TLS checked; or -o allow_insecure to verify "
-		"signatures over it anyway, or -o verify=off)",
-		shown);
-	return -EINVAL;
-}
-
-/* The trust set -o trust/keyring/verify ask for: *out NULL when nothing
- * is verified. 0, or -EINVAL after logging why. */
-static int build_trust(const struct cfg *cfg, struct trust **out)
-{
-	bool off = cfg->verify && !strcmp(cfg->verify, "off");
-	char err[256], fprs[512];
-	struct trust *t;
-
-	*out = NULL;
-	if (cfg->verify && !off && strcmp(cfg->verify, "require")) {
-		log_err("bad verify value '%s' (require or off)", cfg->verify);
-		return -EINVAL;
-	}
-	if (off) {
-		if (cfg->trust || cfg->keyring)
-			log_warn("verify=off: serving artifacts without "
-				 "checking their signatures");
-		return 0;
-	}
-	if (!cfg->trust && !cfg->keyring) {
-		if (cfg->verify)
-			log_err("verify=require needs -o trust=FPR or "
-				"-o keyring=FILE");
-		else
-			log_warn("no -o trust=FPR: artifacts are served "
-				 "unverified");
-		return cfg->verify ? -EINVAL : 0;
-	}
-	t = trust_new();
-	if (!t)
-		return -ENOMEM;
-	if (cfg->trust &&
-	    trust_add_fpr_list(t, cfg->trust, err, sizeof(err)) < 0) {
-		log_err("trust=%s: %s", cfg->trust, err);
-		goto fail;
-	}
-	if (cfg->keyring && add_keyring(cfg, t))
-		goto fail;
-	if (!trust_count(t)) {
-		log_err("no key is trusted: keys fetched from %s count only "
-			"through -o trust=FPR", cfg->keyring);
-		goto fail;
-	}
-	if (weak_transport(cfg))
-		goto fail;
-	trust_describe(t, fprs, sizeof(fprs));
-	if (!cfg->quiet)
-		log_info("verifying every artifact: trusted %s", fprs);
-	*out = t;
-	return 0;
-fail:
-	trust_free(t);
-	return -EINVAL;
-}
-
 /* Opens the artifact (open.h) and says how and how fast. */
 static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 			 const struct trust *trust, struct opened *o)
 {
-	struct open_cfg oc = { .source = cfg->source, .index = cfg->index,
-			       .cache_dir = cfg->cache_dir,
-			       .signature = cfg->signature,
-			       .quiet = cfg->quiet, .trust = trust,
-			       .allow_rollback = cfg->allow_rollback };
+	struct open_cfg oc = {.source = cfg->source,
+			      .index = cfg->index,
+			      .cache_dir = cfg->cache_dir,
+			      .signature = cfg->signature,
+			      .quiet = cfg->quiet,
+			      .trust = trust,
+			      .allow_rollback = cfg->allow_rollback};
 	struct archive_stats st;
 	char sz[32], mem[32];
 	double t0 = now_s();
@@ -371,8 +201,7 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 		return 1;
 	archive_get_stats(o->ar, &st);
 	if (archive_seek_index(o->ar)->codec == SEEK_ZSTD &&
-	    archive_seek_index(o->ar)->n == 1 &&
-	    fetch_size(o->f) > (4u << 20))
+	    archive_seek_index(o->ar)->n == 1 && fetch_size(o->f) > (4u << 20))
 		log_warn("%s is a single zstd frame: every read decodes it "
 			 "from its start. Make it seekable with `sffs-index "
 			 "--repack IN.tar.zst OUT.tar.zst` and "
@@ -391,7 +220,7 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 	return 0;
 }
 
-static int parse_seconds(const char *name, const char *val, unsigned *out)
+int parse_seconds(const char *name, const char *val, unsigned *out)
 {
 	char *end;
 	unsigned long v;
@@ -563,7 +392,7 @@ static void malloc_setup(void)
 		mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 }
 
-static bool is_catalog(const char *source)
+bool is_catalog(const char *source)
 {
 	size_t n = strlen(source);
 
@@ -572,20 +401,39 @@ static bool is_catalog(const char *source)
 
 static void cfg_free(struct cfg *cfg)
 {
-	char **strs[] = { &cfg->source, &cfg->source_opt, &cfg->signature,
-			  &cfg->oom_score_adj,
-			  &cfg->cache_mem, &cfg->span, &cfg->index,
-			  &cfg->cache_dir, &cfg->cache_size,
-			  &cfg->readahead, &cfg->block,
-			  &cfg->window_mem, &cfg->cafile, &cfg->layout,
-			  &cfg->tmpl, &cfg->arch, &cfg->s3_endpoint,
-			  &cfg->versions, &cfg->toolchains, &cfg->refresh,
-			  &cfg->negative_ttl, &cfg->release_after,
-			  &cfg->module_root, &cfg->bc_base,
-			  &cfg->bc_templates, &cfg->trust, &cfg->keyring,
-			  &cfg->verify, &cfg->config, &cfg->mirrors,
-			  &cfg->proxies, &cfg->host_reset_after,
-			  &cfg->proxy_reset_after };
+	char **strs[] = {&cfg->source,
+			 &cfg->source_opt,
+			 &cfg->signature,
+			 &cfg->oom_score_adj,
+			 &cfg->cache_mem,
+			 &cfg->span,
+			 &cfg->index,
+			 &cfg->cache_dir,
+			 &cfg->cache_size,
+			 &cfg->readahead,
+			 &cfg->block,
+			 &cfg->window_mem,
+			 &cfg->cafile,
+			 &cfg->layout,
+			 &cfg->tmpl,
+			 &cfg->arch,
+			 &cfg->s3_endpoint,
+			 &cfg->versions,
+			 &cfg->toolchains,
+			 &cfg->refresh,
+			 &cfg->negative_ttl,
+			 &cfg->release_after,
+			 &cfg->module_root,
+			 &cfg->bc_base,
+			 &cfg->bc_templates,
+			 &cfg->trust,
+			 &cfg->keyring,
+			 &cfg->verify,
+			 &cfg->config,
+			 &cfg->mirrors,
+			 &cfg->proxies,
+			 &cfg->host_reset_after,
+			 &cfg->proxy_reset_after};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++) {
 		free(*strs[i]);
@@ -666,83 +514,6 @@ static struct fuse_session *check_opts(const struct cfg *cfg,
 	return fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 }
 
-/* Mirrors and proxies (fetch.h): the ring's base is the catalog's base,
- * or the directory of a single artifact. 0, or 1 after saying why. */
-static int setup_route(const struct cfg *cfg)
-{
-	struct fetch_route_opts ro = { .base = cfg->source,
-				       .base_is_dir = is_catalog(cfg->source),
-				       .mirrors = cfg->mirrors,
-				       .proxies = cfg->proxies,
-				       .host_reset_after_s = 1800,
-				       .proxy_reset_after_s = 300 };
-	struct fetch_opts fo;
-	char err[256];
-
-	if (parse_seconds("host_reset_after", cfg->host_reset_after,
-			  &ro.host_reset_after_s) ||
-	    parse_seconds("proxy_reset_after", cfg->proxy_reset_after,
-			  &ro.proxy_reset_after_s))
-		return 1;
-	fill_fetch_opts(cfg, &fo);
-	ro.fo = &fo;
-	if (fetch_route_setup(&ro, err, sizeof(err))) {
-		log_err("mirrors/proxies: %s", err);
-		return 1;
-	}
-	/* log lines are redacted as they are written (log.c) */
-	if (cfg->mirrors && !cfg->quiet)
-		log_info("servers: %s, then %s", cfg->source, cfg->mirrors);
-	if (cfg->proxies && !cfg->quiet)
-		log_info("proxies: %s", cfg->proxies);
-	return 0;
-}
-
-/* The disk tier of verified blocks (-o cache_size, under -o cache_dir's
- * blocks/), or none when cache_size is 0 or absent. 0, or -errno after
- * logging (asked for and not had: the operator wants to know at mount,
- * not at the first reboot with the origin down). */
-static int open_disk(const struct cfg *cfg, struct disk **out)
-{
-	char dir[PATH_MAX];
-	uint64_t size = 0;
-	int rc;
-
-	*out = NULL;
-	if (parse_size_opt("cache_size", cfg->cache_size, 0, UINT64_MAX, &size))
-		return -EINVAL;
-	if (!size)
-		return 0;
-	if (cfg->cache_dir && !strcmp(cfg->cache_dir, "none")) {
-		log_err("cache_size needs a cache directory (cache_dir=none)");
-		return -EINVAL;
-	}
-	if (cfg->cache_dir)
-		rc = snprintf(dir, sizeof(dir), "%s", cfg->cache_dir) >=
-			     (int)sizeof(dir)
-			 ? -ENAMETOOLONG
-			 : 0;
-	else
-		rc = util_default_cache_dir(dir, sizeof(dir));
-	if (rc) {
-		log_err("cache_size: no cache directory: %s", strerror(-rc));
-		return rc;
-	}
-	*out = disk_new(dir, size);
-	if (!*out)
-		return -errno;
-	if (!cfg->quiet) {
-		struct disk_stats st;
-		char used[32], quota[32];
-
-		disk_get_stats(*out, &st);
-		log_info("disk cache %s/blocks: %s of %s", dir,
-			 util_format_size(st.used, used, sizeof(used)),
-			 util_format_size(st.quota, quota, sizeof(quota)));
-	}
-	return 0;
-}
-
 /* Seconds between looks for idle artifacts: a few per release_after
  * (0: nothing is released; the reaper then only watches latest). */
 static unsigned reap_period(unsigned release_after_s)
@@ -757,15 +528,15 @@ static unsigned reap_period(unsigned release_after_s)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_cmdline_opts opts = { 0 };
-	struct cfg cfg = { 0 };
+	struct fuse_cmdline_opts opts = {0};
+	struct cfg cfg = {0};
 	struct archive_opts ao;
-	struct opened o = { 0 };
+	struct opened o = {0};
 	struct catalog *cat = NULL;
 	struct catalog_opts co;
 	struct trust *trust = NULL;
 	struct fuse_session *se = NULL;
-	struct fs fs = { 0 };
+	struct fs fs = {0};
 	struct disk *disk = NULL;
 	bool user_threads, user_idle;
 	int rc = 1;
@@ -780,7 +551,8 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (cfg.show_version) {
-		printf("sffs %s (libfuse %s)\n", SFFS_VERSION, fuse_pkgversion());
+		printf("sffs %s (libfuse %s)\n", SFFS_VERSION,
+		       fuse_pkgversion());
 		rc = 0;
 		goto out_args;
 	}
@@ -793,8 +565,10 @@ int main(int argc, char *argv[])
 	if (fuse_parse_cmdline(&args, &opts))
 		goto out_args;
 	if (!cfg.source || !opts.mountpoint) {
-		fprintf(stderr, "usage: %s [options] SOURCE MOUNTPOINT "
-				"(--help for more)\n", argv[0]);
+		fprintf(stderr,
+			"usage: %s [options] SOURCE MOUNTPOINT "
+			"(--help for more)\n",
+			argv[0]);
 		goto out_opts;
 	}
 	/* Lookups wait for attaches (up to -o timeout) in FUSE workers: with
@@ -815,14 +589,14 @@ int main(int argc, char *argv[])
 	se = check_opts(&cfg, &args, &ao, &fs);
 	if (!se)
 		goto out_opts;
-	if (open_disk(&cfg, &disk))
+	if (fs_open_disk(&cfg, &disk))
 		goto out_session;
 	ao.blocks.disk = disk;
 	if (fetch_global_init())
 		goto out_session;
-	if (setup_route(&cfg))
+	if (fs_setup_route(&cfg))
 		goto out_fetch;
-	if (build_trust(&cfg, &trust))
+	if (fs_build_trust(&cfg, &trust))
 		goto out_fetch;
 	if (((cfg.layout && !strcmp(cfg.layout, "buildcache")) ||
 	     cfg.bc_base) &&
@@ -857,7 +631,7 @@ out_fetch:
 	fetch_global_cleanup();
 out_session:
 	disk_free(disk); /* after every store that used it */
-	if (se) /* never started: no handler runs */
+	if (se)		 /* never started: no handler runs */
 		fuse_session_destroy(se);
 out_opts:
 	free(opts.mountpoint);
