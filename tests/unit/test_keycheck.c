@@ -8,6 +8,7 @@
  * something that is not a signature.
  */
 #include "check.h"
+#include "trust_keys.h"
 #include "sffs/trust.h"
 
 #include <stdbool.h>
@@ -141,28 +142,10 @@ static void test_oversized(void)
 	trust_free(t);
 }
 
-/* Makes the keys with GnuPG (the script kills its agent). */
-static int make_keys(void)
-{
-	const char *src = getenv("SFFS_SRC"), *tmp = getenv("SFFS_TEST_TMP");
-	char cmd[2048];
-
-	snprintf(dir, sizeof(dir), "%s/keycheck", tmp ? tmp : "/tmp");
-	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p '%s' && bash '%s/tests/unit/trust-keys.sh' '%s' 1 "
-		 ">'%s.log' 2>&1",
-		 dir, src ? src : ".", dir, dir);
-	if (system(cmd)) { // NOLINT(cert-env33-c): a test's fixed script
-		fprintf(stderr, "%s failed; see %s.log\n", cmd, dir);
-		return -1;
-	}
-	return 0;
-}
-
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (make_keys())
+	if (trust_keys_make(dir, sizeof(dir), "keycheck", "1"))
 		return 1;
 	test_keys();
 	test_oversized();

@@ -13,6 +13,7 @@
  *     oversized is refused.
  */
 #include "check.h"
+#include "trust_keys.h"
 #include "sigcache_i.h"
 
 #include <errno.h>
@@ -235,28 +236,11 @@ static void test_kept(void)
 	trust_free(t);
 }
 
-/* Makes the keys with GnuPG (the script kills its agent). */
-static int make_keys(void)
-{
-	const char *src = getenv("SFFS_SRC"), *tmp = getenv("SFFS_TEST_TMP");
-	char cmd[2048];
-
-	snprintf(dir, sizeof(dir), "%s/sigcache", tmp ? tmp : "/tmp");
-	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p '%s' && bash '%s/tests/unit/trust-keys.sh' '%s' 1 "
-		 ">'%s.log' 2>&1",
-		 dir, src ? src : ".", dir, dir);
-	if (system(cmd)) { // NOLINT(cert-env33-c): a test's fixed script
-		fprintf(stderr, "%s failed; see %s.log\n", cmd, dir);
-		return -1;
-	}
-	return 0;
-}
-
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (make_keys() || fetch_global_init())
+	if (trust_keys_make(dir, sizeof(dir), "sigcache", "1") ||
+	    fetch_global_init())
 		return 1;
 	test_whole();
 	test_kept();

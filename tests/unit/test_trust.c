@@ -8,6 +8,7 @@
  * in odd pieces, aborted, and timed; many verifications at once.
  */
 #include "check.h"
+#include "trust_keys.h"
 #include "sffs/trust.h"
 
 #include <errno.h>
@@ -729,23 +730,12 @@ static void test_threads(void)
 	trust_free(t);
 }
 
-/* Makes the keys with GnuPG (the script kills its agent). */
+/* The keys (SFFS_TRUST_BENCH_MIB: MiB of the bench's zeros, default 64). */
 static int make_keys(void)
 {
-	const char *src = getenv("SFFS_SRC"), *tmp = getenv("SFFS_TEST_TMP");
 	const char *mib = getenv("SFFS_TRUST_BENCH_MIB");
-	char cmd[2048];
 
-	snprintf(dir, sizeof(dir), "%s/trust", tmp ? tmp : "/tmp");
-	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p '%s' && bash '%s/tests/unit/trust-keys.sh' '%s' %s "
-		 ">'%s.log' 2>&1",
-		 dir, src ? src : ".", dir, mib ? mib : "64", dir);
-	if (system(cmd)) { // NOLINT(cert-env33-c): a test's fixed script
-		fprintf(stderr, "%s failed; see %s.log\n", cmd, dir);
-		return -1;
-	}
-	return 0;
+	return trust_keys_make(dir, sizeof(dir), "trust", mib ? mib : "64");
 }
 
 int main(void)
