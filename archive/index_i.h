@@ -14,7 +14,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "sffs/index.h"
+
+static inline void index_sha256(const void *p, size_t len, unsigned char *md)
+{
+	EVP_Digest(p, len, md, NULL, EVP_sha256(), NULL);
+}
+
+#define POINT_SIZE 62u /* bytes of one raw point record in POINTS */
+
+/* ---- the header (index_header.c) ---- */
+
+/* Bytes h's encoded header takes (its identity, signer, pages and
+ * binding included). */
+size_t index_header_len(const struct index_header *h);
+/* Encodes h into p (index_header_len(h) bytes), its self-digest last;
+ * returns the length written. */
+size_t index_encode_header(const struct index_header *h, unsigned char *p);
+/* The digests per page of BLOCKS for an index of nblocks blocks. */
+uint32_t index_pick_bpage(uint64_t nblocks);
 
 /* ---- little-endian fields and varints ---- */
 
