@@ -14,6 +14,7 @@
 #include "sffs/buildcache.h"
 #include "sffs/tree.h"
 
+#include "bcjson_i.h"
 #include "catalog_i.h"
 
 #include <errno.h>
@@ -29,10 +30,8 @@
  * document recurse far. */
 #define BC_JSON_DEPTH 32
 #define BC_HASH_LEN 32
-#define BC_SHA256_LEN 64
-#define BC_FPR_MAX 64 /* a v5 OpenPGP fingerprint; v4 has 40 */
 
-static void err_clear(char *err, size_t errlen)
+void bc_err_clear(char *err, size_t errlen)
 {
 	if (err && errlen)
 		err[0] = '\0';
@@ -106,8 +105,8 @@ static int prescan(const char *doc, size_t len, const char *what, char *err,
 }
 
 /* doc as a JSON object (put it), or -EINVAL/-ENOMEM with a reason. */
-static int parse_doc(const char *doc, size_t len, const char *what,
-		     struct json_object **out, char *err, size_t errlen)
+int bc_parse_doc(const char *doc, size_t len, const char *what,
+		 struct json_object **out, char *err, size_t errlen)
 {
 	struct json_tokener *tok;
 	int rc;
@@ -138,9 +137,9 @@ static int parse_doc(const char *doc, size_t len, const char *what,
 
 /* The member key of obj if it has type t; NULL if absent. A member of
  * another type is an error (*rc). */
-static struct json_object *member(struct json_object *obj, const char *key,
-				  enum json_type t, int *rc, char *err,
-				  size_t errlen)
+struct json_object *bc_member(struct json_object *obj, const char *key,
+			      enum json_type t, int *rc, char *err,
+			      size_t errlen)
 {
 	struct json_object *v;
 
@@ -156,11 +155,11 @@ static struct json_object *member(struct json_object *obj, const char *key,
 }
 
 /* Like member, but absence is an error too. */
-static struct json_object *need(struct json_object *obj, const char *key,
-				enum json_type t, char *err, size_t errlen)
+struct json_object *bc_need(struct json_object *obj, const char *key,
+			    enum json_type t, char *err, size_t errlen)
 {
 	int rc = 0;
-	struct json_object *v = member(obj, key, t, &rc, err, errlen);
+	struct json_object *v = bc_member(obj, key, t, &rc, err, errlen);
 
 	if (!v && !rc)
 		catalog_fail(err, errlen, "no \"%s\"", key);
@@ -189,7 +188,8 @@ static int copy_str(char *dst, size_t cap, struct json_object *v,
 static int get_str(struct json_object *obj, const char *key, char *dst,
 		   size_t cap, char *err, size_t errlen)
 {
-	struct json_object *v = need(obj, key, json_type_string, err, errlen);
+	struct json_object *v =
+	    bc_need(obj, key, json_type_string, err, errlen);
 
 	if (!v)
 		return -EINVAL;
@@ -197,8 +197,8 @@ static int get_str(struct json_object *obj, const char *key, char *dst,
 }
 
 /* sha256 hex of either case into dst[65], lower case. */
-static int get_sha256(const char *s, size_t n, char dst[BC_SHA256_LEN + 1],
-		      const char *key, char *err, size_t errlen)
+int bc_get_sha256(const char *s, size_t n, char dst[BC_SHA256_LEN + 1],
+		  const char *key, char *err, size_t errlen)
 {
 	size_t i;
 
@@ -238,7 +238,7 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	if (rc)
 		return rc;
 	/* Spack's schema requires compression; "" stands for absent. */
-	v = member(o, "compression", json_type_string, &rc, err, errlen);
+	v = bc_member(o, "compression", json_type_string, &rc, err, errlen);
 	if (rc)
 		return rc;
 	if (v && copy_str(b->compression, sizeof(b->compression), v,
@@ -250,15 +250,15 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 	if (strcmp(alg, "sha256") != 0)
 		return catalog_fail(
 		    err, errlen, "checksumAlgorithm \"%s\" is not sha256", alg);
-	v = need(o, "checksum", json_type_string, err, errlen);
+	v = bc_need(o, "checksum", json_type_string, err, errlen);
 	if (!v)
 		return -EINVAL;
-	rc = get_sha256(json_object_get_string(v),
-			(size_t)json_object_get_string_len(v), b->checksum,
-			"checksum", err, errlen);
+	rc = bc_get_sha256(json_object_get_string(v),
+			   (size_t)json_object_get_string_len(v), b->checksum,
+			   "checksum", err, errlen);
 	if (rc)
 		return rc;
-	v = need(o, "contentLength", json_type_int, err, errlen);
+	v = bc_need(o, "contentLength", json_type_int, err, errlen);
 	if (!v)
 		return -EINVAL;
 	/* json-c keeps integers past INT64_MAX as uint64 and clamps
@@ -275,7 +275,7 @@ static int parse_blob(struct json_object *o, struct bc_blob *b, char *err,
 static int check_version3(struct json_object *root, char *err, size_t errlen)
 {
 	struct json_object *v =
-	    need(root, "version", json_type_int, err, errlen);
+	    bc_need(root, "version", json_type_int, err, errlen);
 
 	if (!v)
 		return -EINVAL;
@@ -292,17 +292,17 @@ int bc_parse_manifest(const char *doc, size_t len, struct bc_manifest *out,
 	size_t i, n;
 	int rc;
 
-	err_clear(err, errlen);
+	bc_err_clear(err, errlen);
 	if (!out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	rc = parse_doc(doc, len, "manifest", &root, err, errlen);
+	rc = bc_parse_doc(doc, len, "manifest", &root, err, errlen);
 	if (rc)
 		return rc;
 	rc = check_version3(root, err, errlen);
 	if (rc)
 		goto out_put;
-	data = need(root, "data", json_type_array, err, errlen);
+	data = bc_need(root, "data", json_type_array, err, errlen);
 	if (!data) {
 		rc = -EINVAL;
 		goto out_put;
@@ -390,7 +390,7 @@ static int parse_arch(struct json_object *spec, struct bc_spec *s, char *err,
 		      size_t errlen)
 {
 	struct json_object *arch =
-	    need(spec, "arch", json_type_object, err, errlen);
+	    bc_need(spec, "arch", json_type_object, err, errlen);
 	int rc;
 
 	if (!arch)
@@ -452,10 +452,10 @@ static int compiler_annotation(struct json_object *spec, struct bc_spec *s,
 	const char *v, *at;
 	int rc = 0;
 
-	a = member(spec, "annotations", json_type_object, &rc, err, errlen);
+	a = bc_member(spec, "annotations", json_type_object, &rc, err, errlen);
 	if (!a)
 		return rc;
-	c = member(a, "compiler", json_type_string, &rc, err, errlen);
+	c = bc_member(a, "compiler", json_type_string, &rc, err, errlen);
 	if (!c)
 		return rc;
 	v = json_object_get_string(c);
@@ -560,7 +560,7 @@ static int parse_compiler(struct json_object *spec,
 	struct json_object *c;
 	int rc = 0;
 
-	c = member(spec, "compiler", json_type_object, &rc, err, errlen);
+	c = bc_member(spec, "compiler", json_type_object, &rc, err, errlen);
 	if (rc)
 		return rc;
 	if (c)
@@ -595,7 +595,7 @@ static int parse_hash(const char *key, struct json_object *spec,
 		    "install key \"%.40s\" is not a 32-character "
 		    "base32 hash",
 		    key);
-	h = member(spec, "hash", json_type_string, &rc, err, errlen);
+	h = bc_member(spec, "hash", json_type_string, &rc, err, errlen);
 	if (rc)
 		return rc;
 	if (h && strcmp(json_object_get_string(h), key) != 0)
@@ -614,7 +614,7 @@ static int parse_install(const char *key, struct json_object *rec,
 	int rc;
 
 	memset(s, 0, sizeof(*s));
-	spec = need(rec, "spec", json_type_object, err, errlen);
+	spec = bc_need(rec, "spec", json_type_object, err, errlen);
 	if (!spec)
 		return -EINVAL;
 	rc = parse_hash(key, spec, s, err, errlen);
@@ -663,7 +663,7 @@ static bool in_buildcache(struct json_object *rec, int *rc, char *err,
 {
 	struct json_object *v;
 
-	v = member(rec, "in_buildcache", json_type_boolean, rc, err, errlen);
+	v = bc_member(rec, "in_buildcache", json_type_boolean, rc, err, errlen);
 	return !v || json_object_get_boolean(v);
 }
 
@@ -699,19 +699,19 @@ int bc_parse_db(const char *doc, size_t len, struct bc_spec **specs, size_t *n,
 	size_t count, got = 0;
 	int rc;
 
-	err_clear(err, errlen);
+	bc_err_clear(err, errlen);
 	if (!specs || !n)
 		return -EINVAL;
 	*specs = NULL;
 	*n = 0;
-	rc = parse_doc(doc, len, "database", &root, err, errlen);
+	rc = bc_parse_doc(doc, len, "database", &root, err, errlen);
 	if (rc)
 		return rc;
 	rc = -EINVAL;
-	db = need(root, "database", json_type_object, err, errlen);
+	db = bc_need(root, "database", json_type_object, err, errlen);
 	if (!db || check_db_version(db, err, errlen))
 		goto out_put;
-	installs = need(db, "installs", json_type_object, err, errlen);
+	installs = bc_need(db, "installs", json_type_object, err, errlen);
 	if (!installs)
 		goto out_put;
 	count = (size_t)json_object_object_length(installs);
@@ -738,355 +738,4 @@ out_free:
 out_put:
 	json_object_put(root);
 	return rc;
-}
-
-/* ---- v2 spec documents ---- */
-
-static bool str_is(struct json_object *obj, const char *key, const char *want)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(obj, key, &v) &&
-	       json_object_is_type(v, json_type_string) &&
-	       !strcmp(json_object_get_string(v), want);
-}
-
-/* The string obj[key] for a message ("(none)" if it is not one); the
- * log escapes what it holds. */
-static const char *str_shown(struct json_object *obj, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(obj, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return "(none)";
-	return json_object_get_string(v);
-}
-
-/* No node has expect's hash: the message names what was listed and the
- * spec's root (its first node), which is what it is the spec of. */
-static int no_node(struct json_object *nodes, const struct bc_spec *expect,
-		   char *err, size_t errlen)
-{
-	struct json_object *root = json_object_array_get_idx(nodes, 0);
-
-	if (!root || !json_object_is_type(root, json_type_object))
-		return catalog_fail(err, errlen,
-				    "spec has no node with hash %.32s",
-				    expect->hash);
-	return catalog_fail(err, errlen,
-			    "spec has no node with hash %.32s (\"%.64s\" "
-			    "version \"%.64s\"): it is the spec of \"%.64s\" "
-			    "version \"%.64s\" hash %.32s",
-			    expect->hash, expect->name, expect->version,
-			    str_shown(root, "name"), str_shown(root, "version"),
-			    str_shown(root, "hash"));
-}
-
-/* The node of spec.nodes whose hash is expect->hash, checked against
- * expect's name and version. */
-static int check_node(struct json_object *root, const struct bc_spec *expect,
-		      char *err, size_t errlen)
-{
-	struct json_object *spec, *nodes, *node;
-	size_t i, cnt;
-
-	spec = need(root, "spec", json_type_object, err, errlen);
-	if (!spec)
-		return -EINVAL;
-	nodes = need(spec, "nodes", json_type_array, err, errlen);
-	if (!nodes)
-		return -EINVAL;
-	cnt = json_object_array_length(nodes);
-	for (i = 0; i < cnt; i++) {
-		node = json_object_array_get_idx(nodes, i);
-		if (json_object_is_type(node, json_type_object) &&
-		    str_is(node, "hash", expect->hash))
-			break;
-	}
-	if (i == cnt)
-		return no_node(nodes, expect, err, errlen);
-	if (!str_is(node, "name", expect->name))
-		return catalog_fail(err, errlen,
-				    "node %.32s, named \"%.64s\", is not named "
-				    "\"%.64s\"",
-				    expect->hash, str_shown(node, "name"),
-				    expect->name);
-	if (!str_is(node, "version", expect->version))
-		return catalog_fail(err, errlen,
-				    "node %.32s, version \"%.64s\", is not "
-				    "version \"%.64s\"",
-				    expect->hash, str_shown(node, "version"),
-				    expect->version);
-	return 0;
-}
-
-/* buildcache_layout_version 1 (a gzip tar of the prefix) or 2 (the same
- * with its parent directories); 0 or absent was a tar holding a tarball,
- * which cannot be mounted as it is. */
-static int check_layout(struct json_object *root, char *err, size_t errlen)
-{
-	struct json_object *v;
-	int rc = 0;
-	int64_t lv;
-
-	v = member(root, "buildcache_layout_version", json_type_int, &rc, err,
-		   errlen);
-	if (rc)
-		return rc;
-	lv = v ? json_object_get_int64(v) : 0;
-	if (lv != 1 && lv != 2)
-		return catalog_fail(
-		    err, errlen, "buildcache_layout_version %lld is not 1 or 2",
-		    (long long)lv);
-	return 0;
-}
-
-static int get_checksum(struct json_object *root, struct bc_blob *tarball,
-			char *err, size_t errlen)
-{
-	struct json_object *bcc, *h;
-
-	bcc =
-	    need(root, "binary_cache_checksum", json_type_object, err, errlen);
-	if (!bcc)
-		return -EINVAL;
-	if (!str_is(bcc, "hash_algorithm", "sha256"))
-		return catalog_fail(
-		    err, errlen,
-		    "binary_cache_checksum.hash_algorithm is not "
-		    "\"sha256\"");
-	h = need(bcc, "hash", json_type_string, err, errlen);
-	if (!h)
-		return -EINVAL;
-	return get_sha256(json_object_get_string(h),
-			  (size_t)json_object_get_string_len(h),
-			  tarball->checksum, "hash", err, errlen);
-}
-
-int bc_parse_v2_spec(const char *doc, size_t len, const struct bc_spec *expect,
-		     struct bc_blob *tarball, char *err, size_t errlen)
-{
-	struct json_object *root;
-	int rc;
-
-	err_clear(err, errlen);
-	if (!expect || !tarball)
-		return -EINVAL;
-	memset(tarball, 0, sizeof(*tarball));
-	rc = parse_doc(doc, len, "spec document", &root, err, errlen);
-	if (rc)
-		return rc;
-	rc = check_layout(root, err, errlen);
-	if (!rc)
-		rc = check_node(root, expect, err, errlen);
-	if (!rc)
-		rc = get_checksum(root, tarball, err, errlen);
-	json_object_put(root);
-	if (rc) {
-		memset(tarball, 0, sizeof(*tarball));
-		return rc;
-	}
-	snprintf(tarball->media_type, sizeof(tarball->media_type), "%s",
-		 BC_MEDIA_TARBALL);
-	snprintf(tarball->compression, sizeof(tarball->compression), "gzip");
-	return 0;
-}
-
-int bc_parse_v3_spec(const char *doc, size_t len, const struct bc_spec *expect,
-		     char *err, size_t errlen)
-{
-	struct json_object *root;
-	int rc;
-
-	err_clear(err, errlen);
-	if (!expect)
-		return -EINVAL;
-	rc = parse_doc(doc, len, "spec document", &root, err, errlen);
-	if (rc)
-		return rc;
-	rc = check_node(root, expect, err, errlen);
-	json_object_put(root);
-	return rc;
-}
-
-/* ---- names and paths ---- */
-
-static int put(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* snprintf into buf; -ENAMETOOLONG when it does not fit. */
-static int put(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!buf || len == 0)
-		return -ENAMETOOLONG;
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len) {
-		buf[0] = '\0';
-		return -ENAMETOOLONG;
-	}
-	return 0;
-}
-
-int bc_package_name(const struct bc_spec *s, char *buf, size_t len)
-{
-	if (!s)
-		return -EINVAL;
-	return put(buf, len, "%s-%s-%.7s", s->name, s->version, s->hash);
-}
-
-int bc_v3_spec_manifest_path(const struct bc_spec *s, char *buf, size_t len)
-{
-	if (!s)
-		return -EINVAL;
-	return put(buf, len, "v3/manifests/spec/%s/%s-%s-%s.spec.manifest.json",
-		   s->name, s->name, s->version, s->hash);
-}
-
-int bc_v3_blob_path(const char *sha256hex, char *buf, size_t len)
-{
-	char hex[BC_SHA256_LEN + 1];
-
-	if (!sha256hex ||
-	    get_sha256(sha256hex, strlen(sha256hex), hex, "sha256", NULL, 0))
-		return -EINVAL;
-	return put(buf, len, "blobs/sha256/%.2s/%s", hex, hex);
-}
-
-/* An OpenPGP fingerprint as gpg prints it: hex, at most 64 digits. */
-static bool fpr_ok(const char *fpr)
-{
-	size_t i, n;
-
-	if (!fpr)
-		return false;
-	n = strlen(fpr);
-	if (n == 0 || n > BC_FPR_MAX)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((fpr[i] >= '0' && fpr[i] <= '9') ||
-		      (fpr[i] >= 'A' && fpr[i] <= 'F') ||
-		      (fpr[i] >= 'a' && fpr[i] <= 'f')))
-			return false;
-	return true;
-}
-
-int bc_v3_key_manifest_path(const char *fpr, char *buf, size_t len)
-{
-	if (!fpr_ok(fpr))
-		return -EINVAL;
-	return put(buf, len, "v3/manifests/key/%s.key.manifest.json", fpr);
-}
-
-int bc_v2_spec_path(const struct bc_spec *s, bool sig, char *buf, size_t len)
-{
-	if (!s)
-		return -EINVAL;
-	return put(buf, len, "build_cache/%s-%s-%s-%s-%s-%s-%s-%s%s",
-		   s->platform, s->os, s->target, s->compiler,
-		   s->compiler_version, s->name, s->version, s->hash,
-		   sig ? ".spec.json.sig" : ".spec.json");
-}
-
-int bc_v2_tarball_path(const struct bc_spec *s, char *buf, size_t len)
-{
-	if (!s)
-		return -EINVAL;
-	return put(buf, len,
-		   "build_cache/%s-%s-%s/%s-%s/%s-%s/"
-		   "%s-%s-%s-%s-%s-%s-%s-%s.spack",
-		   s->platform, s->os, s->target, s->compiler,
-		   s->compiler_version, s->name, s->version, s->platform, s->os,
-		   s->target, s->compiler, s->compiler_version, s->name,
-		   s->version, s->hash);
-}
-
-int bc_v2_key_path(const char *fpr, char *buf, size_t len)
-{
-	if (!fpr_ok(fpr))
-		return -EINVAL;
-	return put(buf, len, "build_cache/_pgp/%s.pub", fpr);
-}
-
-/* ---- world-writable directories ---- */
-
-/* Whether node n lies at or under root (walking up the parents). */
-static bool under(const struct tree *t, uint32_t n, uint32_t root)
-{
-	uint32_t hops = 0;
-
-	while (n != root && n != 0 && hops++ < TREE_MAX_NODES)
-		n = tree_node(t, n)->u.parent;
-	return n == root;
-}
-
-/* The name of child in directory dir, or NULL. */
-static const char *name_in(const struct tree *t, uint32_t dir, uint32_t child)
-{
-	const char *name;
-	uint32_t node;
-
-	for (size_t i = 0; !tree_dir_entry(t, dir, i, &name, &node); i++)
-		if (node == child)
-			return name;
-	return NULL;
-}
-
-/* Appends n's path relative to root (known to be under it) to buf at
- * *off, then '\n'; cut at len. */
-static void append_path(const struct tree *t, uint32_t n, uint32_t root,
-			char *buf, size_t len, size_t *off)
-{
-	const char *names[BC_WRITABLE_DEPTH] = {0};
-	size_t k = 0, w;
-	uint32_t parent;
-	bool cut = false;
-
-	while (n != root) {
-		parent = tree_node(t, n)->u.parent;
-		if (k == BC_WRITABLE_DEPTH) {
-			cut = true;
-			break;
-		}
-		names[k] = name_in(t, parent, n);
-		if (names[k])
-			k++;
-		n = parent;
-	}
-	w = (size_t)snprintf(buf + *off, len - *off, "%s%s", *off ? "\n" : "",
-			     cut ? ".../"
-			     : k ? ""
-				 : ".");
-	*off = *off + w < len ? *off + w : len - 1;
-	while (k-- > 0) {
-		w = (size_t)snprintf(buf + *off, len - *off, "%s%s", names[k],
-				     k ? "/" : "");
-		*off = *off + w < len ? *off + w : len - 1;
-	}
-}
-
-size_t bc_writable_dirs(const struct tree *t, uint32_t root, char *buf,
-			size_t len)
-{
-	uint32_t n = tree_count(t);
-	size_t found = 0, off = 0;
-	const struct tree_node *node;
-
-	if (len)
-		buf[0] = '\0';
-	for (uint32_t i = 0; i < n; i++) {
-		node = tree_node(t, i);
-		if (!S_ISDIR(node->mode) || !(node->mode & S_IWOTH) ||
-		    !under(t, i, root))
-			continue;
-		if (found < BC_WRITABLE_SHOWN && len > 1)
-			append_path(t, i, root, buf, len, &off);
-		found++;
-	}
-	return found;
 }

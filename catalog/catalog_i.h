@@ -202,4 +202,14 @@ void s3_pager_free(struct s3_pager *p);
 char *catalog_modulefile(const char *version, const char *toolchain,
 			 const char *arch, const char *root, const char *url);
 
+/* ---- buildcache documents (bcparse.c, bcspec.c, bcpaths.c) ---- */
+
+#define BC_SHA256_LEN 64 /* hex digits */
+#define BC_FPR_MAX 64	 /* a v5 OpenPGP fingerprint; v4 has 40 */
+
+/* The n characters at s as a lower-case SHA-256 hex string in dst; 0, or
+ * -EINVAL with the field named key in err. */
+int bc_get_sha256(const char *s, size_t n, char dst[BC_SHA256_LEN + 1],
+		  const char *key, char *err, size_t errlen);
+
 #endif
