@@ -159,6 +159,7 @@ struct bc_package {
 	char *url;		  /* its tarball blob (malloc'd) */
 	unsigned char sha256[32]; /* of the blob, as signed */
 	char signer[41];	  /* fingerprint, or "" (verify off) */
+	char hash[33];		  /* its full DAG hash */
 };
 
 struct bc_listing {
