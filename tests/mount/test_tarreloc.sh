@@ -47,6 +47,10 @@ make_view() {
 	echo "$src"
 }
 
+# Slurm 22.05 reads slurm.conf even for --version (test_slurm.sh).
+conf=$TEST_TMP/slurm.conf
+printf 'ClusterName=sffs\nSlurmctldHost=localhost\nPluginDir=%s\n' "$fx/extract/view/lib/slurm" >"$conf"
+
 step "views"
 src=$(make_view padded "$OLD")
 short=$(make_view short "$SHORT")
@@ -55,7 +59,7 @@ nginx_start "$www"
 step "unrelocated sinfo fails"
 m0=$TEST_TMP/m0
 sffs_mount "$NGINX_URL/padded.tar.gz" "$m0"
-if env -i "$m0/view/bin/sinfo" --version >"$TEST_TMP/out0" 2>&1; then
+if env -i SLURM_CONF="$conf" "$m0/view/bin/sinfo" --version >"$TEST_TMP/out0" 2>&1; then
 	fail "sinfo ran although its RPATH points at the build tree: $(cat "$TEST_TMP/out0")"
 fi
 grep -q "libslurm" "$TEST_TMP/out0" || fail "unexpected failure: $(cat "$TEST_TMP/out0")"
@@ -69,7 +73,7 @@ mkdir -p "$mnt"
 mnt=$(cd "$mnt" && pwd)
 mount_fg "$NGINX_URL/padded.tar.gz" "$mnt" "$TEST_TMP/sffs.log" \
 	-o "relocate=$OLD,cache_dir=$TEST_TMP/cache"
-out=$(env -i "$mnt/view/bin/sinfo" --version 2>&1) || fail "sinfo from the relocated view: $out"
+out=$(env -i SLURM_CONF="$conf" "$mnt/view/bin/sinfo" --version 2>&1) || fail "sinfo from the relocated view: $out"
 [[ $out =~ ^slurm(-wlm)?\ 22\.05 ]] || fail "sinfo --version printed '$out'"
 log "env -i sinfo --version: $out"
 x=$(getfattr --only-values -n user.sffs.relocation "$mnt/view/bin/sinfo")
