@@ -503,6 +503,7 @@ void archive_free(struct archive *ar)
 {
 	if (!ar)
 		return;
+	archive_reloc_free(ar->reloc);
 	blocks_free(ar->blocks);
 	index_digests_free(ar->ldigests);
 	free(ar->bdigests);
@@ -528,6 +529,25 @@ void archive_free(struct archive *ar)
 const struct tree *archive_tree(const struct archive *ar)
 {
 	return ar->tree;
+}
+
+void archive_node_name(const struct archive *ar, uint32_t node, char *buf, size_t len)
+{
+	const struct tree *t = ar->tree;
+	uint32_t d, child, count = tree_count(t);
+	const char *name;
+	size_t i;
+
+	for (d = 0; d < count; d++) {
+		for (i = 0; !tree_dir_entry(t, d, i, &name, &child); i++) {
+			if (child == node) {
+				snprintf(buf, len, "%s (node %" PRIu32 ")",
+					 name, node);
+				return;
+			}
+		}
+	}
+	snprintf(buf, len, "node %" PRIu32, node);
 }
 
 const struct seek_index *archive_seek_index(const struct archive *ar)

@@ -53,6 +53,8 @@ struct seq_slot {
 	uint64_t ahead; /* prefetched up to here (file offset) */
 };
 
+struct archive_reloc;
+
 struct archive {
 	struct fetch *f; /* borrowed */
 	struct tree *tree;
@@ -86,6 +88,8 @@ struct archive {
 	uint64_t spill_len;
 	uint64_t warnings; /* while opening (single threaded) */
 	uint32_t root;	   /* the node served as the root (set once) */
+	/* set once, before the archive is served (relview.c) */
+	struct archive_reloc *reloc;
 	atomic_uint_fast64_t spans_loaded;
 	atomic_uint_fast64_t windows_loaded;
 	atomic_size_t last_window; /* point of the last window loaded, + 1 */
@@ -95,6 +99,16 @@ struct archive {
  * pass). 0 or -EIO (none, out of range, short read). */
 int archive_spill_read(struct archive *ar, uint64_t off, size_t len,
 		       unsigned char *buf);
+
+/* archive_read_req without relocation (span.c). */
+ssize_t archive_read_raw(struct archive *ar, uint32_t node, uint64_t off,
+			 size_t len, void *buf, struct archive_req *rq);
+/* relview.c: true if node's bytes must be copied (relocated, or maybe);
+ * relview_read serves them; archive_reloc_free at archive_free. */
+bool relview_copy_only(const struct archive *ar, uint32_t node);
+ssize_t relview_read(struct archive *ar, uint32_t node, uint64_t off,
+		     size_t len, void *buf, struct archive_req *rq);
+void archive_reloc_free(struct archive_reloc *r);
 
 /* Sets up the block store once the block digests are known. 0/-errno. */
 int archive_start_blocks(struct archive *ar);

@@ -671,7 +671,7 @@ ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 	rq->n = 0;
 	if (rc)
 		return rc;
-	if (n->u.sparse)
+	if (n->u.sparse || relview_copy_only(ar, node))
 		return -ENOTSUP;
 	req_defaults(ar, rq);
 	if (!rq->nowait && len)
@@ -754,7 +754,7 @@ static int sparse_copy(struct archive *ar, const struct tree_node *n,
 	return 0;
 }
 
-ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
+ssize_t archive_read_raw(struct archive *ar, uint32_t node, uint64_t off,
 			 size_t len, void *buf, struct archive_req *rq)
 {
 	struct archive_req dflt = {0};
@@ -775,6 +775,19 @@ ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
 		rc = stream_copy(ar, n->data_off + off, len,
 				 n->data_off + n->size, buf, rq);
 	return rc ? rc : (ssize_t)len;
+}
+
+ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
+			 size_t len, void *buf, struct archive_req *rq)
+{
+	struct archive_req dflt = {0};
+
+	if (!relview_copy_only(ar, node))
+		return archive_read_raw(ar, node, off, len, buf, rq);
+	if (!rq)
+		rq = &dflt;
+	rq->n = 0;
+	return relview_read(ar, node, off, len, buf, rq);
 }
 
 ssize_t archive_read(struct archive *ar, uint32_t node, uint64_t off,

@@ -181,6 +181,30 @@ static void warn_writable(struct catalog *c, struct catalog_entry *e,
 	bc_warn_writable(archive_tree(o->ar), archive_root(o->ar), where);
 }
 
+/* -o relocate=: an artifact's ELF files relocated to MNT/<v>/<tc>. */
+static int relocate_artifact(struct catalog *c, struct catalog_entry *e,
+			     struct archive *ar)
+{
+	char root[PATH_MAX], err[512];
+	int rc;
+
+	if (!c->o.relocate)
+		return 0;
+	if (e->toolchain[0])
+		rc = snprintf(root, sizeof(root), "%s/%s/%s", c->module_root,
+			      e->version, e->toolchain);
+	else
+		rc = snprintf(root, sizeof(root), "%s/%s", c->module_root,
+			      e->version);
+	if (rc < 0 || (size_t)rc >= sizeof(root))
+		return -ENAMETOOLONG;
+	rc = archive_relocate_tree(ar, c->o.relocate, root, root, err,
+				   sizeof(err));
+	if (rc)
+		log_err("%s", err);
+	return rc;
+}
+
 static void attach_job(struct catalog *c, void *arg)
 {
 	struct catalog_entry *e = arg;
@@ -209,8 +233,13 @@ static void attach_job(struct catalog *c, void *arg)
 	ao.store = c->store;
 	if (!cat_stopping(c))
 		rc = artifact_open(&oc, &ao, &o);
-	if (!rc && oc.expect_sha256)
+	if (!rc && oc.expect_sha256) {
 		rc = package_root(e, &o);
+		if (!rc && (rc = cat_package_relocate(c, e, o.ar)))
+			artifact_close(&o);
+	} else if (!rc && (rc = relocate_artifact(c, e, o.ar))) {
+		artifact_close(&o);
+	}
 	if (!rc && check)
 		warn_writable(c, e, &o);
 

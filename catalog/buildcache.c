@@ -529,6 +529,7 @@ static int read_package(struct bc_ctx *x, const struct bc_spec *s,
 		goto out;
 	}
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	snprintf(p->hash, sizeof(p->hash), "%s", s->hash);
 	p->url = url;
 	hex_to_bin(b->checksum, p->sha256);
 	snprintf(p->signer, sizeof(p->signer), "%s", r.fpr);

@@ -67,6 +67,7 @@ struct catalog_entry {
 	/* a buildcache package: its blob's digest and who signed it */
 	unsigned char sha256[32];
 	bool has_sha;
+	char hash[33]; /* a package's full hash (guarded by lock) */
 	char signer[TRUST_FPR_LEN + 1];
 	/* a package of an artifact's buildcaches: that artifact (NULL for
 	 * artifacts and for the packages of layout=buildcache) */
@@ -263,5 +264,11 @@ int cat_wait_locked(struct catalog_entry *e, uint64_t deadline_ns);
 bool cat_integrity_err(int rc);
 /* The default wait of a lookup: now + the read timeout. */
 uint64_t cat_deadline(struct catalog *c);
+
+/* bcreloc.c: package e (its archive ar, root set) relocated to its
+ * directory in the mount, or refused with a log line; 0, or -errno when
+ * the attach must fail (the network, memory). */
+int cat_package_relocate(struct catalog *c, struct catalog_entry *e,
+			 struct archive *ar);
 
 #endif

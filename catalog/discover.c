@@ -409,6 +409,7 @@ int cat_set_package(struct catalog_entry *e, const struct bc_package *p)
 	}
 	e->has_sha = true;
 	snprintf(e->signer, sizeof(e->signer), "%s", p->signer);
+	snprintf(e->hash, sizeof(e->hash), "%s", p->hash);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }

@@ -8,22 +8,27 @@
 
 #include "fs.h"
 
-static void fill_node_attr(struct fs *fs, const struct fs_ref *r, uint32_t idx,
-			   struct stat *st)
+/* A relocated text file's size may need its bytes read (archive.h,
+ * archive_node_size): 0, or -errno with the archive's size filled in. */
+static int fill_node_attr(struct fs *fs, const struct fs_ref *r, uint32_t idx,
+			  struct stat *st)
 {
 	const struct tree_node *n = tree_node(archive_tree(r->ar), idx);
+	uint64_t size = n->size;
+	int rc = archive_node_size(r->ar, idx, &size);
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = fs_node_ino(fs, r, idx);
 	/* Never serve a setuid or setgid bit, whatever the archive says. */
 	st->st_mode = n->mode & ~(mode_t)(S_ISUID | S_ISGID);
 	st->st_nlink = n->nlink;
-	st->st_size = (off_t)n->size;
+	st->st_size = (off_t)size;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_mtim.tv_sec = n->mtime;
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
+	return rc;
 }
 
 static fuse_ino_t ref_ino(const struct fs *fs, const struct fs_ref *r)
@@ -66,12 +71,12 @@ static void fill_virtual_attr(struct fs *fs, const struct fs_ref *r,
 	fs_vdir_attr(fs, r, st);
 }
 
-void fs_fill_attr(struct fs *fs, const struct fs_ref *r, struct stat *st)
+int fs_fill_attr(struct fs *fs, const struct fs_ref *r, struct stat *st)
 {
 	if (r->kind == FS_NODE)
-		fill_node_attr(fs, r, r->node, st);
-	else
-		fill_virtual_attr(fs, r, st);
+		return fill_node_attr(fs, r, r->node, st);
+	fill_virtual_attr(fs, r, st);
+	return 0;
 }
 
 double fs_ref_timeout(const struct fs *fs, const struct fs_ref *r)
@@ -79,15 +84,19 @@ double fs_ref_timeout(const struct fs *fs, const struct fs_ref *r)
 	return r->kind == FS_NODE ? fs->timeout : fs->vtimeout;
 }
 
-void fs_fill_entry(struct fs *fs, const struct fs_ref *r,
-		   struct fuse_entry_param *e)
+int fs_fill_entry(struct fs *fs, const struct fs_ref *r,
+		  struct fuse_entry_param *e)
 {
+	int rc;
+
 	memset(e, 0, sizeof(*e));
-	fs_fill_attr(fs, r, &e->attr);
+	rc = fs_fill_attr(fs, r, &e->attr);
 	e->ino = e->attr.st_ino;
 	e->generation = 1;
-	e->attr_timeout = fs_ref_timeout(fs, r);
+	/* a size not known yet: the kernel asks again */
+	e->attr_timeout = rc ? 0 : fs_ref_timeout(fs, r);
 	e->entry_timeout = e->attr_timeout;
+	return rc;
 }
 
 bool fs_ref_is_dir(struct fs *fs, const struct fs_ref *r)

@@ -51,6 +51,8 @@ struct cfg {
 	char *module_root;
 	char *bc_base;	    /* -o buildcache_base=URL */
 	char *bc_templates; /* -o buildcache=T[:T] */
+	int norelocate;	    /* -o norelocate: packages as in their blobs */
+	char *relocate;	    /* -o relocate=OLD[=REL][:...]: tarball ELFs */
 	/* OpenPGP (trust.h) */
 	char *trust;	    /* -o trust=FPR[:FPR...] */
 	char *keyring;	    /* -o keyring=FILE|URL */

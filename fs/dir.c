@@ -25,7 +25,7 @@ static bool dir_add(struct fs *fs, struct dirbuf *d, const char *name,
 	struct fuse_entry_param e;
 	size_t n;
 
-	fs_fill_entry(fs, r, &e);
+	(void)fs_fill_entry(fs, r, &e); /* on error: timeouts 0, asked again */
 	if (d->plus)
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used,
 					   d->size - d->used, name, &e, k + 1);

@@ -193,13 +193,12 @@ void fs_readers_stop(struct fs *fs);
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);
 
-/* Best-effort "name (node N)" of a node, for error messages (inode.c). */
-void fs_node_name(struct archive *ar, uint32_t node, char *buf, size_t len);
-
-/* fs/attr.c: attributes and entries of any inode. */
-void fs_fill_attr(struct fs *fs, const struct fs_ref *r, struct stat *st);
-void fs_fill_entry(struct fs *fs, const struct fs_ref *r,
-		   struct fuse_entry_param *e);
+/* fs/attr.c: attributes and entries of any inode: 0, or -errno when a
+ * relocated file's size could not be had (then filled with the archive's
+ * and, for an entry, timeouts 0). */
+int fs_fill_attr(struct fs *fs, const struct fs_ref *r, struct stat *st);
+int fs_fill_entry(struct fs *fs, const struct fs_ref *r,
+		  struct fuse_entry_param *e);
 /* How long the kernel may cache r's entry and attributes. */
 double fs_ref_timeout(const struct fs *fs, const struct fs_ref *r);
 bool fs_ref_is_dir(struct fs *fs, const struct fs_ref *r);

@@ -272,23 +272,3 @@ void fs_forgets_run(struct fs *fs, struct fs_forget *f, size_t n)
 	}
 }
 
-/* Best-effort name of a node for error messages: a scan of every
- * directory, done only when a read has failed. */
-void fs_node_name(struct archive *ar, uint32_t node, char *buf, size_t len)
-{
-	const struct tree *t = archive_tree(ar);
-	uint32_t d, child, count = tree_count(t);
-	const char *name;
-	size_t i;
-
-	for (d = 0; d < count; d++) {
-		for (i = 0; !tree_dir_entry(t, d, i, &name, &child); i++) {
-			if (child == node) {
-				snprintf(buf, len, "%s (node %" PRIu32 ")",
-					 name, node);
-				return;
-			}
-		}
-	}
-	snprintf(buf, len, "node %" PRIu32, node);
-}

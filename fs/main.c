@@ -75,6 +75,8 @@ static const struct fuse_opt cfg_opts[] = {
     CFG_OPT("module_root=%s", module_root, 0),
     CFG_OPT("buildcache_base=%s", bc_base, 0),
     CFG_OPT("buildcache=%s", bc_templates, 0),
+    CFG_OPT("norelocate", norelocate, 1),
+    CFG_OPT("relocate=%s", relocate, 0),
     CFG_OPT("trust=%s", trust, 0),
     CFG_OPT("keyring=%s", keyring, 0),
     CFG_OPT("verify=%s", verify, 0),
@@ -220,6 +222,30 @@ static int open_artifact(const struct cfg *cfg, struct archive_opts *ao,
 	return 0;
 }
 
+/* -o relocate=: the artifact's ELF files relocated to the mount (or to
+ * module_root, the path programs see it at). */
+static int relocate_artifact(const struct cfg *cfg, struct archive *ar,
+			     const char *mountpoint)
+{
+	char err[512], *root;
+	int rc;
+
+	if (!cfg->relocate)
+		return 0;
+	root = cfg->module_root ? strdup(cfg->module_root)
+				: realpath(mountpoint, NULL);
+	if (!root) {
+		log_err("cannot resolve %s: %s", mountpoint, strerror(errno));
+		return -1;
+	}
+	rc = archive_relocate_tree(ar, cfg->relocate, root, root, err,
+				   sizeof(err));
+	if (rc)
+		log_err("%s", err);
+	free(root);
+	return rc ? -1 : 0;
+}
+
 int parse_seconds(const char *name, const char *val, unsigned *out)
 {
 	char *end;
@@ -276,6 +302,8 @@ static struct catalog *open_catalog(const struct cfg *cfg,
 	}
 	co.bc_base = cfg->bc_base;
 	co.bc_templates = cfg->bc_templates;
+	co.norelocate = cfg->norelocate;
+	co.relocate = cfg->relocate;
 	co.oc.index = cfg->index;
 	co.oc.cache_dir = cfg->cache_dir;
 	co.oc.trust = trust;
@@ -426,6 +454,7 @@ static void cfg_free(struct cfg *cfg)
 			 &cfg->module_root,
 			 &cfg->bc_base,
 			 &cfg->bc_templates,
+			 &cfg->relocate,
 			 &cfg->trust,
 			 &cfg->keyring,
 			 &cfg->verify,
@@ -615,7 +644,8 @@ int main(int argc, char *argv[])
 		/* the kernel's negative entries expire with the catalog's */
 		fs.neg_timeout = co.negative_ttl_s < 5 ? co.negative_ttl_s : 5;
 	} else {
-		if (open_artifact(&cfg, &ao, trust, &o))
+		if (open_artifact(&cfg, &ao, trust, &o) ||
+		    relocate_artifact(&cfg, o.ar, opts.mountpoint))
 			goto out_fetch;
 		bc_warn_writable(archive_tree(o.ar), archive_root(o.ar),
 				 opts.mountpoint);

@@ -62,7 +62,9 @@ static int do_lookup(fuse_req_t req, struct fs_ref *dir, const char *name,
 		rc = lookup_node(fs, dir, name, &child);
 	if (rc)
 		return rc;
-	fs_fill_entry(fs, &child, e);
+	rc = fs_fill_entry(fs, &child, e);
+	if (rc)
+		return rc == -ENOMEM || rc == -EINTR ? rc : -EIO;
 	if (child.kind == FS_NODE && child.node != archive_root(child.ar))
 		fs_node_looked_up(fs, &child);
 	return 0;
@@ -119,15 +121,17 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fs_fill_attr(fs, &r, &st);
-	fuse_reply_attr(req, &st, fs_ref_timeout(fs, &r));
+	rc = fs_fill_attr(fs, &r, &st);
+	if (rc)
+		fuse_reply_err(req, rc == -ENOMEM || rc == -EINTR ? -rc : EIO);
+	else
+		fuse_reply_attr(req, &st, fs_ref_timeout(fs, &r));
 	fs_unref(fs, &r);
 }
 
 static int do_readlink(struct fs *fs, const struct fs_ref *r,
 		       const char **target)
 {
-	const struct tree_node *n;
 
 	if (r->kind != FS_NODE) {
 		*target = fs_vdir_link(fs, r);
@@ -138,11 +142,8 @@ static int do_readlink(struct fs *fs, const struct fs_ref *r,
 			   ? -ENOENT
 			   : -EINVAL;
 	}
-	n = tree_node(archive_tree(r->ar), r->node);
-	if (!S_ISLNK(n->mode))
-		return -EINVAL;
-	*target = n->u.symlink;
-	return 0;
+	*target = archive_link_target(r->ar, r->node);
+	return *target ? 0 : -EINVAL;
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)

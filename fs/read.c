@@ -64,7 +64,7 @@ static void log_failure(struct fs_read *r, int rc)
 
 	if (rc == -EINTR)
 		return;
-	fs_node_name(r->ref.ar, r->ref.node, what, sizeof(what));
+	archive_node_name(r->ref.ar, r->ref.node, what, sizeof(what));
 	log_err("read of %s in %s at offset %" PRIu64 " (%zu bytes) failed: %s",
 		what, url, r->off, r->size,
 		rc == -ETIMEDOUT ? "deadline passed" : strerror(-rc));
@@ -205,6 +205,25 @@ static void read_virtual(fuse_req_t req, struct fs *fs, const struct fs_ref *r,
 	free(buf);
 }
 
+/* A file whose bytes must be copied (sparse, relocated): answered here
+ * if every byte is at hand (a relocated file computed already, its
+ * chunks cached). */
+static bool copy_nowait(fuse_req_t req, const struct fs_ref *ref, size_t size,
+			off_t off)
+{
+	struct archive_req rq = {.nowait = true};
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	if (!buf)
+		return false;
+	n = archive_read_req(ref->ar, ref->node, (uint64_t)off, size, buf, &rq);
+	if (n >= 0)
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+	return n >= 0;
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
@@ -233,6 +252,11 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		atomic_fetch_add(&fs->rd.fast, 1);
 		reply_iov(req, &rq);
 		archive_req_release(&rq);
+		fs_unref(fs, &ref);
+		return;
+	}
+	if (n == -ENOTSUP && copy_nowait(req, &ref, size, off)) {
+		atomic_fetch_add(&fs->rd.fast, 1);
 		fs_unref(fs, &ref);
 		return;
 	}

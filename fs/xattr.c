@@ -204,6 +204,29 @@ static int artroot_xattr(struct fs *fs, struct catalog_entry *e,
 	return n;
 }
 
+/* user.sffs.relocation: what relocation did to a file of a relocated
+ * archive (archive_reloc_describe), on any of its inodes; its root says
+ * whether the package is relocated or refused. Never attaches. */
+static int relocation_xattr(struct fs *fs, fuse_ino_t ino, char *buf,
+			    size_t len)
+{
+	struct archive *ar;
+	struct fs_ref r;
+	int n = -ENODATA;
+
+	if (fs_resolve(fs, ino, &r))
+		return -ENODATA;
+	if (r.kind == FS_NODE)
+		n = archive_reloc_describe(r.ar, r.node, buf, len);
+	else if (r.kind == FS_ARTROOT && fs->cat &&
+		 !catalog_peek(fs->cat, r.e, &ar)) {
+		n = archive_reloc_describe(ar, archive_root(ar), buf, len);
+		catalog_put(fs->cat, r.e);
+	}
+	fs_unref(fs, &r);
+	return n;
+}
+
 /* The mount root (the artifact, or the catalog's counters) and, in a
  * catalog, each attached artifact's root; every other inode has none.
  * Whatever fs_resolve holds (a node inode holds its archive) is given
@@ -215,6 +238,8 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name,
 	struct fs_ref r;
 	int n = -ENODATA;
 
+	if (!strcmp(name, XATTR_PREFIX "relocation"))
+		return relocation_xattr(fs, ino, buf, len);
 	if (!fs->cat)
 		return ino == FUSE_ROOT_ID
 			   ? archive_xattr(fs, fs->ar, name, buf, len)

@@ -25,6 +25,8 @@ PACKAGES=(
 	librnp-dev gnupg
 	# Spack buildcache manifests and indexes (JSON)
 	libjson-c-dev
+	# a Spack package's .spack/binary_distribution (YAML)
+	libyaml-dev
 	# runtime, tests and benchmarks
 	fuse3 nginx-light lmod patchelf pigz zstd squashfs-tools squashfuse
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr

@@ -177,6 +177,10 @@ int archive_write_index_bound(struct archive *ar, const char *path,
 void archive_free(struct archive *ar);
 
 const struct tree *archive_tree(const struct archive *ar);
+/* Best-effort "name (node N)" of a node, for messages: a scan of every
+ * directory, for errors only. */
+void archive_node_name(const struct archive *ar, uint32_t node, char *buf,
+		       size_t len);
 const struct seek_index *archive_seek_index(const struct archive *ar);
 struct fetch *archive_fetch(const struct archive *ar);
 
@@ -236,5 +240,82 @@ struct archive_stats {
 	struct blockstore_stats store;
 };
 void archive_get_stats(struct archive *ar, struct archive_stats *st);
+
+/* ---- relocation (archive/relview.c; docs/relocation.md) ---- */
+
+/*
+ * What the read path serves of a Spack package (or a tarball's ELF files)
+ * relocated as `spack install` would leave it at the mounted place:
+ * binaries overlay a patch list on the verified bytes (same size), text
+ * files are served relocated (their size changes: archive_node_size),
+ * symlinks answer their relocated target (archive_link_target). Each
+ * file's relocation is computed once, the first time it is read (or, for
+ * text, stat'ed): the whole file is read through the verified path and
+ * the engine (relocate.h) run over it; the result is kept for the
+ * archive's life. A file the engine refuses (a string that would grow)
+ * is served as in the archive, with a log line, and says so in
+ * archive_reloc_describe.
+ */
+struct reloc_map;
+struct archive_reloc_opts {
+	const struct reloc_map *bin;  /* binaries and links (copied) */
+	const struct reloc_map *text; /* text files (copied) */
+	/* paths relative to the archive's root (archive_set_root) */
+	const char *const *binaries, *const *textfiles, *const *links;
+	size_t nbinaries, ntextfiles, nlinks;
+	/* also every regular file under the root that turns out to be ELF
+	 * (a tarball view's -o relocate=OLD) */
+	bool elf_scan;
+	const char *what; /* how logs name the archive ("MNT/slurm-...") */
+};
+/* The largest file relocated; a larger one is served as archived. */
+#define ARCHIVE_RELOC_MAX_FILE (UINT64_C(1) << 30)
+#define ARCHIVE_RELOC_MAX_TEXT (UINT64_C(64) << 20)
+/*
+ * Relocates from now on (call before the archive is served, once). A
+ * listed path missing from the tree, or not of its kind, is skipped with
+ * a warning. 0, -EALREADY, -EINVAL (a bad map), -ENOMEM.
+ */
+int archive_relocate(struct archive *ar, const struct archive_reloc_opts *o,
+		     char *err, size_t errlen);
+/*
+ * A tarball view's ELF files relocated (-o relocate=SPEC): SPEC is
+ * OLD[=REL] pairs separated by ':', each OLD an absolute path (a build
+ * tree the files' RPATHs and strings point into) mapped to new_root, or
+ * to new_root/REL; pairs in the order given. Every regular file under the
+ * root is looked at the first time it is read; those that are ELF are
+ * relocated as Spack relocates binaries. 0, or -EINVAL with the reason in
+ * err, -EALREADY, -ENOMEM.
+ */
+int archive_relocate_tree(struct archive *ar, const char *spec,
+			  const char *new_root, const char *what, char *err,
+			  size_t errlen);
+/* Marks the archive as not relocated for reason (one line), as the
+ * xattr then says: the package cannot be relocated as a whole. */
+void archive_reloc_refused(struct archive *ar, const char *reason);
+/* The served size of node: a relocated text file's new size (computed
+ * now if need be: reads the file), else the tree's. 0 or -errno. */
+int archive_node_size(struct archive *ar, uint32_t node, uint64_t *size);
+/* A symlink's target as served (relocated or the tree's; valid for the
+ * archive's life); NULL if node is not a symlink. */
+const char *archive_link_target(struct archive *ar, uint32_t node);
+/* One line saying what relocation did to node ("binary: 12 patches",
+ * "text: 412 -> 371 bytes", "link", "unchanged", "refused: ...", "not
+ * yet read"); for the root, the archive's state ("relocated: ..." or
+ * "refused: ..."). Returns its length as snprintf, or -ENODATA when the
+ * archive is not relocated at all. */
+int archive_reloc_describe(struct archive *ar, uint32_t node, char *buf,
+			   size_t len);
+struct archive_reloc_stats {
+	uint64_t files;	   /* relocations computed */
+	uint64_t refused;  /* files the engine refused */
+	uint64_t patches;  /* patches of binaries, in all */
+	uint64_t scanned;  /* bytes read to compute them */
+	uint64_t ns;	   /* time spent in the engine */
+	uint64_t overlays; /* reads that overlaid patches or text */
+};
+/* Zeros when not relocated. */
+void archive_reloc_get_stats(struct archive *ar,
+			     struct archive_reloc_stats *st);
 
 #endif

@@ -159,6 +159,7 @@ struct bc_package {
 	char *url;		  /* its tarball blob (malloc'd) */
 	unsigned char sha256[32]; /* of the blob, as signed */
 	char signer[41];	  /* fingerprint, or "" (verify off) */
+	char hash[33];		  /* its full DAG hash */
 };
 
 struct bc_listing {
@@ -232,5 +233,106 @@ size_t bc_writable_dirs(const struct tree *t, uint32_t root, char *buf,
  * count. The caller logs once per artifact, not per attach.
  */
 size_t bc_warn_writable(const struct tree *t, uint32_t root, const char *where);
+
+/* ---- a package's .spack/binary_distribution (catalog/bcinfo.c) ---- */
+
+/*
+ * Spack writes it with syaml.dump(get_buildinfo_dict(), flow style); older
+ * caches and hand-made ones may use block style. Parsed with libyaml's
+ * event API (never its document loader), so nothing grows without bound.
+ */
+#define BC_INFO_MAX (1u << 20)	  /* the file, bytes */
+#define BC_INFO_MAX_FILES 200000u /* entries of each relocate_* list */
+#define BC_INFO_MAX_DEPS 10000u	  /* hash_to_prefix entries */
+#define BC_INFO_MAX_DEPTH 64u	  /* nesting of an ignored key's value */
+
+#include "sffs/relocate.h"
+
+struct bc_dep {
+	char hash[33]; /* 32 characters of [a-z2-7] */
+	char *prefix;  /* its old (build time) prefix, absolute */
+};
+
+struct bc_buildinfo {
+	char *buildpath;	  /* old layout root (required) */
+	char *relative_prefix;	  /* required */
+	char *sbang_install_path; /* NULL if absent */
+	char *spackprefix;	  /* NULL if absent */
+	struct bc_dep *deps;	  /* document order */
+	size_t ndeps;
+	char **binaries; /* relocate_binaries, relative to the prefix */
+	size_t nbinaries;
+	char **textfiles; /* relocate_textfiles */
+	size_t ntextfiles;
+	char **links; /* relocate_links */
+	size_t nlinks;
+	bool has_lists; /* any relocate_* key present */
+};
+
+/*
+ * Parses a .spack/binary_distribution document (untrusted, len bytes, no
+ * NUL needed). One top-level mapping; unknown keys are skipped whole
+ * (nesting up to BC_INFO_MAX_DEPTH). buildpath, sbang_install_path,
+ * spackprefix and every dependency prefix must be absolute;
+ * relative_prefix and every relocate_* entry relative and not empty;
+ * all of them scalars without NUL and without a ".." component, shorter
+ * than PATH_MAX. Hashes are 32 characters of [a-z2-7]. Dependencies come
+ * from hash_to_prefix, else from prefix_to_hash inverted (a hash given
+ * twice keeps its first place and its last prefix, as Python's dict).
+ * Refused: duplicate keys (top level, and in hash_to_prefix or
+ * prefix_to_hash), anchors and aliases, more than one document, a
+ * document longer than BC_INFO_MAX, lists longer than BC_INFO_MAX_FILES,
+ * more than BC_INFO_MAX_DEPS dependencies.
+ * Returns 0 with *out filled (free with bc_buildinfo_free), or -EINVAL
+ * with a reason naming the key in err, or -ENOMEM; on an error *out is
+ * empty (zeroed). Pure and thread safe.
+ */
+int bc_parse_buildinfo(const char *doc, size_t len, struct bc_buildinfo *out,
+		       char *err, size_t errlen);
+/* Frees what b holds and zeroes it; NULL or a zeroed b does nothing. */
+void bc_buildinfo_free(struct bc_buildinfo *b);
+
+/* Where a dependency (by its full hash) is in the mount: 0 and its
+ * directory (absolute) in buf, or -ENOENT (then only the layout root
+ * covers its prefix, as in Spack). Any other negative errno fails
+ * bc_buildinfo_maps with it. */
+typedef int (*bc_dep_lookup_fn)(void *arg, const char *hash, char *buf,
+				size_t len);
+
+struct bc_reloc_maps {
+	struct reloc_map bin, text; /* pairs point into the struct's own
+				     * storage */
+	/* private: the pairs' arrays; every string is malloc'd */
+	struct reloc_pair *bin_pairs_, *text_pairs_;
+};
+
+/*
+ * The maps relocate_package builds, in its order:
+ *   text only: sbang_install_path -> new_root + "/bin/sbang";
+ *   each dependency lookup finds, in document order: old prefix -> its
+ *     directory (the entry whose prefix is the package's own old prefix
+ *     is skipped: it is no dependency);
+ *   buildpath + "/" + relative_prefix -> new_prefix;
+ *   buildpath -> new_root;
+ *   text only: "#!/bin/bash " + spackprefix + "/bin/sbang" ->
+ *     "#!/bin/sh " + new_root + "/bin/sbang" (Spack's sbang_shebang_line;
+ *     only when spackprefix is given).
+ * An old prefix given again keeps its first place and takes the later
+ * new prefix (Spack's OrderedDict). Identity pairs stay (the engine drops
+ * them). lookup may be NULL (no dependency found). new_prefix and
+ * new_root must be absolute. Returns 0 with *out filled (free with
+ * bc_reloc_maps_free; it does not point into bi), -EINVAL (reason in
+ * err: a bad new path, an own prefix of PATH_MAX or more, a lookup
+ * answer that is not an absolute NUL-terminated path), -ENOMEM, or
+ * lookup's error. *out is zeroed on an error.
+ */
+int bc_buildinfo_maps(const struct bc_buildinfo *bi, const char *new_prefix,
+		      const char *new_root, bc_dep_lookup_fn lookup, void *arg,
+		      struct bc_reloc_maps *out, char *err, size_t errlen);
+/* Frees the maps and zeroes m; NULL or a zeroed m does nothing. */
+void bc_reloc_maps_free(struct bc_reloc_maps *m);
+/* The first pair of m->bin whose new prefix is longer than its old one
+ * (a binary cannot hold it: the package cannot be relocated), or NULL. */
+const struct reloc_pair *bc_reloc_maps_too_long(const struct bc_reloc_maps *m);
 
 #endif

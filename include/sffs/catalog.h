@@ -64,6 +64,13 @@ struct catalog_opts {
 	 * none), shown as MNT/<version>/<toolchain>/buildcache/<package>/. */
 	const char *bc_base;
 	const char *bc_templates;
+	/* buildcache packages are served as Spack's relocation leaves them
+	 * at their directories in the mount (docs/relocation.md) unless
+	 * norelocate */
+	bool norelocate;
+	/* artifacts' ELF files relocated (archive_relocate_tree's spec,
+	 * to MNT/<version>/<toolchain>), or NULL */
+	const char *relocate;
 	struct open_cfg oc;       /* index, cache_dir, fetch options */
 	struct archive_opts ao;   /* per artifact; caches: the catalog's */
 };
