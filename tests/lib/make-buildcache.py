@@ -63,8 +63,8 @@ stay a DAG), and
     it in --list order, then those before); the interpreter stays the system's; "slurm" also gets
     libslurmfull.so, which sinfo needs;
   - C strings appended to each ELF file: its own prefix with a long
-    suffix, the bare prefix, the next package's prefix with a short
-    suffix, the layout root with a suffix;
+    suffix, the bare prefix, the next package's prefix (its own when it
+    is alone) with a short suffix, the layout root with a suffix;
   - text files lib/pkgconfig/<name>.pc (prefix= lines, a dependency's
     path) and bin/<name>-config (first line `#!/bin/bash
     <spackprefix>/bin/sbang`, then sbang_install_path), listed in

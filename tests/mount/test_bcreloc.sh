@@ -15,6 +15,7 @@
 #     user.sffs.relocation says "relocated"; reads at odd offsets and sizes
 #     around every patch and random ranges (the page cache dropped) equal
 #     the expected files;
+#   - -o module_root=PATH: every package relocated to PATH instead;
 #   - at a mountpoint path longer than the padded prefixes: every package
 #     served as in its blob, "cannot be relocated" logged,
 #     user.sffs.relocation "refused: ...";
@@ -62,7 +63,9 @@ make_cache() { # name layout [options...]: a cache in $www/name, its --list in n
 }
 make_cache v3 v3 --sign-with "$KEY"
 make_cache v2 v2 --packages 8
-grep -q '^slurm-' "$TEST_TMP/v3.tsv" && grep -q '^slurm-' "$TEST_TMP/v2.tsv" || fail "no slurm package"
+for name in v3 v2; do
+	grep -q '^slurm-' "$TEST_TMP/$name.tsv" || fail "$name: no slurm package"
+done
 
 # reference NAME ROOT OUT [--norelocate]: reloc-expect.py's tree of cache
 # NAME for NEWROOT=ROOT in OUT; its stdout (the refused packages) in OUT.out
@@ -244,6 +247,15 @@ PY
 	sffs_unmount "$mnt"
 done
 
+step "-o module_root=PATH: packages relocated to PATH, not to the mountpoint"
+# as when the mount is bound elsewhere (a container): PATH need not exist here
+mount_bc "$NGINX_URL/v2/" "$TEST_TMP/mroot" "$TEST_TMP/mroot.log" -o "$(opts_of v2)",module_root=/sf/bcreloc
+reference v2 /sf/bcreloc "$TEST_TMP/exp-root"
+[ ! -s "$TEST_TMP/exp-root.out" ] || fail "module_root: the reference refused: $(cat "$TEST_TMP/exp-root.out")"
+drop_caches
+compare_pkgs "$TEST_TMP/mroot" "$TEST_TMP/exp-root" v2
+sffs_unmount "$TEST_TMP/mroot"
+
 step "a mountpoint longer than the padded prefixes: served unrelocated, refused"
 long=$TEST_TMP/$(printf 'a%.0s' {1..60})/$(printf 'b%.0s' {1..60})/$(printf 'c%.0s' {1..60})/mnt
 mount_bc "$NGINX_URL/v3/" "$long" "$TEST_TMP/mlong.log" -o "$(opts_of v3)"
@@ -274,15 +286,15 @@ cp "$fx/$FIXTURE_NAME.tar.gz" "$art"
 cp -a "$www/v3" "$www/bcbase/noble/spack"
 cmnt=$TEST_TMP/cat
 mkdir -p "$cmnt"
-"$SFFS_BIN" -f -o allow_insecure,cache_dir="$TEST_TMP/cache",versions=25.11,toolchains=noble,trust="$KEY" \
-	-o keyring="$TEST_TMP/key.gpg",buildcache_base="$NGINX_URL/bcbase/" \
+"$SFFS_BIN" -f -o "allow_insecure,cache_dir=$TEST_TMP/cache,versions=25.11,toolchains=noble,trust=$KEY" \
+	-o "keyring=$TEST_TMP/key.gpg,buildcache_base=$NGINX_URL/bcbase/" \
 	"$NGINX_URL/catalog/" "$cmnt" 2>"$TEST_TMP/cat.log" &
 cleanup_push "sffs_unmount '$cmnt'"
 wait_until 60 is_mounted "$cmnt" || { cat "$TEST_TMP/cat.log" >&2; fail "no catalog mount"; }
 bc=$cmnt/25.11/noble/buildcache
-ls "$bc" | grep -q '^slurm-' || fail "no slurm package in $bc: $(ls "$bc" 2>&1 | head -3) $(tail -3 "$TEST_TMP/cat.log")"
-rbc=$(cd "$bc" && pwd -P)
 IFS=$'\t' read -r sdir rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
+[ -d "$bc/$sdir" ] || fail "no $sdir in $bc: $(tail -3 "$TEST_TMP/cat.log")"
+rbc=$(cd "$bc" && pwd -P)
 drop_caches
 sinfo_ok "$bc/$sdir" "catalog: $sdir"
 reference v3 "$rbc" "$TEST_TMP/exp-cat"
