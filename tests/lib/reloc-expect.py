@@ -41,6 +41,7 @@ import tarfile
 
 import yaml
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spack_relocate_ref as ref  # noqa: E402
 
