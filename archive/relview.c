@@ -63,6 +63,7 @@ struct archive_reloc {
 	uint32_t nnodes;
 	struct owned_map bin, text;
 	size_t nbin, ntext, nlink;
+	bool elf_scan; /* every ELF file under the root, not a list */
 	char *what;
 	char *refused;
 	atomic_uint_fast64_t files, nrefused, patches, scanned, ns, overlays;
@@ -313,6 +314,7 @@ int archive_relocate(struct archive *ar, const struct archive_reloc_opts *o,
 	mark_list(ar, o->binaries, o->nbinaries, RK_BIN, &r->nbin);
 	mark_list(ar, o->textfiles, o->ntextfiles, RK_TEXT, &r->ntext);
 	mark_list(ar, o->links, o->nlinks, RK_LINK, &r->nlink);
+	r->elf_scan = o->elf_scan;
 	rc = o->elf_scan ? mark_elf_candidates(ar) : 0;
 	if (!rc)
 		rc = links_now(ar);
