@@ -675,6 +675,15 @@ static int describe_root(struct archive_reloc *r, char *buf, size_t len)
 {
 	if (r->refused)
 		return snprintf(buf, len, "refused: %s", r->refused);
+	if (r->elf_scan && !r->nbin && !r->ntext && !r->nlink)
+		return snprintf(
+		    buf, len,
+		    "relocated: every ELF file; %" PRIu64
+		    " files computed, %" PRIu64 " refused, %" PRIu64
+		    " patches, %" PRIu64 " bytes scanned, %" PRIu64 " ms",
+		    atomic_load(&r->files), atomic_load(&r->nrefused),
+		    atomic_load(&r->patches), atomic_load(&r->scanned),
+		    atomic_load(&r->ns) / 1000000u);
 	return snprintf(
 	    buf, len,
 	    "relocated: %zu binaries, %zu text files, %zu links "
