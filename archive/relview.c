@@ -673,25 +673,23 @@ const char *archive_link_target(struct archive *ar, uint32_t node)
 
 static int describe_root(struct archive_reloc *r, char *buf, size_t len)
 {
+	char what[128];
+
 	if (r->refused)
 		return snprintf(buf, len, "refused: %s", r->refused);
 	if (r->elf_scan && !r->nbin && !r->ntext && !r->nlink)
-		return snprintf(
-		    buf, len,
-		    "relocated: every ELF file; %" PRIu64
-		    " files computed, %" PRIu64 " refused, %" PRIu64
-		    " patches, %" PRIu64 " bytes scanned, %" PRIu64 " ms",
-		    atomic_load(&r->files), atomic_load(&r->nrefused),
-		    atomic_load(&r->patches), atomic_load(&r->scanned),
-		    atomic_load(&r->ns) / 1000000u);
-	return snprintf(
-	    buf, len,
-	    "relocated: %zu binaries, %zu text files, %zu links "
-	    "listed; %" PRIu64 " files computed, %" PRIu64 " refused, %" PRIu64
-	    " patches, %" PRIu64 " bytes scanned, %" PRIu64 " ms",
-	    r->nbin, r->ntext, r->nlink, atomic_load(&r->files),
-	    atomic_load(&r->nrefused), atomic_load(&r->patches),
-	    atomic_load(&r->scanned), atomic_load(&r->ns) / 1000000u);
+		snprintf(what, sizeof(what), "every ELF file");
+	else
+		snprintf(what, sizeof(what),
+			 "%zu binaries, %zu text files, %zu links listed",
+			 r->nbin, r->ntext, r->nlink);
+	return snprintf(buf, len,
+			"relocated: %s; %" PRIu64 " files computed, %" PRIu64
+			" refused, %" PRIu64 " patches, %" PRIu64
+			" bytes scanned, %" PRIu64 " ms",
+			what, atomic_load(&r->files), atomic_load(&r->nrefused),
+			atomic_load(&r->patches), atomic_load(&r->scanned),
+			atomic_load(&r->ns) / 1000000u);
 }
 
 int archive_reloc_describe(struct archive *ar, uint32_t node, char *buf,
