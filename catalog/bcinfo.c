@@ -246,16 +246,22 @@ struct dkey {
 	char key[]; /* a hash or a prefix */
 };
 
-static void depset_free(struct depset *d)
+static void dkeys_free(struct dkey **keys)
 {
 	struct dkey *k, *tmp;
-	size_t i;
 
-	HASH_ITER(hh, d->keys, k, tmp)
+	HASH_ITER(hh, *keys, k, tmp)
 	{
-		HASH_DEL(d->keys, k);
+		HASH_DEL(*keys, k);
 		free(k);
 	}
+}
+
+static void depset_free(struct depset *d)
+{
+	size_t i;
+
+	dkeys_free(&d->keys);
 	for (i = 0; i < d->n; i++)
 		free(d->deps[i].prefix);
 	free(d->deps);
@@ -494,7 +500,6 @@ int bc_parse_buildinfo(const char *doc, size_t len, struct bc_buildinfo *out,
 		       char *err, size_t errlen)
 {
 	struct pstate s = {.bi = out};
-	struct depset seen = {0};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -508,15 +513,16 @@ int bc_parse_buildinfo(const char *doc, size_t len, struct bc_buildinfo *out,
 		return -ENOMEM;
 	s.y.err = err;
 	s.y.errlen = errlen;
-	yaml_parser_set_input_string(&s.y.p, (const unsigned char *)doc, len);
+	/* libyaml asserts a non-NULL input */
+	yaml_parser_set_input_string(
+	    &s.y.p, (const unsigned char *)(doc ? doc : ""), doc ? len : 0);
 	rc = parse_stream(&s);
 	if (!rc)
 		rc = finish(&s, err, errlen);
 	if (s.y.have_ev)
 		yaml_event_delete(&s.y.ev);
 	yaml_parser_delete(&s.y.p);
-	seen.keys = s.seen;
-	depset_free(&seen);
+	dkeys_free(&s.seen);
 	depset_free(&s.h2p);
 	depset_free(&s.p2h);
 	if (rc)
@@ -602,14 +608,6 @@ static void pairs_free(struct reloc_pair *p, size_t n)
 		free((char *)p[i].new_prefix);
 	}
 	free(p);
-}
-
-static void mapb_index_free(struct mapb *b)
-{
-	struct depset d = {.keys = b->index};
-
-	depset_free(&d);
-	b->index = NULL;
 }
 
 /* Sets old -> new in the text map, and in the binary map too unless
@@ -747,8 +745,8 @@ int bc_buildinfo_maps(const struct bc_buildinfo *bi, const char *new_prefix,
 	if (!rc)
 		rc = build(bi, new_prefix, new_root, lookup, arg, &bin, &text,
 			   err, errlen);
-	mapb_index_free(&bin);
-	mapb_index_free(&text);
+	dkeys_free(&bin.index);
+	dkeys_free(&text.index);
 	if (rc) {
 		pairs_free(bin.pairs, bin.n);
 		pairs_free(text.pairs, text.n);

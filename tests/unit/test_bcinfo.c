@@ -265,12 +265,15 @@ static void test_refusals(void)
 		CHECK(bi.buildpath == NULL && bi.deps == NULL &&
 		      bi.binaries == NULL && bi.ndeps == 0 && !bi.has_lists);
 	}
+	/* no document at all */
+	CHECK(bc_parse_buildinfo(NULL, 0, &bi, err, sizeof(err)) == -EINVAL &&
+	      has(err, "no document"));
 	/* err may be NULL or tiny */
 	CHECK(parse("[a]", &bi, NULL, 0) == -EINVAL);
 	CHECK(parse("[a]", &bi, err, 1) == -EINVAL && err[0] == '\0');
 }
 
-/* A string of n bytes (n-1 and a NUL) of c, malloc'd. */
+/* head, then s times times, then tail: malloc'd. */
 static char *repeat(const char *s, size_t times, const char *head,
 		    const char *tail)
 {
