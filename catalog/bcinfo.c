@@ -163,22 +163,27 @@ static const char *bad_scalar(const char *s, size_t n, enum kind k)
 static int take_scalar(struct yp *y, enum kind k, const char *where, long idx,
 		       char **out)
 {
-	const char *s = (const char *)y->ev.data.scalar.value;
-	size_t n = y->ev.data.scalar.length;
-	const char *why;
+	const char *s, *why;
 	char at[32] = "";
+	size_t n;
 
 	if (idx >= 0)
 		snprintf(at, sizeof(at), "[%ld]", idx);
-	if (y->ev.type != YAML_SCALAR_EVENT)
-		return catalog_fail(y->err, y->errlen,
-				    WHAT ": %.64s%s: not a string (line %zu)",
-				    where, at, y->ev.start_mark.line + 1);
+	/* the refusals return -EINVAL themselves: *out is set only on 0 */
+	if (y->ev.type != YAML_SCALAR_EVENT) {
+		catalog_fail(y->err, y->errlen,
+			     WHAT ": %.64s%s: not a string (line %zu)", where,
+			     at, y->ev.start_mark.line + 1);
+		return -EINVAL;
+	}
+	s = (const char *)y->ev.data.scalar.value;
+	n = y->ev.data.scalar.length;
 	why = bad_scalar(s, n, k);
-	if (why)
-		return catalog_fail(y->err, y->errlen,
-				    WHAT ": %.64s%s: %s (line %zu)", where, at,
-				    why, y->ev.start_mark.line + 1);
+	if (why) {
+		catalog_fail(y->err, y->errlen, WHAT ": %.64s%s: %s (line %zu)",
+			     where, at, why, y->ev.start_mark.line + 1);
+		return -EINVAL;
+	}
 	*out = strndup(s, n);
 	return *out ? 0 : -ENOMEM;
 }
@@ -252,6 +257,7 @@ static void dkeys_free(struct dkey **keys)
 
 	HASH_ITER(hh, *keys, k, tmp)
 	{
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): HASH_ITER's tmp
 		HASH_DEL(*keys, k);
 		free(k);
 	}
