@@ -293,7 +293,11 @@ cleanup_push "sffs_unmount '$cmnt'"
 wait_until 60 is_mounted "$cmnt" || { cat "$TEST_TMP/cat.log" >&2; fail "no catalog mount"; }
 bc=$cmnt/25.11/noble/buildcache
 IFS=$'\t' read -r sdir rest < <(grep -m1 '^slurm-' "$TEST_TMP/v3.tsv")
-[ -d "$bc/$sdir" ] || fail "no $sdir in $bc: $(tail -3 "$TEST_TMP/cat.log")"
+# the first look is ls's, not a test of this shell's: the lookup waits for
+# the artifact's attach, and a signal to the waiting process (this shell
+# gets SIGCHLD when a process substitution ends) makes the daemon answer it
+# EINTR
+ls -d "$bc/$sdir" >/dev/null || fail "no $sdir in $bc: $(tail -3 "$TEST_TMP/cat.log")"
 rbc=$(cd "$bc" && pwd -P)
 drop_caches
 sinfo_ok "$bc/$sdir" "catalog: $sdir"
