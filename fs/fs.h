@@ -193,6 +193,13 @@ void fs_readers_stop(struct fs *fs);
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);
 
+/* Whether the process that sent req has a fatal signal pending (one it
+ * neither catches nor ignores, whose default action ends it), or cannot
+ * be looked at. The kernel sends a FUSE interrupt for any signal, and
+ * holds a dying process until its request is answered; a caught signal
+ * (a shell's SIGCHLD) must not turn a slow lookup or read into EINTR. */
+bool fs_req_dying(fuse_req_t req);
+
 /* fs/attr.c: attributes and entries of any inode: 0, or -errno when a
  * relocated file's size could not be had (then filled with the archive's
  * and, for an entry, timeouts 0). */

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,11 +124,48 @@ struct attach_cancel {
 	atomic_bool cancel;
 };
 
+/* Signals whose default action neither ends nor stops a process... and
+ * the stops: none of them may turn a waiting lookup into EINTR. */
+#define SIG_BIT(s) (UINT64_C(1) << ((s)-1))
+#define SIGS_NOT_FATAL                                                         \
+	(SIG_BIT(SIGCHLD) | SIG_BIT(SIGCONT) | SIG_BIT(SIGURG) |               \
+	 SIG_BIT(SIGWINCH) | SIG_BIT(SIGSTOP) | SIG_BIT(SIGTSTP) |             \
+	 SIG_BIT(SIGTTIN) | SIG_BIT(SIGTTOU))
+
+bool fs_req_dying(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	unsigned long long v, pend = 0, cgt = 0, ign = 0;
+	char path[64], line[128];
+	FILE *f;
+
+	if (!ctx || ctx->pid <= 0) /* another pid namespace: cannot tell */
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)ctx->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true; /* gone */
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "SigPnd: %llx", &v) == 1 ||
+		    sscanf(line, "ShdPnd: %llx", &v) == 1)
+			pend |= v;
+		else if (sscanf(line, "SigCgt: %llx", &v) == 1)
+			cgt = v;
+		else if (sscanf(line, "SigIgn: %llx", &v) == 1)
+			ign = v;
+	}
+	fclose(f);
+	return (pend & ~cgt & ~ign & ~SIGS_NOT_FATAL) != 0;
+}
+
+/* Only a dying process is let go: a caught signal (a shell's SIGCHLD
+ * while a lookup waits) must not fail the lookup with EINTR. */
 static void attach_interrupted(fuse_req_t req, void *data)
 {
 	struct attach_cancel *w = data;
 
-	(void)req;
+	if (!fs_req_dying(req))
+		return;
 	atomic_store(&w->cancel, true);
 	catalog_wake(w->fs->cat);
 }
@@ -157,8 +196,8 @@ static int attach_wait(struct fs *fs, struct fs_ref *r, fuse_req_t req)
 	atomic_init(&w.cancel, false);
 	if (req)
 		fuse_req_interrupt_func(req, attach_interrupted, &w);
-	rc = catalog_attach_wait(fs->cat, r->e, 0, &w.cancel, &r->ar,
-				 &r->epoch);
+	rc =
+	    catalog_attach_wait(fs->cat, r->e, 0, &w.cancel, &r->ar, &r->epoch);
 	if (req)
 		fuse_req_interrupt_func(req, NULL, NULL);
 	if (rc == -ETIMEDOUT || rc == -EINTR)
@@ -271,4 +310,3 @@ void fs_forgets_run(struct fs *fs, struct fs_forget *f, size_t n)
 			catalog_unref(fs->cat, e, f[i].epoch, f[i].n);
 	}
 }
-

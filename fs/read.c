@@ -148,6 +148,8 @@ static void on_interrupt(fuse_req_t req, void *data)
 	struct fs_read *r = data;
 	bool hit;
 
+	if (!fs_req_dying(req))
+		return; /* a caught signal: the read goes on */
 	pthread_mutex_lock(&fs->rd.lock);
 	hit = r->req == req;
 	if (hit) {

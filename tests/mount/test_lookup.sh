@@ -6,7 +6,8 @@
 #    (the catalog's counters on the mount root);
 #  - while one artifact attaches slowly (no published index, its bytes
 #    throttled by nginx so that the attach takes about 40 s), with
-#    -o timeout=4: a lookup sent SIGINT ends at once (FUSE interrupt), 12
+#    -o timeout=4: a lookup sent SIGINT ends at once (FUSE interrupt), one
+#    whose process catches the signal it gets goes on waiting, 12
 #    parallel lookups inside it each end with ETIMEDOUT within about the
 #    deadline, `ls -l` and reads of another attached artifact keep
 #    answering, and once the attach is done a lookup succeeds and the
@@ -150,6 +151,24 @@ sleep 0.5
 # a 13th lookup, started behind the 12, still ends at once on SIGINT:
 # without parallel lookups it would wait in the kernel for those ahead
 interrupt_lookup missing13 0.5 "a 13th lookup behind 12"
+# A signal the process catches (a shell's SIGCHLD, here USR1 trapped by
+# bash) is not a reason to fail its lookup with EINTR: the kernel sends
+# an interrupt for it too, and the lookup must go on waiting (to its
+# deadline here, the attach being slower, or until the 12 give up, which
+# cuts the later waits short). Made while the 12 wait, so that its own
+# wait changes nothing for them. EINTR would end it at 0.5 s.
+before=$(grep -c "lookup was interrupted" "$TEST_TMP/sffs.log")
+bash -c 'trap ": caught" USR1; s=$(date +%s%3N); [ -e "$1" ]; echo $(($(date +%s%3N) - s)) >"$2"' \
+	_ "$mnt/$slow/modules" "$TEST_TMP/caught.ms" &
+cpid=$!
+sleep 0.5
+kill -USR1 "$cpid"
+wait "$cpid" || true
+ms=$(cat "$TEST_TMP/caught.ms")
+log "a lookup whose process caught USR1 after 0.5 s ended after $ms ms"
+[ "$ms" -ge 1500 ] || fail "the caught signal ended the lookup after $ms ms"
+[ "$(grep -c "lookup was interrupted" "$TEST_TMP/sffs.log")" = "$before" ] ||
+	fail "a caught signal was taken for an interrupt"
 
 step other-answers
 # the other artifact answers while the lookups wait
