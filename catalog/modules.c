@@ -249,19 +249,20 @@ static const struct {
 
 int catalog_module_env(const char *name, char *buf, size_t len)
 {
-	size_t n, i, k = 0;
+	size_t n, i, k = 0, digit;
 	char c;
 
 	if (!name || !name[0] || !buf)
 		return -EINVAL;
 	n = strnlen(name, MODULE_ARG_MAX + 1);
-	/* a leading '_', the name, "_ROOT" and the NUL */
-	if (n > MODULE_ARG_MAX || n + 7 > len) {
+	digit = name[0] >= '0' && name[0] <= '9';
+	/* a leading '_' before a digit, the name, "_ROOT" and the NUL */
+	if (n > MODULE_ARG_MAX || n + digit + 6 > len) {
 		if (len)
 			buf[0] = '\0';
 		return -ENAMETOOLONG;
 	}
-	if (name[0] >= '0' && name[0] <= '9')
+	if (digit)
 		buf[k++] = '_';
 	for (i = 0; i < n; i++) {
 		c = name[i];
