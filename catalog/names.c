@@ -595,10 +595,12 @@ set_entries(struct catalog *c, const struct catalog_entry *art, size_t *n)
 	return all;
 }
 
-/* The packages of set art, sorted by (name, id): *rows malloc'd, the
- * count (0 with *rows NULL when there is none or no memory). */
+/* The packages of set art (only those named name, unless NULL), sorted
+ * by (name, id): *rows malloc'd, the count (0 with *rows NULL when there
+ * is none or no memory). A lookup filters as it copies: Lmod looks up
+ * every name of a large set once. */
 static size_t pkg_rows(struct catalog *c, struct catalog_entry *art,
-		       struct pkg_row **rows)
+		       const char *name, struct pkg_row **rows)
 {
 	struct catalog_entry **all;
 	size_t i, n, k = 0;
@@ -617,7 +619,7 @@ static size_t pkg_rows(struct catalog *c, struct catalog_entry *art,
 		pthread_mutex_unlock(&all[i]->lock);
 		r->e = all[i];
 		r->present = atomic_load(&all[i]->present);
-		if (r->name[0])
+		if (r->name[0] && (!name || !strcmp(r->name, name)))
 			k++;
 	}
 	free(all);
@@ -643,7 +645,7 @@ size_t catalog_pkg_module_dirs(struct catalog *c, struct catalog_entry *art,
 			       struct catalog_entry **out, size_t max)
 {
 	struct pkg_row *rows;
-	size_t n = pkg_rows(c, art, &rows), i = 0, k = 0;
+	size_t n = pkg_rows(c, art, NULL, &rows), i = 0, k = 0;
 	bool present;
 
 	while (i < n) {
@@ -665,16 +667,12 @@ struct catalog_entry *catalog_pkg_module_dir(struct catalog *c,
 {
 	struct pkg_row *rows;
 	struct catalog_entry *e = NULL;
-	size_t n = pkg_rows(c, art, &rows), i = 0;
+	size_t n = pkg_rows(c, art, name, &rows);
 	bool present;
 
-	while (i < n && !e) {
-		size_t g = pkg_group(rows, n, i, &present);
-
-		if (present && !strcmp(rows[i].name, name))
-			e = rows[i].e;
-		i += g;
-	}
+	/* one group: its first row is the lowest id */
+	if (n && pkg_group(rows, n, 0, &present) && present)
+		e = rows[0].e;
 	free(rows);
 	return e;
 }
@@ -691,9 +689,9 @@ size_t catalog_pkg_modules(struct catalog *c, struct catalog_entry *dir,
 	pthread_mutex_unlock(&dir->lock);
 	if (!name[0])
 		return 0;
-	n = pkg_rows(c, dir->parent, &rows);
+	n = pkg_rows(c, dir->parent, name, &rows);
 	for (i = 0; i < n; i++) {
-		if (!rows[i].present || strcmp(rows[i].name, name))
+		if (!rows[i].present)
 			continue;
 		if (out && k < max)
 			out[k] = rows[i].e;
