@@ -66,11 +66,12 @@ mount_bc() { # mnt log [opts...]: the cache mounted with layout=buildcache
 		-o layout=buildcache,cache_dir="$TEST_TMP/cache",allow_insecure,trust="$KEY" "$@"
 }
 
-# tarballs_fetched: requests for the packages' tarball blobs so far
+# tarballs_fetched [DIR]: requests for the packages' tarball blobs so far
+# (the cache under /DIR/, default v3)
 tarballs_fetched() {
 	local dir blob rest n=0
 	while IFS=$'\t' read -r dir blob rest; do
-		n=$((n + $(nginx_requests "/v3/$blob")))
+		n=$((n + $(nginx_requests "/${1:-v3}/$blob")))
 	done <"$TEST_TMP/v3.tsv"
 	echo "$n"
 }
@@ -97,8 +98,9 @@ check_files() {
 	done <"$TEST_TMP/v3.tsv"
 }
 
-# lmod MODDIR OLDER: loads slurm from MODDIR (then slurm/OLDER), prints
-# what it saw as key=value
+# lmod MODDIR OLDER CACHEDIR: module avail (counting the tarballs of the
+# cache under /CACHEDIR/ it fetched), loads slurm from MODDIR (then
+# slurm/OLDER), prints what it saw as key=value
 lmod() (
 	set +eu
 	unset LD_LIBRARY_PATH SLURM_ROOT CMAKE_PREFIX_PATH
@@ -109,7 +111,9 @@ lmod() (
 	source "$lmod_init"
 	before=$PATH
 	module use "$1" || exit 11
+	f0=$(tarballs_fetched "$3")
 	echo "avail=$(module -t avail 2>&1 | grep -v '[:/]$' | sort | tr '\n' ' ')"
+	echo "avail_fetched=$(($(tarballs_fetched "$3") - f0))"
 	module load slurm || exit 12
 	echo "which=$(command -v sinfo)"
 	echo "root=$SLURM_ROOT"
@@ -130,6 +134,7 @@ check_lmod() {
 	local out=$1 root=$2 ld=$3 want
 	want=$(awk -F'\t' '{ print $4 "/" $5 "-" substr($6, 1, 7) }' "$TEST_TMP/v3.tsv" | sort | tr '\n' ' ')
 	grep -qxF "avail=$want" <<<"$out" || fail "module avail does not list every package: $out"
+	grep -qx "avail_fetched=0" <<<"$out" || fail "module avail fetched package tarballs: $out"
 	grep -qxF "which=$root/$sdir/bin/sinfo" <<<"$out" || fail "after module load, sinfo is not $root/$sdir's: $out"
 	grep -qxF "root=$root/$sdir" <<<"$out" || fail "SLURM_ROOT: $out"
 	grep -qxF "cmake=$root/$sdir" <<<"$out" || fail "CMAKE_PREFIX_PATH: $out"
@@ -157,7 +162,7 @@ ino1=$(stat -c %i "$mnt/modules/$sname" "$mnt/modules/$sname/$sver-${shash:0:7}.
 [ "$(cd "$mnt/modules/$sname/.." && pwd)" = "$mnt/modules" ] || fail "'..' of modules/$sname"
 grep -q "LD_LIBRARY_PATH" "$mnt/modules/$sname/"*.lua && fail "a relocated mount's modulefile names LD_LIBRARY_PATH"
 [ "$(tarballs_fetched)" -eq 0 ] || fail "the modulefiles fetched $(tarballs_fetched) package tarballs"
-out=$(lmod "$mnt/modules" "$over-${ohash:0:7}") || fail "module command failed (status $?): $out"
+out=$(lmod "$mnt/modules" "$over-${ohash:0:7}" v3) || fail "module command failed (status $?): $out"
 check_lmod "$out" "$mnt" no
 [ "$(stat -c %i "$mnt/modules/$sname" "$mnt/modules/$sname/$sver-${shash:0:7}.lua")" = "$ino1" ] ||
 	fail "inode numbers changed"
@@ -173,7 +178,7 @@ printf 'ClusterName=sffs\nSlurmctldHost=localhost\nPluginDir=%s\n' "$mnt/$sdir/l
 if out=$(env -i SLURM_CONF="$TEST_TMP/n.conf" timeout 60 "$mnt/$sdir/bin/sinfo" --version 2>&1); then
 	fail "unrelocated sinfo ran without the module, the test would prove nothing: $out"
 fi
-out=$(lmod "$mnt/modules" "$over-${ohash:0:7}") || fail "module command failed (status $?): $out"
+out=$(lmod "$mnt/modules" "$over-${ohash:0:7}" v3) || fail "module command failed (status $?): $out"
 check_lmod "$out" "$mnt" yes
 sffs_unmount "$mnt"
 
@@ -195,6 +200,6 @@ check_files "$bc/modules" "$bc" "$NGINX_URL/bcbase/noble/spack/"
 [ "$(cd "$bc/modules/$sname/.." && pwd)" = "$bc/modules" ] || fail "'..' of buildcache/modules/$sname"
 [ "$(cd "$bc/modules/.." && pwd)" = "$bc" ] || fail "'..' of buildcache/modules"
 [ -e "$cmnt/modules/slurm/25.11-noble.lua" ] || fail "the artifact's modulefile is gone"
-out=$(lmod "$bc/modules" "$over-${ohash:0:7}") || fail "module command failed (status $?): $out"
+out=$(lmod "$bc/modules" "$over-${ohash:0:7}" bcbase/noble/spack) || fail "module command failed (status $?): $out"
 check_lmod "$out" "$bc" no
 sffs_unmount "$cmnt"
