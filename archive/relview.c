@@ -63,6 +63,7 @@ struct archive_reloc {
 	uint32_t nnodes;
 	struct owned_map bin, text;
 	size_t nbin, ntext, nlink;
+	bool elf_scan; /* every ELF file under the root, not a list */
 	char *what;
 	char *refused;
 	atomic_uint_fast64_t files, nrefused, patches, scanned, ns, overlays;
@@ -313,6 +314,7 @@ int archive_relocate(struct archive *ar, const struct archive_reloc_opts *o,
 	mark_list(ar, o->binaries, o->nbinaries, RK_BIN, &r->nbin);
 	mark_list(ar, o->textfiles, o->ntextfiles, RK_TEXT, &r->ntext);
 	mark_list(ar, o->links, o->nlinks, RK_LINK, &r->nlink);
+	r->elf_scan = o->elf_scan;
 	rc = o->elf_scan ? mark_elf_candidates(ar) : 0;
 	if (!rc)
 		rc = links_now(ar);
@@ -671,16 +673,23 @@ const char *archive_link_target(struct archive *ar, uint32_t node)
 
 static int describe_root(struct archive_reloc *r, char *buf, size_t len)
 {
+	char what[128];
+
 	if (r->refused)
 		return snprintf(buf, len, "refused: %s", r->refused);
-	return snprintf(
-	    buf, len,
-	    "relocated: %zu binaries, %zu text files, %zu links "
-	    "listed; %" PRIu64 " files computed, %" PRIu64 " refused, %" PRIu64
-	    " patches, %" PRIu64 " bytes scanned, %" PRIu64 " ms",
-	    r->nbin, r->ntext, r->nlink, atomic_load(&r->files),
-	    atomic_load(&r->nrefused), atomic_load(&r->patches),
-	    atomic_load(&r->scanned), atomic_load(&r->ns) / 1000000u);
+	if (r->elf_scan && !r->nbin && !r->ntext && !r->nlink)
+		snprintf(what, sizeof(what), "every ELF file");
+	else
+		snprintf(what, sizeof(what),
+			 "%zu binaries, %zu text files, %zu links listed",
+			 r->nbin, r->ntext, r->nlink);
+	return snprintf(buf, len,
+			"relocated: %s; %" PRIu64 " files computed, %" PRIu64
+			" refused, %" PRIu64 " patches, %" PRIu64
+			" bytes scanned, %" PRIu64 " ms",
+			what, atomic_load(&r->files), atomic_load(&r->nrefused),
+			atomic_load(&r->patches), atomic_load(&r->scanned),
+			atomic_load(&r->ns) / 1000000u);
 }
 
 int archive_reloc_describe(struct archive *ar, uint32_t node, char *buf,

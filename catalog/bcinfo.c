@@ -163,22 +163,27 @@ static const char *bad_scalar(const char *s, size_t n, enum kind k)
 static int take_scalar(struct yp *y, enum kind k, const char *where, long idx,
 		       char **out)
 {
-	const char *s = (const char *)y->ev.data.scalar.value;
-	size_t n = y->ev.data.scalar.length;
-	const char *why;
+	const char *s, *why;
 	char at[32] = "";
+	size_t n;
 
 	if (idx >= 0)
 		snprintf(at, sizeof(at), "[%ld]", idx);
-	if (y->ev.type != YAML_SCALAR_EVENT)
-		return catalog_fail(y->err, y->errlen,
-				    WHAT ": %.64s%s: not a string (line %zu)",
-				    where, at, y->ev.start_mark.line + 1);
+	/* the refusals return -EINVAL themselves: *out is set only on 0 */
+	if (y->ev.type != YAML_SCALAR_EVENT) {
+		catalog_fail(y->err, y->errlen,
+			     WHAT ": %.64s%s: not a string (line %zu)", where,
+			     at, y->ev.start_mark.line + 1);
+		return -EINVAL;
+	}
+	s = (const char *)y->ev.data.scalar.value;
+	n = y->ev.data.scalar.length;
 	why = bad_scalar(s, n, k);
-	if (why)
-		return catalog_fail(y->err, y->errlen,
-				    WHAT ": %.64s%s: %s (line %zu)", where, at,
-				    why, y->ev.start_mark.line + 1);
+	if (why) {
+		catalog_fail(y->err, y->errlen, WHAT ": %.64s%s: %s (line %zu)",
+			     where, at, why, y->ev.start_mark.line + 1);
+		return -EINVAL;
+	}
 	*out = strndup(s, n);
 	return *out ? 0 : -ENOMEM;
 }
@@ -246,16 +251,23 @@ struct dkey {
 	char key[]; /* a hash or a prefix */
 };
 
-static void depset_free(struct depset *d)
+static void dkeys_free(struct dkey **keys)
 {
 	struct dkey *k, *tmp;
-	size_t i;
 
-	HASH_ITER(hh, d->keys, k, tmp)
+	HASH_ITER(hh, *keys, k, tmp)
 	{
-		HASH_DEL(d->keys, k);
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc): HASH_ITER's tmp
+		HASH_DEL(*keys, k);
 		free(k);
 	}
+}
+
+static void depset_free(struct depset *d)
+{
+	size_t i;
+
+	dkeys_free(&d->keys);
 	for (i = 0; i < d->n; i++)
 		free(d->deps[i].prefix);
 	free(d->deps);
@@ -494,7 +506,6 @@ int bc_parse_buildinfo(const char *doc, size_t len, struct bc_buildinfo *out,
 		       char *err, size_t errlen)
 {
 	struct pstate s = {.bi = out};
-	struct depset seen = {0};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -508,15 +519,16 @@ int bc_parse_buildinfo(const char *doc, size_t len, struct bc_buildinfo *out,
 		return -ENOMEM;
 	s.y.err = err;
 	s.y.errlen = errlen;
-	yaml_parser_set_input_string(&s.y.p, (const unsigned char *)doc, len);
+	/* libyaml asserts a non-NULL input */
+	yaml_parser_set_input_string(
+	    &s.y.p, (const unsigned char *)(doc ? doc : ""), doc ? len : 0);
 	rc = parse_stream(&s);
 	if (!rc)
 		rc = finish(&s, err, errlen);
 	if (s.y.have_ev)
 		yaml_event_delete(&s.y.ev);
 	yaml_parser_delete(&s.y.p);
-	seen.keys = s.seen;
-	depset_free(&seen);
+	dkeys_free(&s.seen);
 	depset_free(&s.h2p);
 	depset_free(&s.p2h);
 	if (rc)
@@ -602,14 +614,6 @@ static void pairs_free(struct reloc_pair *p, size_t n)
 		free((char *)p[i].new_prefix);
 	}
 	free(p);
-}
-
-static void mapb_index_free(struct mapb *b)
-{
-	struct depset d = {.keys = b->index};
-
-	depset_free(&d);
-	b->index = NULL;
 }
 
 /* Sets old -> new in the text map, and in the binary map too unless
@@ -747,8 +751,8 @@ int bc_buildinfo_maps(const struct bc_buildinfo *bi, const char *new_prefix,
 	if (!rc)
 		rc = build(bi, new_prefix, new_root, lookup, arg, &bin, &text,
 			   err, errlen);
-	mapb_index_free(&bin);
-	mapb_index_free(&text);
+	dkeys_free(&bin.index);
+	dkeys_free(&text.index);
 	if (rc) {
 		pairs_free(bin.pairs, bin.n);
 		pairs_free(text.pairs, text.n);

@@ -32,6 +32,8 @@ PACKAGES=(
 	httpdirfs python3 curl psmisc procps tar gzip xz-utils dpkg-dev attr
 	# a forward proxy for the failover tests (proxy groups)
 	squid
+	# tests/lib/reloc-expect.py reads binary_distribution (YAML) on its own
+	python3-yaml
 	# test_fetch and test_tls make their certificates with it
 	openssl
 	# `man sffs` in the install test

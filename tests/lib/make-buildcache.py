@@ -6,7 +6,7 @@
         [--sign-with FPR [--gnupghome DIR]] [--packages N] [--arch-twice]
         [--tamper-manifest NAME] [--flip-blob NAME]
         [--sign-with-untrusted FPR [--untrusted-name NAME]]
-        [--writable-dir REL] [--list]
+        [--writable-dir REL] [--spack-rpath] [--list]
     make-buildcache.py --fixture EXTRACT_DIR --out DIR --layout v3|v2
         --from-spack MIRROR [--sign-with FPR [--gnupghome DIR]] [--list]
 
@@ -52,6 +52,29 @@ NAME is a package name; with several versions, the first one built.
 package's prefix, as the factory's Pyxis plugin ships
 share/enroot/enroot-data.
 
+--spack-rpath makes packages as the factory's Spack builds them, to be
+relocated: the install root is Spack's padded root (/opt/slurm/software
+padded with /__spack_path_placeholder__ to padded_length 128, cut at 128),
+every other package of the cache is a dependency of each package (in
+hash_to_prefix only: the spec nodes list no dependencies, so the specs
+stay a DAG), and
+  - every ELF file gets (patchelf --force-rpath --set-rpath) an RPATH of
+    its own prefix's lib, then every other package's lib (those after
+    it in --list order, then those before); the interpreter stays the system's; "slurm" also gets
+    libslurmfull.so, which sinfo needs;
+  - C strings appended to each ELF file: its own prefix with a long
+    suffix, the bare prefix, the next package's prefix (its own when it
+    is alone) with a short suffix, the layout root with a suffix;
+  - text files lib/pkgconfig/<name>.pc (prefix= lines, a dependency's
+    path) and bin/<name>-config (first line `#!/bin/bash
+    <spackprefix>/bin/sbang`, then sbang_install_path), listed in
+    relocate_textfiles;
+  - the symlink lib/lib<name>-abs.so -> <prefix>/lib/<its first library>,
+    listed in relocate_links;
+  - binary_distribution lists relocate_binaries (the ELF files),
+    relocate_textfiles, relocate_links and hash_to_prefix (the package,
+    then its dependencies).
+
 --list prints, per package: its directory name (<name>-<version>-<hash7>,
 as bc_package_name makes it), the path of its tarball in DIR, its install
 prefix, its name, version, hash and target, tab-separated, so a test can
@@ -82,6 +105,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 
 PLACEHOLDER_ROOT = (
     "/opt/spack/__spack_path_placeholder__/__spack_path_placeholder__"
@@ -99,6 +123,15 @@ TARGET2 = {
 COMPILER = {"name": "gcc", "version": "12.2.0"}
 WRITABLE_DIR = ""  # --writable-dir: a world-writable directory in each
 SPACK_PREFIX = "/opt/spack-src"  # where "Spack itself" lived at build time
+ROOT = PLACEHOLDER_ROOT  # the install root (--spack-rpath: the padded one)
+
+
+def padded_root(root="/opt/slurm/software", length=128):
+    """Spack's padded install root: placeholders up to length, cut there
+    (the factory's padded_length: 128)."""
+    while len(root) < length:
+        root += "/__spack_path_placeholder__"
+    return root[:length].rstrip("/")
 
 MT_TARBALL = "application/vnd.spack.install.v2.tar+gzip"
 MT_SPEC = "application/vnd.spack.spec.v5+json"
@@ -239,7 +272,9 @@ class Package:
             rel = (f"{PLATFORM}-{OS}-{tname}/{COMPILER['name']}-"
                    f"{COMPILER['version']}/{self.name}-{version}-{self.hash}")
         self.relative_prefix = rel
-        self.prefix = f"{PLACEHOLDER_ROOT}/{rel}"
+        self.prefix = f"{ROOT}/{rel}"
+        self.files = src.files  # (relative path, real path) pairs
+        self.reloc = None  # --spack-rpath: what binary_distribution lists
         self.tarball = b""
         self.blob_path = ""  # relative to the mirror root
 
@@ -293,6 +328,111 @@ def make_packages(sources, n, arch_twice, layout):
     return pkgs
 
 
+# ---- --spack-rpath: packages as Spack builds them, to be relocated ----
+
+def is_elf(path):
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def run_patchelf(args):
+    res = subprocess.run(["patchelf"] + args, capture_output=True,
+                         check=False)
+    if res.returncode != 0:
+        die(f"patchelf {' '.join(args)}: "
+            f"{res.stderr.decode(errors='replace')}")
+
+
+def stage_file(stage, rel, data, mode):
+    path = os.path.join(stage, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    return path
+
+
+def spack_elf(stage, rel, real, rpath, strings):
+    """A copy of real with rpath as its RPATH and strings appended as C
+    strings (as compilers embed prefixes)."""
+    path = os.path.join(stage, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    shutil.copyfile(real, path)
+    os.chmod(path, 0o755 if os.lstat(real).st_mode & 0o100 else 0o644)
+    run_patchelf(["--force-rpath", "--set-rpath", rpath, path])
+    with open(path, "ab") as f:
+        for s in strings:
+            f.write(s.encode("utf-8") + b"\0")
+    return path
+
+
+def pc_text(pkg, dep):
+    p, d = pkg.prefix, dep.prefix
+    return (f"prefix={p}\n"
+            "exec_prefix=${prefix}\n"
+            "libdir=${exec_prefix}/lib\n"
+            f"includedir={p}/include\n"
+            f"dep_libdir={d}/lib\n\n"
+            f"Name: {pkg.name}\n"
+            f"Description: {pkg.name} built by Spack (sffs test data)\n"
+            f"Version: {pkg.version}\n"
+            f"Libs: -L{p}/lib -Wl,-rpath,{p}/lib -L{d}/lib "
+            f"-Wl,-rpath,{d}/lib\n"
+            f"Cflags: -I{p}/include\n"
+            f"# built in {ROOT}/.spack-db with {SPACK_PREFIX}\n")
+
+
+def config_text(pkg):
+    return (f"#!/bin/bash {SPACK_PREFIX}/bin/sbang\n"
+            "#!/bin/bash\n"
+            f"# sbang is {ROOT}/bin/sbang\n"
+            f"prefix={pkg.prefix}\n"
+            'echo "$prefix"\n')
+
+
+def spackify(pkg, deps, stage, extra):
+    """Stages pkg's files in stage as Spack's build leaves them (see
+    --spack-rpath) and records what binary_distribution lists."""
+    files = list(pkg.files) + extra
+    dep = deps[0] if deps else pkg
+    rpath = ":".join([f"{pkg.prefix}/lib"] + [f"{d.prefix}/lib" for d in deps])
+    strings = [f"{pkg.prefix}/share/{pkg.name}/{pkg.name}.conf", pkg.prefix,
+               f"{dep.prefix}/lib", f"{ROOT}/.spack-db"]
+    out, binaries, firstlib = [], [], None
+    for rel, real in files:
+        if is_elf(real):
+            real = spack_elf(stage, rel, real, rpath, strings)
+            binaries.append(rel)
+            if firstlib is None and re.match(r"^lib/[^/]+$", rel):
+                firstlib = rel
+        out.append((rel, real))
+    if firstlib is None:
+        die(f"--spack-rpath: {pkg.name} has no library for its symlink")
+    pc, cfg = f"lib/pkgconfig/{pkg.name}.pc", f"bin/{pkg.name}-config"
+    out.append((pc, stage_file(stage, pc, pc_text(pkg, dep).encode(), 0o644)))
+    out.append((cfg, stage_file(stage, cfg, config_text(pkg).encode(), 0o755)))
+    link = f"lib/lib{pkg.name}-abs.so"
+    os.symlink(f"{pkg.prefix}/{firstlib}", os.path.join(stage, link))
+    out.append((link, os.path.join(stage, link)))
+    pkg.files = out
+    pkg.reloc = {"binaries": binaries, "textfiles": [pc, cfg],
+                 "links": [link], "deps": deps}
+
+
+def spackify_all(pkgs, stage_root, extract):
+    """Every other package is a dependency of each package."""
+    full = os.path.join(extract, "view/lib/libslurmfull.so")
+    for i, pkg in enumerate(pkgs):
+        deps = pkgs[i + 1:] + pkgs[:i]
+        extra = []
+        if pkg.name == "slurm" and os.path.isfile(full) and not any(
+                rel == "lib/libslurmfull.so" for rel, _ in pkg.files):
+            extra.append(("lib/libslurmfull.so", full))
+        spackify(pkg, deps, os.path.join(stage_root, str(i)), extra)
+
+
 # ---- tarballs ----
 
 def tar_dir(tar, name):
@@ -323,7 +463,7 @@ def tree_of(pkg, layout):
     real path, or None for a subdirectory}}: the prefix as installed,
     without .spack/binary_distribution (added last, as Spack does)."""
     tree = {"": {}}
-    entries = list(pkg.src.files) + [(".spack/spec.json", None)]
+    entries = list(pkg.files) + [(".spack/spec.json", None)]
     for rel, real in entries:
         parts = rel.split("/")
         for i in range(1, len(parts)):
@@ -336,20 +476,25 @@ def tree_of(pkg, layout):
 
 def buildinfo_yaml(pkg):
     """get_buildinfo_dict, dumped in YAML flow style."""
-    binaries = [rel for rel, real in pkg.src.files
-                if not os.path.islink(real)]
+    reloc = pkg.reloc or {
+        "binaries": [rel for rel, real in pkg.files
+                     if not os.path.islink(real)],
+        "textfiles": [], "links": [], "deps": []}
+    hashes = [f"{pkg.hash}: {pkg.prefix}"]
+    hashes += [f"{d.hash}: {d.prefix}" for d in reloc["deps"]]
 
     def lst(items):
         return "[" + ", ".join(items) + "]"
 
-    return ("{sbang_install_path: " + PLACEHOLDER_ROOT + "/bin/sbang, "
-            "buildpath: " + PLACEHOLDER_ROOT + ", "
+    return ("{sbang_install_path: " + ROOT + "/bin/sbang, "
+            "buildpath: " + ROOT + ", "
             "spackprefix: " + SPACK_PREFIX + ", "
             "relative_prefix: " + pkg.relative_prefix + ", "
-            "relocate_textfiles: [], "
-            "relocate_binaries: " + lst(binaries) + ", "
-            "relocate_links: [], hardlinks_deduped: true, "
-            "hash_to_prefix: {" + pkg.hash + ": " + pkg.prefix + "}}\n")
+            "relocate_textfiles: " + lst(reloc["textfiles"]) + ", "
+            "relocate_binaries: " + lst(reloc["binaries"]) + ", "
+            "relocate_links: " + lst(reloc["links"]) + ", "
+            "hardlinks_deduped: true, "
+            "hash_to_prefix: {" + ", ".join(hashes) + "}}\n")
 
 
 def make_tarball(pkg, layout):
@@ -587,6 +732,7 @@ class SpackPackage(Package):
             self.relative_prefix = (f"{parts[1]}/"
                                     f"{self.name}-{self.version}-{key}")
         self.prefix = f"{PLACEHOLDER_ROOT}/{self.relative_prefix}"
+        self.files, self.reloc = src.files, None
 
     def node(self, layout):
         return self.nodes[0]
@@ -710,9 +856,14 @@ def main():
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--from-spack", metavar="MIRROR")
     ap.add_argument("--writable-dir", metavar="REL")
+    ap.add_argument("--spack-rpath", action="store_true")
     args = ap.parse_args()
-    global WRITABLE_DIR
+    global WRITABLE_DIR, ROOT
     WRITABLE_DIR = (args.writable_dir or "").strip("/")
+    if args.spack_rpath:
+        if args.from_spack:
+            die("--spack-rpath does not go with --from-spack")
+        ROOT = padded_root()
 
     if args.packages < 0:
         die("--packages must be positive")
@@ -738,10 +889,13 @@ def main():
     if os.path.exists(args.out) and os.listdir(args.out):
         die(f"{args.out} exists and is not empty")
     os.makedirs(args.out, exist_ok=True)
-    if args.layout == "v3":
-        write_v3(args.out, pkgs, args, gpg, untrusted)
-    else:
-        write_v2(args.out, pkgs, args, gpg, untrusted)
+    with tempfile.TemporaryDirectory(prefix="make-buildcache.") as stage:
+        if args.spack_rpath:
+            spackify_all(pkgs, stage, args.fixture)
+        if args.layout == "v3":
+            write_v3(args.out, pkgs, args, gpg, untrusted)
+        else:
+            write_v2(args.out, pkgs, args, gpg, untrusted)
 
     if args.list:
         for p in pkgs:

@@ -4,7 +4,10 @@
  * and the relocation maps built from it (bc_buildinfo_maps): the line
  * tests/lib/make-buildcache.py writes (as Spack's flow style), block style,
  * prefix_to_hash, every refusal with its reason, truncation at every byte,
- * the limits, the maps' order against a fake lookup, and too_long.
+ * the limits, the maps' order against a fake lookup, and too_long. With
+ * SFFS_FIXTURE_DIR (required), every package of v3 and v2 caches that
+ * make-buildcache.py makes is read back: its file parsed, its binaries
+ * found among the tarball's members, its maps built.
  */
 #include "check.h"
 #include "sffs/buildcache.h"
@@ -14,6 +17,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define ROOT "/opt/spack/__spack_path_placeholder__/__spack_path_placeholder__"
 #define MH "meen53d5lwcmtg7zq7cmusacbztomox2"
@@ -265,12 +271,15 @@ static void test_refusals(void)
 		CHECK(bi.buildpath == NULL && bi.deps == NULL &&
 		      bi.binaries == NULL && bi.ndeps == 0 && !bi.has_lists);
 	}
+	/* no document at all */
+	CHECK(bc_parse_buildinfo(NULL, 0, &bi, err, sizeof(err)) == -EINVAL &&
+	      has(err, "no document"));
 	/* err may be NULL or tiny */
 	CHECK(parse("[a]", &bi, NULL, 0) == -EINVAL);
 	CHECK(parse("[a]", &bi, err, 1) == -EINVAL && err[0] == '\0');
 }
 
-/* A string of n bytes (n-1 and a NUL) of c, malloc'd. */
+/* head, then s times times, then tail: malloc'd. */
 static char *repeat(const char *s, size_t times, const char *head,
 		    const char *tail)
 {
@@ -624,6 +633,154 @@ static void test_maps_variants(void)
 	}
 }
 
+/* ---- the files make-buildcache.py writes, read back ---- */
+
+/* The output of cmd (at most max bytes; more is a failure), or NULL. */
+static char *run_out(const char *cmd, size_t max, size_t *len)
+{
+	char *buf = malloc(max + 1);
+	FILE *p = popen(cmd, "r"); // NOLINT(cert-env33-c): a test helper
+	size_t n = 0, r = 1;
+	int st;
+
+	if (!buf || !p) {
+		free(buf);
+		if (p)
+			pclose(p);
+		return NULL;
+	}
+	while (r && n <= max) {
+		r = fread(buf + n, 1, max + 1 - n, p);
+		n += r;
+	}
+	st = pclose(p);
+	if (n > max || st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Every relocate_binaries entry is a member under the package's prefix. */
+static bool members_listed(const char *tarball, const char *prefix,
+			   const struct bc_buildinfo *bi)
+{
+	char cmd[8192], want[8192];
+	size_t len, i;
+	char *names;
+	bool ok = true;
+
+	snprintf(cmd, sizeof(cmd), "tar -tzf '%s'", tarball);
+	names = run_out(cmd, 64u << 20, &len);
+	if (!names)
+		return false;
+	for (i = 0; i < bi->nbinaries && ok; i++) {
+		snprintf(want, sizeof(want), "\n%s/%s\n", prefix + 1,
+			 bi->binaries[i]);
+		ok = strstr(names, want) != NULL;
+		if (!ok)
+			fprintf(stderr, "  %s: no member %s", tarball,
+				want + 1);
+	}
+	free(names);
+	return ok;
+}
+
+/* One line of --list: dir, tarball, prefix, name, version, hash. */
+static void check_package(const char *cache, char *line)
+{
+	char *f[7], *save = NULL, tarball[4096], cmd[8192], own[4096];
+	char newp[256];
+	struct bc_buildinfo bi;
+	struct bc_reloc_maps m;
+	char err[256], *doc;
+	size_t len = 0, i;
+
+	for (i = 0; i < 7; i++)
+		f[i] = strtok_r(i ? NULL : line, "\t", &save);
+	if (!f[5]) {
+		CHECK(!"a --list line has six fields");
+		return;
+	}
+	snprintf(tarball, sizeof(tarball), "%s/%s", cache, f[1]);
+	snprintf(cmd, sizeof(cmd),
+		 "tar -xzOf '%s' --wildcards '*/.spack/binary_distribution'",
+		 tarball);
+	doc = run_out(cmd, BC_INFO_MAX, &len);
+	CHECK(doc != NULL);
+	if (!doc)
+		return;
+	CHECK(bc_parse_buildinfo(doc, len, &bi, err, sizeof(err)) == 0);
+	free(doc);
+	snprintf(own, sizeof(own), "%s/%s", bi.buildpath ? bi.buildpath : "",
+		 bi.relative_prefix ? bi.relative_prefix : "");
+	CHECK(!strcmp(own, f[2]));
+	CHECK(bi.has_lists && bi.nbinaries > 0);
+	CHECK(bi.ndeps == 1 && !strcmp(bi.deps[0].hash, f[5]) &&
+	      !strcmp(bi.deps[0].prefix, f[2]));
+	CHECK(members_listed(tarball, f[2], &bi));
+	/* in a mount at /sf/bc: own and root, nothing too long */
+	snprintf(newp, sizeof(newp), "/sf/bc/%s", f[0]);
+	CHECK(bc_buildinfo_maps(&bi, newp, "/sf/bc", NULL, NULL, &m, err,
+				sizeof(err)) == 0);
+	CHECK(m.bin.n == 2 && pair_is(&m.bin, 0, f[2], newp) && m.text.n == 4 &&
+	      !bc_reloc_maps_too_long(&m));
+	bc_reloc_maps_free(&m);
+	bc_buildinfo_free(&bi);
+}
+
+static void check_cache(const char *extract, const char *out,
+			const char *layout)
+{
+	char cmd[8192], *list, *line, *save = NULL;
+	size_t len = 0, n = 0;
+
+	snprintf(cmd, sizeof(cmd),
+		 "rm -rf '%s' && python3 '%s/tests/lib/make-buildcache.py' "
+		 "--fixture '%s' --out '%s' --layout %s --packages 12 --list "
+		 "2>/dev/null",
+		 out, getenv("SFFS_SRC"), extract, out, layout);
+	list = run_out(cmd, 1u << 20, &len);
+	CHECK(list != NULL);
+	if (!list)
+		return;
+	for (line = strtok_r(list, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		char copy[8192];
+
+		snprintf(copy, sizeof(copy), "%s", line);
+		check_package(out, copy);
+	}
+	CHECK_EQ_U64(n, 12);
+	free(list);
+}
+
+static void test_generated(void)
+{
+	const char *fix = getenv("SFFS_FIXTURE_DIR");
+	const char *tmp = getenv("SFFS_TEST_TMP");
+	char extract[4096], out[4096];
+	struct stat st;
+
+	/* a missing fixture fails the test: a skipped check proves nothing */
+	if (!fix || !tmp || !getenv("SFFS_SRC")) {
+		CHECK(!"SFFS_FIXTURE_DIR, SFFS_TEST_TMP and SFFS_SRC are set");
+		return;
+	}
+	snprintf(extract, sizeof(extract), "%s/extract", fix);
+	if (stat(extract, &st) != 0 || access("/usr/bin/python3", X_OK)) {
+		CHECK(!"the generated caches need the fixture and python3");
+		return;
+	}
+	mkdir(tmp, 0755);
+	snprintf(out, sizeof(out), "%s/bcinfo-v3", tmp);
+	check_cache(extract, out, "v3");
+	snprintf(out, sizeof(out), "%s/bcinfo-v2", tmp);
+	check_cache(extract, out, "v2");
+}
+
 int main(void)
 {
 	test_flow();
@@ -635,5 +792,6 @@ int main(void)
 	test_truncated();
 	test_maps_order();
 	test_maps_variants();
+	test_generated();
 	return check_done();
 }
