@@ -530,6 +530,8 @@ static int read_package(struct bc_ctx *x, const struct bc_spec *s,
 	}
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	snprintf(p->hash, sizeof(p->hash), "%s", s->hash);
+	snprintf(p->name, sizeof(p->name), "%s", s->name);
+	snprintf(p->version, sizeof(p->version), "%s", s->version);
 	p->url = url;
 	hex_to_bin(b->checksum, p->sha256);
 	snprintf(p->signer, sizeof(p->signer), "%s", r.fpr);

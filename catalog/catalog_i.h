@@ -202,6 +202,31 @@ void s3_pager_free(struct s3_pager *p);
 char *catalog_modulefile(const char *version, const char *toolchain,
 			 const char *arch, const char *root, const char *url);
 
+/*
+ * The Lmod modulefile (Lua) for one Spack buildcache package mounted at
+ * prefix (absolute: the package's directory as the mount shows it).
+ * whatis (Name, Version, Hash, Source: url), help, then, each only where
+ * present (as catalog_modulefile's): PATH gets bin and sbin, MANPATH
+ * share/man, PKG_CONFIG_PATH lib/pkgconfig and lib64/pkgconfig, and with
+ * libpath (a mount that does not relocate: the binaries' RPATHs still
+ * name their build prefixes) LD_LIBRARY_PATH lib and lib64; always
+ * CMAKE_PREFIX_PATH the prefix and <NAME>_ROOT (catalog_module_env) set
+ * to it. Values are quoted as in catalog_modulefile. name, version, hash
+ * and url are required; each argument at most 64 KiB. malloc'd
+ * NUL-terminated text, or NULL with errno EINVAL (a missing, too long or
+ * relative argument, an empty name) or ENOMEM.
+ */
+char *catalog_bc_modulefile(const char *name, const char *version,
+			    const char *hash, const char *prefix,
+			    const char *url, bool libpath);
+/*
+ * The variable a package's modulefile sets to its prefix: name in upper
+ * case, every byte but [A-Z0-9] as '_', "_ROOT" appended, a leading '_'
+ * when it would start with a digit ("py-numpy" -> "PY_NUMPY_ROOT"). 0, or
+ * -ENAMETOOLONG (buf then "") or -EINVAL (name NULL or "").
+ */
+int catalog_module_env(const char *name, char *buf, size_t len);
+
 /* ---- buildcache documents (bcparse.c, bcspec.c, bcpaths.c) ---- */
 
 #define BC_SHA256_LEN 64 /* hex digits */

@@ -62,12 +62,19 @@ struct catalog_entry {
 	char version[CATALOG_NAME_MAX + 1];
 	char toolchain[CATALOG_NAME_MAX + 1];
 	char *url;
+	/* an artifact's modulefile (set when made, then immutable); a
+	 * package's, made at its first read and dropped when its listing
+	 * changes (catalog_pkg_module; guarded by lock) */
 	char *module;
 	size_t module_len;
 	/* a buildcache package: its blob's digest and who signed it */
 	unsigned char sha256[32];
 	bool has_sha;
 	char hash[33]; /* a package's full hash (guarded by lock) */
+	/* a package's spec name and version from its listing, "" for an
+	 * artifact (guarded by lock) */
+	char pkg_name[BC_FIELD_MAX];
+	char pkg_version[BC_FIELD_MAX];
 	char signer[TRUST_FPR_LEN + 1];
 	/* a package of an artifact's buildcaches: that artifact (NULL for
 	 * artifacts and for the packages of layout=buildcache) */

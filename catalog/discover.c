@@ -388,6 +388,15 @@ static int bc_found(struct catalog *c, const struct bc_package *p)
 	return cat_set_package(e, p);
 }
 
+/* A package's modulefile is made again at its next read (it names the
+ * url, hash, name and version). Caller holds e->lock. */
+static void pkg_module_drop(struct catalog_entry *e)
+{
+	free(e->module);
+	e->module = NULL;
+	e->module_len = 0;
+}
+
 int cat_set_package(struct catalog_entry *e, const struct bc_package *p)
 {
 	char *url;
@@ -406,10 +415,16 @@ int cat_set_package(struct catalog_entry *e, const struct bc_package *p)
 		free(e->url);
 		e->url = url;
 		memcpy(e->sha256, p->sha256, 32);
+		pkg_module_drop(e);
 	}
 	e->has_sha = true;
 	snprintf(e->signer, sizeof(e->signer), "%s", p->signer);
+	if (strcmp(e->hash, p->hash) || strcmp(e->pkg_name, p->name) ||
+	    strcmp(e->pkg_version, p->version))
+		pkg_module_drop(e);
 	snprintf(e->hash, sizeof(e->hash), "%s", p->hash);
+	snprintf(e->pkg_name, sizeof(e->pkg_name), "%s", p->name);
+	snprintf(e->pkg_version, sizeof(e->pkg_version), "%s", p->version);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }

@@ -144,6 +144,36 @@ static const struct {
     {"MANPATH", "share/man"},
 };
 
+/* After "local prefix = ...": the function that says whether the
+ * directory d of prefix is there (what: "the view", "the package"). */
+static void add_present(struct text *t, const char *what)
+{
+	puts_(t, "\n\n"
+		 "-- Whether ");
+	puts_(t, what);
+	puts_(t, " has directory d. While Lmod only lists\n"
+		 "-- modules (spider) nothing is looked at: the mount may be\n"
+		 "-- slow or absent then.\n"
+		 "local function present(d)\n"
+		 "\tif mode() == \"spider\" then\n"
+		 "\t\treturn true\n"
+		 "\tend\n"
+		 "\treturn isDir(pathJoin(prefix, d))\n"
+		 "end\n\n");
+}
+
+/* var and dir are constants of this file, never values. */
+static void add_prepend(struct text *t, const char *var, const char *dir)
+{
+	puts_(t, "if present(\"");
+	puts_(t, dir);
+	puts_(t, "\") then\n\tprepend_path(\"");
+	puts_(t, var);
+	puts_(t, "\", pathJoin(prefix, \"");
+	puts_(t, dir);
+	puts_(t, "\"))\nend\n");
+}
+
 static void add_body(struct text *t, const char *root)
 {
 	struct text prefix = {0};
@@ -157,25 +187,9 @@ static void add_body(struct text *t, const char *root)
 	else
 		lua_quoted(t, prefix.p, prefix.len);
 	free(prefix.p);
-	puts_(t, "\n\n"
-		 "-- Whether the view has directory d. While Lmod only lists\n"
-		 "-- modules (spider) nothing is looked at: the mount may be\n"
-		 "-- slow or absent then.\n"
-		 "local function present(d)\n"
-		 "\tif mode() == \"spider\" then\n"
-		 "\t\treturn true\n"
-		 "\tend\n"
-		 "\treturn isDir(pathJoin(prefix, d))\n"
-		 "end\n\n");
-	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		puts_(t, "if present(\"");
-		puts_(t, paths[i].dir);
-		puts_(t, "\") then\n\tprepend_path(\"");
-		puts_(t, paths[i].var);
-		puts_(t, "\", pathJoin(prefix, \"");
-		puts_(t, paths[i].dir);
-		puts_(t, "\"))\nend\n");
-	}
+	add_present(t, "the view");
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		add_prepend(t, paths[i].var, paths[i].dir);
 	puts_(t, "\nsetenv(\"SLURM_INSTALL_PREFIX\", prefix)\n"
 		 "setenv(\"SLURM_ROOT\", prefix)\n");
 }
@@ -209,6 +223,124 @@ char *catalog_modulefile(const char *version, const char *toolchain,
 	call_str(&t, "whatis", "Source: ", url);
 	add_help(&t, version, toolchain, arch, root, url);
 	add_body(&t, root);
+	if (t.oom) {
+		free(t.p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return t.p;
+}
+
+/* ---- a Spack buildcache package ------------------------------------- */
+
+/* As paths[]: a package's directories, in prepend order. */
+static const struct {
+	const char *var, *dir;
+	bool libpath; /* only when the mount does not relocate */
+} pkg_paths[] = {
+    {"PATH", "sbin", false},
+    {"PATH", "bin", false},
+    {"MANPATH", "share/man", false},
+    {"PKG_CONFIG_PATH", "lib64/pkgconfig", false},
+    {"PKG_CONFIG_PATH", "lib/pkgconfig", false},
+    {"LD_LIBRARY_PATH", "lib64", true},
+    {"LD_LIBRARY_PATH", "lib", true},
+};
+
+int catalog_module_env(const char *name, char *buf, size_t len)
+{
+	size_t n, i, k = 0, digit;
+	char c;
+
+	if (!name || !name[0] || !buf)
+		return -EINVAL;
+	n = strnlen(name, MODULE_ARG_MAX + 1);
+	digit = name[0] >= '0' && name[0] <= '9';
+	/* a leading '_' before a digit, the name, "_ROOT" and the NUL */
+	if (n > MODULE_ARG_MAX || n + digit + 6 > len) {
+		if (len)
+			buf[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	if (digit)
+		buf[k++] = '_';
+	for (i = 0; i < n; i++) {
+		c = name[i];
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		else if (!(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9'))
+			c = '_';
+		buf[k++] = c;
+	}
+	memcpy(buf + k, "_ROOT", 6);
+	return 0;
+}
+
+static void add_pkg_help(struct text *t, const char *name, const char *version,
+			 const char *hash, const char *prefix, const char *url,
+			 const char *env, bool libpath)
+{
+	struct text s = {0};
+
+	puts_(&s, name);
+	puts_(&s, " ");
+	puts_(&s, version);
+	puts_(&s, " (Spack hash ");
+	puts_(&s, hash);
+	puts_(&s, "), from a Spack buildcache mounted read-only by sffs\nat ");
+	puts_(&s, prefix);
+	puts_(&s, "\nfrom ");
+	puts_(&s, url);
+	puts_(&s, "\n\nSets PATH, MANPATH, PKG_CONFIG_PATH");
+	puts_(&s, libpath ? ", LD_LIBRARY_PATH" : "");
+	puts_(&s, " (for the directories present),\nCMAKE_PREFIX_PATH and ");
+	puts_(&s, env);
+	puts_(&s, libpath ? ".\nThe mount does not relocate: LD_LIBRARY_PATH "
+			    "finds the libraries.\n"
+			  : ".\nThe mount relocates the package: its RPATHs "
+			    "find the libraries.\n");
+	call_text(t, "help", &s);
+}
+
+static void add_pkg_body(struct text *t, const char *prefix, const char *env,
+			 bool libpath)
+{
+	size_t i;
+
+	puts_(t, "\nlocal prefix = ");
+	lua_quoted(t, prefix, strlen(prefix));
+	add_present(t, "the package");
+	for (i = 0; i < sizeof(pkg_paths) / sizeof(pkg_paths[0]); i++)
+		if (libpath || !pkg_paths[i].libpath)
+			add_prepend(t, pkg_paths[i].var, pkg_paths[i].dir);
+	puts_(t, "prepend_path(\"CMAKE_PREFIX_PATH\", prefix)\n\nsetenv(");
+	lua_quoted(t, env, strlen(env));
+	puts_(t, ", prefix)\n");
+}
+
+char *catalog_bc_modulefile(const char *name, const char *version,
+			    const char *hash, const char *prefix,
+			    const char *url, bool libpath)
+{
+	struct text t = {0};
+	char env[MODULE_ARG_MAX + 8];
+
+	if (!arg_ok(name, true) || !arg_ok(version, true) ||
+	    !arg_ok(hash, true) || !arg_ok(prefix, true) ||
+	    !arg_ok(url, true) || prefix[0] != '/' ||
+	    catalog_module_env(name, env, sizeof(env))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	puts_(&t, "-- -*- lua -*-\n"
+		  "-- Generated by sffs for a package of a mounted Spack "
+		  "buildcache.\n\n");
+	call_str(&t, "whatis", "Name: ", name);
+	call_str(&t, "whatis", "Version: ", version);
+	call_str(&t, "whatis", "Hash: ", hash);
+	call_str(&t, "whatis", "Source: ", url);
+	add_pkg_help(&t, name, version, hash, prefix, url, env, libpath);
+	add_pkg_body(&t, prefix, env, libpath);
 	if (t.oom) {
 		free(t.p);
 		errno = ENOMEM;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -555,4 +556,218 @@ const char *catalog_entry_module(const struct catalog_entry *e, size_t *len)
 {
 	*len = e->module_len;
 	return e->module;
+}
+
+/* ---- buildcache packages' modulefiles -------------------------------- */
+
+/* A package of a set as its modulefiles see it: the name copied under
+ * its entry's lock, so that no lock is held while the rows are sorted. */
+struct pkg_row {
+	struct catalog_entry *e;
+	char name[BC_FIELD_MAX];
+	bool present;
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct pkg_row *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+
+	if (r)
+		return r;
+	return x->e->id < y->e->id ? -1 : x->e->id > y->e->id;
+}
+
+/* Every entry of set art (NULL: the flat set's), present or not. */
+static struct catalog_entry **
+set_entries(struct catalog *c, const struct catalog_entry *art, size_t *n)
+{
+	struct catalog_entry **all;
+	size_t i;
+
+	*n = 0;
+	pthread_mutex_lock(&c->lock);
+	all = calloc(c->n ? c->n : 1, sizeof(struct catalog_entry *));
+	for (i = 0; all && i < c->n; i++)
+		if (c->ents[i]->parent == art)
+			all[(*n)++] = c->ents[i];
+	pthread_mutex_unlock(&c->lock);
+	return all;
+}
+
+/* The packages of set art (only those named name, unless NULL), sorted
+ * by (name, id): *rows malloc'd, the count (0 with *rows NULL when there
+ * is none or no memory). A lookup filters as it copies: Lmod looks up
+ * every name of a large set once. */
+static size_t pkg_rows(struct catalog *c, struct catalog_entry *art,
+		       const char *name, struct pkg_row **rows)
+{
+	struct catalog_entry **all;
+	size_t i, n, k = 0;
+
+	*rows = NULL;
+	if (art)
+		catalog_bc_packages(c, art, NULL, 0); /* listed if due */
+	all = set_entries(c, art, &n);
+	if (all && n)
+		*rows = calloc(n, sizeof(**rows));
+	for (i = 0; *rows && i < n; i++) {
+		struct pkg_row *r = &(*rows)[k];
+
+		pthread_mutex_lock(&all[i]->lock);
+		snprintf(r->name, sizeof(r->name), "%s", all[i]->pkg_name);
+		pthread_mutex_unlock(&all[i]->lock);
+		r->e = all[i];
+		r->present = atomic_load(&all[i]->present);
+		if (r->name[0] && (!name || !strcmp(r->name, name)))
+			k++;
+	}
+	free(all);
+	if (k)
+		qsort(*rows, k, sizeof(**rows), cmp_row);
+	return k;
+}
+
+/* The row group of name starting at rows[i]: its length, and whether one
+ * of them is present. */
+static size_t pkg_group(const struct pkg_row *rows, size_t n, size_t i,
+			bool *present)
+{
+	size_t j;
+
+	*present = false;
+	for (j = i; j < n && !strcmp(rows[j].name, rows[i].name); j++)
+		*present = *present || rows[j].present;
+	return j - i;
+}
+
+size_t catalog_pkg_module_dirs(struct catalog *c, struct catalog_entry *art,
+			       struct catalog_entry **out, size_t max)
+{
+	struct pkg_row *rows;
+	size_t n = pkg_rows(c, art, NULL, &rows), i = 0, k = 0;
+	bool present;
+
+	while (i < n) {
+		size_t g = pkg_group(rows, n, i, &present);
+
+		/* the group's first row is its lowest id */
+		if (present && out && k < max)
+			out[k] = rows[i].e;
+		k += present;
+		i += g;
+	}
+	free(rows);
+	return k;
+}
+
+struct catalog_entry *catalog_pkg_module_dir(struct catalog *c,
+					     struct catalog_entry *art,
+					     const char *name)
+{
+	struct pkg_row *rows;
+	struct catalog_entry *e = NULL;
+	size_t n = pkg_rows(c, art, name, &rows);
+	bool present;
+
+	/* one group: its first row is the lowest id */
+	if (n && pkg_group(rows, n, 0, &present) && present)
+		e = rows[0].e;
+	free(rows);
+	return e;
+}
+
+size_t catalog_pkg_modules(struct catalog *c, struct catalog_entry *dir,
+			   struct catalog_entry **out, size_t max)
+{
+	char name[BC_FIELD_MAX];
+	struct pkg_row *rows;
+	size_t n, i, k = 0;
+
+	pthread_mutex_lock(&dir->lock);
+	snprintf(name, sizeof(name), "%s", dir->pkg_name);
+	pthread_mutex_unlock(&dir->lock);
+	if (!name[0])
+		return 0;
+	n = pkg_rows(c, dir->parent, name, &rows);
+	for (i = 0; i < n; i++) {
+		if (!rows[i].present)
+			continue;
+		if (out && k < max)
+			out[k] = rows[i].e;
+		k++;
+	}
+	free(rows);
+	return k;
+}
+
+bool catalog_pkg_names(struct catalog_entry *e, char *name, size_t nlen,
+		       char *file, size_t flen)
+{
+	bool pkg;
+	int a, b;
+
+	pthread_mutex_lock(&e->lock);
+	pkg = e->pkg_name[0] != '\0';
+	a = snprintf(name, nlen, "%s", e->pkg_name);
+	b = snprintf(file, flen, "%s-%.7s.lua", e->pkg_version, e->hash);
+	pthread_mutex_unlock(&e->lock);
+	return pkg && a >= 0 && (size_t)a < nlen && b >= 0 && (size_t)b < flen;
+}
+
+/* e's directory as the mount shows it. Caller holds e->lock (parent,
+ * version and module_root are immutable). 0 or -ENAMETOOLONG. */
+static int pkg_prefix(struct catalog *c, const struct catalog_entry *e,
+		      char *buf, size_t len)
+{
+	int rc;
+
+	if (e->parent)
+		rc = snprintf(buf, len, "%s/%s/%s/buildcache/%s",
+			      c->module_root, e->parent->version,
+			      e->parent->toolchain, e->version);
+	else
+		rc = snprintf(buf, len, "%s/%s", c->module_root, e->version);
+	return rc < 0 || (size_t)rc >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Makes e's modulefile if it has none. Caller holds e->lock. */
+static void pkg_module_make(struct catalog *c, struct catalog_entry *e)
+{
+	char prefix[PATH_MAX];
+
+	if (e->module || !e->pkg_name[0] || !e->url)
+		return;
+	if (pkg_prefix(c, e, prefix, sizeof(prefix))) {
+		log_warn("%s: no modulefile: its path in the mount is too long",
+			 e->version);
+		return;
+	}
+	e->module = catalog_bc_modulefile(e->pkg_name, e->pkg_version, e->hash,
+					  prefix, e->url, c->o.norelocate);
+	if (!e->module) {
+		log_warn("%s: no modulefile: %s", e->version, strerror(errno));
+		return;
+	}
+	e->module_len = strlen(e->module);
+}
+
+size_t catalog_pkg_module(struct catalog *c, struct catalog_entry *e,
+			  uint64_t off, void *buf, size_t len)
+{
+	size_t n;
+
+	pthread_mutex_lock(&e->lock);
+	pkg_module_make(c, e);
+	n = e->module ? e->module_len : 0;
+	if (buf && off < n) {
+		if (len > n - off)
+			len = n - (size_t)off;
+		memcpy(buf, e->module + off, len);
+		n = len;
+	} else if (buf) {
+		n = 0;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return n;
 }

@@ -52,6 +52,12 @@ static fuse_ino_t ref_ino(const struct fs *fs, const struct fs_ref *r)
 		return FS_INO_ARTROOT + catalog_entry_id(r->e);
 	case FS_MODFILE:
 		return FS_INO_MODFILE + catalog_entry_id(r->e);
+	case FS_BCMODS:
+		return FS_INO_BCMODS + catalog_entry_id(r->e);
+	case FS_BCMODDIR:
+		return FS_INO_BCMODDIR + catalog_entry_id(r->e);
+	case FS_BCMODFILE:
+		return FS_INO_BCMODFILE + catalog_entry_id(r->e);
 	case FS_NODE:
 		break;
 	}

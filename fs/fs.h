@@ -16,6 +16,14 @@
  *   FS_INO_BCDIR + id       MNT/<version>/<toolchain>/buildcache/ (with
  *                           -o buildcache_base=); its packages are
  *                           artifact roots of entries of their own
+ *   FS_INO_BCMODS + id      MNT/<version>/<toolchain>/buildcache/modules/
+ *                           (id: the artifact's; layout=buildcache's
+ *                           MNT/modules/ is FS_INO_MODULES)
+ *   FS_INO_BCMODDIR + id    .../modules/<name>/ of a package set (id:
+ *                           the set's first package of that name,
+ *                           catalog_pkg_module_dir: stable)
+ *   FS_INO_BCMODFILE + id   .../modules/<name>/<version>-<hash7>.lua
+ *                           (id: the package's)
  *   bit 63 | id << 40 | epoch << 32 | node   any other node of an
  *                           attached artifact (node >= 1, not its root)
  * The kernel's lookups of node inodes are counted per attachment
@@ -56,7 +64,10 @@
 #define FS_INO_VERSION 0x10000000ull
 #define FS_INO_ARTROOT 0x20000000ull
 #define FS_INO_MODFILE 0x30000000ull
-#define FS_INO_BCDIR 0x40000000ull /* + id: MNT/<v>/<tc>/buildcache/ */
+#define FS_INO_BCDIR 0x40000000ull     /* + id: MNT/<v>/<tc>/buildcache/ */
+#define FS_INO_BCMODS 0x50000000ull    /* + id: buildcache/modules/ */
+#define FS_INO_BCMODDIR 0x60000000ull  /* + id: modules/<name>/ */
+#define FS_INO_BCMODFILE 0x70000000ull /* + id: modules/<name>/<f>.lua */
 #define FS_INO_NODE (1ull << 63)
 #define FS_ID_MAX (1u << 23)
 
@@ -70,6 +81,9 @@ enum fs_kind {
 	FS_MODFILE,
 	FS_BCINDEX,
 	FS_BCDIR,
+	FS_BCMODS,    /* buildcache/modules/: e its artifact */
+	FS_BCMODDIR,  /* modules/<name>/: e catalog_pkg_module_dir's */
+	FS_BCMODFILE, /* a package's modulefile: e the package */
 	FS_NODE,
 };
 
@@ -78,7 +92,7 @@ enum fs_kind {
 struct fs_ref {
 	enum fs_kind kind;
 	struct catalog_entry *e; /* ARTROOT, MODFILE, NODE, BCDIR (its
-				    artifact) in a catalog */
+				    artifact), BCMOD* in a catalog */
 	uint32_t vidx;		 /* VERSION */
 	uint32_t epoch;		 /* NODE in a catalog */
 	struct archive *ar;	 /* NODE */

@@ -28,7 +28,7 @@ static int resolve_single(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
 	return 0;
 }
 
-/* FS_INO_VERSION .. FS_INO_MODFILE ranges: base + index below 2^28. */
+/* FS_INO_VERSION .. FS_INO_BCMODFILE ranges: base + index below 2^28. */
 static int in_range(fuse_ino_t ino, uint64_t base, uint32_t *idx)
 {
 	if (ino < base || ino - base >= 0x10000000ull)
@@ -103,6 +103,17 @@ int fs_resolve(struct fs *fs, fuse_ino_t ino, struct fs_ref *r)
 		r->kind = ino >= FS_INO_BCDIR	  ? FS_BCDIR
 			  : ino >= FS_INO_MODFILE ? FS_MODFILE
 						  : FS_ARTROOT;
+		return 0;
+	}
+	if (in_range(ino, FS_INO_BCMODS, &idx) ||
+	    in_range(ino, FS_INO_BCMODDIR, &idx) ||
+	    in_range(ino, FS_INO_BCMODFILE, &idx)) {
+		r->e = catalog_entry_by_id(fs->cat, idx);
+		if (!r->e)
+			return -ENOENT;
+		r->kind = ino >= FS_INO_BCMODFILE  ? FS_BCMODFILE
+			  : ino >= FS_INO_BCMODDIR ? FS_BCMODDIR
+						   : FS_BCMODS;
 		return 0;
 	}
 	return -ENOENT;

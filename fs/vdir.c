@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdir.c - the catalog's own inodes (root, modules/, modules/slurm/,
- * latest, <version>/, buildcache/, index.json, modulefiles, artifact roots
- * before they are attached) as one table of struct fs_vdir, one row per
+ * latest, <version>/, buildcache/, index.json, modulefiles, the packages'
+ * modules/<name>/ and modulefiles, artifact roots before they are
+ * attached) as one table of struct fs_vdir, one row per
  * kind: the FUSE handlers dispatch through it and never switch on a
  * catalog feature. Everything here answers from what the catalog knows
  * now; nothing attaches an artifact.
@@ -180,6 +181,10 @@ static int flat_lookup(struct fs *fs, const struct fs_ref *dir,
 		       const char *name, struct fs_ref *out)
 {
 	(void)dir;
+	if (!strcmp(name, "modules")) {
+		out->kind = FS_MODULES;
+		return 0;
+	}
 	if (!strcmp(name, "index.json")) {
 		out->kind = FS_BCINDEX;
 		return catalog_bc_index(fs->cat, 0, NULL, 0) ? 0 : -ENOENT;
@@ -193,6 +198,9 @@ static int flat_lookup(struct fs *fs, const struct fs_ref *dir,
 static int flat_list(struct fs *fs, const struct fs_ref *dir,
 		     struct fs_vlist *l)
 {
+	/* a package directory's name always holds a '-': no clash */
+	if (!vlist_add(l, "modules", FS_MODULES))
+		return -ENOMEM;
 	if (catalog_bc_index(fs->cat, 0, NULL, 0) &&
 	    !vlist_add(l, "index.json", FS_BCINDEX))
 		return -ENOMEM;
@@ -262,6 +270,11 @@ static int version_list(struct fs *fs, const struct fs_ref *dir,
 static int bcdir_lookup(struct fs *fs, const struct fs_ref *dir,
 			const char *name, struct fs_ref *out)
 {
+	if (!strcmp(name, "modules")) {
+		out->kind = FS_BCMODS;
+		out->e = dir->e;
+		return 0;
+	}
 	out->kind = FS_ARTROOT;
 	errno = 0;
 	out->e = catalog_bc_find(fs->cat, dir->e, name);
@@ -271,7 +284,127 @@ static int bcdir_lookup(struct fs *fs, const struct fs_ref *dir,
 static int bcdir_list(struct fs *fs, const struct fs_ref *dir,
 		      struct fs_vlist *l)
 {
+	struct fs_ventry *x = vlist_add(l, "modules", FS_BCMODS);
+
+	if (!x)
+		return -ENOMEM;
+	x->r.e = dir->e;
 	return add_entries(fs, dir, bc_entries, FS_ARTROOT, name_version, l);
+}
+
+/* ---- the packages' modulefiles: <set>/modules/<name>/<f>.lua ---------- */
+
+/* The package set of a modules/ directory: its artifact's buildcaches,
+ * or (layout=buildcache's MNT/modules/) NULL, the flat set. */
+static struct catalog_entry *pkgmods_set(const struct fs_ref *dir)
+{
+	return dir->kind == FS_BCMODS ? dir->e : NULL;
+}
+
+/* A name the listing gave that can be a directory entry. */
+static bool entry_name_ok(const char *name)
+{
+	return name[0] && !strchr(name, '/') && strcmp(name, ".") &&
+	       strcmp(name, "..");
+}
+
+static int pkgmods_lookup(struct fs *fs, const struct fs_ref *dir,
+			  const char *name, struct fs_ref *out)
+{
+	out->kind = FS_BCMODDIR;
+	out->e = catalog_pkg_module_dir(fs->cat, pkgmods_set(dir), name);
+	return out->e ? 0 : -ENOENT;
+}
+
+/* The entries a catalog lister gives (list(c, key, out, max)), named
+ * by catalog_pkg_names' name (file false) or file name (true). */
+static int add_pkg_entries(struct fs *fs, struct catalog_entry *key,
+			   size_t (*list)(struct catalog *,
+					  struct catalog_entry *,
+					  struct catalog_entry **, size_t),
+			   enum fs_kind kind, bool file, struct fs_vlist *l)
+{
+	char name[sizeof(l->v->name)], fname[sizeof(l->v->name)];
+	struct catalog_entry **ents;
+	struct fs_ventry *x;
+	size_t m = list(fs->cat, key, NULL, 0), k;
+	int rc = 0;
+
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
+	ents = calloc(m ? m : 1, sizeof(*ents));
+	if (!ents)
+		return -ENOMEM;
+	m = list(fs->cat, key, ents, m);
+	for (k = 0; k < m && !rc; k++) {
+		if (!catalog_pkg_names(ents[k], name, sizeof(name), fname,
+				       sizeof(fname)) ||
+		    !entry_name_ok(file ? fname : name))
+			continue;
+		x = vlist_add(l, file ? fname : name, kind);
+		if (!x)
+			rc = -ENOMEM;
+		else
+			x->r.e = ents[k];
+	}
+	free(ents);
+	return rc;
+}
+
+static int pkgmods_list(struct fs *fs, const struct fs_ref *dir,
+			struct fs_vlist *l)
+{
+	return add_pkg_entries(fs, pkgmods_set(dir), catalog_pkg_module_dirs,
+			       FS_BCMODDIR, false, l);
+}
+
+static int bcmoddir_lookup(struct fs *fs, const struct fs_ref *dir,
+			   const char *name, struct fs_ref *out)
+{
+	struct fs_vlist l = {0};
+	size_t k;
+	int rc = add_pkg_entries(fs, dir->e, catalog_pkg_modules, FS_BCMODFILE,
+				 true, &l);
+
+	for (k = 0; !rc && k < l.n; k++)
+		if (!strcmp(l.v[k].name, name))
+			break;
+	if (!rc && k == l.n)
+		rc = -ENOENT;
+	if (!rc)
+		*out = l.v[k].r;
+	fs_vlist_free(&l);
+	return rc;
+}
+
+static int bcmoddir_list(struct fs *fs, const struct fs_ref *dir,
+			 struct fs_vlist *l)
+{
+	return add_pkg_entries(fs, dir->e, catalog_pkg_modules, FS_BCMODFILE,
+			       true, l);
+}
+
+/* modules/<name>/ is in its set's modules/ */
+static void parent_pkgmods(struct fs *fs, const struct fs_ref *dir,
+			   struct fs_ref *out)
+{
+	(void)fs;
+	out->e = catalog_entry_parent(dir->e);
+	out->kind = out->e ? FS_BCMODS : FS_MODULES;
+}
+
+/* buildcache/modules/ is in its artifact's buildcache/ */
+static void parent_bcdir(struct fs *fs, const struct fs_ref *dir,
+			 struct fs_ref *out)
+{
+	(void)fs;
+	out->kind = FS_BCDIR;
+	out->e = dir->e;
+}
+
+static size_t bcmodfile_read(struct fs *fs, const struct fs_ref *r,
+			     uint64_t off, void *buf, size_t len)
+{
+	return catalog_pkg_module(fs->cat, r->e, off, buf, len);
 }
 
 static void parent_root(struct fs *fs, const struct fs_ref *dir,
@@ -348,6 +481,15 @@ static const struct fs_vdir vdirs[] = {
      .lookup = bcdir_lookup,
      .list = bcdir_list,
      .parent = parent_artroot},
+    {.kind = FS_BCMODS,
+     .lookup = pkgmods_lookup,
+     .list = pkgmods_list,
+     .parent = parent_bcdir},
+    {.kind = FS_BCMODDIR,
+     .lookup = bcmoddir_lookup,
+     .list = bcmoddir_list,
+     .parent = parent_pkgmods},
+    {.kind = FS_BCMODFILE, .read = bcmodfile_read},
     /* an artifact's root before it is attached: a plain directory */
     {.kind = FS_ARTROOT},
     {.kind = FS_LATEST, .link = latest_link},
@@ -360,6 +502,12 @@ static const struct fs_vdir flat_root = {.kind = FS_ROOT,
 					 .list = flat_list,
 					 .parent = parent_root};
 
+/* layout=buildcache's MNT/modules/: the flat set's packages by name */
+static const struct fs_vdir flat_modules = {.kind = FS_MODULES,
+					    .lookup = pkgmods_lookup,
+					    .list = pkgmods_list,
+					    .parent = parent_root};
+
 const struct fs_vdir *fs_vdir_of(const struct fs *fs, enum fs_kind kind)
 {
 	size_t i;
@@ -368,6 +516,8 @@ const struct fs_vdir *fs_vdir_of(const struct fs *fs, enum fs_kind kind)
 		return NULL;
 	if (kind == FS_ROOT && catalog_flat(fs->cat))
 		return &flat_root;
+	if (kind == FS_MODULES && catalog_flat(fs->cat))
+		return &flat_modules;
 	for (i = 0; i < sizeof(vdirs) / sizeof(*vdirs); i++)
 		if (vdirs[i].kind == kind)
 			return &vdirs[i];

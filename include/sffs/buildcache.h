@@ -160,6 +160,9 @@ struct bc_package {
 	unsigned char sha256[32]; /* of the blob, as signed */
 	char signer[41];	  /* fingerprint, or "" (verify off) */
 	char hash[33];		  /* its full DAG hash */
+	/* the spec's name and version, as listed (struct bc_spec) */
+	char name[BC_FIELD_MAX];
+	char version[BC_FIELD_MAX];
 };
 
 struct bc_listing {

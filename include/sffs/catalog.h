@@ -228,4 +228,37 @@ struct catalog_entry *catalog_entry_parent(const struct catalog_entry *e);
 size_t catalog_bc_index(struct catalog *c, uint64_t off, void *buf,
 			size_t len);
 
+/* ---- buildcache packages' modulefiles -------------------------------- */
+/* A set of packages: art's buildcaches, or NULL for layout=buildcache's.
+ * The front end shows <set>/modules/<name>/<version>-<hash7>.lua; all of
+ * it is made from the listing, never by attaching a package. */
+
+/* Package e's spec name into name and its modulefile's file name
+ * "<version>-<hash7>.lua" into file: true, or false (e is no package, or
+ * a buffer is too small). */
+bool catalog_pkg_names(struct catalog_entry *e, char *name, size_t nlen,
+		       char *file, size_t flen);
+/* One entry per name among the set's present packages, by name: each
+ * the first entry of that name in the set (lowest id, present or not),
+ * so that its id stays the same while the catalog lives (inode numbers
+ * of <set>/modules/<name>/). As catalog_entries. */
+size_t catalog_pkg_module_dirs(struct catalog *c, struct catalog_entry *art,
+			       struct catalog_entry **out, size_t max);
+/* The entry catalog_pkg_module_dirs gives for name, or NULL. */
+struct catalog_entry *catalog_pkg_module_dir(struct catalog *c,
+					     struct catalog_entry *art,
+					     const char *name);
+/* The present packages of dir's set that have dir's name (dir from
+ * catalog_pkg_module_dir(s)), by id; as catalog_entries. */
+size_t catalog_pkg_modules(struct catalog *c, struct catalog_entry *dir,
+			   struct catalog_entry **out, size_t max);
+/* Copies up to len bytes at off of package e's modulefile (catalog_i.h
+ * catalog_bc_modulefile: prefix its directory in the mount,
+ * LD_LIBRARY_PATH with norelocate; made at the first call, again after a
+ * listing changed it) into buf and returns how many; with buf NULL its
+ * whole size. 0 when e is no package or it cannot be made (logged). */
+size_t catalog_pkg_module(struct catalog *c, struct catalog_entry *e,
+			  uint64_t off, void *buf, size_t len);
+
+
 #endif

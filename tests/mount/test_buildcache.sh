@@ -88,7 +88,7 @@ step "v3: listing fetches no package"
 mnt=$TEST_TMP/m3
 mount_bc "$NGINX_URL/v3/" "$mnt" "$TEST_TMP/m3.log" -o allow_insecure,trust="$KEY"
 npk=$(wc -l <"$TEST_TMP/v3.tsv")
-listed=$(ls "$mnt" | grep -vcx index.json)
+listed=$(ls "$mnt" | grep -vcxE "index.json|modules")
 [ "$listed" -eq "$npk" ] || fail "$listed packages listed, the cache has $npk: $(cat "$TEST_TMP/m3.log")"
 grep -q "buildcache layout v3, $npk packages verified (0 hidden)" "$TEST_TMP/m3.log" || fail "listing: $(cat "$TEST_TMP/m3.log")"
 blobs_listed=$(nginx_requests "/v3/blobs/")
@@ -189,7 +189,7 @@ sffs_unmount "$TEST_TMP/ms"
 
 step "unsigned cache: hidden under trust, listed with verify=off"
 mount_bc "$NGINX_URL/unsigned/" "$TEST_TMP/mu" "$TEST_TMP/mu.log" -o allow_insecure,trust="$KEY"
-[ "$(ls "$TEST_TMP/mu" | grep -vcx index.json || true)" -eq 0 ] || fail "unsigned packages listed under trust"
+[ "$(ls "$TEST_TMP/mu" | grep -vcxE "index.json|modules" || true)" -eq 0 ] || fail "unsigned packages listed under trust"
 grep -q "it is not signed" "$TEST_TMP/mu.log" || fail "no reason logged: $(cat "$TEST_TMP/mu.log")"
 sffs_unmount "$TEST_TMP/mu"
 mount_bc "$NGINX_URL/unsigned/" "$TEST_TMP/mo" "$TEST_TMP/mo.log" -o verify=off
@@ -203,7 +203,7 @@ for layout in v2 v3; do
 	mount_bc "$NGINX_URL/spack-$layout/" "$TEST_TMP/mr$layout" "$TEST_TMP/mr$layout.log" -o verify=off
 	grep -q "buildcache layout $layout, 6 packages.* (0 hidden)" "$TEST_TMP/mr$layout.log" ||
 		fail "real $layout mirror: $(cat "$TEST_TMP/mr$layout.log")"
-	[ "$(ls "$TEST_TMP/mr$layout" | grep -vcx index.json)" -eq 6 ] || fail "real $layout mirror: $(ls "$TEST_TMP/mr$layout")"
+	[ "$(ls "$TEST_TMP/mr$layout" | grep -vcxE "index.json|modules")" -eq 6 ] || fail "real $layout mirror: $(ls "$TEST_TMP/mr$layout")"
 	for p in libelf-0.8.13-rqh2vuf libelf-0.8.13-jr3yipy libdwarf-20130729-u5uz3dc libdwarf-20130729-sk2gqqz \
 		compiler-wrapper-1.0-qeehcxy gcc-runtime-10.2.1-izgzpze; do
 		[ -d "$TEST_TMP/mr$layout/$p" ] || fail "real $layout mirror: $p not listed"
@@ -222,7 +222,7 @@ SPACK_OLD=E89D4971F0097B1E7A3EB57371B484802E78D7CD
 mount_bc "$NGINX_URL/spack-signed/" "$TEST_TMP/mrs" "$TEST_TMP/mrs.log" -o allow_insecure,trust="$SPACK_KEY:$SPACK_OLD"
 grep -q "buildcache layout v2, 6 packages verified (0 hidden)" "$TEST_TMP/mrs.log" ||
 	fail "real signed mirror: $(cat "$TEST_TMP/mrs.log")"
-[ "$(ls "$TEST_TMP/mrs" | grep -vcx index.json)" -eq 6 ] || fail "real signed mirror: $(ls "$TEST_TMP/mrs")"
+[ "$(ls "$TEST_TMP/mrs" | grep -vcxE "index.json|modules")" -eq 6 ] || fail "real signed mirror: $(ls "$TEST_TMP/mrs")"
 [ -d "$TEST_TMP/mrs/libdwarf-20130729-sk2gqqz" ] || fail "the package Spack's older key signed is not listed"
 sffs_unmount "$TEST_TMP/mrs"
 # trusting only the current key hides the one the older key signed
@@ -255,7 +255,7 @@ cleanup_push "sffs_unmount '$cmnt'"
 wait_until 60 is_mounted "$cmnt" || { cat "$TEST_TMP/cat.log" >&2; fail "no catalog mount"; }
 ls "$cmnt/25.11/noble" | grep -qx buildcache || fail "no buildcache/ in the artifact's root: $(ls "$cmnt/25.11/noble")"
 want=$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/v2.tsv") + $(wc -l <"$TEST_TMP/factory.tsv")))
-got=$(ls "$cmnt/25.11/noble/buildcache" | wc -l)
+got=$(ls "$cmnt/25.11/noble/buildcache" | grep -vcx modules)
 # a package in both caches under one name shows once
 [ "$got" -ge "$(($(wc -l <"$TEST_TMP/v3.tsv") + $(wc -l <"$TEST_TMP/factory.tsv")))" ] && [ "$got" -le "$want" ] ||
 	fail "buildcache/ lists $got packages, the caches have $want: $(cat "$TEST_TMP/cat.log")"
@@ -338,11 +338,11 @@ mf=$TEST_TMP/mf
 # mounted while the origin answers 503: the listing fails, nothing is lost
 mount_bc "$furl/v3/" "$mf" "$TEST_TMP/mf.log" -o allow_insecure,trust="$KEY",cache_dir=none
 npk=$(wc -l <"$TEST_TMP/v3.tsv")
-listed() { [ "$(ls "$1" | grep -vcx index.json)" -eq "$2" ]; }
+listed() { [ "$(ls "$1" | grep -vcxE "index.json|modules")" -eq "$2" ]; }
 echo ok >"$mode"
 t0=$(date +%s)
 wait_until 15 listed "$mf" "$npk" ||
-	fail "$(ls "$mf" | grep -vcx index.json) of $npk packages listed 15 s after the origin recovered: $(tail -5 "$TEST_TMP/mf.log")"
+	fail "$(ls "$mf" | grep -vcxE "index.json|modules") of $npk packages listed 15 s after the origin recovered: $(tail -5 "$TEST_TMP/mf.log")"
 log "listed again $(($(date +%s) - t0)) s after recovery"
 readable() { # the packages' spec.json read through the mount
 	local d
