@@ -49,7 +49,7 @@ list_once() {
 	[ -n "${2:-}" ] || drop_caches
 	t0=$(now)
 	sffs_mount "$1" "$mnt" -o allow_insecure,layout=buildcache,trust="$fpr",cache_dir=none,quiet 2>/dev/null
-	n=$(ls "$mnt" | grep -vcx index.json)
+	n=$(ls "$mnt" | grep -vcxE 'index.json|modules')
 	echo "$(elapsed "$t0" "$(now)") $n"
 	sffs_unmount "$mnt"
 }

@@ -725,7 +725,7 @@ part_buildcache() {
 			{ time timeout 600 "$SFFS_BIN" -o cache_dir=none -o layout=buildcache,verify=off \
 				"$NGINX_URL/bc$n/" "$mnt" 2>"$d/sffs.err"; } 2>"$d/time" ||
 				fail "sffs failed: $(cat "$d/sffs.err")"
-			got=$(timeout 600 ls "$mnt" | grep -vcx index.json) || true
+			got=$(timeout 600 ls "$mnt" | grep -vcxE 'index.json|modules') || true
 			t1=$(now)
 			PID=$(sffs_pids "$mnt")
 			[ -n "$PID" ] || fail "no sffs daemon for $mnt"
