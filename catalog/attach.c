@@ -292,6 +292,21 @@ static int attach_start(struct catalog *c, struct catalog_entry *e)
 	return 0;
 }
 
+void cat_attach_ahead(struct catalog *c, struct catalog_entry *e)
+{
+	pthread_mutex_lock(&e->lock);
+	if (!e->o.ar && !e->attaching && !cat_stopping(c) &&
+	    !(e->retry_ns && now_ns() < e->retry_ns) && e->url &&
+	    !((c->flat || e->parent) && !e->has_sha)) {
+		e->attaching = true;
+		e->attach_overdue = false;
+		/* no thread to be had: attached when looked up, as before */
+		if (cat_submit(c, attach_job, e) < 0)
+			e->attaching = false;
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
 /* Takes an active reference on the attached archive. Holds e->lock. */
 static void take_locked(struct catalog_entry *e, struct archive **ar,
 			uint32_t *epoch)

@@ -25,7 +25,13 @@ struct dep_ctx {
 	struct catalog *c;
 	struct catalog_entry *parent; /* the packages' artifact, or NULL */
 	const char *root;	      /* their directory in the mount */
+	struct catalog_entry *self;
+	/* the dependencies found, to attach ahead (NULL: not kept) */
+	struct catalog_entry **found;
+	size_t nfound, cap;
 };
+
+static void keep(struct dep_ctx *d, struct catalog_entry *e);
 
 /* A dependency by its full hash: a package of the same listing. */
 static int dep_lookup(void *arg, const char *hash, char *buf, size_t len)
@@ -46,9 +52,27 @@ static int dep_lookup(void *arg, const char *hash, char *buf, size_t len)
 		    snprintf(buf, len, "%s/%s", d->root, e->version) < (int)len)
 			rc = 0;
 		pthread_mutex_unlock(&e->lock);
+		if (!rc && e != d->self)
+			keep(d, e);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+static void keep(struct dep_ctx *d, struct catalog_entry *e)
+{
+	struct catalog_entry **n;
+
+	if (d->nfound == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+
+		n = realloc(d->found, cap * sizeof(*n));
+		if (!n)
+			return; /* only an optimisation lost */
+		d->found = n;
+		d->cap = cap;
+	}
+	d->found[d->nfound++] = e;
 }
 
 /* The package's .spack/binary_distribution, read and parsed. */
@@ -133,7 +157,8 @@ static int relocate_with(struct archive *ar, const struct bc_buildinfo *bi,
 int cat_package_relocate(struct catalog *c, struct catalog_entry *e,
 			 struct archive *ar)
 {
-	struct dep_ctx d = {.c = c, .parent = e->parent};
+	struct dep_ctx d = {.c = c, .parent = e->parent, .self = e};
+	size_t k;
 	struct bc_buildinfo bi = {0};
 	struct bc_reloc_maps m = {0};
 	char root[PATH_MAX], prefix[PATH_MAX], err[256];
@@ -169,7 +194,12 @@ int cat_package_relocate(struct catalog *c, struct catalog_entry *e,
 		goto out;
 	}
 	rc = relocate_with(ar, &bi, &m, prefix);
+	/* a loader walks the RPATH one directory after another: the
+	 * dependencies attach now, side by side */
+	for (k = 0; !rc && k < d.nfound; k++)
+		cat_attach_ahead(c, d.found[k]);
 out:
+	free(d.found);
 	bc_reloc_maps_free(&m);
 	bc_buildinfo_free(&bi);
 	return rc;

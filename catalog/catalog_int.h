@@ -277,5 +277,10 @@ uint64_t cat_deadline(struct catalog *c);
  * the attach must fail (the network, memory). */
 int cat_package_relocate(struct catalog *c, struct catalog_entry *e,
 			 struct archive *ar);
+/* attach.c: e's attach queued on a catalog thread unless it is attached,
+ * attaching, failed too recently, or no thread is free; never waits.
+ * A package's dependencies are attached ahead so that a loader walking
+ * its RPATH does not attach them one after another. */
+void cat_attach_ahead(struct catalog *c, struct catalog_entry *e);
 
 #endif
