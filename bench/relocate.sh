@@ -26,13 +26,9 @@ source "$SFFS_SRC/tests/lib/common.sh"
 source "$here/lib-bench.sh"
 require_tool patchelf objcopy python3
 
-pad_root() {
-	local r=/opt/slurm/software
-	while [ ${#r} -lt 128 ]; do r="$r/__spack_path_placeholder__"; done
-	r=${r:0:128}
-	echo "${r%/}"
-}
-OLD=$(pad_root)
+# shellcheck source=tests/lib/spack-root.sh
+source "$SFFS_SRC/tests/lib/spack-root.sh"
+OLD=$(spack_padded_root)
 src=$TEST_TMP/src
 mkdir -p "$src/view/lib"
 # The payload: the fixture's real libraries over and over (so it

@@ -32,14 +32,9 @@ fail() {
 	exit 1
 }
 
-# Spack pads the install root with placeholders to padded_length.
-pad_root() {
-	local r=/opt/slurm/software
-	while [ ${#r} -lt 128 ]; do r="$r/__spack_path_placeholder__"; done
-	r=${r:0:128}
-	echo "${r%/}"
-}
-ROOT=$(pad_root)
+# shellcheck source=tests/lib/spack-root.sh
+source "$SRC/tests/lib/spack-root.sh"
+ROOT=$(spack_padded_root)
 H=abcdefghijklmnopqrstuvwxyz234567
 PKG=$ROOT/linux-debian12-x86_64/gcc-12.2.0/slurm-22.05.8-$H
 HWLOC=$ROOT/linux-debian12-x86_64/gcc-12.2.0/hwloc-2.9.0-${H:3}aaa

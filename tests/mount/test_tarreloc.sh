@@ -21,14 +21,9 @@ ref=$SFFS_SRC/tests/lib/spack_relocate_ref.py
 www=$TEST_TMP/www
 mkdir -p "$www"
 
-# The factory's install root, padded to padded_length 128 as it builds.
-pad_root() {
-	local r=/opt/slurm/software
-	while [ ${#r} -lt 128 ]; do r="$r/__spack_path_placeholder__"; done
-	r=${r:0:128}
-	echo "${r%/}"
-}
-OLD=$(pad_root)
+# shellcheck source=tests/lib/spack-root.sh
+source "$SFFS_SRC/tests/lib/spack-root.sh"
+OLD=$(spack_padded_root)
 SHORT=/opt/sf # shorter than any mount path here: must be refused
 
 # make_view NAME ROOT: the fixture's tree with every ELF file's RPATH at

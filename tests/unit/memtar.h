@@ -22,12 +22,12 @@ struct memtar {
 	int oom;
 };
 
-static void memtar_octal(char *dst, size_t n, uint64_t v)
+static inline void memtar_octal(char *dst, size_t n, uint64_t v)
 {
 	snprintf(dst, n, "%0*llo", (int)n - 1, (unsigned long long)v);
 }
 
-static unsigned char *memtar_grow(struct memtar *t, size_t n)
+static inline unsigned char *memtar_grow(struct memtar *t, size_t n)
 {
 	unsigned char *q;
 
@@ -49,9 +49,9 @@ static unsigned char *memtar_grow(struct memtar *t, size_t n)
 }
 
 /* type '0' file, '5' directory, '2' symlink (link: its target). */
-static void memtar_add(struct memtar *t, const char *name, char type,
-		       unsigned mode, const void *data, size_t size,
-		       const char *link)
+static inline void memtar_add(struct memtar *t, const char *name, char type,
+			      unsigned mode, const void *data, size_t size,
+			      const char *link)
 {
 	unsigned char *h = memtar_grow(t, 512);
 	unsigned sum = 0;
@@ -82,22 +82,20 @@ static void memtar_add(struct memtar *t, const char *name, char type,
 	}
 }
 
-/* The end-of-archive marker, then the gzip of it all (malloc'd). */
-static unsigned char *memtar_gzip(struct memtar *t, size_t *out)
+/* The gzip of len bytes at in (malloc'd), *out bytes; NULL on failure. */
+static inline unsigned char *memtar_gzip_buf(const unsigned char *in,
+					     size_t len, size_t *out)
 {
 	z_stream zs = {0};
-	size_t cap;
-	unsigned char *o;
+	size_t cap = len + len / 100 + 1024;
+	unsigned char *o = malloc(cap);
 
-	memtar_grow(t, 1024);
-	cap = t->len + t->len / 100 + 1024;
-	o = t->oom ? NULL : malloc(cap);
 	if (!o || deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY)) {
 		free(o);
 		return NULL;
 	}
-	zs.next_in = t->p;
-	zs.avail_in = (uInt)t->len;
+	zs.next_in = (unsigned char *)in;
+	zs.avail_in = (uInt)len;
 	zs.next_out = o;
 	zs.avail_out = (uInt)cap;
 	deflate(&zs, Z_FINISH);
@@ -106,13 +104,20 @@ static unsigned char *memtar_gzip(struct memtar *t, size_t *out)
 	return o;
 }
 
+/* The end-of-archive marker, then the gzip of it all (malloc'd). */
+static inline unsigned char *memtar_gzip(struct memtar *t, size_t *out)
+{
+	memtar_grow(t, 1024);
+	return t->oom ? NULL : memtar_gzip_buf(t->p, t->len, out);
+}
+
 struct memtar_src {
 	const unsigned char *data;
 	size_t len;
 };
 
-static int memtar_range(void *arg, uint64_t off, size_t len, void *buf,
-			unsigned flags)
+static inline int memtar_range(void *arg, uint64_t off, size_t len, void *buf,
+			       unsigned flags)
 {
 	const struct memtar_src *s = arg;
 
@@ -123,6 +128,11 @@ static int memtar_range(void *arg, uint64_t off, size_t len, void *buf,
 	return 0;
 }
 
-static const struct fetch_source_ops memtar_ops = {.range = memtar_range};
+static inline const struct fetch_source_ops *memtar_ops(void)
+{
+	static const struct fetch_source_ops ops = {.range = memtar_range};
+
+	return &ops;
+}
 
 #endif

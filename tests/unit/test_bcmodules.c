@@ -8,6 +8,7 @@
  * without LD_LIBRARY_PATH (-o norelocate).
  */
 #include "check.h"
+#include "lua_run.h"
 #include "../../catalog/catalog_i.h"
 
 #include <errno.h>
@@ -153,14 +154,6 @@ static void test_bounds(void)
 
 /* ---- hostile values through lua ---------------------------------------- */
 
-static const char *find_exe(const char *const *names)
-{
-	for (; *names; names++)
-		if (access(*names, X_OK) == 0)
-			return *names;
-	return NULL;
-}
-
 /* Stub Lmod functions; runs the modulefile arg[1] in mode arg[2] with
  * every directory present (arg[3] "all") or none, then prints the
  * variables (arg[4]: the <NAME>_ROOT one) and what it said. Values are
@@ -191,34 +184,6 @@ struct lua_env {
 	char mod[4200], driver[4200], out[4200];
 	const char *lua, *luac;
 };
-
-static bool write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fwrite(text, 1, strlen(text), f) == strlen(text);
-	return fclose(f) == 0 && ok;
-}
-
-/* Runs cmd; its stdout (at most cap - 1 bytes) into out; true when it
- * exited 0. */
-static bool run(const char *cmd, char *out, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n = 0, k;
-	int st;
-
-	if (!p)
-		return false;
-	while (n + 1 < cap && (k = fread(out + n, 1, cap - 1 - n, p)) > 0)
-		n += k;
-	out[n] = '\0';
-	st = pclose(p);
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
 
 /* What lua prints for s with %q, computed by lua itself from a file
  * holding s (so the test does not re-implement %q). */
@@ -350,20 +315,6 @@ static void check_module(const struct lua_env *e, const char *name,
 		  url);
 	free(m);
 }
-
-static const char *const lua_names[] = {
-    "/usr/bin/lua5.4", "/usr/bin/lua5.3",    "/usr/bin/lua", "/usr/bin/lua5.2",
-    "/usr/bin/lua5.1", "/usr/local/bin/lua", NULL,
-};
-static const char *const luac_names[] = {
-    "/usr/bin/luac5.4",
-    "/usr/bin/luac5.3",
-    "/usr/bin/luac",
-    "/usr/bin/luac5.2",
-    "/usr/bin/luac5.1",
-    "/usr/local/bin/luac",
-    NULL,
-};
 
 static void test_lua(void)
 {

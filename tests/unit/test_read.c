@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "memtar.h"
 #include "sffs/archive.h"
 #include "sffs/index.h"
 #include "sffs/log.h"
@@ -88,24 +89,6 @@ static unsigned char *make_tar(struct file *fs, size_t *len)
 	}
 	*len = cap;
 	return t;
-}
-
-static unsigned char *gzip(const unsigned char *in, size_t len, size_t *out)
-{
-	z_stream zs = {0};
-	size_t cap = len + len / 100 + 1024;
-	unsigned char *o = malloc(cap);
-
-	if (!o || deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY))
-		return NULL;
-	zs.next_in = (unsigned char *)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = o;
-	zs.avail_out = (uInt)cap;
-	deflate(&zs, Z_FINISH);
-	*out = zs.total_out;
-	deflateEnd(&zs);
-	return o;
 }
 
 /* ---- the faulty source ---- */
@@ -232,7 +215,7 @@ static int world_new(struct world *w)
 		fill(w->files[k].data, sizes[k], (unsigned)k + 1);
 	}
 	tar = make_tar(w->files, &tlen);
-	w->gz = tar ? gzip(tar, tlen, &w->gzlen) : NULL;
+	w->gz = tar ? memtar_gzip_buf(tar, tlen, &w->gzlen) : NULL;
 	free(tar);
 	pthread_mutex_init(&w->src.lock, NULL);
 	pthread_cond_init(&w->src.cond, NULL);

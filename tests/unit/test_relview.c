@@ -131,7 +131,7 @@ static int pkg_open(struct pkg *p)
 	o.spacing = 128 * 1024;
 	o.block_size = 64 * 1024;
 	p->f = fetch_open_source("mem://pkg.tar.gz", p->gzlen, "v1",
-				 &memtar_ops, &p->src);
+				 memtar_ops(), &p->src);
 	p->ar = p->f ? archive_open(p->f, &o, err, sizeof(err)) : NULL;
 	if (!p->ar) {
 		fprintf(stderr, "archive_open: %s\n", err);
