@@ -79,7 +79,7 @@ rm -rf "$reports"
 mkdir -p "$reports"
 export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=1:second_deadlock_stack=1"
 tsan_args=("$@")
-[ "$#" -gt 0 ] || tsan_args=(-R 'unit|mount.test_mount|mount.test_stall|mount.test_catalog$|mount.test_buildcache|mount.test_lookup')
+[ "$#" -gt 0 ] || tsan_args=(-R 'unit|mount.test_mount|mount.test_stall|mount.test_catalog$|mount.test_buildcache|mount.test_lookup|mount.test_bcreloc')
 (cd "$src/build-tsan" &&
 	SFFS_MOUNT_VARIANTS=tar.gz ctest --output-on-failure -j2 "${tsan_args[@]}") ||
 	status=1
