@@ -225,7 +225,7 @@ static int mark_elf_candidates(struct archive *ar)
 	const char *name;
 	int rc = 0;
 
-	stack = malloc(sizeof(*stack) * (size_t)r->nnodes);
+	stack = malloc(sizeof(*stack) * ((size_t)r->nnodes + 1));
 	if (!stack)
 		return -ENOMEM;
 	stack[top++] = ar->root;

@@ -66,7 +66,7 @@ static void keep(struct dep_ctx *d, struct catalog_entry *e)
 	if (d->nfound == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
 
-		n = realloc(d->found, cap * sizeof(*n));
+		n = realloc(d->found, cap * sizeof(struct catalog_entry *));
 		if (!n)
 			return; /* only an optimisation lost */
 		d->found = n;

@@ -146,7 +146,7 @@ struct attach_cancel {
 bool fs_req_dying(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	unsigned long long v, pend = 0, cgt = 0, ign = 0;
+	unsigned long long pend = 0, cgt = 0, ign = 0;
 	char path[64], line[128];
 	FILE *f;
 
@@ -157,13 +157,13 @@ bool fs_req_dying(fuse_req_t req)
 	if (!f)
 		return true; /* gone */
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "SigPnd: %llx", &v) == 1 ||
-		    sscanf(line, "ShdPnd: %llx", &v) == 1)
-			pend |= v;
-		else if (sscanf(line, "SigCgt: %llx", &v) == 1)
-			cgt = v;
-		else if (sscanf(line, "SigIgn: %llx", &v) == 1)
-			ign = v;
+		if (!strncmp(line, "SigPnd:", 7) ||
+		    !strncmp(line, "ShdPnd:", 7))
+			pend |= strtoull(line + 7, NULL, 16);
+		else if (!strncmp(line, "SigCgt:", 7))
+			cgt = strtoull(line + 7, NULL, 16);
+		else if (!strncmp(line, "SigIgn:", 7))
+			ign = strtoull(line + 7, NULL, 16);
 	}
 	fclose(f);
 	return (pend & ~cgt & ~ign & ~SIGS_NOT_FATAL) != 0;
