@@ -69,14 +69,6 @@ struct archive_reloc {
 	atomic_uint_fast64_t files, nrefused, patches, scanned, ns, overlays;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void map_free(struct owned_map *m)
 {
 	size_t k;
@@ -497,7 +489,7 @@ static int compute(struct archive *ar, struct rstate *s, int kind,
 	const struct tree_node *tn = tree_node(ar->tree, s->node);
 	uint64_t cap =
 	    kind == RK_TEXT ? ARCHIVE_RELOC_MAX_TEXT : ARCHIVE_RELOC_MAX_FILE;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = fetch_now_ns();
 	unsigned char *buf;
 	int rc;
 
@@ -523,7 +515,7 @@ static int compute(struct archive *ar, struct rstate *s, int kind,
 	rc = kind == RK_TEXT ? compute_text(ar, s, buf, tn->size)
 			     : compute_binary(ar, s, buf, tn->size);
 	free(buf);
-	atomic_fetch_add(&r->ns, mono_ns() - t0);
+	atomic_fetch_add(&r->ns, fetch_now_ns() - t0);
 	if (rc >= 0)
 		atomic_fetch_add(&r->files, 1);
 	return rc;
@@ -596,7 +588,7 @@ static void fill_deadline(struct archive *ar, struct archive_req *rq)
 {
 	if (!rq->deadline_ns)
 		rq->deadline_ns =
-		    mono_ns() + (uint64_t)ar->o.timeout_s * 1000000000u;
+		    fetch_now_ns() + (uint64_t)ar->o.timeout_s * 1000000000u;
 }
 
 ssize_t relview_read(struct archive *ar, uint32_t node, uint64_t off,
