@@ -26,6 +26,7 @@ void blocks_opts_default(struct blocks_opts *o)
 	o->timeout_s = 60;
 	o->max_per_artifact = 0;
 	o->disk = NULL;
+	o->seed_max = BLOCKS_SEED_MAX;
 }
 
 uint64_t blocks_count_for(uint64_t csize, uint32_t size)

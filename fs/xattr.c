@@ -152,9 +152,11 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 	p = line_at(buf, len, n, &left);
 	m = snprintf(p, left,
 		     " block_hit_bytes=%" PRIu64 " disk_blocks=%" PRIu64
-		     " disk_bytes=%" PRIu64 " disk_bad=%" PRIu64,
+		     " disk_bytes=%" PRIu64 " disk_bad=%" PRIu64
+		     " blocks_seeded=%" PRIu64,
 		     as.blocks.hit_bytes, as.blocks.disk_hits,
-		     as.blocks.disk_bytes, as.blocks.disk_bad);
+		     as.blocks.disk_bytes, as.blocks.disk_bad,
+		     as.blocks.seeded);
 	return append_disk(buf, len, n < 0 || m < 0 ? -1 : n + m, &as.store);
 }
 

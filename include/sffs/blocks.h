@@ -98,6 +98,9 @@ struct blocks_opts {
 	 * A fetcher looks there before the network, and writes every block
 	 * the network gave it (verified) there after its readers have it. */
 	struct disk *disk;
+	/* bytes of a streaming pass's blocks kept as verified blocks
+	 * (blocks_seed_room); default BLOCKS_SEED_MAX, 0 = none */
+	uint64_t seed_max;
 };
 
 void blocks_opts_default(struct blocks_opts *o);
@@ -199,6 +202,28 @@ int blocks_get(struct blocks *bs, uint64_t i, uint64_t deadline_ns,
 int blocks_peek(struct blocks *bs, uint64_t i, const struct block **out);
 void blocks_release(struct blocks *bs, const struct block *b);
 
+/* The most bytes of one streaming pass's blocks kept to seed a store. */
+#define BLOCKS_SEED_MAX (64u * 1024 * 1024)
+/* How many bytes of blocks a streaming pass may keep to seed a handle on
+ * store (NULL: the private store o describes, NULL for defaults):
+ * min(mem / 2, seed_max, BLOCKS_SEED_MAX), so that seeded blocks never
+ * push out more than half of what the store holds. */
+uint64_t blocks_seed_room(const struct blockstore *store,
+			  const struct blocks_opts *o);
+/*
+ * Block i's bytes (len, the block's whole length; copied), which the
+ * caller already has (archive_open's streaming pass), into the store as a
+ * verified block of bs's identity, exactly as a fetcher would have loaded
+ * it: checked against bs's digest of block i first, then held (unread, it
+ * is evicted like an unread prefetch, within `mem`) and counted in
+ * blocks_stats.seeded. With a disk tier it is written there too, in the
+ * calling thread (a disk write: never call it on a FUSE worker). Returns
+ * 0, -EINVAL (i or len wrong), -EBADMSG (not the block's bytes), -EEXIST
+ * (the store holds, loads or queues that block already), -ENOMEM, or a
+ * lazy handle's digest error. Thread safe with readers and fetchers.
+ */
+int blocks_seed(struct blocks *bs, uint64_t i, const void *data, size_t len);
+
 /* Queues on-demand fetches of the missing blocks of [first, last] at
  * once, so that fetchers merge them; blocks_get then waits for each.
  * deadline_ns (0 = none) is the caller's: a fetch never outlives the
@@ -223,6 +248,7 @@ struct blocks_stats {
 	uint64_t verify_fail;	 /* digest mismatches */
 	uint64_t errors;	 /* loads that failed for good */
 	uint64_t timeouts;	 /* waits that ended at their deadline */
+	uint64_t seeded;	 /* blocks put in by blocks_seed */
 	uint64_t mem;		 /* bytes of this identity's blocks held */
 };
 void blocks_get_stats(struct blocks *bs, struct blocks_stats *st);
