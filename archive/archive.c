@@ -77,11 +77,13 @@ struct open_ctx {
 	const struct archive_opts *o;
 	uint64_t done, total;
 	uint64_t members;
-	uint64_t usize;	  /* uncompressed bytes so far */
-	EVP_MD_CTX *md;	  /* SHA-256 of the whole artifact */
-	EVP_MD_CTX *bmd;  /* SHA-256 of the current block */
-	uint64_t bfill;	  /* bytes of the current block seen */
-	uint64_t bnext;	  /* index of the current block */
+	uint64_t usize;	     /* uncompressed bytes so far */
+	EVP_MD_CTX *md;	     /* SHA-256 of the whole artifact */
+	EVP_MD_CTX *bmd;     /* SHA-256 of the current block */
+	uint64_t bfill;	     /* bytes of the current block seen */
+	uint64_t bnext;	     /* index of the current block */
+	unsigned char *seed; /* the first seed_len bytes, for the store */
+	uint64_t seed_len;
 	int tar_rc;	  /* first tar error, or 0 */
 	int failed_stage; /* 0 none, 1 codec, 2 tar, 3 usize, 4 tap, 5 mem */
 };
@@ -213,6 +215,11 @@ static int on_compressed(void *arg, const void *data, size_t len)
 		ctx->failed_stage = 4;
 		return rc;
 	}
+	if (ctx->done < ctx->seed_len)
+		memcpy(ctx->seed + ctx->done, data,
+		       len < ctx->seed_len - ctx->done
+			   ? len
+			   : (size_t)(ctx->seed_len - ctx->done));
 	rc = seek_indexer_feed(ctx->ix, data, len);
 
 	if (!EVP_DigestUpdate(ctx->md, data, len) && !rc)
@@ -331,9 +338,30 @@ static int spill_window(void *arg, struct seek_point *pt)
 	return check_budget(ctx);
 }
 
-/* Streams the artifact once; fills ar->si and ar->tree. */
+/*
+ * The bytes of the pass kept for the block store: the first whole blocks
+ * that fit in blocks_seed_room (all of a small artifact). The first, not
+ * the last: a software tree's tar holds bin/ and lib/ (what a cold start
+ * runs) before share/ (documentation). No buffer when there is no room
+ * or no memory: seeding is only a saving.
+ */
+static void seed_alloc(struct open_ctx *ctx)
+{
+	const struct archive_opts *o = ctx->o;
+	uint64_t room = blocks_seed_room(o->store, &o->blocks);
+	uint64_t len = room / ctx->ar->block_size * ctx->ar->block_size;
+
+	if (len > ctx->total)
+		len = ctx->total;
+	ctx->seed = len ? malloc(len) : NULL;
+	ctx->seed_len = ctx->seed ? len : 0;
+}
+
+/* Streams the artifact once; fills ar->si and ar->tree, and *seed with
+ * the first *seed_len bytes (to free) for the store. */
 static int archive_index(struct archive *ar, const struct archive_opts *o,
-			 enum seek_codec codec, char *err, size_t errlen)
+			 enum seek_codec codec, unsigned char **seed,
+			 uint64_t *seed_len, char *err, size_t errlen)
 {
 	struct open_ctx ctx = {.ar = ar, .o = o, .total = fetch_size(ar->f)};
 	uint64_t spacing = o->spacing;
@@ -358,6 +386,7 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 		goto out;
 	}
 	seek_indexer_set_spill(ctx.ix, spill_window, &ctx);
+	seed_alloc(&ctx);
 	rc = fetch_stream(ar->f, 0, 0, on_compressed, &ctx);
 	if (!rc && !EVP_DigestFinal_ex(ctx.md, ar->sha256, NULL))
 		rc = -ENOMEM;
@@ -391,7 +420,13 @@ static int archive_index(struct archive *ar, const struct archive_opts *o,
 	if (rc)
 		snprintf(err, errlen, "building the member tree: %s",
 			 strerror(-rc));
+	if (!rc && ctx.done == ctx.total) {
+		*seed = ctx.seed;
+		*seed_len = ctx.seed_len;
+		ctx.seed = NULL;
+	}
 out:
+	free(ctx.seed);
 	EVP_MD_CTX_free(ctx.bmd);
 	EVP_MD_CTX_free(ctx.md);
 	seek_indexer_free(ctx.ix);
@@ -418,6 +453,41 @@ int archive_start_blocks(struct archive *ar)
 		ar->blocks = blocks_new(ar->o.store, ar->f, ar->block_size,
 					ar->bdigests, &ar->o.blocks);
 	return ar->blocks ? 0 : -ENOMEM;
+}
+
+/*
+ * The pass's first bytes (seed_alloc) into the store as verified blocks,
+ * so that a cold start does not fetch them again. Called once the pass
+ * succeeded and the handle exists: they are held under the identity of
+ * the digests the pass computed from these very bytes, so only a handle
+ * whose digest table names exactly these bytes can ever be served them
+ * (a fetch for it would pass its check with the same bytes). If the open
+ * policy then refuses the artifact (a manifest's or signature's verdict
+ * comes after archive_open), it frees the archive, the last handle of
+ * that identity, and the seeded blocks leave memory with it.
+ */
+static void seed_blocks(struct archive *ar, const unsigned char *seed,
+			uint64_t len)
+{
+	uint64_t n = blocks_count_for(len, ar->block_size), i;
+	int rc = 0;
+
+	for (i = 0; i < n && (!rc || rc == -EEXIST); i++) {
+		uint64_t off = i * ar->block_size;
+		size_t blen =
+		    (size_t)(len - off < ar->block_size ? len - off
+							: ar->block_size);
+
+		rc = blocks_seed(ar->blocks, i, seed + off, blen);
+	}
+	if (rc && rc != -EEXIST)
+		log_warn("%s: keeping the streamed block %" PRIu64
+			 " failed: %s (it is fetched on demand)",
+			 fetch_url(ar->f), i - 1, strerror(-rc));
+	else if (n)
+		log_debug("%s: %" PRIu64 " streamed blocks (%" PRIu64
+			  " bytes) kept as verified",
+			  fetch_url(ar->f), n, len);
 }
 
 /* An empty archive object: tree, caches, locks (o may be NULL for the
@@ -463,8 +533,9 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 {
 	struct archive_opts defaults;
 	struct archive *ar;
-	unsigned char head[512];
+	unsigned char head[512], *seed = NULL;
 	size_t hlen = sizeof(head);
+	uint64_t seed_len = 0;
 	int rc;
 
 	if (!o) {
@@ -482,7 +553,8 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 			 strerror(-rc));
 		goto fail;
 	}
-	rc = archive_index(ar, o, seek_detect(head, hlen), err, errlen);
+	rc = archive_index(ar, o, seek_detect(head, hlen), &seed, &seed_len,
+			   err, errlen);
 	if (rc)
 		goto fail;
 	rc = archive_start_blocks(ar);
@@ -492,8 +564,11 @@ struct archive *archive_open(struct fetch *f, const struct archive_opts *o,
 				      : "out of memory");
 		goto fail;
 	}
+	seed_blocks(ar, seed, seed_len);
+	free(seed);
 	return ar;
 fail:
+	free(seed);
 	archive_free(ar);
 	errno = rc < 0 ? -rc : EIO;
 	return NULL;
@@ -531,7 +606,8 @@ const struct tree *archive_tree(const struct archive *ar)
 	return ar->tree;
 }
 
-void archive_node_name(const struct archive *ar, uint32_t node, char *buf, size_t len)
+void archive_node_name(const struct archive *ar, uint32_t node, char *buf,
+		       size_t len)
 {
 	const struct tree *t = ar->tree;
 	uint32_t d, child, count = tree_count(t);

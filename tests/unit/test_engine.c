@@ -146,6 +146,7 @@ static int art_open_on(struct art *a, unsigned seed, struct cache *cache,
 	o.block_size = BLOCKS_MIN_SIZE;
 	o.blocks.max_fetches = 1;
 	o.blocks.mem = 64 * 1024;
+	o.blocks.seed_max = 0; /* these tests count fetches */
 	o.readahead = 0;
 	o.cache = cache;
 	o.wcache = wcache;
@@ -306,6 +307,7 @@ static void test_store_shared(void)
 	blocks_opts_default(&bo);
 	bo.max_fetches = 3;
 	bo.mem = 16 * BLOCKS_MIN_SIZE;
+	bo.seed_max = 0;
 	store = blockstore_new(&bo);
 	CHECK(store && a);
 	if (!store || !a)
@@ -406,6 +408,7 @@ static void test_store_fair(void)
 	blocks_opts_default(&bo);
 	bo.max_fetches = 4;
 	bo.merge_max = 16 * BLOCKS_MIN_SIZE; /* a request per reader */
+	bo.seed_max = 0;
 	store = blockstore_new(&bo);
 	CHECK(store && a);
 	if (!store || !a)

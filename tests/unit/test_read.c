@@ -3,7 +3,8 @@
  * test_read.c - the read path (verified blocks, decode, chunk cache,
  * waiters, deadlines, cancel, prefetch) at library level, with no mount:
  * an in-memory .tar.gz served through fetch_open_source by a source that
- * injects failures (errors as after a reset, wrong bytes, stalls).
+ * injects failures (errors as after a reset, wrong bytes, stalls); and
+ * the streaming pass's blocks seeding the store (blocks_seed).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include "check.h"
 #include "memtar.h"
 #include "sffs/archive.h"
+#include "sffs/blocks.h"
 #include "sffs/index.h"
 #include "sffs/log.h"
 
@@ -44,7 +46,7 @@ static size_t tar_header(unsigned char *h, const char *name, size_t size)
 	size_t k;
 
 	memset(h, 0, 512);
-	snprintf((char *)h, 100, "%s", name);
+	snprintf((char *)h, 100, "%.99s", name);
 	octal((char *)h + 100, 8, 0644);
 	octal((char *)h + 108, 8, 0);
 	octal((char *)h + 116, 8, 0);
@@ -173,6 +175,7 @@ static int world_open(struct world *w, uint64_t cache_mem)
 	o.blocks.mem = 2u * 1024 * 1024;
 	o.readahead = 2u * 1024 * 1024;
 	o.spacing = 256 * 1024;
+	o.blocks.seed_max = 0; /* these tests count fetches (test_seeded) */
 	w->f = fetch_open_source("mem://test.tar.gz", w->gzlen, "v1", &src_ops,
 				 &w->src);
 	w->ar = w->f ? archive_open(w->f, &o, err, sizeof(err)) : NULL;
@@ -574,6 +577,7 @@ static void test_partial_span(struct world *w)
 	o.block_size = 64 * 1024;
 	o.blocks.merge_max = 512 * 1024;
 	o.readahead = 0;
+	o.blocks.seed_max = 0;
 	o.spacing = 2u * 1024 * 1024; /* span 0 holds files 0-3 */
 	ar = archive_open(w->f, &o, err, sizeof(err));
 	CHECK(ar != NULL);
@@ -598,6 +602,226 @@ static void test_partial_span(struct world *w)
 	archive_free(ar);
 }
 
+/* ---- the streaming pass's blocks seed the store ---- */
+
+#define SEED_BLOCK (64u * 1024)
+
+/* archive_open on the world's bytes with a store of mem bytes keeping at
+ * most seed_max of the pass's; calls the source got after the open. */
+static struct archive *open_seeded(struct world *w, uint64_t mem,
+				   uint64_t seed_max)
+{
+	struct archive_opts o;
+	struct archive *ar;
+	char err[256];
+
+	archive_opts_default(&o);
+	o.block_size = SEED_BLOCK;
+	o.blocks.mem = mem;
+	o.blocks.seed_max = seed_max;
+	o.spacing = 256 * 1024;
+	ar = archive_open(w->f, &o, err, sizeof(err));
+	if (!ar)
+		fprintf(stderr, "archive_open: %s\n", err);
+	return ar;
+}
+
+/* Every block fits: reading every file whole sends no range request. */
+static void test_seeded_all(struct world *w)
+{
+	struct archive *keep = w->ar, *ar;
+	uint64_t n = (w->gzlen + SEED_BLOCK - 1) / SEED_BLOCK;
+	struct archive_stats st;
+	unsigned calls;
+
+	ar = open_seeded(w, 64u * 1024 * 1024, BLOCKS_SEED_MAX);
+	CHECK(ar != NULL);
+	if (!ar)
+		return;
+	w->ar = ar;
+	calls = atomic_load(&w->src.calls);
+	archive_get_stats(ar, &st);
+	CHECK_EQ_U64(st.blocks.seeded, n);
+	CHECK_EQ_U64(st.store.bytes, w->gzlen);
+	for (int k = 0; k < NFILES; k++)
+		CHECK(read_ok(w, k, 0, w->files[k].size));
+	CHECK_EQ_U64(atomic_load(&w->src.calls), calls);
+	archive_get_stats(ar, &st);
+	CHECK_EQ_U64(st.blocks.fetched, 0);
+	CHECK_EQ_U64(st.blocks.requests, 0);
+	CHECK(st.blocks.hits >= n);
+	w->ar = keep;
+	archive_free(ar);
+}
+
+/* The store keeps min(mem / 2, seed_max) bytes of the pass, the first
+ * blocks; the others are fetched as before. */
+static void test_seeded_budget(struct world *w)
+{
+	struct archive *keep = w->ar, *ar;
+	struct archive_stats st;
+	unsigned calls;
+
+	ar = open_seeded(w, 2u * 1024 * 1024, BLOCKS_SEED_MAX);
+	CHECK(ar != NULL);
+	if (!ar)
+		return;
+	w->ar = ar;
+	archive_get_stats(ar, &st);
+	CHECK_EQ_U64(st.blocks.seeded, 1024 * 1024 / SEED_BLOCK);
+	CHECK(st.store.bytes <= 1024 * 1024);
+	calls = atomic_load(&w->src.calls);
+	CHECK(read_ok(w, 0, 0, w->files[0].size)); /* block 0 */
+	CHECK(read_ok(w, 2, 0, w->files[2].size)); /* below 1 MiB */
+	CHECK_EQ_U64(atomic_load(&w->src.calls), calls);
+	CHECK(read_ok(w, 4, 3000000, 100000)); /* past the seeded bytes */
+	CHECK(atomic_load(&w->src.calls) > calls);
+	archive_get_stats(ar, &st);
+	CHECK(st.blocks.fetched > 0);
+	CHECK(st.store.bytes <= st.store.budget);
+	w->ar = keep;
+	archive_free(ar);
+	/* seed_max bounds it further: 3 whole blocks of 3.5 */
+	ar = open_seeded(w, 64u * 1024 * 1024, 3 * SEED_BLOCK + SEED_BLOCK / 2);
+	CHECK(ar != NULL);
+	if (!ar)
+		return;
+	archive_get_stats(ar, &st);
+	CHECK_EQ_U64(st.blocks.seeded, 3);
+	CHECK_EQ_U64(st.store.bytes, 3 * SEED_BLOCK);
+	archive_free(ar);
+	/* none at all */
+	ar = open_seeded(w, 64u * 1024 * 1024, 0);
+	CHECK(ar != NULL);
+	if (!ar)
+		return;
+	archive_get_stats(ar, &st);
+	CHECK_EQ_U64(st.blocks.seeded, 0);
+	archive_free(ar);
+}
+
+/* A handle with the world's block digests, on a store of its own. */
+static struct blocks *seed_handle(struct world *w)
+{
+	uint64_t n = (w->gzlen + SEED_BLOCK - 1) / SEED_BLOCK;
+	unsigned char *dg = malloc(n * BLOCKS_DIGEST);
+	struct blocks_opts bo;
+	struct blocks *bs = NULL;
+
+	blocks_opts_default(&bo);
+	bo.max_fetches = 2;
+	bo.mem = 64u * 1024 * 1024;
+	for (uint64_t i = 0; dg && i < n; i++) {
+		size_t len = w->gzlen - i * SEED_BLOCK < SEED_BLOCK
+				 ? w->gzlen - i * SEED_BLOCK
+				 : SEED_BLOCK;
+
+		EVP_Digest(w->gz + i * SEED_BLOCK, len, dg + i * BLOCKS_DIGEST,
+			   NULL, EVP_sha256(), NULL);
+	}
+	if (dg)
+		bs = blocks_new(NULL, w->f, SEED_BLOCK, dg, &bo);
+	free(dg);
+	return bs;
+}
+
+/* blocks_seed checks the bytes itself: wrong ones are refused and leave
+ * nothing held; right ones serve a read with no request. */
+static void test_seed_checks(struct world *w)
+{
+	struct blocks *bs = seed_handle(w);
+	unsigned char *bad = malloc(SEED_BLOCK);
+	const struct block *b = NULL;
+	struct blocks_stats st;
+	unsigned calls;
+
+	CHECK(bs && bad);
+	if (!bs || !bad)
+		goto out;
+	memcpy(bad, w->gz + SEED_BLOCK, SEED_BLOCK);
+	bad[100] ^= 1;
+	CHECK_EQ_U64(blocks_seed(bs, 1, bad, SEED_BLOCK), -EBADMSG);
+	CHECK_EQ_U64(blocks_peek(bs, 1, &b), -ENOENT);
+	CHECK_EQ_U64(blocks_seed(bs, 1, w->gz + SEED_BLOCK, 100), -EINVAL);
+	CHECK_EQ_U64(blocks_seed(bs, blocks_count(bs), bad, SEED_BLOCK),
+		     -EINVAL);
+	CHECK_EQ_U64(blocks_seed(bs, 1, w->gz + SEED_BLOCK, SEED_BLOCK), 0);
+	CHECK_EQ_U64(blocks_seed(bs, 1, w->gz + SEED_BLOCK, SEED_BLOCK),
+		     -EEXIST);
+	calls = atomic_load(&w->src.calls);
+	CHECK(blocks_get(bs, 1, 0, NULL, &b) == 0);
+	CHECK(b && b->len == SEED_BLOCK &&
+	      !memcmp(b->data, w->gz + SEED_BLOCK, SEED_BLOCK));
+	blocks_release(bs, b);
+	CHECK_EQ_U64(atomic_load(&w->src.calls), calls);
+	blocks_get_stats(bs, &st);
+	CHECK_EQ_U64(st.seeded, 1);
+	CHECK_EQ_U64(st.fetched, 0);
+	CHECK_EQ_U64(st.hits, 1);
+out:
+	free(bad);
+	blocks_free(bs);
+}
+
+struct seed_reader {
+	struct world *w;
+	struct blocks *bs;
+	int bad;
+};
+
+static void *read_blocks(void *arg)
+{
+	struct seed_reader *r = arg;
+	const struct block *b;
+
+	for (uint64_t i = 0; i < blocks_count(r->bs); i++) {
+		if (blocks_get(r->bs, i, 0, NULL, &b)) {
+			r->bad++;
+			continue;
+		}
+		if (memcmp(b->data, r->w->gz + i * SEED_BLOCK, b->len))
+			r->bad++;
+		blocks_release(r->bs, b);
+	}
+	return NULL;
+}
+
+/* Seeding while readers fetch the same blocks (for ThreadSanitizer):
+ * each block is seeded or fetched, never both, and every read is right. */
+static void test_seed_races(struct world *w)
+{
+	struct seed_reader r[2] = {{.w = w}, {.w = w}};
+	struct blocks *bs = seed_handle(w);
+	struct blocks_stats st;
+	pthread_t th[2];
+	uint64_t n, i, ok = 0;
+
+	CHECK(bs != NULL);
+	if (!bs)
+		return;
+	n = blocks_count(bs);
+	for (int k = 0; k < 2; k++) {
+		r[k].bs = bs;
+		pthread_create(&th[k], NULL, read_blocks, &r[k]);
+	}
+	for (i = n; i-- > 0;) {
+		size_t len = w->gzlen - i * SEED_BLOCK < SEED_BLOCK
+				 ? w->gzlen - i * SEED_BLOCK
+				 : SEED_BLOCK;
+		int rc = blocks_seed(bs, i, w->gz + i * SEED_BLOCK, len);
+
+		CHECK(rc == 0 || rc == -EEXIST);
+		ok += rc == 0;
+	}
+	for (int k = 0; k < 2; k++)
+		pthread_join(th[k], NULL);
+	CHECK_EQ_U64(r[0].bad + r[1].bad, 0);
+	blocks_get_stats(bs, &st);
+	CHECK_EQ_U64(st.seeded, ok);
+	CHECK_EQ_U64(st.seeded + st.fetched, n);
+	blocks_free(bs);
+}
+
 int main(void)
 {
 	struct world w;
@@ -615,6 +839,10 @@ int main(void)
 	test_stall(&w);
 	test_sequential(&w);
 	test_index_signer(&w);
+	test_seeded_all(&w);
+	test_seeded_budget(&w);
+	test_seed_checks(&w);
+	test_seed_races(&w);
 	world_free(&w);
 	return check_done();
 }
