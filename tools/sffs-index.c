@@ -442,6 +442,7 @@ int main(int argc, char **argv)
 
 	archive_opts_default(&a.ao);
 	a.ao.cache_mem = 0;
+	a.ao.blocks.seed_max = 0; /* it never reads the blocks back */
 	rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc;
