@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +62,30 @@ static bool run(const char *cmd, char *out, size_t cap)
 	out[n] = '\0';
 	st = pclose(p);
 	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Finds lua and luac (Lmod needs Lua, and Lmod is a dependency: none is a
+ * failure) and makes a fresh directory under SFFS_TEST_TMP named after
+ * the test in dir. true when all three are there. */
+static bool lua_setup(const char *test, const char **lua, const char **luac,
+		      char *dir, size_t dirlen)
+{
+	const char *base = getenv("SFFS_TEST_TMP");
+	char cmd[4200];
+
+	*lua = find_exe(lua_names);
+	*luac = find_exe(luac_names);
+	if (!*lua || !*luac) {
+		fprintf(stderr, "no lua or luac (install lmod / lua5.3)\n");
+		return false;
+	}
+	if (!base || !*base)
+		base = "/tmp";
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", base);
+	if (system(cmd) != 0)
+		return false;
+	snprintf(dir, dirlen, "%s/%s.XXXXXX", base, test);
+	return mkdtemp(dir) != NULL;
 }
 
 #endif

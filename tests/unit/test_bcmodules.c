@@ -331,25 +331,15 @@ static void test_lua(void)
 	     "u"},
 	    {"3proxy", "0.9.4", "/a\\", "/ends]="},
 	};
-	const char *base = getenv("SFFS_TEST_TMP");
 	struct lua_env e;
 	char cmd[8300];
 	size_t i;
 
-	e.lua = find_exe(lua_names);
-	e.luac = find_exe(luac_names);
-	/* Lmod needs Lua, and Lmod is a dependency: no Lua is a failure. */
-	if (!e.lua || !e.luac)
-		fprintf(stderr, "no lua or luac (install lmod / lua5.3)\n");
-	CHECK(e.lua != NULL && e.luac != NULL);
-	if (!e.lua || !e.luac)
+	if (!lua_setup("test_bcmodules", &e.lua, &e.luac, e.dir,
+		       sizeof(e.dir))) {
+		CHECK(!"lua, luac and a directory to run them in");
 		return;
-	if (!base || !*base)
-		base = "/tmp";
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", base);
-	CHECK(system(cmd) == 0);
-	snprintf(e.dir, sizeof(e.dir), "%s/test_bcmodules.XXXXXX", base);
-	CHECK(mkdtemp(e.dir) != NULL);
+	}
 	snprintf(e.mod, sizeof(e.mod), "%s/pkg.lua", e.dir);
 	snprintf(e.driver, sizeof(e.driver), "%s/driver.lua", e.dir);
 	snprintf(e.out, sizeof(e.out), "%s/value", e.dir);
