@@ -99,6 +99,7 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 			 char *buf, size_t len)
 {
 	struct fetch *f = archive_fetch(ar);
+	struct archive_reloc_stats rs;
 	struct archive_stats as;
 	struct fetch_stats fst;
 	size_t left;
@@ -150,13 +151,16 @@ static int archive_xattr(struct fs *fs, struct archive *ar, const char *name,
 		     tree_count(archive_tree(ar)));
 	/* the tiers: memory (block_hits), disk, network (block_bytes) */
 	p = line_at(buf, len, n, &left);
+	archive_reloc_get_stats(ar, &rs);
 	m = snprintf(p, left,
 		     " block_hit_bytes=%" PRIu64 " disk_blocks=%" PRIu64
 		     " disk_bytes=%" PRIu64 " disk_bad=%" PRIu64
-		     " blocks_seeded=%" PRIu64,
+		     " blocks_seeded=%" PRIu64 " reloc_files=%" PRIu64
+		     " reloc_refused=%" PRIu64 " reloc_patches=%" PRIu64
+		     " reloc_overlays=%" PRIu64,
 		     as.blocks.hit_bytes, as.blocks.disk_hits,
-		     as.blocks.disk_bytes, as.blocks.disk_bad,
-		     as.blocks.seeded);
+		     as.blocks.disk_bytes, as.blocks.disk_bad, as.blocks.seeded,
+		     rs.files, rs.refused, rs.patches, rs.overlays);
 	return append_disk(buf, len, n < 0 || m < 0 ? -1 : n + m, &as.store);
 }
 

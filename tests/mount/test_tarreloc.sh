@@ -99,6 +99,9 @@ diff -r --no-dereference "$exp" "$mnt" >"$TEST_TMP/diff" 2>&1 ||
 after=$(getfattr --only-values -n user.sffs.stats "$mnt" | grep -o 'reads_cached=[0-9]*\|reads_queued=[0-9]*' | tr '\n' ' ')
 [ "$before" != "$after" ] || fail "the comparison never reached the daemon ($after)"
 log "every file equals the reference (reads: $before-> $after)"
+ov=$(getfattr --only-values -n user.sffs.stats "$mnt" | grep -o 'reloc_overlays=[0-9]*' | cut -d= -f2)
+[ "${ov:-0}" -gt 0 ] || fail "no read went through the relocation overlay"
+log "reads that overlaid patches: $ov"
 # ranges at odd offsets through the overlay
 for f in view/bin/sinfo view/lib/libslurmfull.so view/sbin/slurmd; do
 	[ -f "$exp/$f" ] || continue
