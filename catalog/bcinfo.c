@@ -125,24 +125,12 @@ static bool has_dotdot(const char *s)
 
 enum kind { ABSOLUTE, RELATIVE, HASH };
 
-static bool hash_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n != 32)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '2' && s[i] <= '7')))
-			return false;
-	return true;
-}
-
 /* Why the scalar s (n bytes) is not of kind k, or NULL. */
 static const char *bad_scalar(const char *s, size_t n, enum kind k)
 {
 	if (k == HASH)
-		return hash_ok(s, n) ? NULL : "not 32 characters of [a-z2-7]";
+		return bc_hash_ok(s, n) ? NULL
+					: "not 32 characters of [a-z2-7]";
 	if (memchr(s, '\0', n))
 		return "a NUL";
 	if (n == 0)

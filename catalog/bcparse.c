@@ -353,8 +353,7 @@ static int check_component(const char *s, const char *key, char *err,
 	return 0;
 }
 
-/* 32 characters of Spack's base32 alphabet (RFC 4648, lower case). */
-static bool hash_ok(const char *s, size_t n)
+bool bc_hash_ok(const char *s, size_t n)
 {
 	size_t i;
 
@@ -589,7 +588,7 @@ static int parse_hash(const char *key, struct json_object *spec,
 	struct json_object *h;
 	int rc = 0;
 
-	if (!hash_ok(key, strlen(key)))
+	if (!bc_hash_ok(key, strlen(key)))
 		return catalog_fail(
 		    err, errlen,
 		    "install key \"%.40s\" is not a 32-character "

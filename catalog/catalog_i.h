@@ -41,6 +41,9 @@ int catalog_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A version additionally starts with a digit ("25.11", "26.05rc1"). */
 bool catalog_version_ok(const char *s);
+/* A Spack DAG hash: n == 32 characters of its base32 alphabet (RFC 4648,
+ * lower case: [a-z2-7]). bcparse.c. */
+bool bc_hash_ok(const char *s, size_t n);
 
 /*
  * Checks a template: relative (no leading '/'), no empty segment ("//"),
@@ -108,7 +111,7 @@ struct s3_listing {
 	size_t nobjects;
 	char **prefixes; /* <CommonPrefixes><Prefix> */
 	size_t nprefixes;
-	bool truncated;   /* <IsTruncated>true */
+	bool truncated;	  /* <IsTruncated>true */
 	char *next_token; /* <NextContinuationToken>, or NULL */
 };
 
