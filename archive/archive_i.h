@@ -95,12 +95,30 @@ struct archive {
 	atomic_size_t last_window; /* point of the last window loaded, + 1 */
 };
 
+/* The spill file: in o->spill_dir when it allows, else tmpfile(). NULL
+ * (errno set). spill.c. */
+FILE *archive_spill_open(const struct archive_opts *o);
+
 /* Reads len bytes at off of the spill file (windows of a streaming
  * pass). 0 or -EIO (none, out of range, short read). */
 int archive_spill_read(struct archive *ar, uint64_t off, size_t len,
 		       unsigned char *buf);
 
-/* archive_read_req without relocation (span.c). */
+/* span.c, for copy.c: the chunk holding the tar stream's byte uoff (a
+ * reference, its bytes [*coff, *coff + *clen) of at most len) for a reader
+ * who may want bytes up to uend; the request's default deadline; the
+ * sequential-reader prefetch; node checked as a regular file with len
+ * cut at its end. */
+int span_piece(struct archive *ar, uint64_t uoff, size_t len, uint64_t uend,
+	       struct archive_req *rq, struct chunk **ch, size_t *coff,
+	       size_t *clen);
+void span_req_defaults(struct archive *ar, struct archive_req *rq);
+void span_follow(struct archive *ar, uint32_t node, const struct tree_node *n,
+		 uint64_t off, size_t len);
+int span_check_node(struct archive *ar, uint32_t node, uint64_t off,
+		    size_t *len, const struct tree_node **out);
+
+/* archive_read_req without relocation (copy.c). */
 ssize_t archive_read_raw(struct archive *ar, uint32_t node, uint64_t off,
 			 size_t len, void *buf, struct archive_req *rq);
 /* relview.c: true if node's bytes must be copied (relocated, or maybe);

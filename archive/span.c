@@ -523,9 +523,9 @@ static int span_chunk(struct archive *ar, size_t i, uint64_t j, uint64_t uend,
 /* The piece of the tar stream at uoff (at most len bytes): a chunk
  * reference, the offset in it and the length. uend: where the bytes the
  * reader may want end (its file's end), which bounds what is fetched. */
-static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
-			uint64_t uend, struct archive_req *rq,
-			struct chunk **ch, size_t *coff, size_t *clen)
+int span_piece(struct archive *ar, uint64_t uoff, size_t len, uint64_t uend,
+	       struct archive_req *rq, struct chunk **ch, size_t *coff,
+	       size_t *clen)
 {
 	const struct seek_index *si = ar->si;
 	uint64_t rel, j, usize, have;
@@ -555,7 +555,7 @@ static int stream_piece(struct archive *ar, uint64_t uoff, size_t len,
 	return 0;
 }
 
-static void req_defaults(struct archive *ar, struct archive_req *rq)
+void span_req_defaults(struct archive *ar, struct archive_req *rq)
 {
 	if (!rq->deadline_ns)
 		rq->deadline_ns =
@@ -606,8 +606,8 @@ static void prefetch_file(struct archive *ar, const struct tree_node *n,
 /* Follows reads of node; a second read that starts where the last one
  * ended makes it a sequential reader, whose next `readahead` bytes are
  * prefetched (in steps of a quarter of that, so requests stay large). */
-static void follow(struct archive *ar, uint32_t node, const struct tree_node *n,
-		   uint64_t off, size_t len)
+void span_follow(struct archive *ar, uint32_t node, const struct tree_node *n,
+		 uint64_t off, size_t len)
 {
 	struct seq_slot *sl = &ar->seq[node % SEQ_SLOTS];
 	uint64_t from = 0, to = 0, ra = ar->o.readahead, end = off + len;
@@ -641,8 +641,8 @@ static void follow(struct archive *ar, uint32_t node, const struct tree_node *n,
 		prefetch_file(ar, n, from, to);
 }
 
-static int check_node(struct archive *ar, uint32_t node, uint64_t off,
-		      size_t *len, const struct tree_node **out)
+int span_check_node(struct archive *ar, uint32_t node, uint64_t off,
+		    size_t *len, const struct tree_node **out)
 {
 	const struct tree_node *n = tree_node(ar->tree, node);
 
@@ -666,16 +666,16 @@ ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 	const struct tree_node *n;
 	uint64_t uoff;
 	size_t done = 0;
-	int rc = check_node(ar, node, off, &len, &n);
+	int rc = span_check_node(ar, node, off, &len, &n);
 
 	rq->n = 0;
 	if (rc)
 		return rc;
 	if (n->u.sparse || relview_copy_only(ar, node))
 		return -ENOTSUP;
-	req_defaults(ar, rq);
+	span_req_defaults(ar, rq);
 	if (!rq->nowait && len)
-		follow(ar, node, n, off, len);
+		span_follow(ar, node, n, off, len);
 	uoff = n->data_off + off;
 	while (done < len) {
 		size_t coff, clen;
@@ -685,8 +685,8 @@ ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 			rc = -ENOTSUP;
 			break;
 		}
-		rc = stream_piece(ar, uoff + done, len - done,
-				  n->data_off + n->size, rq, &ch, &coff, &clen);
+		rc = span_piece(ar, uoff + done, len - done,
+				n->data_off + n->size, rq, &ch, &coff, &clen);
 		if (rc)
 			break;
 		rq->ref[rq->n] = ch;
@@ -700,100 +700,6 @@ ssize_t archive_read_iov(struct archive *ar, uint32_t node, uint64_t off,
 		return rc;
 	}
 	return (ssize_t)len;
-}
-
-/* Copies len bytes of the tar stream at uoff into dst; the reader may
- * want bytes up to uend. */
-static int stream_copy(struct archive *ar, uint64_t uoff, size_t len,
-		       uint64_t uend, unsigned char *dst,
-		       struct archive_req *rq)
-{
-	while (len) {
-		size_t coff, clen;
-		struct chunk *ch;
-		int rc =
-		    stream_piece(ar, uoff, len, uend, rq, &ch, &coff, &clen);
-
-		if (rc)
-			return rc;
-		memcpy(dst, ch->data + coff, clen);
-		cache_chunk_put(ch);
-		uoff += clen;
-		dst += clen;
-		len -= clen;
-	}
-	return 0;
-}
-
-/* Sparse file: zeros, except where a segment's stored bytes go. */
-static int sparse_copy(struct archive *ar, const struct tree_node *n,
-		       uint64_t off, size_t len, unsigned char *dst,
-		       struct archive_req *rq)
-{
-	const struct tree_sparse_map *m = n->u.sparse;
-	uint64_t stored = n->data_off;
-	size_t k;
-
-	memset(dst, 0, len);
-	for (k = 0; k < m->n; k++) {
-		const struct tar_sparse *sg = &m->seg[k];
-		uint64_t a = off > sg->off ? off : sg->off;
-		uint64_t b = off + len < sg->off + sg->len ? off + len
-							   : sg->off + sg->len;
-		int rc;
-
-		if (a < b) {
-			rc = stream_copy(
-			    ar, stored + (a - sg->off), (size_t)(b - a),
-			    stored + (b - sg->off), dst + (a - off), rq);
-			if (rc)
-				return rc;
-		}
-		stored += sg->len;
-	}
-	return 0;
-}
-
-ssize_t archive_read_raw(struct archive *ar, uint32_t node, uint64_t off,
-			 size_t len, void *buf, struct archive_req *rq)
-{
-	struct archive_req dflt = {0};
-	const struct tree_node *n;
-	int rc = check_node(ar, node, off, &len, &n);
-
-	if (rc)
-		return rc;
-	if (!rq)
-		rq = &dflt;
-	rq->n = 0;
-	req_defaults(ar, rq);
-	if (!n->u.sparse && !rq->nowait && len)
-		follow(ar, node, n, off, len);
-	if (n->u.sparse)
-		rc = sparse_copy(ar, n, off, len, buf, rq);
-	else
-		rc = stream_copy(ar, n->data_off + off, len,
-				 n->data_off + n->size, buf, rq);
-	return rc ? rc : (ssize_t)len;
-}
-
-ssize_t archive_read_req(struct archive *ar, uint32_t node, uint64_t off,
-			 size_t len, void *buf, struct archive_req *rq)
-{
-	struct archive_req dflt = {0};
-
-	if (!relview_copy_only(ar, node))
-		return archive_read_raw(ar, node, off, len, buf, rq);
-	if (!rq)
-		rq = &dflt;
-	rq->n = 0;
-	return relview_read(ar, node, off, len, buf, rq);
-}
-
-ssize_t archive_read(struct archive *ar, uint32_t node, uint64_t off,
-		     size_t len, void *buf)
-{
-	return archive_read_req(ar, node, off, len, buf, NULL);
 }
 
 void archive_wake(struct archive *ar)
