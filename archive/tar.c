@@ -18,112 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLK 512
-
-/* Header field offsets and lengths (POSIX ustar and old GNU layouts). */
-enum {
-	H_NAME = 0,
-	H_MODE = 100,
-	H_SIZE = 124,
-	H_MTIME = 136,
-	H_CHKSUM = 148,
-	H_TYPE = 156,
-	H_LINK = 157,
-	H_MAGIC = 257,
-	H_PREFIX = 345,
-	H_GNU_SPARSE = 386, /* 4 x (offset[12], numbytes[12]) */
-	H_GNU_ISEXT = 482,
-	H_GNU_REALSIZE = 483,
-	X_ISEXT = 504, /* sparse extension block: 21 pairs, then isextended */
-};
-
-enum tar_state {
-	ST_HEADER,     /* gathering a header block */
-	ST_EXT,	       /* gathering an x/g/L/K payload */
-	ST_SPARSE_EXT, /* gathering an old GNU sparse extension block */
-	ST_MAP,	       /* gathering a block of a pax 1.0 sparse map */
-	ST_SKIP,       /* counting member data and padding */
-	ST_ZERO2,      /* after one zero block: is the next one zero too? */
-	ST_END,	       /* past the end-of-archive marker */
-	ST_ERROR,
-};
-
-enum name_state { NB_NONE, NB_SET, NB_LONG, NB_NUL };
-
-/* A name from an extended header, bounded by TAR_MAX_NAME. */
-struct name_buf {
-	char s[TAR_MAX_NAME + 1];
-	size_t len;
-	enum name_state st;
-};
-
-/* What a pax local header says about the next member. */
-struct pax_attrs {
-	struct name_buf path, link, sparse_name;
-	bool has_size, has_mtime, has_realsize, has_off, sparse_v0;
-	uint64_t size, realsize, pend_off;
-	int64_t mtime;
-	int sparse_major, sparse_minor; /* -1 if absent */
-};
-
-struct tar_parser {
-	tar_entry_cb entry_cb;
-	tar_warn_cb warn_cb;
-	void *arg;
-
-	enum tar_state st;
-	uint64_t off; /* bytes consumed */
-	unsigned char blk[BLK];
-	size_t blk_have;
-
-	char *ext; /* extended-header payload, at most TAR_MAX_PAX */
-	size_t ext_cap, ext_len, ext_have;
-	char ext_type;
-	uint64_t skip; /* ST_SKIP: bytes still to count */
-
-	/* State gathered for the next member. */
-	bool pending;
-	uint64_t member_off;
-	struct name_buf longname, longlink;
-	struct pax_attrs x;
-	bool g_has_mtime;
-	int64_t g_mtime;
-
-	/* The member being built. */
-	struct tar_entry e;
-	uint64_t stored; /* bytes of data area (before padding) */
-	bool sparse;
-	uint64_t realsize;
-	struct tar_sparse *sp;
-	size_t nsp, sp_cap;
-	size_t map_idx, map_count; /* pax 1.0 map: numbers read / expected */
-	uint64_t map_num, map_bytes;
-	unsigned map_digits;
-	struct name_buf hlink;	    /* link name from the header block */
-	const struct name_buf *lnk; /* the link name that applies */
-	const char *name_why;	    /* why the chosen name is unusable */
-	char why[128];		    /* formatted reasons point here */
-	const char *cur;	    /* member name for messages */
-	bool skip_ext;		    /* ST_SKIP is extended-header padding */
-	size_t rawlen;
-	char raw[TAR_MAX_NAME + 1];  /* raw member name */
-	char path[TAR_MAX_NAME + 1]; /* normalised */
-	char link[TAR_MAX_NAME + 1];
-
-	bool seen_header; /* a header with a valid checksum came by */
-	int err;
-	char errmsg[TAR_MAX_NAME + 256];
-	char warnmsg[TAR_MAX_NAME + 256];
-};
+#include "tar_i.h"
 
 static const struct tar_sparse no_segments[1];
 
-static int fail(struct tar_parser *p, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static void warnf(struct tar_parser *p, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int fail(struct tar_parser *p, int err, const char *fmt, ...)
+int tar_fail(struct tar_parser *p, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -211,372 +113,6 @@ bool tar_parser_seen_header(const struct tar_parser *p)
 	return p->seen_header;
 }
 
-/* ---- numbers ---------------------------------------------------------- */
-
-/* GNU base-256: 0x80 then a big-endian magnitude, or 0xff then a two's
- * complement negative number. */
-static int parse_b256(const unsigned char *f, size_t n, int64_t *out)
-{
-	bool neg = f[0] == 0xff;
-	uint64_t v = neg ? UINT64_MAX : 0;
-	size_t i;
-
-	for (i = 1; i < n; i++) {
-		if (n > 9 && i < n - 8) {
-			if (f[i] != (neg ? 0xff : 0))
-				return -ERANGE;
-			continue;
-		}
-		v = (v << 8) | f[i];
-	}
-	if ((v >> 63) != (neg ? 1u : 0u))
-		return -ERANGE;
-	*out = neg ? -(int64_t)~v - 1 : (int64_t)v;
-	return 0;
-}
-
-/* A numeric header field: octal padded with spaces/NULs, or base-256. An
- * empty field reads as 0 (as libarchive does). */
-static int parse_num(const unsigned char *f, size_t n, int64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-
-	if (f[0] == 0x80 || f[0] == 0xff)
-		return parse_b256(f, n, out);
-	while (i < n && f[i] == ' ')
-		i++;
-	for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
-		if (v > ((uint64_t)INT64_MAX >> 3))
-			return -ERANGE;
-		v = v * 8 + (uint64_t)(f[i] - '0');
-	}
-	if (i < n && f[i] != ' ' && f[i] != '\0')
-		return -EINVAL;
-	*out = (int64_t)v;
-	return 0;
-}
-
-/* Decimal digits only, value at most max. */
-static int parse_dec(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (n == 0)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* A pax time: [-]digits[.digits]; the fraction rounds toward -infinity. */
-static int parse_time(const char *s, size_t n, int64_t *out)
-{
-	bool neg = n > 0 && s[0] == '-';
-	const char *dot;
-	size_t ilen, i;
-	bool frac = false;
-	uint64_t v;
-	int rc;
-
-	if (neg) {
-		s++;
-		n--;
-	}
-	dot = memchr(s, '.', n);
-	ilen = dot ? (size_t)(dot - s) : n;
-	rc = parse_dec(s, ilen, INT64_MAX - 1, &v);
-	if (rc)
-		return rc;
-	for (i = ilen + 1; dot && i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		frac |= s[i] != '0';
-	}
-	*out = neg ? -(int64_t)v - (frac ? 1 : 0) : (int64_t)v;
-	return 0;
-}
-
-/* ---- names ------------------------------------------------------------ */
-
-static void name_set(struct name_buf *nb, const char *s, size_t len)
-{
-	if (memchr(s, '\0', len)) {
-		nb->st = NB_NUL;
-	} else if (len > TAR_MAX_NAME) {
-		nb->st = NB_LONG;
-		nb->len = len; /* for the message; the bytes are not kept */
-	} else {
-		memcpy(nb->s, s, len);
-		nb->s[len] = '\0';
-		nb->len = len;
-		nb->st = len ? NB_SET : NB_NONE; /* an empty value unsets */
-	}
-}
-
-/* Drops empty, "." components and leading "/"; NULL or why it is bad (a
- * ".." component, or one longer than NAME_MAX that no lookup could reach).
- * dst holds at least len + 1 bytes. */
-static const char *normalise(const char *src, size_t len, char *dst)
-{
-	size_t i = 0, o = 0;
-
-	while (i < len) {
-		size_t j = i, cl;
-
-		while (j < len && src[j] != '/')
-			j++;
-		cl = j - i;
-		if (cl == 2 && src[i] == '.' && src[i + 1] == '.')
-			return "a '..' component";
-		if (cl > TAR_MAX_COMPONENT)
-			return "a component longer than 255 bytes";
-		if (cl > 0 && !(cl == 1 && src[i] == '.')) {
-			if (o)
-				dst[o++] = '/';
-			memcpy(dst + o, src + i, cl);
-			o += cl;
-		}
-		i = j + 1;
-	}
-	dst[o] = '\0';
-	return NULL;
-}
-
-/* ---- sparse maps ------------------------------------------------------ */
-
-static int sparse_add(struct tar_parser *p, uint64_t off, uint64_t len)
-{
-	if (p->nsp >= TAR_MAX_SPARSE)
-		return fail(p, -E2BIG,
-			    "more than %d sparse segments at offset %" PRIu64,
-			    TAR_MAX_SPARSE, p->member_off);
-	if (p->nsp == p->sp_cap) {
-		size_t cap = p->sp_cap ? p->sp_cap * 2 : 16;
-		struct tar_sparse *n = realloc(p->sp, cap * sizeof(*n));
-
-		if (!n)
-			return fail(p, -ENOMEM, "out of memory");
-		p->sp = n;
-		p->sp_cap = cap;
-	}
-	p->sp[p->nsp].off = off;
-	p->sp[p->nsp].len = len;
-	p->nsp++;
-	return 0;
-}
-
-/* Drops empty segments and checks order, bounds and the stored total. */
-static int sparse_check(struct tar_parser *p, uint64_t avail, uint64_t *sum)
-{
-	uint64_t end = 0, total = 0;
-	size_t i, o = 0;
-
-	for (i = 0; i < p->nsp; i++) {
-		struct tar_sparse s = p->sp[i];
-
-		if (s.len == 0)
-			continue;
-		if (s.off < end || s.off > p->realsize ||
-		    s.len > p->realsize - s.off)
-			return -EINVAL;
-		end = s.off + s.len;
-		total += s.len;
-		p->sp[o++] = s;
-	}
-	p->nsp = o;
-	if (total > avail)
-		return -EINVAL;
-	*sum = total;
-	return 0;
-}
-
-/* Old GNU sparse pairs (offset[12], numbytes[12]); stops at an empty one. */
-static int sparse_old(struct tar_parser *p, const unsigned char *f, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n && f[i * 24] != '\0'; i++) {
-		int64_t off, len;
-
-		if (parse_num(f + i * 24, 12, &off) ||
-		    parse_num(f + i * 24 + 12, 12, &len) || off < 0 ||
-		    len < 0 || (uint64_t)off >= TAR_MAX_SIZE ||
-		    (uint64_t)len >= TAR_MAX_SIZE)
-			return fail(p, -EINVAL,
-				    "bad sparse header at offset %" PRIu64,
-				    p->off - BLK);
-		if (sparse_add(p, (uint64_t)off, (uint64_t)len))
-			return p->err;
-	}
-	return 0;
-}
-
-/* GNU.sparse.map: "off,len,off,len..." (sparse 0.1). */
-static int sparse_map01(struct tar_parser *p, const char *v, size_t n)
-{
-	size_t i = 0, k = 0;
-	uint64_t num, off = 0;
-
-	while (i < n) {
-		const char *c = memchr(v + i, ',', n - i);
-		size_t e = c ? (size_t)(c - v) : n;
-
-		if (parse_dec(v + i, e - i, TAR_MAX_SIZE - 1, &num))
-			return -EINVAL;
-		if (k++ % 2 == 0)
-			off = num;
-		else if (sparse_add(p, off, num))
-			return p->err;
-		i = e + 1;
-		if (c && i == n)
-			return -EINVAL;
-	}
-	return k % 2 ? -EINVAL : 0;
-}
-
-/* ---- pax records ------------------------------------------------------ */
-
-static int pax_sparse_key(struct tar_parser *p, const char *k, const char *v,
-			  size_t vn)
-{
-	struct pax_attrs *x = &p->x;
-	uint64_t n;
-
-	if (!strcmp(k, "GNU.sparse.name")) {
-		name_set(&x->sparse_name, v, vn);
-		return 0;
-	}
-	if (!strcmp(k, "GNU.sparse.map")) {
-		x->sparse_v0 = true;
-		return sparse_map01(p, v, vn);
-	}
-	if (parse_dec(v, vn, TAR_MAX_SIZE - 1, &n))
-		return -EINVAL;
-	if (!strcmp(k, "GNU.sparse.major")) {
-		x->sparse_major = n > 1000 ? 1000 : (int)n;
-	} else if (!strcmp(k, "GNU.sparse.minor")) {
-		x->sparse_minor = n > 1000 ? 1000 : (int)n;
-	} else if (!strcmp(k, "GNU.sparse.realsize") ||
-		   !strcmp(k, "GNU.sparse.size")) {
-		x->realsize = n;
-		x->has_realsize = true;
-	} else if (!strcmp(k, "GNU.sparse.numblocks")) {
-		if (n > TAR_MAX_SPARSE)
-			return -E2BIG;
-	} else if (!strcmp(k, "GNU.sparse.offset")) {
-		x->pend_off = n;
-		x->has_off = x->sparse_v0 = true;
-	} else if (!strcmp(k, "GNU.sparse.numbytes")) {
-		if (!x->has_off)
-			return -EINVAL;
-		x->has_off = false;
-		return sparse_add(p, x->pend_off, n);
-	}
-	return 0;
-}
-
-static int pax_size(struct tar_parser *p, const char *v, size_t vn)
-{
-	uint64_t n;
-	int rc = parse_dec(v, vn, UINT64_MAX, &n);
-
-	if (rc == -ERANGE || (rc == 0 && n >= TAR_MAX_SIZE))
-		return fail(p, -E2BIG, "size %.*s too large at offset %" PRIu64,
-			    (int)(vn > 40 ? 40 : vn), v, p->member_off);
-	if (rc)
-		return fail(p, -EINVAL,
-			    "bad pax size '%.*s' at offset %" PRIu64,
-			    (int)(vn > 40 ? 40 : vn), v, p->member_off);
-	p->x.size = n;
-	p->x.has_size = true;
-	return 0;
-}
-
-/* Applies one record; key is NUL-terminated, the value is not. */
-static int pax_record(struct tar_parser *p, const char *k, const char *v,
-		      size_t vn, bool global)
-{
-	int64_t t;
-	int rc;
-
-	if (!strcmp(k, "mtime")) {
-		if (parse_time(v, vn, &t))
-			return fail(p, -EINVAL,
-				    "bad pax mtime at offset %" PRIu64,
-				    p->member_off);
-		if (global) {
-			p->g_mtime = t;
-			p->g_has_mtime = true;
-		} else {
-			p->x.mtime = t;
-			p->x.has_mtime = true;
-		}
-		return 0;
-	}
-	if (global)
-		return 0; /* a global path/size makes no sense; ignore it */
-	if (!strcmp(k, "path"))
-		name_set(&p->x.path, v, vn);
-	else if (!strcmp(k, "linkpath"))
-		name_set(&p->x.link, v, vn);
-	else if (!strcmp(k, "size"))
-		return pax_size(p, v, vn);
-	else if (!strncmp(k, "GNU.sparse.", 11)) {
-		rc = pax_sparse_key(p, k, v, vn);
-		if (rc && p->st != ST_ERROR)
-			return fail(p, rc,
-				    "bad pax record %s at offset %" PRIu64, k,
-				    p->member_off);
-		return rc;
-	}
-	return 0;
-}
-
-/* Parses "LEN key=value\n" records; LEN counts the whole record. */
-static int pax_parse(struct tar_parser *p, char *buf, size_t len, bool global)
-{
-	size_t pos = 0;
-
-	while (pos < len) {
-		size_t i = pos, rlen = 0, end;
-		char *eq;
-		int rc;
-
-		for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
-			rlen = rlen * 10 + (size_t)(buf[i] - '0');
-			if (rlen > len)
-				break;
-		}
-		if (i == pos || rlen > len - pos || i >= len || buf[i] != ' ' ||
-		    pos + rlen < i + 4 || buf[pos + rlen - 1] != '\n')
-			return fail(p, -EINVAL,
-				    "bad pax record at offset %" PRIu64,
-				    p->member_off);
-		end = pos + rlen;
-		eq = memchr(buf + i + 1, '=', end - 1 - (i + 1));
-		if (!eq || eq == buf + i + 1 ||
-		    memchr(buf + i + 1, '\0', (size_t)(eq - buf) - i - 1))
-			return fail(p, -EINVAL,
-				    "bad pax record at offset %" PRIu64,
-				    p->member_off);
-		*eq = '\0';
-		rc = pax_record(p, buf + i + 1, eq + 1,
-				(size_t)(buf + end - 1 - (eq + 1)), global);
-		if (rc)
-			return rc;
-		pos = end;
-	}
-	return 0;
-}
-
 /* ---- state transitions ------------------------------------------------ */
 
 static void begin_skip(struct tar_parser *p, uint64_t n)
@@ -594,16 +130,16 @@ static int ext_done(struct tar_parser *p)
 	p->ext[p->ext_len] = '\0';
 	switch (p->ext_type) {
 	case 'L':
-		name_set(&p->longname, p->ext, strnlen(p->ext, p->ext_len));
+		tar_name_set(&p->longname, p->ext, strnlen(p->ext, p->ext_len));
 		break;
 	case 'K':
-		name_set(&p->longlink, p->ext, strnlen(p->ext, p->ext_len));
+		tar_name_set(&p->longlink, p->ext, strnlen(p->ext, p->ext_len));
 		break;
 	case 'g':
-		rc = pax_parse(p, p->ext, p->ext_len, true);
+		rc = tar_pax_parse(p, p->ext, p->ext_len, true);
 		break;
 	default:
-		rc = pax_parse(p, p->ext, p->ext_len, false);
+		rc = tar_pax_parse(p, p->ext, p->ext_len, false);
 		break;
 	}
 	if (rc)
@@ -616,16 +152,17 @@ static int ext_done(struct tar_parser *p)
 static int ext_begin(struct tar_parser *p, char type, int64_t size)
 {
 	if ((uint64_t)size > TAR_MAX_PAX)
-		return fail(p, -E2BIG,
-			    "%s header too large (%" PRId64
-			    " bytes) at offset %" PRIu64,
-			    type == 'L' || type == 'K' ? "long name" : "pax",
-			    size, p->off - BLK);
+		return tar_fail(p, -E2BIG,
+				"%s header too large (%" PRId64
+				" bytes) at offset %" PRIu64,
+				type == 'L' || type == 'K' ? "long name"
+							   : "pax",
+				size, p->off - BLK);
 	if ((size_t)size + 1 > p->ext_cap) {
 		char *n = realloc(p->ext, (size_t)size + 1);
 
 		if (!n)
-			return fail(p, -ENOMEM, "out of memory");
+			return tar_fail(p, -ENOMEM, "out of memory");
 		p->ext = n;
 		p->ext_cap = (size_t)size + 1;
 	}
@@ -647,7 +184,7 @@ static const char *member_names(struct tar_parser *p)
 
 	if (p->name_why)
 		return p->name_why;
-	why = normalise(p->raw, rawlen, p->path);
+	why = tar_normalise(p->raw, rawlen, p->path);
 	if (why)
 		return why;
 	if (rawlen == 0 || (p->path[0] == '\0' && p->e.type != TAR_DIR))
@@ -668,7 +205,7 @@ static const char *member_names(struct tar_parser *p)
 		memcpy(p->link, lnk->s, lnk->len + 1);
 		return NULL;
 	}
-	why = normalise(lnk->s, lnk->len, p->link);
+	why = tar_normalise(lnk->s, lnk->len, p->link);
 	if (why) {
 		snprintf(p->why, sizeof(p->why), "%s in its link target", why);
 		return p->why;
@@ -687,10 +224,10 @@ static int member_emit(struct tar_parser *p)
 	p->e.sparse = NULL;
 	p->e.nsparse = 0;
 	if (p->sparse) {
-		if (sparse_check(p, p->e.data_len, &p->e.data_len))
-			return fail(p, -EINVAL,
-				    "bad sparse map at offset %" PRIu64,
-				    p->member_off);
+		if (tar_sparse_check(p, p->e.data_len, &p->e.data_len))
+			return tar_fail(p, -EINVAL,
+					"bad sparse map at offset %" PRIu64,
+					p->member_off);
 		p->e.size = p->realsize;
 		p->e.sparse = p->nsp ? p->sp : no_segments;
 		p->e.nsparse = p->nsp;
@@ -709,10 +246,11 @@ static int member_emit(struct tar_parser *p)
 			: NULL;
 	rc = p->entry_cb ? p->entry_cb(p->arg, &p->e) : 0;
 	if (rc)
-		return fail(p, rc, "stopped at '%s' (offset %" PRIu64 "): %s",
-			    p->path, p->e.header_off,
-			    rc == -E2BIG ? "an index limit was reached"
-					 : strerror(-rc));
+		return tar_fail(p, rc,
+				"stopped at '%s' (offset %" PRIu64 "): %s",
+				p->path, p->e.header_off,
+				rc == -E2BIG ? "an index limit was reached"
+					     : strerror(-rc));
 	return 0;
 }
 
@@ -735,7 +273,7 @@ static bool checksum_ok(const unsigned char *b)
 	int64_t ssum = 0, rec;
 	size_t i;
 
-	if (parse_num(b + H_CHKSUM, 8, &rec))
+	if (tar_parse_num(b + H_CHKSUM, 8, &rec))
 		return false;
 	for (i = 0; i < BLK; i++) {
 		unsigned char c =
@@ -785,8 +323,8 @@ static void header_names(struct tar_parser *p, const unsigned char *b)
 	} else if (p->longlink.st != NB_NONE) {
 		p->lnk = &p->longlink;
 	} else {
-		name_set(&p->hlink, (const char *)b + H_LINK,
-			 strnlen((const char *)b + H_LINK, 100));
+		tar_name_set(&p->hlink, (const char *)b + H_LINK,
+			     strnlen((const char *)b + H_LINK, 100));
 		p->lnk = &p->hlink;
 	}
 }
@@ -807,13 +345,14 @@ static int old_sparse_begin(struct tar_parser *p, const unsigned char *b)
 	int64_t real;
 	int rc;
 
-	if (parse_num(b + H_GNU_REALSIZE, 12, &real) || real < 0 ||
+	if (tar_parse_num(b + H_GNU_REALSIZE, 12, &real) || real < 0 ||
 	    (uint64_t)real >= TAR_MAX_SIZE)
-		return fail(p, -EINVAL, "bad sparse header at offset %" PRIu64,
-			    p->off - BLK);
+		return tar_fail(p, -EINVAL,
+				"bad sparse header at offset %" PRIu64,
+				p->off - BLK);
 	p->sparse = true;
 	p->realsize = (uint64_t)real;
-	rc = sparse_old(p, b + H_GNU_SPARSE, 4);
+	rc = tar_sparse_old(p, b + H_GNU_SPARSE, 4);
 	if (rc)
 		return rc;
 	if (b[H_GNU_ISEXT]) {
@@ -828,7 +367,7 @@ static int pax_sparse_begin(struct tar_parser *p)
 	struct pax_attrs *x = &p->x;
 
 	if (!x->has_realsize)
-		return fail(
+		return tar_fail(
 		    p, -EINVAL,
 		    "sparse member without a real size at offset %" PRIu64,
 		    p->member_off);
@@ -838,7 +377,7 @@ static int pax_sparse_begin(struct tar_parser *p)
 		return member_emit(p);
 	if (x->sparse_major != 1 || x->sparse_minor != 0 || x->sparse_v0 ||
 	    p->stored == 0)
-		return fail(
+		return tar_fail(
 		    p, -EINVAL,
 		    "unsupported sparse format %d.%d at offset %" PRIu64,
 		    x->sparse_major, x->sparse_minor, p->member_off);
@@ -898,10 +437,11 @@ static int member_header(struct tar_parser *p, const unsigned char *b,
 {
 	int64_t mtime, mode;
 
-	if (parse_num(b + H_MTIME, 12, &mtime) ||
-	    parse_num(b + H_MODE, 8, &mode))
-		return fail(p, -EINVAL, "bad numeric field at offset %" PRIu64,
-			    p->off - BLK);
+	if (tar_parse_num(b + H_MTIME, 12, &mtime) ||
+	    tar_parse_num(b + H_MODE, 8, &mode))
+		return tar_fail(p, -EINVAL,
+				"bad numeric field at offset %" PRIu64,
+				p->off - BLK);
 	p->e.header_off = p->member_off;
 	p->e.mode = (uint32_t)mode & 07777;
 	p->e.mtime = p->x.has_mtime   ? p->x.mtime
@@ -929,29 +469,30 @@ static int on_header(struct tar_parser *p)
 
 	if (block_is_zero(b)) {
 		if (p->pending)
-			return fail(p, -EINVAL,
-				    "end-of-archive marker after an extended "
-				    "header at offset %" PRIu64,
-				    hoff);
+			return tar_fail(
+			    p, -EINVAL,
+			    "end-of-archive marker after an extended "
+			    "header at offset %" PRIu64,
+			    hoff);
 		p->st = ST_ZERO2;
 		return 0;
 	}
 	if (!checksum_ok(b))
-		return fail(p, -EINVAL,
-			    "bad header checksum at offset %" PRIu64, hoff);
+		return tar_fail(p, -EINVAL,
+				"bad header checksum at offset %" PRIu64, hoff);
 	p->seen_header = true;
 	if (!p->pending) {
 		/* A global header belongs to no member. */
 		p->pending = type != 'g';
 		p->member_off = hoff;
 	}
-	if (parse_num(b + H_SIZE, 12, &size) || size < 0)
-		return fail(p, -EINVAL, "bad size field at offset %" PRIu64,
-			    hoff);
+	if (tar_parse_num(b + H_SIZE, 12, &size) || size < 0)
+		return tar_fail(p, -EINVAL, "bad size field at offset %" PRIu64,
+				hoff);
 	if ((uint64_t)size >= TAR_MAX_SIZE)
-		return fail(p, -E2BIG,
-			    "size %" PRId64 " too large at offset %" PRIu64,
-			    size, hoff);
+		return tar_fail(p, -E2BIG,
+				"size %" PRId64 " too large at offset %" PRIu64,
+				size, hoff);
 	if (type == 'x' || type == 'X' || type == 'g' || type == 'L' ||
 	    type == 'K')
 		return ext_begin(p, type == 'X' ? 'x' : type, size);
@@ -960,7 +501,7 @@ static int on_header(struct tar_parser *p)
 
 static int on_sparse_ext(struct tar_parser *p)
 {
-	int rc = sparse_old(p, p->blk, 21);
+	int rc = tar_sparse_old(p, p->blk, 21);
 
 	if (rc)
 		return rc;
@@ -974,7 +515,7 @@ static int map_number(struct tar_parser *p, uint64_t v)
 {
 	if (p->map_idx++ == 0) {
 		if (v > TAR_MAX_SPARSE)
-			return fail(
+			return tar_fail(
 			    p, -E2BIG,
 			    "more than %d sparse segments at offset %" PRIu64,
 			    TAR_MAX_SPARSE, p->member_off);
@@ -982,7 +523,7 @@ static int map_number(struct tar_parser *p, uint64_t v)
 	} else if (p->map_idx % 2 == 0) {
 		p->x.pend_off = v;
 	} else {
-		return sparse_add(p, p->x.pend_off, v);
+		return tar_sparse_add(p, p->x.pend_off, v);
 	}
 	return 0;
 }
@@ -999,9 +540,10 @@ static int on_map_block(struct tar_parser *p)
 
 	p->map_bytes += BLK;
 	if (p->map_bytes > round_blk(p->stored))
-		return fail(p, -EINVAL,
-			    "sparse map overruns its member at offset %" PRIu64,
-			    p->member_off);
+		return tar_fail(
+		    p, -EINVAL,
+		    "sparse map overruns its member at offset %" PRIu64,
+		    p->member_off);
 	for (i = 0; i < BLK && !map_done(p); i++) {
 		unsigned char c = p->blk[i];
 
@@ -1016,17 +558,18 @@ static int on_map_block(struct tar_parser *p)
 			p->map_num = p->map_num * 10 + (c - '0');
 			p->map_digits++;
 		} else {
-			return fail(p, -EINVAL,
-				    "bad sparse map at offset %" PRIu64,
-				    p->member_off);
+			return tar_fail(p, -EINVAL,
+					"bad sparse map at offset %" PRIu64,
+					p->member_off);
 		}
 	}
 	if (!map_done(p))
 		return 0;
 	if (p->map_bytes > p->stored)
-		return fail(p, -EINVAL,
-			    "sparse map overruns its member at offset %" PRIu64,
-			    p->member_off);
+		return tar_fail(
+		    p, -EINVAL,
+		    "sparse map overruns its member at offset %" PRIu64,
+		    p->member_off);
 	return member_emit(p);
 }
 
@@ -1126,29 +669,31 @@ int tar_parser_finish(struct tar_parser *p)
 		return 0;
 	case ST_HEADER:
 		if (p->blk_have)
-			return fail(p, -EIO,
-				    "archive truncated inside a header at "
-				    "offset %" PRIu64,
-				    p->off - p->blk_have);
+			return tar_fail(p, -EIO,
+					"archive truncated inside a header at "
+					"offset %" PRIu64,
+					p->off - p->blk_have);
 		if (p->pending)
-			return fail(p, -EIO,
-				    "archive truncated after an extended "
-				    "header at offset %" PRIu64,
-				    p->member_off);
+			return tar_fail(p, -EIO,
+					"archive truncated after an extended "
+					"header at offset %" PRIu64,
+					p->member_off);
 		warnf(p, p->off,
 		      "archive ends without an end-of-archive marker");
 		return 0;
 	case ST_SKIP:
 		if (!p->skip_ext)
-			return fail(p, -EIO,
-				    "archive truncated inside member data of "
-				    "'%s' (offset %" PRIu64 ")",
-				    p->cur, p->off);
+			return tar_fail(
+			    p, -EIO,
+			    "archive truncated inside member data of "
+			    "'%s' (offset %" PRIu64 ")",
+			    p->cur, p->off);
 		/* fall through */
 	default:
-		return fail(p, -EIO,
-			    "archive truncated inside an extended header at "
-			    "offset %" PRIu64,
-			    p->member_off);
+		return tar_fail(
+		    p, -EIO,
+		    "archive truncated inside an extended header at "
+		    "offset %" PRIu64,
+		    p->member_off);
 	}
 }
