@@ -625,20 +625,26 @@ def flip(data):
     return data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:]
 
 
+def v3_blobs(out, pkg):
+    """pkg's tarball and spec blobs written under blobs/; returns the
+    tarball's sha256 and the (unsigned) spec manifest naming both."""
+    make_tarball(pkg, "v3")
+    tsha = put_blob(out, pkg.tarball)
+    pkg.blob_path = blob_rel(tsha)
+    sd = pkg.spec_dict("v3")
+    sd["buildcache_layout_version"] = 2
+    spec_blob = gz(compact(sd).encode("utf-8"))
+    ssha = put_blob(out, spec_blob)
+    return tsha, {"version": 3, "data": [
+        record(len(pkg.tarball), MT_TARBALL, "gzip", tsha),
+        record(len(spec_blob), MT_SPEC, "gzip", ssha)]}
+
+
 def write_v3(out, pkgs, args, gpg, untrusted):
     write(out, "v3/layout.json", json.dumps({"signing": "gpg"}))
     db = {}
     for pkg in pkgs:
-        make_tarball(pkg, "v3")
-        tsha = put_blob(out, pkg.tarball)
-        pkg.blob_path = blob_rel(tsha)
-        sd = pkg.spec_dict("v3")
-        sd["buildcache_layout_version"] = 2
-        spec_blob = gz(compact(sd).encode("utf-8"))
-        ssha = put_blob(out, spec_blob)
-        man = {"version": 3, "data": [
-            record(len(pkg.tarball), MT_TARBALL, "gzip", tsha),
-            record(len(spec_blob), MT_SPEC, "gzip", ssha)]}
+        tsha, man = v3_blobs(out, pkg)
         text = finish_text(pkg, manifest_text(man), args, gpg, untrusted,
                            tsha)
         write(out, f"v3/manifests/spec/{pkg.name}/{pkg.name}-"
@@ -804,16 +810,7 @@ def write_spack_v2(out, index, pkgs, args, gpg):
 def write_spack_v3(out, index, pkgs, args, gpg):
     write(out, "v3/layout.json", json.dumps({"signing": "gpg"}))
     for pkg in pkgs:
-        make_tarball(pkg, "v3")
-        tsha = put_blob(out, pkg.tarball)
-        pkg.blob_path = blob_rel(tsha)
-        sd = pkg.spec_dict("v3")
-        sd["buildcache_layout_version"] = 2
-        spec_blob = gz(compact(sd).encode("utf-8"))
-        ssha = put_blob(out, spec_blob)
-        man = {"version": 3, "data": [
-            record(len(pkg.tarball), MT_TARBALL, "gzip", tsha),
-            record(len(spec_blob), MT_SPEC, "gzip", ssha)]}
+        tsha, man = v3_blobs(out, pkg)
         text = manifest_text(man)
         if args.sign_with:
             text = gpg.clearsign(args.sign_with, text)
